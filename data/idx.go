@@ -1,13 +1,13 @@
 package data
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,7 +108,8 @@ func readFileMaybeGzip(path string) ([]byte, error) {
 // gunzip decompresses raw, the content of the file named name, reading to
 // the end so that the gzip checksum and length are verified.
 func gunzip(name string, raw []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	br := bytes.NewReader(raw)
+	zr, err := gzip.NewReader(br)
 	if err != nil {
 		got := err.Error()
 		if len(raw) >= 2 {
@@ -118,9 +119,10 @@ func gunzip(name string, raw []byte) ([]byte, error) {
 	}
 	var out bytes.Buffer
 	out.Grow(4 * len(raw))
-	if _, err := io.Copy(&out, bufio.NewReader(zr)); err != nil {
-		return nil, formatErr(name, int64(out.Len()), "gzip data (offset in decompressed content)",
-			"an intact gzip stream", fmt.Sprintf("%v after %d decompressed bytes", err, out.Len()))
+	if _, err := io.Copy(&out, zr); err != nil {
+		return nil, formatErr(name, int64(out.Len()), "gzip data (offset in decompressed content)", "an intact gzip stream",
+			fmt.Sprintf("%v after %d decompressed bytes, having read %d of %d compressed bytes",
+				err, out.Len(), len(raw)-br.Len(), len(raw)))
 	}
 	return out.Bytes(), nil
 }
@@ -147,7 +149,11 @@ func parseIDX(imagesName string, img []byte, labelsName string, lab []byte, clas
 			fmt.Sprintf("%d (the image count in %s)", n, imagesName), fmt.Sprint(ldims[0]))
 	}
 	const ihdr, lhdr = 16, 8
-	size := uint64(n) * uint64(h) * uint64(w)
+	hi, size := bits.Mul64(uint64(n), uint64(h)*uint64(w))
+	if hi != 0 {
+		return nil, formatErr(imagesName, 4, "image dimensions", "a pixel count below 2^64",
+			fmt.Sprintf("%d x %d x %d", n, h, w))
+	}
 	if got := uint64(len(img) - ihdr); got != size {
 		what := "short read"
 		if got > size {
@@ -183,13 +189,15 @@ func parseIDX(imagesName string, img []byte, labelsName string, lab []byte, clas
 // dimensions and returns the dimensions.
 func idxHeader(name string, b []byte, magic uint32, ndim int) ([]uint32, error) {
 	hdr := 4 + 4*ndim
+	if len(b) >= 4 {
+		if m := binary.BigEndian.Uint32(b); m != magic {
+			return nil, formatErr(name, 0, "IDX magic", fmt.Sprintf("%#08x (unsigned bytes, %d dimensions)", magic, ndim),
+				fmt.Sprintf("%#08x", m))
+		}
+	}
 	if len(b) < hdr {
 		return nil, formatErr(name, int64(len(b)), "IDX header (short read)",
 			fmt.Sprintf("%d header bytes", hdr), fmt.Sprintf("%d bytes", len(b)))
-	}
-	if m := binary.BigEndian.Uint32(b); m != magic {
-		return nil, formatErr(name, 0, "IDX magic", fmt.Sprintf("%#08x (unsigned bytes, %d dimensions)", magic, ndim),
-			fmt.Sprintf("%#08x", m))
 	}
 	dims := make([]uint32, ndim)
 	for i := range dims {
