@@ -1,0 +1,54 @@
+# pnas — make demo runs the main job end to end; make test runs every test.
+# Both install what they need on a fresh Debian machine (apt-get, Go proxy).
+
+GO       ?= go
+BIN      := bin
+PNAS     := $(BIN)/pnas
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X main.version=$(VERSION)
+FMNIST   := /usr/share/datasets/fashion-mnist
+DEMO     := out/demo
+export CGO_ENABLED := 0
+
+.PHONY: all build deps deps-apt test test-short lint demo bench clean
+
+all: build
+
+# deps-apt installs Debian packages the full runs use, when missing. It
+# needs root; without it (or without network) it explains and carries on,
+# since tests and the demo fall back to the embedded data subset.
+deps-apt:
+	@need=""; \
+	[ -d $(FMNIST) ] || need="$$need dataset-fashion-mnist"; \
+	command -v qemu-aarch64-static >/dev/null || need="$$need qemu-user-static"; \
+	if [ -n "$$need" ]; then \
+		echo "installing:$$need"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need >/dev/null) \
+			|| echo "warning: could not install$$need; using the embedded Fashion-MNIST subset"; \
+	fi
+
+deps: deps-apt
+	$(GO) mod download
+
+build: deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(PNAS) ./cmd/pnas
+
+# test: formatting, vet, every package's tests (fuzz seed corpora included),
+# the pure-Go kernel twins under -tags noasm, and the arm64 build.
+test: deps
+	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^asm/_gen/')); \
+		if [ -n "$$out" ]; then echo "not gofmt'd:"; echo "$$out"; exit 1; fi
+	@echo "== go vet"; $(GO) vet ./...
+	@echo "== go test"; $(GO) test -count=1 -timeout 20m ./...
+	@echo "== go test -tags noasm (pure-Go kernels)"; $(GO) test -count=1 -tags noasm ./runtime/...
+	@echo "== arm64 build"; GOARCH=arm64 $(GO) vet ./runtime/... ./ir/... ./data/...
+
+demo: build
+	@scripts/demo.sh
+
+bench: build
+	@scripts/bench.sh
+
+clean:
+	rm -rf $(BIN) out

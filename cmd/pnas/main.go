@@ -1,0 +1,79 @@
+// Command pnas searches neural network architectures with ProxylessNAS on
+// the user's data and hardware and compiles the result into small,
+// standalone inference programs.
+//
+// Run `pnas --help` for the commands and `pnas COMMAND --help` for each
+// command's flags and examples.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kong"
+	"github.com/pnasml/pnas/data"
+)
+
+// CLI is the command tree.
+type CLI struct {
+	Inspect InspectCmd `cmd:"" help:"Show a model's ops, output shapes, parameters and MACs."`
+	Eval    EvalCmd    `cmd:"" help:"Measure a model's accuracy on a data set with the reference interpreter."`
+	Version VersionCmd `cmd:"" help:"Print the pnas version."`
+}
+
+// exitError carries a process exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit status: 0 on success,
+// 1 when the command failed, 2 for a usage error.
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	var cli CLI
+	exited := false
+	parser, err := kong.New(&cli,
+		kong.Name("pnas"),
+		kong.Description("Search neural network architectures with ProxylessNAS on your data and hardware, and compile them into standalone inference programs."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { exited = true; code = c }),
+		kong.Vars{"version": Version(), "datasets": data.Specs},
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "pnas: %v\n", err)
+		return 1
+	}
+	ctx, err := parser.Parse(args)
+	if exited { // --help
+		return code
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pnas: %v\n", err)
+		return 2
+	}
+	ctx.BindTo(stdout, (*io.Writer)(nil))
+	if err := ctx.Run(&globals{stdout: stdout, stderr: stderr}); err != nil {
+		fmt.Fprintf(stderr, "pnas: %v\n", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		return 1
+	}
+	return 0
+}
+
+// globals is what every command's Run receives.
+type globals struct {
+	stdout, stderr io.Writer
+}

@@ -1,0 +1,65 @@
+package plots
+
+import (
+	"bytes"
+	"image/png"
+	"os"
+	"testing"
+
+	"github.com/pnasml/pnas/ir"
+)
+
+func checkPNG(t *testing.T, b []byte, err error, name string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: not a PNG: %v", name, err)
+	}
+	if img.Bounds().Dx() < 100 || img.Bounds().Dy() < 100 {
+		t.Fatalf("%s: image too small: %v", name, img.Bounds())
+	}
+	if dir := os.Getenv("PNAS_PLOTS_OUT"); dir != "" {
+		os.WriteFile(dir+"/"+name, b, 0o644)
+	}
+}
+
+func TestAlpha(t *testing.T) {
+	h := AlphaHistory{Candidates: []string{"k3e3", "k5e6", "zero"}, Layers: []string{"s1.l0", "s1.l1", "s2.l0"}}
+	for s := 0; s < 10; s++ {
+		h.Steps = append(h.Steps, float64(s))
+	}
+	for l := 0; l < 3; l++ {
+		var recs [][]float64
+		for s := 0; s < 10; s++ {
+			a := 0.33 + 0.05*float64(s)/10*float64(l)
+			recs = append(recs, []float64{a, (1 - a) / 2, (1 - a) / 2})
+		}
+		h.Probs = append(h.Probs, recs)
+	}
+	b, err := Alpha(h)
+	checkPNG(t, b, err, "alpha.png")
+	if _, err := Alpha(AlphaHistory{}); err == nil {
+		t.Fatal("no error for empty history")
+	}
+}
+
+func TestArchitecture(t *testing.T) {
+	blocks := []ArchBlock{
+		{Label: "stem 3x3", Out: ir.HWC{H: 28, W: 28, C: 16}},
+		{Label: "MB1 3x3", Kernel: 3, Expand: 1, Stride: 1, Out: ir.HWC{H: 28, W: 28, C: 16}},
+		{Label: "MB6 5x5", Kernel: 5, Expand: 6, Stride: 2, Out: ir.HWC{H: 14, W: 14, C: 24}},
+		{Label: "zero", Zero: true},
+		{Label: "MB3 7x7", Kernel: 7, Expand: 3, Stride: 1, Out: ir.HWC{H: 14, W: 14, C: 24}},
+		{Label: "head 1x1", Out: ir.HWC{H: 4, W: 4, C: 256}},
+	}
+	b, err := Architecture("fmnist / amd64", blocks)
+	checkPNG(t, b, err, "arch.png")
+}
+
+func TestLatencyAccuracy(t *testing.T) {
+	b, err := LatencyAccuracy("fmnist", []Point{{"a", 120, 0.9}, {"b", 80, 0.88}, {"c", 200, 0.91}})
+	checkPNG(t, b, err, "scatter.png")
+}
