@@ -205,10 +205,10 @@ func (m *Model) ParamNames() []string {
 // Clone returns a deep copy of the model, weights included.
 func (m *Model) Clone() *Model {
 	c := *m
-	c.Input.Shape = append([]int(nil), m.Input.Shape...)
-	c.Input.Mean = append([]float32(nil), m.Input.Mean...)
-	c.Input.Std = append([]float32(nil), m.Input.Std...)
-	c.Input.Labels = append([]string(nil), m.Input.Labels...)
+	c.Input.Shape = cloneSlice(m.Input.Shape)
+	c.Input.Mean = cloneSlice(m.Input.Mean)
+	c.Input.Std = cloneSlice(m.Input.Std)
+	c.Input.Labels = cloneSlice(m.Input.Labels)
 	c.Ops = make([]Op, len(m.Ops))
 	for i, op := range m.Ops {
 		c.Ops[i] = op.Clone()
@@ -226,10 +226,10 @@ func (m *Model) Clone() *Model {
 // Clone returns a deep copy of the op.
 func (o Op) Clone() Op {
 	c := o
-	c.Inputs = append([]string(nil), o.Inputs...)
-	c.Kernel = append([]int(nil), o.Kernel...)
-	c.Stride = append([]int(nil), o.Stride...)
-	c.Pads = append([]int(nil), o.Pads...)
+	c.Inputs = cloneSlice(o.Inputs)
+	c.Kernel = cloneSlice(o.Kernel)
+	c.Stride = cloneSlice(o.Stride)
+	c.Pads = cloneSlice(o.Pads)
 	if o.Block != nil {
 		b := *o.Block
 		c.Block = &b
@@ -239,7 +239,7 @@ func (o Op) Clone() Op {
 
 func (md Metadata) clone() Metadata {
 	c := md
-	c.Accuracy = append([]Accuracy(nil), md.Accuracy...)
+	c.Accuracy = cloneSlice(md.Accuracy)
 	if md.Extra != nil {
 		c.Extra = make(map[string]string, len(md.Extra))
 		for k, v := range md.Extra {
@@ -248,15 +248,25 @@ func (md Metadata) clone() Metadata {
 	}
 	if md.Search != nil {
 		s := *md.Search
-		s.Candidates = append([]string(nil), s.Candidates...)
-		s.Choices = append([]string(nil), s.Choices...)
-		s.Alpha = make([][]float64, len(md.Search.Alpha))
-		for i, a := range md.Search.Alpha {
-			s.Alpha[i] = append([]float64(nil), a...)
+		s.Candidates = cloneSlice(s.Candidates)
+		s.Choices = cloneSlice(s.Choices)
+		if md.Search.Alpha != nil {
+			s.Alpha = make([][]float64, len(md.Search.Alpha))
+			for i, a := range md.Search.Alpha {
+				s.Alpha[i] = cloneSlice(a)
+			}
 		}
 		c.Search = &s
 	}
 	return c
+}
+
+// cloneSlice copies s, keeping nil as nil and empty as empty.
+func cloneSlice[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
 }
 
 // FusedActivation returns the op's activation with "" read as none.
@@ -276,6 +286,9 @@ func (o *Op) String() string {
 // network input: pixels are scaled to [0,1], then each channel has Mean
 // subtracted and is divided by Std (when given). dst is grown if short.
 func (in *Input) Preprocess(pixels []uint8, n int, dst []float32) ([]float32, error) {
+	if len(in.Shape) != 3 || numel(in.Shape) <= 0 {
+		return nil, fmt.Errorf("input: expected a [C,H,W] shape, got %v", in.Shape)
+	}
 	per := numel(in.Shape)
 	if len(pixels) != n*per {
 		return nil, fmt.Errorf("input: expected %d pixels (%d images of %v), got %d", n*per, n, in.Shape, len(pixels))
