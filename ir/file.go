@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -17,7 +19,7 @@ func Decode(b []byte) (*Model, error) {
 		Version *int   `json:"version"`
 	}
 	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("%s", describeJSONError(b, err))
+		return nil, describeJSONError(b, err)
 	}
 	if head.Format != FormatName {
 		return nil, errf("", "format", "expected %q, got %q (not a pnas model file)", FormatName, head.Format)
@@ -32,7 +34,10 @@ func Decode(b []byte) (*Model, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%s", describeJSONError(b, err))
+		if err := opJSONError(b); err != nil {
+			return nil, err
+		}
+		return nil, describeJSONError(b, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("unexpected data after the JSON document")
@@ -40,18 +45,96 @@ func Decode(b []byte) (*Model, error) {
 	return &m, nil
 }
 
-func describeJSONError(b []byte, err error) string {
+// describeJSONError turns an encoding/json error into one that says where
+// the problem is and what was expected, in JSON terms.
+func describeJSONError(b []byte, err error) error {
 	switch e := err.(type) {
 	case *json.SyntaxError:
-		line := 1 + bytes.Count(b[:min(int(e.Offset), len(b))], []byte{'\n'})
-		return fmt.Sprintf("JSON syntax error at line %d (byte %d): %v", line, e.Offset, e)
+		off := min(int(e.Offset), len(b))
+		line := 1 + bytes.Count(b[:off], []byte{'\n'})
+		switch {
+		case len(bytes.TrimSpace(b)) == 0:
+			return fmt.Errorf("empty document, expected a JSON object")
+		case strings.Contains(e.Error(), "unexpected end of JSON input"):
+			return fmt.Errorf("JSON document is truncated: it ends at line %d (byte %d) inside a value", line, len(b))
+		case strings.Contains(e.Error(), "after top-level value"):
+			return fmt.Errorf("unexpected data after the JSON document at line %d (byte %d)", line, max(off-1, 0))
+		}
+		return fmt.Errorf("JSON syntax error at line %d (byte %d): %v", line, e.Offset, e)
 	case *json.UnmarshalTypeError:
-		return fmt.Sprintf("field %s: expected %v, got JSON %s (byte %d)", e.Field, e.Type, e.Value, e.Offset)
+		if e.Field == "" {
+			return fmt.Errorf("expected a JSON object, got JSON %s", e.Value)
+		}
+		return errf("", e.Field, "expected %s, got JSON %s (byte %d)", jsonKind(e.Type), e.Value, e.Offset)
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		f, _ = strconv.Unquote(f)
+		return errf("", f, "unknown field (not part of format version %d)", FormatVersion)
 	}
 	if strings.Contains(err.Error(), "unexpected EOF") {
-		return "JSON document is truncated"
+		return fmt.Errorf("JSON document is truncated")
 	}
-	return err.Error()
+	return err
+}
+
+// opJSONError decodes the ops of a document one by one to find the op a
+// decoding error is in, and returns that error naming the op; nil when the
+// ops decode.
+func opJSONError(b []byte) error {
+	var doc struct {
+		Ops []json.RawMessage `json:"ops"`
+	}
+	if json.Unmarshal(b, &doc) != nil {
+		return nil
+	}
+	for i, raw := range doc.Ops {
+		var op Op
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&op)
+		if err == nil {
+			continue
+		}
+		var named struct {
+			Name string `json:"name"`
+		}
+		json.Unmarshal(raw, &named)
+		where := fmt.Sprintf("#%d", i)
+		if named.Name != "" {
+			where = named.Name
+		}
+		if te, ok := err.(*json.UnmarshalTypeError); ok {
+			return errf(where, te.Field, "expected %s, got JSON %s", jsonKind(te.Type), te.Value)
+		}
+		e := describeJSONError(raw, err)
+		if ve, ok := e.(*Error); ok {
+			ve.Op = where
+			return ve
+		}
+		return &Error{Op: where, Msg: e.Error()}
+	}
+	return nil
+}
+
+// jsonKind names the JSON value a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 // Encode renders the model JSON document (no weights), indented and with a
@@ -133,7 +216,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return err
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)

@@ -91,17 +91,17 @@ func (m *Model) InferShapes() (Shapes, error) {
 	}
 
 	shapes := Shapes{in.Name: append([]int(nil), in.Shape...)}
-	opNames := map[string]bool{}
+	opNames := map[string]int{}
 	used := map[string]bool{}
 	for i := range m.Ops {
 		op := &m.Ops[i]
 		if op.Name == "" || !nameRE.MatchString(op.Name) {
 			return nil, errf(fmt.Sprintf("#%d", i), "name", "expected a name of letters, digits and _ . : / -, got %q", op.Name)
 		}
-		if opNames[op.Name] {
-			return nil, errf(op.Name, "name", "duplicate op name")
+		if j, dup := opNames[op.Name]; dup {
+			return nil, errf(op.Name, "name", "expected a unique op name, got the name of op #%d again at op #%d", j, i)
 		}
-		opNames[op.Name] = true
+		opNames[op.Name] = i
 		if op.Output == "" || !nameRE.MatchString(op.Output) {
 			return nil, errf(op.Name, "output", "expected a tensor name, got %q", op.Output)
 		}
