@@ -1,7 +1,31 @@
 // Package targets describes the hardware pnas compiles for and searches
-// against, as data: name, GOOS/GOARCH/GOAMD64, instruction-set features,
-// kernel set, default thread count, and the target's latency table and
-// latency predictor. Users add their own devices as files.
+// against, as data, and owns the latency model of each target.
 //
-// Package targets may import ir and the standard library.
+// Targets. A [Target] names a device: GOOS/GOARCH/GOAMD64, the CPU
+// features it guarantees, the kernel set compiled programs use, the thread
+// count and its latency table. The presets (amd64, amd64-avx512, generic)
+// and the kernel sets live in the embedded tags.json; users add devices as
+// JSON files in directories given to [Lookup] and [List] or named by
+// $PNAS_TARGETS. No other package branches on target names: they read
+// these fields. [Target.HostSupports] checks the running CPU with
+// golang.org/x/sys/cpu.
+//
+// Latency tables. A [LUT] (pnas-lut/1) maps latency keys (see ir.Blocks) to
+// measured block latencies and carries a [Correction]. Its [LUT.ID] is a
+// content hash, checked on [Load]; tables are derived from measurements
+// ([BuildLUT], [Calibrate]) and saved atomically, never edited by hand.
+//
+// Measurements. A [BenchReport] (pnas-bench/1) is what a compiled program
+// prints with -bench N -json; [ParseBench] validates it. A measurement log
+// is an append-only JSONL file of [Measurement] records (pnas-measure/1)
+// written by [AppendMeasurements] and read by [ReadMeasurements].
+//
+// Prediction. [LUT.Predict] sums a network's entries and applies the
+// correction, a ridge-regularised linear model fitted on whole measured
+// networks by [Fit]; [Calibrate] refits entries and correction and reports
+// the error on held-out networks. docs/latency.md describes every format and
+// the maths.
+//
+// Package targets imports the standard library, golang.org/x/sys/cpu and
+// package ir only.
 package targets

@@ -1,0 +1,7 @@
+package targets
+
+// SupportsOn is Target.supports for tests: it checks the target against a
+// fake host.
+func SupportsOn(t *Target, goos, goarch string, has func(string) bool) error {
+	return t.supports(goos, goarch, has)
+}

@@ -1,0 +1,300 @@
+package targets_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/targets"
+)
+
+// tinyNet is a small annotated model (see package ir's tests).
+func tinyNet(t testing.TB) *ir.Model {
+	t.Helper()
+	b := ir.NewBuilder("tiny", 1, 9, 9, rand.New(rand.NewPCG(7, 7)))
+	b.Block = &ir.Block{Stage: 0, Layer: 0, Candidate: "stem"}
+	x := b.ConvBNAct("stem", b.Input(), 8, 3, 1, 1, ir.ActReLU6)
+	b.Block = &ir.Block{Stage: 1, Layer: 0, Candidate: "mbconv k3 e3"}
+	x = b.MBConv("s1.l0", x, 12, 3, 3, 2)
+	b.Block = &ir.Block{Stage: 1, Layer: 1, Candidate: "mbconv k5 e6"}
+	x = b.MBConv("s1.l1", x, 12, 5, 6, 1)
+	b.Block = &ir.Block{Stage: -1, Layer: 0, Candidate: "head"}
+	x = b.ConvBNAct("head", x, 16, 1, 1, 1, ir.ActReLU6)
+	b.Block = &ir.Block{Stage: -1, Layer: 1, Candidate: "classifier"}
+	x = b.GlobalPool("pool", x)
+	x = b.Flatten("flatten", x)
+	x = b.Dense("fc", x, 10, nil, nil)
+	m, err := b.Model(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestPredictModel(t *testing.T) {
+	m := tinyNet(t)
+	keys, err := targets.ModelKeys(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 5 {
+		t.Fatalf("keys = %v", keys)
+	}
+	cost := map[string]float64{}
+	var sum float64
+	for i, k := range keys {
+		cost[k] = float64(10 * (i + 1))
+		sum += cost[k]
+	}
+	l := table(cost)
+	got, err := l.PredictModel(m)
+	if err != nil || got != sum {
+		t.Fatalf("PredictModel = %v, %v; want %v", got, err, sum)
+	}
+	if s, _ := l.Sum(keys); s != sum {
+		t.Errorf("Sum = %v, want %v", s, sum)
+	}
+	// With a correction: 5 + 2*(stem+head, type Conv/Conv_1 default) ...
+	l.Correction = &targets.Correction{InterceptUS: 5, Scale: 2, TypeScale: map[string]float64{"expanded_conv": 3}}
+	want := 5 + 2*(cost[keys[0]]+cost[keys[3]]+cost[keys[4]]) + 3*(cost[keys[1]]+cost[keys[2]])
+	if got, _ := l.Predict(keys); !approx(got, want, 1e-12) {
+		t.Errorf("corrected Predict = %v, want %v", got, want)
+	}
+	// The corrected view sums to the same prediction.
+	cv := l.Corrected()
+	total := cv.Overhead()
+	for _, k := range keys {
+		v, ok := cv.Lookup(k)
+		if !ok {
+			t.Fatalf("corrected view lacks %s", k)
+		}
+		total += v
+	}
+	if !approx(total, want, 1e-12) || cv.ID() != l.ID()+"/corrected" {
+		t.Errorf("corrected view sums to %v (id %s), want %v", total, cv.ID(), want)
+	}
+}
+
+func TestPredictMissingKey(t *testing.T) {
+	m := tinyNet(t)
+	keys, _ := targets.ModelKeys(m)
+	cost := map[string]float64{}
+	for _, k := range keys {
+		cost[k] = 10
+	}
+	delete(cost, keys[2])
+	l := table(cost)
+	_, err := l.PredictModel(m)
+	wantErr(t, err, fmt.Sprintf("%q", keys[2]), "latency table "+l.ID(), "target amd64")
+	var mk *targets.MissingKeysError
+	if !errors.As(err, &mk) || len(mk.Keys) != 1 || mk.Keys[0] != keys[2] {
+		t.Fatalf("error %v is not a MissingKeysError for %s", err, keys[2])
+	}
+	_, err = l.Predict([]string{keys[0], "Logits-input:1x1x1-output:3", "Logits-input:1x1x1-output:3", "Conv-x"})
+	wantErr(t, err, `keys "Logits-input:1x1x1-output:3", "Conv-x"`)
+	// A model whose ops lack block annotations cannot be predicted.
+	m.Ops[0].Block = nil
+	wantErr(t, func() error { _, err := l.PredictModel(m); return err }(), "block")
+}
+
+// networks draws n networks of sp with measured = f(table sums) + noise.
+func networks(sp *space, cost map[string]float64, n int, rng *rand.Rand, truth func(sums map[string]float64) float64, noise float64) []targets.MeasuredNetwork {
+	var out []targets.MeasuredNetwork
+	for i := 0; i < n; i++ {
+		keys := sp.sample(rng)
+		sums := map[string]float64{}
+		for _, k := range keys {
+			sums[targets.KeyType(k)] += cost[k]
+		}
+		y := truth(sums) * (1 + noise*rng.NormFloat64())
+		out = append(out, targets.MeasuredNetwork{Name: fmt.Sprintf("net%d", i), Keys: keys, MeasuredUS: y})
+	}
+	return out
+}
+
+func TestFitRecoversLinearModel(t *testing.T) {
+	sp := newSpace()
+	rng := rand.New(rand.NewPCG(1, 2))
+	cost := baseCost(sp, rng)
+	l := table(cost)
+	plain := func(s map[string]float64) float64 {
+		return 30 + 1.2*(s["Conv"]+s["Conv_1"]+s["Logits"]+s["expanded_conv"])
+	}
+	nets := networks(sp, cost, 60, rng, plain, 0)
+	c, err := targets.FitWith(l, nets, targets.FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !approx(c.InterceptUS, 30, 1e-4) || !approx(c.Scale, 1.2, 1e-6) || c.TypeScale != nil || c.FitMAPE > 1e-5 {
+		t.Errorf("noise-free fit = %+v, want intercept 30, scale 1.2", c)
+	}
+	// Per-type truth: MBConv blocks cost 1.5x their entries, the rest 1.0x.
+	perType := func(s map[string]float64) float64 {
+		return 30 + s["Conv"] + s["Conv_1"] + s["Logits"] + 1.5*s["expanded_conv"]
+	}
+	nets = networks(sp, cost, 200, rng, perType, 0.002)
+	c, err = targets.FitWith(l, nets, targets.FitOptions{PerType: true, Lambda: 1e-4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !approx(c.TypeScale["expanded_conv"], 1.5, 0.02) || c.FitMAPE > 1 {
+		t.Errorf("per-type fit = %+v, want expanded_conv scale 1.5", c)
+	}
+	plainFit, _ := targets.FitWith(l, nets, targets.FitOptions{})
+	if plainFit.FitRMSEUS < c.FitRMSEUS {
+		t.Errorf("per-type fit (RMSE %.3f) is worse than the plain one (%.3f)", c.FitRMSEUS, plainFit.FitRMSEUS)
+	}
+	// Default options on plain truth: the ridge keeps type scales near the common one.
+	nets = networks(sp, cost, 40, rng, plain, 0.01)
+	c, err = targets.Fit(l, nets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for typ, s := range c.TypeScale {
+		if math.Abs(s-1.2) > 0.1 {
+			t.Errorf("default fit: %s scale %.3f, want near 1.2 (%+v)", typ, s, c)
+		}
+	}
+}
+
+func TestFitErrors(t *testing.T) {
+	sp := newSpace()
+	rng := rand.New(rand.NewPCG(3, 4))
+	cost := baseCost(sp, rng)
+	l := table(cost)
+	nets := networks(sp, cost, 3, rng, func(s map[string]float64) float64 { return 100 }, 0)
+	_, err := targets.Fit(l, nets[:1])
+	wantErr(t, err, "need at least 2 measured networks, got 1")
+	bad := append([]targets.MeasuredNetwork(nil), nets...)
+	bad[1].Keys = append(bad[1].Keys, "Logits-input:1x1x1-output:3")
+	_, err = targets.Fit(l, bad)
+	wantErr(t, err, "network 1 (net1)", `"Logits-input:1x1x1-output:3"`)
+	bad[1] = nets[1]
+	bad[1].MeasuredUS = -1
+	_, err = targets.Fit(l, bad)
+	wantErr(t, err, "network 1", "expected a positive number, got -1")
+	// Measurements that fall as the table grows give a negative scale.
+	inverse := networks(sp, cost, 30, rng, func(s map[string]float64) float64 {
+		return 20000 - 5*(s["Conv"]+s["Conv_1"]+s["Logits"]+s["expanded_conv"])
+	}, 0)
+	_, err = targets.FitWith(l, inverse, targets.FitOptions{})
+	wantErr(t, err, "not positive")
+	// Identical networks: the ridge keeps the system solvable.
+	same := []targets.MeasuredNetwork{nets[0], nets[0], nets[0]}
+	same[1].MeasuredUS, same[2].MeasuredUS = 110, 90
+	c, err := targets.Fit(l, same)
+	if err != nil {
+		t.Fatalf("identical networks: %v", err)
+	}
+	s, _ := l.Sum(nets[0].Keys)
+	if p := c.InterceptUS + c.Scale*s; math.Abs(p-100) > 1 || math.IsNaN(c.Scale) {
+		t.Errorf("identical networks: %+v predicts %.2f, want ~100", c, p)
+	}
+}
+
+// synthetic bench reports: every layer truly costs 1.2x its old table entry
+// (with per-report noise) and each inference adds a 30 µs overhead.
+func syntheticReports(sp *space, cost map[string]float64, models, repeats int, rng *rand.Rand) []*targets.BenchReport {
+	var out []*targets.BenchReport
+	for m := 0; m < models; m++ {
+		keys := sp.sample(rng)
+		for rep := 0; rep < repeats; rep++ {
+			layers := make([]float64, len(keys))
+			sum := 0.0
+			for i, k := range keys {
+				layers[i] = 1.2 * cost[k] * (1 + 0.03*rng.NormFloat64())
+				sum += layers[i]
+			}
+			total := (sum + 30) * (1 + 0.01*rng.NormFloat64())
+			out = append(out, report(fmt.Sprintf("m%03d", m), keys, layers, total, 50))
+		}
+	}
+	return out
+}
+
+func TestCalibrate(t *testing.T) {
+	sp := newSpace()
+	rng := rand.New(rand.NewPCG(5, 6))
+	cost := baseCost(sp, rng)
+	old := table(cost)
+	reports := syntheticReports(sp, cost, 60, 2, rng)
+
+	next, rep, err := targets.Calibrate(old, reports, 0.25, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", rep)
+	if rep.HeldOut != 30 || rep.FitReports != 90 || len(rep.HeldOutModels) != 15 || rep.InSample {
+		t.Errorf("split: held out %d reports (%d models), fit %d", rep.HeldOut, len(rep.HeldOutModels), rep.FitReports)
+	}
+	if rep.AfterPredictor.N != 30 || len(rep.Unpredictable) != 0 {
+		t.Errorf("evaluated %d, unpredictable %v", rep.AfterPredictor.N, rep.Unpredictable)
+	}
+	if rep.BeforePlain.MAPE < 15 {
+		t.Errorf("before MAPE %.2f%%: the synthetic bias should be about 20%%", rep.BeforePlain.MAPE)
+	}
+	if rep.AfterPredictor.MAPE > rep.BeforePlain.MAPE/5 || rep.AfterPredictor.RMSEUS > rep.BeforePlain.RMSEUS/5 {
+		t.Errorf("calibration did not cut the held-out error five-fold: before %+v, after %+v", rep.BeforePlain, rep.AfterPredictor)
+	}
+	if rep.AfterPredictor.MAPE > 2 {
+		t.Errorf("held-out MAPE after calibration %.2f%%, want < 2%%", rep.AfterPredictor.MAPE)
+	}
+	if rep.AfterPlain.MAPE >= rep.BeforePlain.MAPE {
+		t.Errorf("refitted entries did not improve the plain sum: %+v -> %+v", rep.BeforePlain, rep.AfterPlain)
+	}
+	// Entries moved towards the truth (1.2x), weighted by count.
+	k := sp.fixed[0]
+	e := next.Entries[k]
+	if e.Count <= 100 || e.MedianUS <= cost[k]*1.05 || e.MedianUS > cost[k]*1.2 {
+		t.Errorf("stem entry %+v, old median %.2f", e, cost[k])
+	}
+	if rep.NewID == rep.OldID || next.ID() != rep.NewID || old.ID() != rep.OldID {
+		t.Errorf("ids: old %s new %s, table %s", rep.OldID, rep.NewID, next.ID())
+	}
+	if old.Correction != nil || old.Entries[k].Count != 100 {
+		t.Error("Calibrate modified its input table")
+	}
+	if err := next.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Deterministic for a seed.
+	again, rep2, err := targets.Calibrate(old, reports, 0.25, 42)
+	if err != nil || again.ID() != next.ID() || rep2.AfterPredictor != rep.AfterPredictor {
+		t.Errorf("second run differs: %v %s %s", err, again.ID(), next.ID())
+	}
+
+	// Reports already folded in are not counted twice.
+	_, rep3, err := targets.Calibrate(next, reports, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep3.AlreadyFolded != 90 || !rep3.InSample || rep3.FitReports != 120 {
+		t.Errorf("recalibration: already folded %d, fit %d, in-sample %v", rep3.AlreadyFolded, rep3.FitReports, rep3.InSample)
+	}
+}
+
+func TestCalibrateErrors(t *testing.T) {
+	sp := newSpace()
+	rng := rand.New(rand.NewPCG(8, 9))
+	cost := baseCost(sp, rng)
+	old := table(cost)
+	reports := syntheticReports(sp, cost, 4, 1, rng)
+	_, _, err := targets.Calibrate(old, reports, 1, 1)
+	wantErr(t, err, "holdout fraction", "[0, 1)")
+	_, _, err = targets.Calibrate(old, reports[:2], 0.5, 1)
+	wantErr(t, err, "1 reports remain to fit", "need at least 2")
+	other := table(cost)
+	other.Machine.CPU = "Other"
+	_, _, err = targets.Calibrate(other, reports, 0, 1)
+	wantErr(t, err, `reports come from "Test CPU @ 3.0GHz"`, `the table from "Other"`, "BuildLUT")
+	other = table(cost)
+	other.Target = "amd64-avx512"
+	_, _, err = targets.Calibrate(other, reports, 0, 1)
+	wantErr(t, err, "bench report 0", `expected "amd64-avx512", got "amd64"`)
+	_, _, err = targets.Calibrate(old, nil, 0, 1)
+	wantErr(t, err, "no bench reports")
+}
