@@ -20,6 +20,8 @@ import (
 type CLI struct {
 	Inspect InspectCmd `cmd:"" help:"Show a model's ops, output shapes, parameters and MACs."`
 	Eval    EvalCmd    `cmd:"" help:"Measure a model's accuracy on a data set with the reference interpreter."`
+	Import  ImportCmd  `cmd:"" help:"Convert an ONNX model into a pnas model."`
+	Export  ExportCmd  `cmd:"" help:"Write a pnas model as ONNX."`
 	Version VersionCmd `cmd:"" help:"Print the pnas version."`
 }
 

@@ -109,3 +109,26 @@ func TestErrorsAreOneLineAndNonZero(t *testing.T) {
 		}
 	}
 }
+
+func TestImportExportRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := runCLI(t, "import", "../../ir/onnx/testdata/mbconv_fmnist28.onnx", "-o", filepath.Join(dir, "net.json"), "--labels", "fashion-mnist")
+	if code != 0 {
+		t.Fatalf("import failed (%d): %s", code, errs)
+	}
+	if !strings.Contains(out, "imported") {
+		t.Fatalf("import output: %q", out)
+	}
+	code, _, errs = runCLI(t, "export", filepath.Join(dir, "net.json"), "-o", filepath.Join(dir, "net.onnx"))
+	if code != 0 {
+		t.Fatalf("export failed (%d): %s", code, errs)
+	}
+	code, _, errs = runCLI(t, "import", filepath.Join(dir, "net.onnx"), "-o", filepath.Join(dir, "net2.json"))
+	if code != 0 {
+		t.Fatalf("re-import failed (%d): %s", code, errs)
+	}
+	code, _, errs = runCLI(t, "import", "main.go", "-o", filepath.Join(dir, "bad.json"))
+	if code != 1 || !strings.Contains(errs, "main.go") {
+		t.Fatalf("importing a non-ONNX file: code %d, stderr %q", code, errs)
+	}
+}
