@@ -1,10 +1,38 @@
-// Package codegen turns a verified, pass-optimised ir.Model into a
-// self-contained Go module: a generated main.go with the layer sequence as
-// straight-line calls (every shape a constant), the weights as one embedded
-// blob, and copies of the runtime kernels the model needs. Code is emitted
-// with github.com/dave/jennifer and is deterministic.
+// Package codegen compiles pnas models into standalone Go programs: the
+// back end of `pnas compile`.
 //
-// Package codegen may import ir, ir/pass, runtime (for its kernel file
-// lists), targets and jennifer; generated programs import only the copied
-// runtime files and the standard library.
+// [Generate] takes verified models and a target and produces a [Program],
+// a Go module held in memory. For each model it
+//
+//  1. runs the IR passes of package ir/pass (dead ops, batchnorm folding,
+//     residual and activation fusion), so that an MBConv block becomes
+//     three convolutions with fused epilogues;
+//  2. lowers every op onto one runtime operator (pointwise, depthwise,
+//     dense or grouped convolution, linear, pooling, elementwise) and gives
+//     every tensor its runtime layout: channels-last, channel stride
+//     PadC(C), and the zero halo its readers need;
+//  3. plans memory: tensors that may share storage (a flatten that only
+//     reinterprets, an output written over its dying residual) share a
+//     buffer, and the buffers are placed in one activation arena by
+//     liveness, at the lower bound of the bytes live during any op when
+//     the search finds it ([MemoryPlan]);
+//  4. packs the weights in each operator's layout into one little-endian
+//     float32 blob;
+//  5. emits model.go with github.com/dave/jennifer: the network as
+//     straight-line operator calls, every shape a constant.
+//
+// The module also holds main.go (the embedded blob and the program
+// table), the program shell (package codegen/shell, copied into package
+// main: flags, input decoding, top-k, the -bench timing loop) and a copy
+// of the runtime package in rt/, with CPUID-based feature detection in
+// place of golang.org/x/sys/cpu so that go.mod needs no requirements.
+// Output is deterministic and every file carries the [Banner].
+//
+// [Program.Write] writes the module and [Build] runs go build with cgo off,
+// -trimpath, and the target's GOOS, GOARCH and GOAMD64 (-tags noasm for the
+// portable kernel set). docs/compile.md describes the generated program.
+//
+// Package codegen imports ir, ir/pass, runtime (weight packing), targets,
+// jennifer and the standard library; generated programs import only their
+// own packages and the standard library.
 package codegen

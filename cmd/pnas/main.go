@@ -22,6 +22,7 @@ type CLI struct {
 	Eval    EvalCmd    `cmd:"" help:"Measure a model's accuracy on a data set with the reference interpreter."`
 	Import  ImportCmd  `cmd:"" help:"Convert an ONNX model into a pnas model."`
 	Export  ExportCmd  `cmd:"" help:"Write a pnas model as ONNX."`
+	Compile CompileCmd `cmd:"" help:"Compile a model into a standalone Go inference program."`
 	Version VersionCmd `cmd:"" help:"Print the pnas version."`
 }
 

@@ -1,0 +1,184 @@
+package shell
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	goruntime "runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	rt "github.com/pnasml/pnas/runtime"
+)
+
+// benchSchema is the "schema" field of the -bench -json report.
+const benchSchema = "pnas-bench/1"
+
+// timing summarises repeated timings in nanoseconds.
+type timing struct {
+	MedianNS float64 `json:"median_ns"`
+	P90NS    float64 `json:"p90_ns"`
+	MeanNS   float64 `json:"mean_ns"`
+	VarNS2   float64 `json:"var_ns2"`
+}
+
+type layerTiming struct {
+	Name string   `json:"name"`
+	Key  string   `json:"key"`
+	Ops  []string `json:"ops"`
+	timing
+}
+
+type benchReport struct {
+	Schema    string        `json:"schema"`
+	Model     string        `json:"model"`
+	ModelID   string        `json:"model_id"`
+	Target    string        `json:"target"`
+	KernelSet string        `json:"kernel_set"`
+	CPU       string        `json:"cpu"`
+	Cores     int           `json:"cores"`
+	GOOS      string        `json:"goos"`
+	GOARCH    string        `json:"goarch"`
+	GoVersion string        `json:"go_version"`
+	Threads   int           `json:"threads"`
+	Runs      int           `json:"runs"`
+	Warmup    int           `json:"warmup"`
+	Layers    []layerTiming `json:"layers"`
+	Total     timing        `json:"total"`
+}
+
+// summarize computes median and 90th percentile (linear interpolation
+// between order statistics), mean and population variance.
+func summarize(samples []int64) timing {
+	s := make([]float64, len(samples))
+	var sum float64
+	for i, v := range samples {
+		s[i] = float64(v)
+		sum += s[i]
+	}
+	sort.Float64s(s)
+	mean := sum / float64(len(s))
+	var ss float64
+	for _, v := range s {
+		ss += (v - mean) * (v - mean)
+	}
+	q := func(p float64) float64 {
+		pos := p * float64(len(s)-1)
+		lo := int(math.Floor(pos))
+		hi := min(lo+1, len(s)-1)
+		return s[lo] + (pos-float64(lo))*(s[hi]-s[lo])
+	}
+	return timing{MedianNS: q(0.5), P90NS: q(0.9), MeanNS: mean, VarNS2: ss / float64(len(s))}
+}
+
+// benchInput is a fixed pseudo-random input in [-1, 1).
+func benchInput(spec *network) []float32 {
+	x := make([]float32, spec.inC*spec.inH*spec.inW)
+	s := uint32(2463534242)
+	for i := range x {
+		s ^= s << 13
+		s ^= s >> 17
+		s ^= s << 5
+		x[i] = float32(s)/(1<<31) - 1
+	}
+	return x
+}
+
+func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.Pool, x []float32) error {
+	spec := in.spec
+	if err := in.setInput(x); err != nil {
+		return err
+	}
+	for i := 0; i < o.warmup; i++ {
+		if err := in.n.forward(pool, nil); err != nil {
+			return err
+		}
+	}
+	tm := &timer{laps: make([]int64, len(spec.layers))}
+	per := make([][]int64, len(spec.layers))
+	total := make([]int64, o.bench)
+	for r := 0; r < o.bench; r++ {
+		if err := in.n.forward(pool, tm); err != nil {
+			return err
+		}
+		total[r] = tm.total()
+		for l, v := range tm.laps {
+			per[l] = append(per[l], v)
+		}
+	}
+	rep := benchReport{
+		Schema: benchSchema, Model: spec.name, ModelID: spec.id, Target: prog.target, KernelSet: rt.KernelSet(),
+		CPU: cpuModel(), Cores: goruntime.NumCPU(), GOOS: goruntime.GOOS, GOARCH: goruntime.GOARCH,
+		GoVersion: goruntime.Version(), Threads: pool.Threads(), Runs: o.bench, Warmup: o.warmup,
+		Total: summarize(total),
+	}
+	for l, ly := range spec.layers {
+		rep.Layers = append(rep.Layers, layerTiming{Name: ly.name, Key: ly.key, Ops: ly.ops, timing: summarize(per[l])})
+	}
+	if o.json {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	threads := "threads"
+	if rep.Threads == 1 {
+		threads = "thread"
+	}
+	fmt.Fprintf(stdout, "%s (%s), target %s, %s kernels, %d %s, %s %s/%s, %s\n",
+		rep.Model, rep.ModelID, rep.Target, rep.KernelSet, rep.Threads, threads, rep.GoVersion, rep.GOOS, rep.GOARCH, rep.CPU)
+	fmt.Fprintf(stdout, "%d timed runs after %d warm-up runs; times in microseconds\n", rep.Runs, rep.Warmup)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "layer\tmedian\tp90\tmean\tshare\tops")
+	for _, ly := range rep.Layers {
+		share := 0.0
+		if rep.Total.MedianNS > 0 {
+			share = 100 * ly.MedianNS / rep.Total.MedianNS
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\t%.1f%%\t%s\n", ly.Name, ly.MedianNS/1e3, ly.P90NS/1e3, ly.MeanNS/1e3, share, strings.Join(ly.Ops, " "))
+	}
+	fmt.Fprintf(tw, "total\t%.1f\t%.1f\t%.1f\t\t\n", rep.Total.MedianNS/1e3, rep.Total.P90NS/1e3, rep.Total.MeanNS/1e3)
+	return tw.Flush()
+}
+
+// cpuModel names the processor: /proc/cpuinfo's model name on Linux (or
+// the ARM implementer and part), else the architecture.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err == nil {
+		defer f.Close()
+		var impl, part string
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ":")
+			if !ok {
+				continue
+			}
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			switch k {
+			case "model name", "Hardware", "cpu model":
+				if v != "" {
+					return v
+				}
+			case "CPU implementer":
+				if impl == "" {
+					impl = v
+				}
+			case "CPU part":
+				if part == "" {
+					part = v
+				}
+			}
+		}
+		if impl != "" {
+			return fmt.Sprintf("%s implementer %s part %s", goruntime.GOARCH, impl, part)
+		}
+	}
+	return "unknown " + goruntime.GOARCH
+}
