@@ -72,14 +72,18 @@ func (p *Program) File(path string) []byte {
 
 var modRE = regexp.MustCompile(`[^a-z0-9._-]+`)
 
-// ModuleName derives a module path from a model name: lower case letters,
+// ModuleName derives a module path from a model name: "pnasmodel/" and the
+// name in lower case letters,
 // digits, '.', '_' and '-', starting with a letter.
 func ModuleName(name string) string {
 	s := strings.Trim(modRE.ReplaceAllString(strings.ToLower(name), "-"), "-._")
 	if s == "" || s[0] < 'a' || s[0] > 'z' {
 		s = "model-" + s
 	}
-	return strings.TrimRight(s, "-._")
+	// A first path element without a dot could collide with a standard
+	// library package ("net", "image"): keep generated modules under their
+	// own prefix.
+	return "pnasmodel/" + strings.TrimRight(s, "-._")
 }
 
 // Generate compiles one or more models into one program. Each model runs

@@ -18,12 +18,14 @@ import (
 
 // CLI is the command tree.
 type CLI struct {
-	Inspect InspectCmd `cmd:"" help:"Show a model's ops, output shapes, parameters and MACs."`
-	Eval    EvalCmd    `cmd:"" help:"Measure a model's accuracy on a data set with the reference interpreter."`
-	Import  ImportCmd  `cmd:"" help:"Convert an ONNX model into a pnas model."`
-	Export  ExportCmd  `cmd:"" help:"Write a pnas model as ONNX."`
-	Compile CompileCmd `cmd:"" help:"Compile a model into a standalone Go inference program."`
-	Version VersionCmd `cmd:"" help:"Print the pnas version."`
+	Inspect   InspectCmd   `cmd:"" help:"Show a model's ops, output shapes, parameters and MACs."`
+	Eval      EvalCmd      `cmd:"" help:"Measure a model's accuracy on a data set with the reference interpreter."`
+	Import    ImportCmd    `cmd:"" help:"Convert an ONNX model into a pnas model."`
+	Export    ExportCmd    `cmd:"" help:"Write a pnas model as ONNX."`
+	Compile   CompileCmd   `cmd:"" help:"Compile a model into a standalone Go inference program."`
+	LUT       LUTCmd       `cmd:"" name:"lut" help:"Build and show latency tables."`
+	Calibrate CalibrateCmd `cmd:"" help:"Append measurements from deployed programs and refit a latency table."`
+	Version   VersionCmd   `cmd:"" help:"Print the pnas version."`
 }
 
 // exitError carries a process exit status.

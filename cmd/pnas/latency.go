@@ -1,0 +1,197 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/pnasml/pnas/targets"
+)
+
+// LUTCmd groups latency-table commands.
+type LUTCmd struct {
+	Ingest LUTIngestCmd `cmd:"" help:"Build a latency table from the JSON output of a profiling program run on the device."`
+	Show   LUTShowCmd   `cmd:"" help:"Print a latency table's identity, provenance and entries."`
+}
+
+// LUTIngestCmd builds a table from bench reports.
+type LUTIngestCmd struct {
+	Reports []string `arg:"" help:"Bench reports (the JSON a profiling program prints with -bench N -json)." type:"existingfile"`
+	Space   string   `help:"Search space the table covers." default:"fmnist"`
+	Target  string   `help:"Target name the reports must have been measured for (default: the reports' own)."`
+	Output  string   `short:"o" help:"Latency table to write (atomically)." required:""`
+}
+
+// Help gives examples.
+func (LUTIngestCmd) Help() string {
+	return `After 'pnas profile --space fmnist --target T -o prof/ --no-run' writes a
+profiling program, copy prof/profile to the device, run it there and bring
+its output back:
+
+  ./profile -bench 200 -json > result.json      # on the device
+  pnas lut ingest result.json --space fmnist -o lut-mydevice.json`
+}
+
+func readReports(paths []string) ([]*targets.BenchReport, error) {
+	var out []*targets.BenchReport
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		r, err := targets.ParseBench(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Run builds the table.
+func (c *LUTIngestCmd) Run(g *globals) error {
+	reports, err := readReports(c.Reports)
+	if err != nil {
+		return err
+	}
+	target := c.Target
+	if target == "" {
+		target = reports[0].Target
+	}
+	lut, err := targets.BuildLUT(target, c.Space, reports)
+	if err != nil {
+		return err
+	}
+	if err := lut.Save(c.Output); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "latency table %s: %d entries for space %s on %s (%s, %d threads, %s) -> %s\n",
+		lut.ID(), len(lut.Entries), lut.Space, lut.Target, lut.KernelSet, lut.Threads, lut.Machine.CPU, c.Output)
+	return nil
+}
+
+// LUTShowCmd prints a table.
+type LUTShowCmd struct {
+	Table string `arg:"" help:"Latency table (JSON)." type:"existingfile"`
+}
+
+// Help gives examples.
+func (LUTShowCmd) Help() string {
+	return "Example:\n  pnas lut show targets/luts/amd64-fmnist.json"
+}
+
+// Run prints.
+func (c *LUTShowCmd) Run(g *globals) error {
+	lut, err := targets.Load(c.Table)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "table %s: target %s, space %s, kernel set %s, %d threads, cpu %q (%d cores), %s\n",
+		lut.ID(), lut.Target, lut.Space, lut.KernelSet, lut.Threads, lut.Machine.CPU, lut.Machine.Cores, lut.GoVersion)
+	if c := lut.Correction; c != nil {
+		fmt.Fprintf(g.stdout, "correction: %.2f µs + %.4f x sum (fitted on %d networks, MAPE %.2f%%)\n", c.InterceptUS, c.Scale, c.Networks, c.FitMAPE)
+	}
+	for _, k := range lut.Keys() {
+		e := lut.Entries[k]
+		fmt.Fprintf(g.stdout, "%10.2f µs  (mean %.2f, sd %.2f, n %d)  %s\n", e.MedianUS, e.MeanUS, math.Sqrt(e.VarUS2), e.Count, k)
+	}
+	return nil
+}
+
+// CalibrateCmd appends measurements and refits a table.
+type CalibrateCmd struct {
+	Table   string   `help:"Latency table to refit." required:"" type:"existingfile"`
+	Log     string   `help:"Append-only measurement log (JSONL); created if missing." required:""`
+	Reports []string `arg:"" optional:"" help:"Bench reports (model -bench N -json output) to append to the log first." type:"existingfile"`
+	Binary  string   `help:"The deployed binary the reports came from (its SHA-256 is recorded)." type:"existingfile"`
+	Exec    []string `name:"run" help:"Run these compiled programs here with -bench and append their reports." type:"existingfile"`
+	Runs    int      `help:"Timed runs per program with --run." default:"200"`
+	Threads int      `help:"Threads for --run (0 = the table's)." default:"0"`
+	Holdout float64  `help:"Fraction of the measured networks held out to report the error on." default:"0.25"`
+	Seed    uint64   `help:"Seed of the held-out draw." default:"1"`
+	Output  string   `short:"o" help:"Where to write the refitted table (default: replace --table atomically)."`
+}
+
+// Help gives examples.
+func (CalibrateCmd) Help() string {
+	return `Deployed programs measure themselves ('model -bench 200 -json'). Feed their
+reports back so the next search optimises against what the hardware did:
+
+  ./model -bench 200 -json > m1.json                               # on the device
+  pnas calibrate --table lut.json --log measurements.jsonl --binary ./model m1.json
+  pnas calibrate --table lut.json --log measurements.jsonl --run out/a/model --run out/b/model
+
+The table entries are refitted from per-layer timings, the whole-network
+correction from total timings; the error before and after is reported on
+networks held out from the fit. The refitted table gets a new identity.`
+}
+
+// Run calibrates.
+func (c *CalibrateCmd) Run(g *globals) error {
+	lut, err := targets.Load(c.Table)
+	if err != nil {
+		return err
+	}
+	reports, err := readReports(c.Reports)
+	if err != nil {
+		return err
+	}
+	var recs []*targets.Measurement
+	if len(reports) > 0 {
+		if c.Binary == "" {
+			return fmt.Errorf("--binary: needed with report files, so the log records which program was measured")
+		}
+		for i, r := range reports {
+			m, err := targets.NewMeasurement(r, c.Binary, "")
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.Reports[i], err)
+			}
+			recs = append(recs, m)
+		}
+	}
+	threads := c.Threads
+	if threads == 0 {
+		threads = lut.Threads
+	}
+	for _, bin := range c.Exec {
+		out, err := exec.Command(bin, "-bench", fmt.Sprint(c.Runs), "-json", "-threads", fmt.Sprint(threads)).Output()
+		if err != nil {
+			return fmt.Errorf("running %s: %w", bin, err)
+		}
+		r, err := targets.ParseBench(out)
+		if err != nil {
+			return fmt.Errorf("%s -bench output: %w", bin, err)
+		}
+		m, err := targets.NewMeasurement(r, bin, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", bin, err)
+		}
+		recs = append(recs, m)
+		fmt.Fprintf(g.stderr, "measured %s: %.1f µs median\n", filepath.Base(filepath.Dir(bin))+"/"+filepath.Base(bin), r.TotalUS())
+	}
+	if len(recs) > 0 {
+		if err := targets.AppendMeasurements(c.Log, recs...); err != nil {
+			return err
+		}
+	}
+	all, err := targets.ReadMeasurements(c.Log)
+	if err != nil {
+		return err
+	}
+	newLUT, rep, err := targets.Calibrate(lut, targets.Reports(all), c.Holdout, c.Seed)
+	if err != nil {
+		return err
+	}
+	out := c.Output
+	if out == "" {
+		out = c.Table
+	}
+	if err := newLUT.Save(out); err != nil {
+		return err
+	}
+	fmt.Fprint(g.stdout, rep.String())
+	fmt.Fprintf(g.stdout, "wrote %s (%s)\n", out, newLUT.ID())
+	return nil
+}
