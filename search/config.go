@@ -1,0 +1,184 @@
+package search
+
+import (
+	"fmt"
+	"math"
+)
+
+// Gate modes: how the architecture step estimates the gradient of alpha.
+const (
+	// GateFullV2 runs the sampled path and recomputes every other
+	// candidate's output without a graph to get dL/dg_j = <o_j, dL/dy>.
+	GateFullV2 = "full_v2"
+	// GateTwo samples two candidates without replacement and updates only
+	// their alphas, rescaled so the other candidates' probabilities stay.
+	GateTwo = "two"
+	// GateAll runs every candidate weighted by softmax(alpha) (DARTS-style),
+	// in the weight step too; it is the memory baseline.
+	GateAll = "all"
+)
+
+// Latency loss forms.
+const (
+	// LossMulLog is a * CE * (ln E / ln T)^beta.
+	LossMulLog = "mul#log"
+	// LossAddLinear is CE + lambda * (E - T) / T.
+	LossAddLinear = "add#linear"
+	// LossNone is plain CE: no latency term.
+	LossNone = "none"
+)
+
+// Config holds every hyper-parameter of a search. DefaultConfig gives the
+// ProxylessNAS reference values.
+type Config struct {
+	Seed int64 // seeds weights, alpha, path sampling, data order and augmentation
+
+	BatchSize     int // images per weight step
+	ArchBatchSize int // held-out images per architecture step
+
+	WarmupEpochs int     // weight-only epochs on uniformly sampled paths
+	WarmupLR     float64 // initial learning rate of the warm-up cosine schedule
+	SearchEpochs int     // epochs with architecture steps
+
+	LR             float64 // initial weight learning rate of the search cosine schedule (to 0, per iteration)
+	Momentum       float64 // SGD momentum
+	Nesterov       bool    // Nesterov momentum
+	WeightDecay    float64 // L2 on every weight, BN included
+	LabelSmoothing float64 // label smoothing of the weight-step cross entropy
+
+	ArchLR          float64 // Adam learning rate on alpha
+	ArchBeta1       float64 // Adam beta1 (0: steps only where the gradient is non-zero)
+	ArchBeta2       float64 // Adam beta2
+	ArchEps         float64 // Adam epsilon
+	ArchWeightDecay float64 // L2 on alpha
+	ArchEvery       int     // weight steps per architecture step
+	ArchSkipEpoch0  bool    // no architecture steps in the first search epoch
+	AlphaInitStd    float64 // alpha ~ N(0, std^2)
+	GateMode        string  // GateFullV2, GateTwo or GateAll
+
+	LatencyLoss   string  // LossMulLog, LossAddLinear or LossNone
+	TargetLatency float64 // T, in the latency table's unit (microseconds)
+	LatencyA      float64 // a of mul#log
+	LatencyBeta   float64 // beta of mul#log
+	LatencyLambda float64 // lambda of add#linear
+
+	BNMomentum float64 // running statistics: r = (1-m) r + m * batch (PyTorch convention)
+	BNEps      float64 // variance epsilon
+
+	Parallelism int // simplego worker goroutines; 0: GOMAXPROCS
+}
+
+// DefaultConfig returns the ProxylessNAS defaults (see docs/search.md).
+func DefaultConfig() Config {
+	return Config{
+		Seed:            0,
+		BatchSize:       64,
+		ArchBatchSize:   64,
+		WarmupEpochs:    40,
+		WarmupLR:        0.05,
+		SearchEpochs:    120,
+		LR:              0.025,
+		Momentum:        0.9,
+		Nesterov:        true,
+		WeightDecay:     4e-5,
+		LabelSmoothing:  0.1,
+		ArchLR:          1e-3,
+		ArchBeta1:       0,
+		ArchBeta2:       0.999,
+		ArchEps:         1e-8,
+		ArchWeightDecay: 0,
+		ArchEvery:       5,
+		ArchSkipEpoch0:  true,
+		AlphaInitStd:    1e-3,
+		GateMode:        GateFullV2,
+		LatencyLoss:     LossMulLog,
+		TargetLatency:   0,
+		LatencyA:        0.2,
+		LatencyBeta:     0.3,
+		LatencyLambda:   0.1,
+		BNMomentum:      0.1,
+		BNEps:           1e-3,
+		Parallelism:     0,
+	}
+}
+
+// Validate checks every field, naming the field, what was expected and
+// what was found.
+func (c *Config) Validate() error {
+	pos := func(name string, v float64) error {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("search config: %s: expected a finite value > 0, got %v", name, v)
+		}
+		return nil
+	}
+	nonneg := func(name string, v float64) error {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("search config: %s: expected a finite value >= 0, got %v", name, v)
+		}
+		return nil
+	}
+	unit := func(name string, v float64) error {
+		if !(v >= 0 && v < 1) {
+			return fmt.Errorf("search config: %s: expected a value in [0, 1), got %v", name, v)
+		}
+		return nil
+	}
+	ints := []struct {
+		name   string
+		v, min int
+	}{
+		{"BatchSize", c.BatchSize, 2},
+		{"ArchBatchSize", c.ArchBatchSize, 2},
+		{"WarmupEpochs", c.WarmupEpochs, 0},
+		{"SearchEpochs", c.SearchEpochs, 0},
+		{"ArchEvery", c.ArchEvery, 1},
+		{"Parallelism", c.Parallelism, 0},
+	}
+	for _, i := range ints {
+		if i.v < i.min {
+			return fmt.Errorf("search config: %s: expected >= %d, got %d", i.name, i.min, i.v)
+		}
+	}
+	for _, e := range []error{
+		nonneg("WarmupLR", c.WarmupLR), nonneg("LR", c.LR), unit("Momentum", c.Momentum),
+		nonneg("WeightDecay", c.WeightDecay), unit("LabelSmoothing", c.LabelSmoothing),
+		nonneg("ArchLR", c.ArchLR), unit("ArchBeta1", c.ArchBeta1), unit("ArchBeta2", c.ArchBeta2),
+		pos("ArchEps", c.ArchEps), nonneg("ArchWeightDecay", c.ArchWeightDecay), nonneg("AlphaInitStd", c.AlphaInitStd),
+		unit("BNMomentum", c.BNMomentum), pos("BNEps", c.BNEps),
+	} {
+		if e != nil {
+			return e
+		}
+	}
+	switch c.GateMode {
+	case GateFullV2, GateTwo, GateAll:
+	default:
+		return fmt.Errorf("search config: GateMode: expected %q, %q or %q, got %q", GateFullV2, GateTwo, GateAll, c.GateMode)
+	}
+	switch c.LatencyLoss {
+	case LossNone:
+	case LossMulLog:
+		if err := pos("TargetLatency", c.TargetLatency); err != nil {
+			return err
+		}
+		if c.TargetLatency == 1 {
+			return fmt.Errorf("search config: TargetLatency: expected a value other than 1 for %s (ln T is the divisor), got 1", LossMulLog)
+		}
+		if err := pos("LatencyA", c.LatencyA); err != nil {
+			return err
+		}
+		if err := nonneg("LatencyBeta", c.LatencyBeta); err != nil {
+			return err
+		}
+	case LossAddLinear:
+		if err := pos("TargetLatency", c.TargetLatency); err != nil {
+			return err
+		}
+		if err := nonneg("LatencyLambda", c.LatencyLambda); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("search config: LatencyLoss: expected %q, %q or %q, got %q", LossMulLog, LossAddLinear, LossNone, c.LatencyLoss)
+	}
+	return nil
+}

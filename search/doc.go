@@ -1,0 +1,33 @@
+// Package search is the ProxylessNAS engine of pnas: a supernet over a
+// search space (package search/space) trained with binarized paths on
+// GoMLX's pure-Go backend, architecture parameters trained with the
+// gate-gradient estimators of ProxylessNAS plus a latency loss read from a
+// latency table, derivation of the final network as an *ir.Model with its
+// inherited weights, and checkpoints from which a search resumes
+// bit-identically.
+//
+// The pieces, in the order a search uses them:
+//
+//   - [Config] holds every hyper-parameter, with the reference defaults.
+//   - [LatencyTable] is the lookup the latency loss reads; [NewLatencyModel]
+//     resolves every key the space needs and computes the expected latency
+//     E[LAT] and its gradient; [Config.LatencyLoss] selects the loss form.
+//   - [New] builds a [Searcher]: weights (PyTorch initialization), SGD
+//     state, architecture parameters alpha and their Adam state, RNGs.
+//   - [Searcher.WeightStep] samples one path from softmax(alpha) (or
+//     uniformly during warm-up), builds and runs that path's GoMLX graph and
+//     updates only the weights it used; [Searcher.ArchStep] updates alpha on
+//     a held-out batch with the full_v2, two or all gate modes.
+//   - [Searcher.Run] is the schedule: warm-up epochs, then search epochs
+//     with one architecture step every Config.ArchEvery weight steps.
+//   - [Searcher.Derive] keeps the argmax candidate of every layer, drops
+//     Zero layers and returns the network with its trained weights.
+//   - [Searcher.Save] and [Load] checkpoint and restore the whole state.
+//
+// Graphs run on GoMLX's simplego backend only (CGO-free); the layers are
+// built from package search/internal/gx, whose gradients are checked
+// against finite differences.
+//
+// Package search imports the standard library, GoMLX (graph, tensors and
+// the simplego backend), and pnas's ir, data and search/space packages.
+package search

@@ -1,0 +1,25 @@
+// Package gx holds the GoMLX building blocks of the pnas supernet, written
+// for GoMLX's pure-Go backend (simplego): matrix products, slices,
+// convolutions, batch normalization and losses expressed through the ops
+// that backend runs well, each with a reverse-mode gradient (VJP) that uses
+// only ops the backend implements.
+//
+// GoMLX's own gradients do not fit that backend: the gradient of a slice
+// needs Pad and the gradient of a convolution needs Reverse, which simplego
+// lacks, and the gradient of a matrix product is a broadcast product
+// followed by a reduction, which simplego materializes in full. gx gives
+// the nodes it creates their own VJPs: a side table maps each such node to
+// its VJP, and wrappers installed in graph.VJPRegistration for the affected
+// node types consult the table first and fall back to GoMLX's VJP for every
+// other node. Release drops a finished graph's entries. Custom turns any
+// subgraph into one differentiable op with a hand-written gradient;
+// Depthwise and BatchNormTrain use it, so their backward passes are a few
+// large ops instead of GoMLX's op-by-op chain.
+//
+// Activations use the layout [C, N, H, W] (channels first), so a 1x1
+// convolution is one matrix product and per-channel statistics reduce a
+// contiguous row.
+//
+// Package gx imports the standard library and GoMLX's graph, shapes,
+// dtypes and tensors packages.
+package gx
