@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/search/space"
 )
 
 // CLI is the command tree.
@@ -23,6 +25,7 @@ type CLI struct {
 	Import    ImportCmd    `cmd:"" help:"Convert an ONNX model into a pnas model."`
 	Export    ExportCmd    `cmd:"" help:"Write a pnas model as ONNX."`
 	Compile   CompileCmd   `cmd:"" help:"Compile a model into a standalone Go inference program."`
+	Profile   ProfileCmd   `cmd:"" help:"Build a latency table by timing generated code for every candidate of a search space."`
 	LUT       LUTCmd       `cmd:"" name:"lut" help:"Build and show latency tables."`
 	Calibrate CalibrateCmd `cmd:"" help:"Append measurements from deployed programs and refit a latency table."`
 	Version   VersionCmd   `cmd:"" help:"Print the pnas version."`
@@ -52,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { exited = true; code = c }),
-		kong.Vars{"version": Version(), "datasets": data.Specs},
+		kong.Vars{"version": Version(), "datasets": data.Specs, "spaces": strings.Join(space.Names(), ", ")},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "pnas: %v\n", err)

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// dwSig is the Go signature of every depthwise kernel; it must match
+// runtime.dwFunc.
+const dwSig = "func(out *float32, outRow int, in *float32, inRow, cs int, w, bias, res *float32, resRow, c, oh, ow, stride, act int)"
+
+// dwSizes are the square kernel sizes that get vector kernels.
+var dwSizes = []int{3, 5, 7}
+
+// dwStrides are the strides with vector kernels; other strides run the
+// portable Go kernel.
+var dwStrides = []int{1, 2}
+
+// dwGroup is the number of output pixels computed together. 7 and 14
+// divide the widths of MobileNet-style nets (7, 14, 28, 56, 112).
+func dwGroup(s isa) int {
+	if s.vw == 16 {
+		return 14
+	}
+	return 7
+}
+
+func dwName(s isa, k, stride int) string { return fmt.Sprintf("dwK%dS%d%s", k, stride, s.name) }
+
+func genDW(ctx *build.Context) {
+	for _, s := range []isa{avx2, avx512} {
+		for _, k := range dwSizes {
+			for _, st := range dwStrides {
+				dwKernel(ctx, s, k, st)
+			}
+		}
+	}
+}
+
+// dwGen holds the state shared by the parts of one depthwise kernel.
+type dwGen struct {
+	ctx    *build.Context
+	s      isa
+	k      int
+	stride int
+	name   string
+
+	locW, locBias operand.Mem
+	cpb           reg.GPVirtual // channel stride in bytes
+	step          reg.GPVirtual // stride*cpb: from one output's input to the next
+	ipx, opx, rpx reg.GPVirtual // current output group: input, output, residual
+}
+
+func (g *dwGen) lbl(l string) string { return g.name + "_" + l }
+
+// load moves a vector from memory, masked by K1 on AVX-512.
+func (g *dwGen) load(m operand.Mem, v reg.VecVirtual) {
+	if g.s.mask {
+		g.ctx.VMOVUPS_Z(m, reg.K1, v)
+	} else {
+		g.ctx.VMOVUPS(m, v)
+	}
+}
+
+// dwKernel emits the kernel for a k x k depthwise convolution. Loops:
+// channel vectors outermost (the k input rows an output row reads stay in
+// L1 for the next output rows), then output rows, then groups of output
+// pixels, then kernel rows (a run-time loop). Each kernel row is
+// register-blocked: its k weight vectors sit in registers and each input
+// vector is loaded once and used by every output of the group whose
+// window covers it.
+func dwKernel(ctx *build.Context, s isa, k, stride int) {
+	g := &dwGen{ctx: ctx, s: s, k: k, stride: stride, name: dwName(s, k, stride)}
+	ctx.Function(g.name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr(dwSig)
+	ctx.Doc(fmt.Sprintf("%s is dwRowsGo with kh = kw = %d and stride = %d; c is a multiple of %d or the end of the channels.",
+		g.name, k, stride, s.vw))
+	ctx.Pragma("noescape")
+	vb := s.vw * 4
+
+	locC := ctx.AllocLocal(8)  // channels left
+	locIn := ctx.AllocLocal(8) // chunk pointers
+	locOut := ctx.AllocLocal(8)
+	locRes := ctx.AllocLocal(8)
+	g.locW = ctx.AllocLocal(8)
+	g.locBias = ctx.AllocLocal(8)
+	locRows := ctx.AllocLocal(8)  // output rows left in this chunk
+	locRowIn := ctx.AllocLocal(8) // row pointers
+	locRowOut := ctx.AllocLocal(8)
+	locRowRes := ctx.AllocLocal(8)
+
+	t := ctx.GP64()
+	for _, p := range []struct {
+		name string
+		loc  operand.Mem
+	}{{"c", locC}, {"in", locIn}, {"out", locOut}, {"res", locRes}, {"w", g.locW}, {"bias", g.locBias}} {
+		ctx.Load(ctx.Param(p.name), t)
+		ctx.MOVQ(t, p.loc)
+	}
+
+	ctx.Label(g.lbl("chunk"))
+	if s.mask {
+		// K1 = lanes of this chunk: all, or the low c of them.
+		n, m := ctx.GP64(), ctx.GP64()
+		ctx.MOVQ(locC, n)
+		ctx.MOVQ(operand.U32(0xffff), m)
+		ctx.CMPQ(n, imm(s.vw))
+		ctx.JGE(operand.LabelRef(g.lbl("full")))
+		ctx.MOVQ(operand.I32(1), m)
+		ctx.SHLXQ(n, m, m)
+		ctx.DECQ(m)
+		ctx.Label(g.lbl("full"))
+		ctx.KMOVW(m.As32(), reg.K1)
+	}
+	for _, m := range [][2]operand.Mem{{locIn, locRowIn}, {locOut, locRowOut}, {locRes, locRowRes}} {
+		ctx.MOVQ(m[0], t)
+		ctx.MOVQ(t, m[1])
+	}
+	ctx.Load(ctx.Param("oh"), t)
+	ctx.MOVQ(t, locRows)
+
+	ctx.Label(g.lbl("row"))
+	g.cpb, g.step = ctx.GP64(), ctx.GP64()
+	ctx.Load(ctx.Param("cs"), g.cpb)
+	ctx.SHLQ(imm(2), g.cpb)
+	ctx.MOVQ(g.cpb, g.step)
+	if stride > 1 {
+		ctx.SHLQ(imm(log2(stride)), g.step)
+	}
+	g.ipx, g.opx, g.rpx = ctx.GP64(), ctx.GP64(), ctx.GP64()
+	n := ctx.GP64()
+	ctx.MOVQ(locRowIn, g.ipx)
+	ctx.MOVQ(locRowOut, g.opx)
+	ctx.MOVQ(locRowRes, g.rpx)
+	ctx.Load(ctx.Param("ow"), n)
+
+	// Full groups, then one remainder group.
+	G := dwGroup(s)
+	ctx.Label(g.lbl("groups"))
+	ctx.CMPQ(n, imm(G))
+	ctx.JL(operand.LabelRef(g.lbl("rem")))
+	ctx.SUBQ(imm(G), n)
+	g.block(G, g.lbl("groups"))
+	ctx.Label(g.lbl("rem"))
+	for r := 1; r < G; r++ {
+		ctx.CMPQ(n, imm(r))
+		ctx.JE(operand.LabelRef(g.lbl(fmt.Sprintf("r%d", r))))
+	}
+	ctx.JMP(operand.LabelRef(g.lbl("nextrow")))
+	for r := 1; r < G; r++ {
+		ctx.Label(g.lbl(fmt.Sprintf("r%d", r)))
+		g.block(r, g.lbl("nextrow"))
+	}
+
+	// Next output row: in += stride*inRow, out += outRow, res += resRow.
+	ctx.Label(g.lbl("nextrow"))
+	d := ctx.GP64()
+	ctx.Load(ctx.Param("inRow"), d)
+	ctx.IMULQ(paramMem(ctx, "stride"), d)
+	ctx.SHLQ(imm(2), d)
+	ctx.ADDQ(d, locRowIn)
+	ctx.Load(ctx.Param("outRow"), d)
+	ctx.SHLQ(imm(2), d)
+	ctx.ADDQ(d, locRowOut)
+	rr := ctx.GP64()
+	ctx.MOVQ(locRowRes, rr)
+	ctx.TESTQ(rr, rr)
+	ctx.JZ(operand.LabelRef(g.lbl("rowdone")))
+	ctx.Load(ctx.Param("resRow"), d)
+	ctx.SHLQ(imm(2), d)
+	ctx.ADDQ(d, locRowRes)
+	ctx.Label(g.lbl("rowdone"))
+	ctx.DECQ(locRows)
+	ctx.JNZ(operand.LabelRef(g.lbl("row")))
+
+	// Next channel vector.
+	for _, l := range []operand.Mem{locIn, locOut, g.locW, g.locBias} {
+		ctx.ADDQ(imm(vb), l)
+	}
+	r := ctx.GP64()
+	ctx.MOVQ(locRes, r)
+	ctx.TESTQ(r, r)
+	ctx.JZ(operand.LabelRef(g.lbl("nores")))
+	ctx.ADDQ(imm(vb), locRes)
+	ctx.Label(g.lbl("nores"))
+	ctx.SUBQ(imm(s.vw), locC)
+	ctx.JG(operand.LabelRef(g.lbl("chunk")))
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// block emits the code for a group of n output pixels, then jumps to next.
+func (g *dwGen) block(n int, next string) {
+	ctx, s, k := g.ctx, g.s, g.k
+	acc := make([]reg.VecVirtual, n)
+	bp := ctx.GP64()
+	ctx.MOVQ(g.locBias, bp)
+	for i := range acc {
+		acc[i] = s.vec(ctx)
+		g.load(operand.Mem{Base: bp}, acc[i])
+	}
+	rowB := ctx.GP64()
+	ctx.Load(ctx.Param("inRow"), rowB)
+	ctx.SHLQ(imm(2), rowB)
+	wq, rows := ctx.GP64(), ctx.GP64()
+	ctx.MOVQ(g.locW, wq)
+	ctx.MOVQ(operand.I32(int32(k)), rows)
+	rowLbl := g.lbl(fmt.Sprintf("g%drow", n))
+	g.taps(acc, wq, rows, rowB, rowLbl)
+	g.epilogue(acc, n)
+
+	adv := ctx.GP64()
+	if n&(n-1) == 0 {
+		ctx.MOVQ(g.step, adv)
+		if n > 1 {
+			ctx.SHLQ(imm(log2(n)), adv)
+		}
+	} else {
+		ctx.IMUL3Q(imm(n), g.step, adv)
+	}
+	ctx.ADDQ(adv, g.ipx)
+	ctx.JMP(operand.LabelRef(next))
+}
+
+// taps accumulates the k x k window of a group of outputs: per kernel
+// row, k weight registers and one load per input vector.
+func (g *dwGen) taps(acc []reg.VecVirtual, wq, rows, rowB reg.GPVirtual, rowLbl string) {
+	ctx, s, k, st := g.ctx, g.s, g.k, g.stride
+	n := len(acc)
+	w := make([]reg.VecVirtual, k)
+	for j := range w {
+		w[j] = s.vec(ctx)
+	}
+	tmp := []reg.VecVirtual{s.vec(ctx), s.vec(ctx)}
+	rb, p := ctx.GP64(), ctx.GP64()
+	ctx.MOVQ(g.ipx, rb)
+	ctx.Label(rowLbl)
+	for j := 0; j < k; j++ {
+		g.load(operand.Mem{Base: wq}, w[j])
+		ctx.ADDQ(g.cpb, wq)
+	}
+	ctx.MOVQ(rb, p)
+	last := (n-1)*st + k - 1
+	for x := 0; x <= last; x++ {
+		t := tmp[x%2]
+		g.load(operand.Mem{Base: p}, t)
+		if x < last {
+			ctx.ADDQ(g.cpb, p)
+		}
+		for o := 0; o < n; o++ {
+			if j := x - o*st; j >= 0 && j < k {
+				ctx.VFMADD231PS(w[j], t, acc[o])
+			}
+		}
+	}
+	ctx.ADDQ(rowB, rb)
+	ctx.DECQ(rows)
+	ctx.JNZ(operand.LabelRef(rowLbl))
+}
+
+// epilogue adds the residual, applies the activation and stores the group.
+func (g *dwGen) epilogue(acc []reg.VecVirtual, n int) {
+	ctx, s := g.ctx, g.s
+	noRes := g.lbl(fmt.Sprintf("g%dact", n))
+	ctx.TESTQ(g.rpx, g.rpx)
+	ctx.JZ(operand.LabelRef(noRes))
+	for i := 0; i < n; i++ {
+		if s.mask {
+			ctx.VADDPS(operand.Mem{Base: g.rpx}, acc[i], reg.K1, acc[i])
+		} else {
+			ctx.VADDPS(operand.Mem{Base: g.rpx}, acc[i], acc[i])
+		}
+		ctx.ADDQ(g.cpb, g.rpx)
+	}
+	ctx.Label(noRes)
+	act := ctx.GP64()
+	ctx.Load(ctx.Param("act"), act)
+	store := g.lbl(fmt.Sprintf("g%dstore", n))
+	ctx.TESTQ(act, act)
+	ctx.JZ(operand.LabelRef(store))
+	zero := s.vec(ctx)
+	ctx.VXORPS(zero, zero, zero)
+	for i := 0; i < n; i++ {
+		ctx.VMAXPS(zero, acc[i], acc[i])
+	}
+	ctx.CMPQ(act, imm(2))
+	ctx.JNE(operand.LabelRef(store))
+	six := s.vec(ctx)
+	broadcastSix(ctx, s, six)
+	for i := 0; i < n; i++ {
+		ctx.VMINPS(six, acc[i], acc[i])
+	}
+	ctx.Label(store)
+	for i := 0; i < n; i++ {
+		if s.mask {
+			ctx.VMOVUPS(acc[i], reg.K1, operand.Mem{Base: g.opx})
+		} else {
+			ctx.VMOVUPS(acc[i], operand.Mem{Base: g.opx})
+		}
+		ctx.ADDQ(g.cpb, g.opx)
+	}
+}
+
+func log2(g int) int {
+	l := 0
+	for 1<<(l+1) <= g {
+		l++
+	}
+	return l
+}
+
+// paramMem is the stack slot of an argument, for use as a memory operand.
+func paramMem(ctx *build.Context, name string) operand.Mem {
+	b, err := ctx.Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// isa describes a vector instruction set for the kernels.
+type isa struct {
+	name  string // AVX2 or AVX512, part of function names
+	vw    int    // float32 lanes per vector
+	vec   func(ctx *build.Context) reg.VecVirtual
+	mask  bool // stores of the last vector are masked by K1
+	maxMR int  // rows of a full GEMM tile
+	maxNV int  // vectors per full GEMM tile row
+	nregs int  // vector registers
+}
+
+var (
+	avx2   = isa{name: "AVX2", vw: 8, vec: (*build.Context).YMM, maxMR: 6, maxNV: 2, nregs: 16}
+	avx512 = isa{name: "AVX512", vw: 16, vec: (*build.Context).ZMM, mask: true, maxMR: 14, maxNV: 2, nregs: 32}
+)
+
+// gemmSig is the Go signature of every GEMM micro-kernel; it must match
+// runtime.tileFunc.
+const gemmSig = "func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int, c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act int)"
+
+// gemmName is the name of the micro-kernel with mr rows and nv vectors.
+func gemmName(s isa, mr, nv int) string { return fmt.Sprintf("gemm%sm%dn%d", s.name, mr, nv) }
+
+func genGEMM(ctx *build.Context) {
+	for _, s := range []isa{avx2, avx512} {
+		for nv := 1; nv <= s.maxNV; nv++ {
+			for mr := 1; mr <= s.maxMR; mr++ {
+				gemmKernel(ctx, s, mr, nv)
+			}
+		}
+	}
+}
+
+// rows addresses the rows of an A tile: row r is at bases[r/4] plus
+// {0, lda, 2*lda, lda3}[r%4].
+type rows struct {
+	bases     []reg.GPVirtual
+	lda, lda3 reg.GPVirtual
+}
+
+func newRows(ctx *build.Context, mr int, lda reg.GPVirtual) rows {
+	rw := rows{lda: lda}
+	for i := 0; i < (mr+3)/4; i++ {
+		rw.bases = append(rw.bases, ctx.GP64())
+	}
+	if mr%4 == 0 || mr > 3 {
+		rw.lda3 = ctx.GP64()
+	}
+	return rw
+}
+
+// setup points the bases at start and computes lda3.
+func (rw rows) setup(ctx *build.Context, start reg.GPVirtual) {
+	if rw.lda3 != nil {
+		ctx.LEAQ(operand.Mem{Base: rw.lda, Index: rw.lda, Scale: 2}, rw.lda3)
+	}
+	ctx.MOVQ(start, rw.bases[0])
+	for i := 1; i < len(rw.bases); i++ {
+		ctx.LEAQ(operand.Mem{Base: rw.bases[i-1], Index: rw.lda, Scale: 4}, rw.bases[i])
+	}
+}
+
+func (rw rows) addr(r, disp int) operand.Mem {
+	m := operand.Mem{Base: rw.bases[r/4], Disp: disp}
+	switch r % 4 {
+	case 1:
+		m.Index, m.Scale = rw.lda, 1
+	case 2:
+		m.Index, m.Scale = rw.lda, 2
+	case 3:
+		m.Index, m.Scale = rw.lda3, 1
+	}
+	return m
+}
+
+func (rw rows) advance(ctx *build.Context, bytes int) {
+	for _, b := range rw.bases {
+		ctx.ADDQ(imm(bytes), b)
+	}
+}
+
+// gemmKernel emits one micro-kernel: ntiles tiles of mr rows by nv vectors.
+func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
+	name := gemmName(s, mr, nv)
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr(gemmSig)
+	ctx.Doc(
+		fmt.Sprintf("%s is gemmTileGo with mr = %d for tiles of up to %d columns (%d vectors of %d lanes), ncols > %d.",
+			name, mr, nv*s.vw, nv, s.vw, (nv-1)*s.vw),
+	)
+	ctx.Pragma("noescape")
+	lbl := func(l string) string { return name + "_" + l }
+	vb := s.vw * 4 // bytes per vector
+
+	// Locals carried across tiles and segments.
+	locTile := ctx.AllocLocal(8)  // current A tile start
+	locC := ctx.AllocLocal(8)     // current C tile start
+	locR := ctx.AllocLocal(8)     // current residual tile start
+	locTiles := ctx.AllocLocal(8) // tiles left
+	locSeg := ctx.AllocLocal(8)   // segments left
+
+	t := ctx.GP64()
+	ctx.Load(ctx.Param("a"), t)
+	ctx.MOVQ(t, locTile)
+	ctx.Load(ctx.Param("c"), t)
+	ctx.MOVQ(t, locC)
+	ctx.Load(ctx.Param("res"), t)
+	ctx.MOVQ(t, locR)
+	ctx.Load(ctx.Param("ntiles"), t)
+	ctx.MOVQ(t, locTiles)
+
+	if s.mask {
+		// K1 masks the last vector: bits = ncols - vw*(nv-1), in 1..vw.
+		n, one := ctx.GP64(), ctx.GP64()
+		ctx.Load(ctx.Param("ncols"), n)
+		if nv > 1 {
+			ctx.SUBQ(imm(s.vw*(nv-1)), n)
+		}
+		ctx.MOVQ(operand.I32(1), one)
+		ctx.SHLXQ(n, one, one)
+		ctx.DECQ(one)
+		ctx.KMOVW(one.As32(), reg.K1)
+	}
+
+	// Accumulators start from the bias.
+	ctx.Label(lbl("tile"))
+	bias := ctx.GP64()
+	ctx.Load(ctx.Param("bias"), bias)
+	acc := make([][]reg.VecVirtual, mr)
+	for r := range acc {
+		acc[r] = make([]reg.VecVirtual, nv)
+		for v := range acc[r] {
+			acc[r][v] = s.vec(ctx)
+			ctx.VMOVUPS(operand.Mem{Base: bias, Disp: v * vb}, acc[r][v])
+		}
+	}
+	bvec := make([]reg.VecVirtual, nv)
+	for v := range bvec {
+		bvec[v] = s.vec(ctx)
+	}
+
+	lda := ctx.GP64()
+	ctx.Load(ctx.Param("lda"), lda)
+	ctx.SHLQ(imm(2), lda)
+	rw := newRows(ctx, mr, lda)
+	sp := ctx.GP64() // segment start
+	ctx.MOVQ(locTile, sp)
+	// B pointers: AVX-512 vectors come from separate 16-column panels;
+	// AVX2 vectors are the two halves of one panel row.
+	nb := 1
+	if s.vw == 16 {
+		nb = nv
+	}
+	bp := make([]reg.GPVirtual, nb)
+	for i := range bp {
+		bp[i] = ctx.GP64()
+	}
+	ctx.Load(ctx.Param("b"), bp[0])
+	if nb > 1 {
+		bs := ctx.GP64()
+		ctx.Load(ctx.Param("bstride"), bs)
+		ctx.SHLQ(imm(2), bs)
+		for i := 1; i < nb; i++ {
+			ctx.LEAQ(operand.Mem{Base: bp[i-1], Index: bs, Scale: 1}, bp[i])
+		}
+	}
+	bmem := func(v, disp int) operand.Mem {
+		if nb > 1 {
+			return operand.Mem{Base: bp[v], Disp: disp}
+		}
+		return operand.Mem{Base: bp[0], Disp: disp + v*vb}
+	}
+	ctx.Load(ctx.Param("nseg"), t)
+	ctx.MOVQ(t, locSeg)
+
+	// One k step at byte offset u*4 in A rows and u*64 in B.
+	// Each A element is broadcast once into a register and reused for the
+	// nv FMAs of its row. (A broadcast memory operand per FMA would load
+	// it nv times and saturate the load ports on AVX-512.)
+	embedded := s.mask && nv == 1
+	var tmp []reg.VecVirtual
+	if !embedded {
+		tmp = []reg.VecVirtual{s.vec(ctx), s.vec(ctx)}
+	}
+	step := func(u int) {
+		for v := 0; v < nv; v++ {
+			ctx.VMOVUPS(bmem(v, u*64), bvec[v])
+		}
+		for r := 0; r < mr; r++ {
+			if embedded {
+				ctx.VFMADD231PS_BCST(rw.addr(r, u*4), bvec[0], acc[r][0])
+				continue
+			}
+			x := tmp[r%2]
+			ctx.VBROADCASTSS(rw.addr(r, u*4), x)
+			for v := 0; v < nv; v++ {
+				ctx.VFMADD231PS(bvec[v], x, acc[r][v])
+			}
+		}
+	}
+
+	kc := ctx.GP64()
+	ctx.Label(lbl("seg"))
+	rw.setup(ctx, sp)
+	ctx.Load(ctx.Param("kseg"), kc)
+	const unroll = 4
+	ctx.CMPQ(kc, imm(unroll))
+	ctx.JL(operand.LabelRef(lbl("k1")))
+	ctx.Label(lbl("k4"))
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	rw.advance(ctx, 4*unroll)
+	for i := range bp {
+		ctx.ADDQ(imm(64*unroll), bp[i])
+	}
+	ctx.SUBQ(imm(unroll), kc)
+	ctx.CMPQ(kc, imm(unroll))
+	ctx.JGE(operand.LabelRef(lbl("k4")))
+	ctx.Label(lbl("k1"))
+	ctx.TESTQ(kc, kc)
+	ctx.JZ(operand.LabelRef(lbl("segdone")))
+	step(0)
+	rw.advance(ctx, 4)
+	for i := range bp {
+		ctx.ADDQ(imm(64), bp[i])
+	}
+	ctx.DECQ(kc)
+	ctx.JMP(operand.LabelRef(lbl("k1")))
+	ctx.Label(lbl("segdone"))
+	ss := ctx.GP64()
+	ctx.Load(ctx.Param("segStride"), ss)
+	ctx.LEAQ(operand.Mem{Base: sp, Index: ss, Scale: 4}, sp)
+	ctx.DECQ(locSeg)
+	ctx.JNZ(operand.LabelRef(lbl("seg")))
+
+	// Epilogue: residual, activation, store.
+	last := func(v int) bool { return s.mask && v == nv-1 }
+	rp := ctx.GP64()
+	ctx.MOVQ(locR, rp)
+	ctx.TESTQ(rp, rp)
+	ctx.JZ(operand.LabelRef(lbl("act")))
+	ldr := ctx.GP64()
+	ctx.Load(ctx.Param("ldr"), ldr)
+	ctx.SHLQ(imm(2), ldr)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			m := operand.Mem{Base: rp, Disp: v * vb}
+			if last(v) {
+				ctx.VADDPS(m, acc[r][v], reg.K1, acc[r][v])
+			} else {
+				ctx.VADDPS(m, acc[r][v], acc[r][v])
+			}
+		}
+		ctx.ADDQ(ldr, rp)
+	}
+	ctx.MOVQ(rp, locR)
+	ctx.Label(lbl("act"))
+	act := ctx.GP64()
+	ctx.Load(ctx.Param("act"), act)
+	ctx.TESTQ(act, act)
+	ctx.JZ(operand.LabelRef(lbl("store")))
+	zero := bvec[0]
+	ctx.VXORPS(zero, zero, zero)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			ctx.VMAXPS(zero, acc[r][v], acc[r][v])
+		}
+	}
+	ctx.CMPQ(act, imm(2))
+	ctx.JNE(operand.LabelRef(lbl("store")))
+	six := s.vec(ctx)
+	broadcastSix(ctx, s, six)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			ctx.VMINPS(six, acc[r][v], acc[r][v])
+		}
+	}
+	ctx.Label(lbl("store"))
+	cp, ldc := ctx.GP64(), ctx.GP64()
+	ctx.MOVQ(locC, cp)
+	ctx.Load(ctx.Param("ldc"), ldc)
+	ctx.SHLQ(imm(2), ldc)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			m := operand.Mem{Base: cp, Disp: v * vb}
+			if last(v) {
+				ctx.VMOVUPS(acc[r][v], reg.K1, m)
+			} else {
+				ctx.VMOVUPS(acc[r][v], m)
+			}
+		}
+		ctx.ADDQ(ldc, cp)
+	}
+	ctx.MOVQ(cp, locC)
+
+	// Next tile: A advances by mr rows.
+	ta := ctx.GP64()
+	ctx.Load(ctx.Param("lda"), ta)
+	ctx.IMUL3Q(imm(4*mr), ta, ta)
+	ctx.ADDQ(ta, locTile)
+	ctx.DECQ(locTiles)
+	ctx.JNZ(operand.LabelRef(lbl("tile")))
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// broadcastSix fills v with 6.0 in every lane.
+func broadcastSix(ctx *build.Context, s isa, v reg.VecVirtual) {
+	g := ctx.GP32()
+	ctx.MOVL(operand.U32(0x40c00000), g)
+	if s.mask {
+		ctx.VPBROADCASTD(g, v)
+		return
+	}
+	x := ctx.XMM()
+	ctx.MOVD(g, x)
+	ctx.VBROADCASTSS(x, v)
+}
+
+// imm is an immediate operand: 8-bit when it fits, else 32-bit.
+func imm(v int) operand.Op {
+	if v >= -128 && v <= 127 {
+		return operand.I8(int8(v))
+	}
+	return operand.I32(int32(v))
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+
+	"github.com/pnasml/pnas/codegen"
+	"github.com/pnasml/pnas/internal/archnet"
+	"github.com/pnasml/pnas/internal/progress"
+	"github.com/pnasml/pnas/search/space"
+	"github.com/pnasml/pnas/targets"
+)
+
+// ProfileCmd builds a latency table by timing generated code.
+type ProfileCmd struct {
+	Space      string `help:"Search space: a built-in name (${spaces}) or a JSON file." default:"fmnist"`
+	Candidates string `help:"Candidates to profile (default: the space's)." placeholder:"k3e3,k5e6,..."`
+	Target     string `help:"Target (default: the built-in target with the best kernels this machine runs)." placeholder:"NAME"`
+	Output     string `short:"o" help:"Latency table to write (atomically)." placeholder:"TABLE.json"`
+	Dir        string `help:"Where to write and build the profiling program." default:"out/profile" type:"path"`
+	NoRun      bool   `name:"no-run" help:"Only write and build the program (to run on another device, then 'pnas lut ingest')."`
+	Runs       int    `help:"Timed runs per network." default:"300"`
+	Warmup     int    `help:"Untimed runs before timing (the program's own default when 0)." default:"0"`
+	Threads    int    `help:"Threads (default: the target's)." default:"0"`
+	Random     int    `help:"Random whole networks also measured to fit the table's whole-network correction." default:"12"`
+	Seed       uint64 `help:"Seed of the weights and of the random networks." default:"1"`
+	GOARCH     string `name:"goarch" help:"GOARCH for targets that leave it open (generic)."`
+}
+
+// Help gives examples.
+func (ProfileCmd) Help() string {
+	return `Generates, through the same code generator and kernels as 'pnas compile',
+one program holding every candidate op at every distinct position of the
+space (one network per candidate, plus the fixed stem, first block, head and
+classifier), times every block of it, and writes the latency table the
+search reads. Random whole networks are timed as well, to fit the
+whole-network correction of the predictor.
+
+Examples:
+  pnas profile --space fmnist --target amd64 -o lut-amd64.json
+  # for another device: build here, run there, ingest here
+  pnas profile --space fmnist --target generic --goarch arm64 --no-run --dir out/prof-arm64
+  scp out/prof-arm64/model pi:profile && ssh pi './profile -list'
+  for m in $(ssh pi ./profile -list); do ssh pi "./profile -model $m -bench 300 -json" > $m.json; done
+  pnas lut ingest *.json --space fmnist -o lut-pi.json`
+}
+
+// Run profiles.
+func (c *ProfileCmd) Run(g *globals) error {
+	if !c.NoRun && c.Output == "" {
+		return &exitError{code: 2, err: fmt.Errorf("-o: expected the latency table file to write (or --no-run)")}
+	}
+	if c.Runs < 5 {
+		return &exitError{code: 2, err: fmt.Errorf("--runs: expected at least 5, got %d", c.Runs)}
+	}
+	sp, err := space.Open(c.Space)
+	if err != nil {
+		return err
+	}
+	if c.Candidates != "" {
+		sp = sp.Clone()
+		sp.Candidates = strings.Split(c.Candidates, ",")
+	}
+	plan, err := sp.Plan()
+	if err != nil {
+		return err
+	}
+	var t *targets.Target
+	if c.Target == "" {
+		t, err = codegen.HostTarget()
+	} else {
+		t, err = targets.Lookup(c.Target)
+	}
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(c.Seed, 7))
+	nets, err := archnet.ProfileNets(plan, "profile", rng)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < c.Random; i++ {
+		m, err := archnet.Build(plan, archnet.Random(plan, rng), fmt.Sprintf("random-%02d", i), nil, rng)
+		if err != nil {
+			return err
+		}
+		nets = append(nets, m)
+	}
+	p, err := codegen.Generate(nets, codegen.Options{Target: t, Module: "pnasmodel/profile-" + codegen.ModuleName(sp.Name)[len("pnasmodel/"):]})
+	if err != nil {
+		return err
+	}
+	if err := p.Write(c.Dir); err != nil {
+		return err
+	}
+	bin, err := codegen.Build(c.Dir, codegen.BuildOptions{Target: t, GOARCH: c.GOARCH})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "profiling program for space %s on %s (%s kernels): %d networks -> %s\n", sp.Name, t.Name, t.KernelSet, len(nets), bin)
+	if c.NoRun {
+		fmt.Fprintf(g.stdout, "run on the device: for m in $(./model -list); do ./model -model $m -bench %d -json > $m.json; done\nthen: pnas lut ingest *.json --space %s -o TABLE.json\n", c.Runs, sp.Name)
+		return nil
+	}
+	if err := t.HostSupports(); err != nil {
+		return fmt.Errorf("cannot run the %s profiling program here (%v); use --no-run and run it on the device", t.Name, err)
+	}
+	threads := c.Threads
+	if threads == 0 {
+		threads = t.Threads
+	}
+	bar := progress.New("profile", len(nets))
+	defer bar.Done()
+	var profile, random []*targets.BenchReport
+	for i, m := range nets {
+		args := []string{"-model", m.Name, "-bench", fmt.Sprint(c.Runs), "-json", "-threads", fmt.Sprint(threads)}
+		if c.Warmup > 0 {
+			args = append(args, "-warmup", fmt.Sprint(c.Warmup))
+		}
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil {
+			return fmt.Errorf("running %s %s: %w", bin, strings.Join(args, " "), err)
+		}
+		r, err := targets.ParseBench(out)
+		if err != nil {
+			return fmt.Errorf("%s -model %s: %w", bin, m.Name, err)
+		}
+		if i < len(nets)-c.Random {
+			profile = append(profile, r)
+		} else {
+			random = append(random, r)
+		}
+		bar.Add(1)
+		bar.SetStatus("%s %.1f µs", m.Name, r.TotalUS())
+	}
+	bar.Done()
+	lut, err := targets.BuildLUT(t.Name, sp.Name, profile)
+	if err != nil {
+		return err
+	}
+	if len(random) > 0 {
+		var nets []targets.MeasuredNetwork
+		for _, r := range random {
+			nets = append(nets, targets.NetworkFromReport(r))
+		}
+		corr, err := targets.Fit(lut, nets)
+		if err != nil {
+			return fmt.Errorf("fitting the whole-network correction: %w", err)
+		}
+		lut.Correction = corr
+		fmt.Fprintf(g.stdout, "whole-network correction from %d random networks: %.2f µs + %.4f x table sum (in-sample MAPE %.2f%%)\n",
+			len(random), corr.InterceptUS, corr.Scale, corr.FitMAPE)
+	}
+	if err := lut.Save(c.Output); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "latency table %s: %d entries (%s, %d threads, %s) -> %s\n", lut.ID(), len(lut.Entries), lut.KernelSet, lut.Threads, lut.Machine.CPU, c.Output)
+	return nil
+}

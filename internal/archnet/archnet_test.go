@@ -1,0 +1,98 @@
+package archnet
+
+import (
+	"math/rand/v2"
+	"sort"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/search"
+	"github.com/pnasml/pnas/search/space"
+)
+
+func fmnistPlan(t *testing.T) *space.Plan {
+	t.Helper()
+	p, err := space.FMNIST().Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The keys of the profiling networks are exactly the keys the searcher's
+// latency model looks up.
+func TestKeysMatchSearch(t *testing.T) {
+	p := fmnistPlan(t)
+	want := map[string]bool{search.StemKey(p): true, search.FirstKey(p): true, search.HeadKey(p): true, search.LogitsKey(p): true}
+	for _, l := range p.Layers {
+		for _, c := range l.Candidates {
+			if !c.Zero {
+				want[search.LayerKey(l, c)] = true
+			}
+		}
+	}
+	var wantKeys []string
+	for k := range want {
+		wantKeys = append(wantKeys, k)
+	}
+	sort.Strings(wantKeys)
+	got, err := Keys(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantKeys, got); diff != "" {
+		t.Fatalf("keys differ (-search +archnet):\n%s", diff)
+	}
+	nets, err := ProfileNets(p, "profile", rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nets) != 6 {
+		t.Fatalf("%d profile nets, want 6 (one per MBConv candidate)", len(nets))
+	}
+	covered := map[string]bool{}
+	for _, m := range nets {
+		bs, err := ir.Blocks(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range bs {
+			covered[b.Key] = true
+		}
+	}
+	for _, k := range wantKeys {
+		if !covered[k] {
+			t.Errorf("key %s not covered by the profiling networks", k)
+		}
+	}
+}
+
+func TestRandomAndZero(t *testing.T) {
+	p := fmnistPlan(t)
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := 0; i < 20; i++ {
+		choice := Random(p, rng)
+		m, err := Build(p, choice, "r", nil, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zeros := 0
+		for l, j := range choice {
+			if p.Layers[l].Candidates[j].Zero {
+				zeros++
+			}
+		}
+		bs, err := ir.Blocks(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// stem, first, head, classifier + one block per non-Zero layer
+		if len(bs) != 4+len(choice)-zeros {
+			t.Fatalf("%d blocks for %d layers with %d zero", len(bs), len(choice), zeros)
+		}
+	}
+	if _, err := Build(p, []int{0}, "bad", nil, nil); err == nil {
+		t.Fatal("no error for a short choice")
+	}
+}

@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"sync/atomic"
+)
+
+// A kernel set is a family of implementations chosen once for the whole
+// process. Levels are ordered: a higher level needs more of the CPU.
+const (
+	levelGo     = 0 // portable Go, every architecture
+	levelAVX2   = 1 // amd64 AVX2 + FMA3
+	levelAVX512 = 2 // amd64 AVX-512F
+	numLevels   = 3
+)
+
+var levelNames = [numLevels]string{"go", "avx2", "avx512"}
+
+// hwLevel is the highest level this CPU and this build can run, capped by
+// the environment: PNAS_NOASM=1 allows only "go", PNAS_KERNELS=<set>
+// allows nothing above that set.
+var hwLevel = capLevel(detectLevel(), os.Getenv("PNAS_NOASM"), os.Getenv("PNAS_KERNELS"))
+
+var activeLevel atomic.Int32
+
+func init() { activeLevel.Store(int32(hwLevel)) }
+
+func capLevel(l int, noasm, kernels string) int {
+	if noasm == "1" {
+		return levelGo
+	}
+	if v, ok := levelByName(kernels); ok && v < l {
+		return v
+	}
+	return l
+}
+
+func levelByName(name string) (int, bool) {
+	for i, n := range levelNames {
+		if n == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// level is the active kernel level.
+func level() int { return int(activeLevel.Load()) }
+
+// KernelSet names the active kernel set: "avx512", "avx2" or "go".
+func KernelSet() string { return levelNames[level()] }
+
+// KernelSets lists the kernel sets this CPU and build can run, lowest
+// first, within the caps of PNAS_NOASM and PNAS_KERNELS. It always starts
+// with "go".
+func KernelSets() []string {
+	return append([]string(nil), levelNames[:hwLevel+1]...)
+}
+
+// SetKernelSet selects the kernel set used by all later calls, for example
+// "avx2" to stay within GOAMD64=v3 on a machine that has AVX-512. It fails
+// for an unknown name or one not in KernelSets. Operators whose
+// family has no kernel at the chosen level use the next lower one. It must
+// not be called while an operator runs.
+func SetKernelSet(name string) error {
+	l, ok := levelByName(name)
+	if !ok {
+		return fmt.Errorf("runtime: unknown kernel set %q (want one of %q)", name, levelNames)
+	}
+	if l > hwLevel {
+		return fmt.Errorf("runtime: kernel set %q not available here (available: %q)", name, KernelSets())
+	}
+	activeLevel.Store(int32(l))
+	return nil
+}

@@ -1,0 +1,218 @@
+package runtime
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// dwFunc computes a block of output rows of a depthwise convolution for a
+// fixed square kernel; see dwRowsGo for the semantics.
+type dwFunc func(out *float32, outRow int, in *float32, inRow, cs int, w, bias, res *float32, resRow, c, oh, ow, stride, act int)
+
+// dwImpl is one level's set of depthwise kernels.
+type dwImpl struct {
+	vw      int               // floats per vector: channel blocks are multiples of it
+	kernels map[[2]int]dwFunc // by {k, stride} for k x k kernels
+}
+
+var dwImpls [numLevels]*dwImpl
+
+// dwFor returns the kernel for a kh x kw kernel with strides sh, sw at the
+// highest level <= l that has one, and its vector width; or nil, and
+// dwRowsGo runs.
+func dwFor(l, kh, kw, sh, sw int) (dwFunc, int) {
+	if kh == kw && sh == sw {
+		for ; l > 0; l-- {
+			if d := dwImpls[l]; d != nil {
+				if f := d.kernels[[2]int{kh, sh}]; f != nil {
+					return f, d.vw
+				}
+			}
+		}
+	}
+	return nil, 16
+}
+
+// dwRowsGo is the reference for every depthwise kernel. For output rows
+// oy < oh, pixels ox < ow and channels ch < c:
+//
+//	s := float32(0)
+//	for i := 0; i < kh; i++ {
+//		for j := 0; j < kw; j++ {
+//			s += in[(oy*stride+i)*inRow+(ox*stride+j)*cs+ch] * w[(i*kw+j)*cs+ch]
+//		}
+//	}
+//	s += bias[ch]
+//	if res != nil {
+//		s += res[oy*resRow+ox*cs+ch]
+//	}
+//	out[oy*outRow+ox*cs+ch] = act(s)
+//
+// in points at tap (0, 0) of output pixel (0, 0), inside a zero halo, so
+// no bounds are checked; cs is the channel stride of in, out, res and the
+// packed weights; the vertical stride equals the horizontal one.
+func dwRowsGo(kh, kw int, out *float32, outRow int, in *float32, inRow, cs int, w, bias, res *float32, resRow, c, oh, ow, stride, act int) {
+	I := unsafe.Slice(in, ((oh-1)*stride+kh-1)*inRow+((ow-1)*stride+kw-1)*cs+c)
+	W := unsafe.Slice(w, (kh*kw-1)*cs+c)
+	O := unsafe.Slice(out, (oh-1)*outRow+(ow-1)*cs+c)
+	B := unsafe.Slice(bias, c)
+	var R []float32
+	if res != nil {
+		R = unsafe.Slice(res, (oh-1)*resRow+(ow-1)*cs+c)
+	}
+	ac := Act(act)
+	var acc [64]float32
+	for oy := 0; oy < oh; oy++ {
+		for c0 := 0; c0 < c; c0 += len(acc) {
+			n := min(len(acc), c-c0)
+			for ox := 0; ox < ow; ox++ {
+				a := acc[:n]
+				clear(a)
+				for i := 0; i < kh; i++ {
+					for j := 0; j < kw; j++ {
+						ip := I[(oy*stride+i)*inRow+(ox*stride+j)*cs+c0:][:n]
+						wp := W[(i*kw+j)*cs+c0:][:n]
+						for ch := range a {
+							a[ch] += ip[ch] * wp[ch]
+						}
+					}
+				}
+				o := O[oy*outRow+ox*cs+c0:][:n]
+				for ch := range a {
+					s := a[ch] + B[c0+ch]
+					if R != nil {
+						s += R[oy*resRow+ox*cs+c0+ch]
+					}
+					o[ch] = ac.apply(s)
+				}
+			}
+		}
+	}
+}
+
+// Depthwise is a depthwise convolution (KindDepthwise): each of the C
+// channels is convolved with its own KH x KW filter. The input needs a zero
+// halo of Spec().Halo() pixels. Square kernels of size 3, 5 and 7 have
+// vector kernels; other sizes run portable Go. A value is not safe for
+// concurrent Runs.
+type Depthwise struct {
+	spec   ConvSpec
+	packed []float32
+	bias   []float32
+
+	// per run
+	out, in Tensor
+	res     *Tensor
+	f       dwFunc
+	nblk    int // blocks of channel vectors
+	nrb     int // blocks of output rows
+	vw      int
+}
+
+// PackDepthwise packs OIHW weights (C x 1 x KH x KW) tap-major with
+// channels fastest: packed[(y*KW+x)*PadC(C)+c] = w[(c*KH+y)*KW+x], zero for
+// c >= C.
+func PackDepthwise(s ConvSpec, w []float32) ([]float32, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if k := s.Kind(); k != KindDepthwise {
+		return nil, fmt.Errorf("runtime: PackDepthwise: spec is %s, not %s", k, KindDepthwise)
+	}
+	if err := s.checkWeights(w, nil); err != nil {
+		return nil, err
+	}
+	cp := PadC(s.Cin)
+	out := make([]float32, s.KH*s.KW*cp)
+	for c := 0; c < s.Cin; c++ {
+		for t := 0; t < s.KH*s.KW; t++ {
+			out[t*cp+c] = w[c*s.KH*s.KW+t]
+		}
+	}
+	return out, nil
+}
+
+// NewDepthwise builds the operator from weights packed by PackDepthwise and
+// a bias of C floats (nil for none).
+func NewDepthwise(s ConvSpec, packed, bias []float32) (*Depthwise, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if k := s.Kind(); k != KindDepthwise {
+		return nil, fmt.Errorf("runtime: NewDepthwise: spec is %s, not %s", k, KindDepthwise)
+	}
+	if want := s.KH * s.KW * PadC(s.Cin); len(packed) != want {
+		return nil, fmt.Errorf("runtime: NewDepthwise: packed weights have %d floats, want %d", len(packed), want)
+	}
+	if bias != nil && len(bias) != s.Cout {
+		return nil, fmt.Errorf("runtime: NewDepthwise: bias has %d floats, want %d", len(bias), s.Cout)
+	}
+	return &Depthwise{spec: s.norm(), packed: packed, bias: padBias(bias, s.Cout)}, nil
+}
+
+// Spec returns the convolution's spec.
+func (l *Depthwise) Spec() ConvSpec { return l.spec }
+
+// Run computes out = act(dwconv(in) + bias + res). in needs a halo of at
+// least Spec().Halo(); res may be nil or out itself; in must not overlap
+// out.
+func (l *Depthwise) Run(p *Pool, out, in Tensor, res *Tensor) error {
+	s := l.spec
+	if err := s.checkRun(out, in, res, s.Halo()); err != nil {
+		return err
+	}
+	if in.CS != out.CS {
+		return fmt.Errorf("runtime: conv depthwise: input channel stride %d, want %d", in.CS, out.CS)
+	}
+	l.out, l.in, l.res = out, in, res
+	l.f, l.vw = dwFor(level(), s.KH, s.KW, s.StrideH, s.StrideW)
+	// Threads take blocks of channel vectors when there are enough (each
+	// then reads and writes its own cache lines and keeps the input rows
+	// of every output row in L1), else blocks of output rows.
+	nv := (out.CS + l.vw - 1) / l.vw
+	l.nblk, l.nrb = 1, 1
+	if n := p.Threads(); n > 1 && nv >= 2*n {
+		l.nblk = p.Parts(nv)
+	} else {
+		l.nrb = p.Parts(out.H)
+	}
+	p.Run(l, l.nblk*l.nrb)
+	return nil
+}
+
+// Do implements Task: part = channel block * nrb + row block.
+func (l *Depthwise) Do(part, parts int) {
+	s := &l.spec
+	cs := l.out.CS
+	nv := (cs + l.vw - 1) / l.vw
+	b, r := part/l.nrb, part%l.nrb
+	y0, y1 := span(l.out.H, r, l.nrb)
+	v0, v1 := span(nv, b, l.nblk)
+	c0, c1 := v0*l.vw, min(v1*l.vw, cs)
+	if c0 >= c1 || y0 >= y1 {
+		return
+	}
+	var rp *float32
+	if l.f != nil {
+		ip := &l.in.Data[l.in.Offset(y0*s.StrideH-s.PadT, -s.PadL)+c0]
+		op := &l.out.Data[l.out.Offset(y0, 0)+c0]
+		resRow := 0
+		if l.res != nil {
+			rp = &l.res.Data[l.res.Offset(y0, 0)+c0]
+			resRow = l.res.RowStride()
+		}
+		l.f(op, l.out.RowStride(), ip, l.in.RowStride(), cs, &l.packed[c0], &l.bias[c0], rp, resRow,
+			c1-c0, y1-y0, l.out.W, s.StrideW, int(s.Act))
+		return
+	}
+	// Portable path, one row at a time (it also covers unequal strides).
+	for y := y0; y < y1; y++ {
+		ip := &l.in.Data[l.in.Offset(y*s.StrideH-s.PadT, -s.PadL)+c0]
+		op := &l.out.Data[l.out.Offset(y, 0)+c0]
+		if l.res != nil {
+			rp = &l.res.Data[l.res.Offset(y, 0)+c0]
+		}
+		dwRowsGo(s.KH, s.KW, op, 0, ip, l.in.RowStride(), cs, &l.packed[c0], &l.bias[c0], rp, 0,
+			c1-c0, 1, l.out.W, s.StrideW, int(s.Act))
+	}
+}

@@ -1,0 +1,236 @@
+package runtime
+
+import (
+	"unsafe"
+)
+
+// This file is the GEMM family's driver: C = act(A·B + bias + R) over
+// micro-tiles, shared by pointwise, dense (linear) and dense kxk
+// convolutions. B is always packed into 16-column panels (see PackGEMM).
+
+// panelW is the width of a packed B panel in columns.
+const panelW = 16
+
+// tileFunc computes ntiles consecutive tiles of a fixed number of rows
+// (mr, part of the function's identity) and up to nr columns. All strides
+// are in floats. See gemmTileGo for the exact semantics.
+type tileFunc func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+	c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act int)
+
+// gemmImpl is one level's set of GEMM micro-kernels.
+type gemmImpl struct {
+	mr    int          // rows of a full tile
+	vw    int          // floats per vector; tiles are nv*vw columns wide
+	maxNV int          // vectors per full-width tile
+	tiles [][]tileFunc // tiles[nv-1][mr-1]
+}
+
+// nr is the width of a full tile in columns.
+func (g *gemmImpl) nr() int { return g.vw * g.maxNV }
+
+var gemmImpls [numLevels]*gemmImpl
+
+func init() {
+	const mr = 4
+	g := &gemmImpl{mr: mr, vw: panelW, maxNV: 1, tiles: [][]tileFunc{make([]tileFunc, mr)}}
+	for r := 1; r <= mr; r++ {
+		g.tiles[0][r-1] = func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+			c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act int) {
+			gemmTileGo(r, a, lda, kseg, nseg, segStride, b, bstride, c, ldc, bias, res, ldr, ntiles, ncols, act)
+		}
+	}
+	gemmImpls[levelGo] = g
+}
+
+// gemmFor returns the GEMM kernels of the highest level <= l.
+func gemmFor(l int) *gemmImpl {
+	for ; l > 0; l-- {
+		if gemmImpls[l] != nil {
+			return gemmImpls[l]
+		}
+	}
+	return gemmImpls[levelGo]
+}
+
+// gemmTileGo is the reference for every GEMM micro-kernel. For each of the
+// ntiles tiles t, rows r < mr, columns n < ncols, with m = t*mr + r and
+// K = kseg*nseg:
+//
+//	s := float32(0)
+//	for g := 0; g < nseg; g++ {
+//		for k := 0; k < kseg; k++ {
+//			s += A[m*lda+g*segStride+k] * B[(n/16)*bstride+(g*kseg+k)*16+n%16]
+//		}
+//	}
+//	s += bias[n]
+//	if res != nil {
+//		s += R[m*ldr+n]
+//	}
+//	C[m*ldc+n] = act(s)
+//
+// B is a packed matrix of 16-column panels, bstride floats apart, each
+// holding K rows of 16 floats. A row of A is nseg segments of kseg
+// contiguous floats, segStride apart: one segment per kernel row of a
+// convolution, or a single segment for a plain matrix.
+func gemmTileGo(mr int, a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+	c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act int) {
+	K := kseg * nseg
+	npan := (ncols + panelW - 1) / panelW
+	B := unsafe.Slice(b, (npan-1)*bstride+K*panelW)
+	bs := unsafe.Slice(bias, ncols)
+	ac := Act(act)
+	var acc [panelW]float32
+	for m := 0; m < ntiles*mr; m++ {
+		arow := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(a), 4*m*lda)), (nseg-1)*segStride+kseg)
+		crow := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(c), 4*m*ldc)), ncols)
+		var rrow []float32
+		if res != nil {
+			rrow = unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(res), 4*m*ldr)), ncols)
+		}
+		for p := 0; p < npan; p++ {
+			acc = [panelW]float32{}
+			bp := B[p*bstride:]
+			for g := 0; g < nseg; g++ {
+				as := arow[g*segStride : g*segStride+kseg]
+				bg := bp[g*kseg*panelW:]
+				for k, av := range as {
+					bk := bg[k*panelW : k*panelW+panelW]
+					for j := range acc {
+						acc[j] += av * bk[j]
+					}
+				}
+			}
+			for j := 0; j < panelW && p*panelW+j < ncols; j++ {
+				n := p*panelW + j
+				s := acc[j] + bs[n]
+				if rrow != nil {
+					s += rrow[n]
+				}
+				crow[n] = ac.apply(s)
+			}
+		}
+	}
+}
+
+// gemmRun describes one GEMM call in row groups: group g's row i has A at
+// a[aOff + g*aGS + i*lda], C at c[cOff + g*cGS + i*ldc], R likewise. A
+// dense tensor is one group; a tensor with a halo is one group per pixel
+// row; a convolution is one group per output row.
+type gemmRun struct {
+	impl *gemmImpl
+
+	a          []float32
+	aOff, aGS  int
+	lda        int
+	kseg, nseg int
+	segStride  int
+
+	b []float32 // packed panels of K = kseg*nseg rows
+
+	c         []float32
+	cOff, cGS int
+	ldc       int
+
+	r         []float32 // nil: no residual
+	rOff, rGS int
+	ldr       int
+
+	bias []float32 // padded to a multiple of 32
+	n    int       // columns to compute (and store)
+	act  Act
+
+	groups, rows int // row groups and rows per group
+
+	// derived by plan
+	tpg    int  // tiles per group
+	tiles  int  // groups*tpg
+	ngrp   int  // column groups of nr columns
+	splitN bool // threads split columns instead of tiles
+	chunk  int  // full tiles per call, bounding the A block kept in L2
+}
+
+// plan derives the tiling for the pool's threads and returns the number
+// of parts to run.
+func (g *gemmRun) plan(p *Pool) int {
+	im := g.impl
+	g.tpg = (g.rows + im.mr - 1) / im.mr
+	g.tiles = g.groups * g.tpg
+	nr := im.nr()
+	g.ngrp = (g.n + nr - 1) / nr
+	K := g.kseg * g.nseg
+	g.chunk = max(1, (96<<10)/(4*im.mr*K))
+	// Split columns when there are too few row tiles to share, or when B
+	// (K x n) is much larger than A (rows x K), so that each thread streams
+	// only its part of the weights.
+	n := p.Threads()
+	g.splitN = n > 1 && g.ngrp >= n && (g.tiles < 2*n || g.n > 2*g.groups*g.rows)
+	if g.splitN {
+		return p.Parts(g.ngrp)
+	}
+	return p.Parts(g.tiles)
+}
+
+// do runs part of the GEMM.
+func (g *gemmRun) do(part, parts int) {
+	t0, t1 := 0, g.tiles
+	n0, n1 := 0, g.ngrp
+	if g.splitN {
+		n0, n1 = span(g.ngrp, part, parts)
+	} else {
+		t0, t1 = span(g.tiles, part, parts)
+	}
+	if t0 >= t1 || n0 >= n1 {
+		return
+	}
+	im := g.impl
+	mr := im.mr
+	nr := im.nr()
+	K := g.kseg * g.nseg
+	bstride := K * panelW
+	for t := t0; t < t1; {
+		grp, ti := t/g.tpg, t%g.tpg
+		// Full tiles of this group in [t, t1), at most chunk of them.
+		full := g.rows / mr
+		cnt, rows := 0, 0
+		if ti < full {
+			cnt = min(full-ti, t1-t, g.chunk)
+			rows = mr
+		} else {
+			cnt = 1
+			rows = g.rows - ti*mr
+		}
+		row := ti * mr
+		ao := g.aOff + grp*g.aGS + row*g.lda
+		co := g.cOff + grp*g.cGS + row*g.ldc
+		var rp *float32
+		for ng := n0; ng < n1; ng++ {
+			col := ng * nr
+			ncols := min(nr, g.n-col)
+			nv := (ncols + im.vw - 1) / im.vw
+			if g.r != nil {
+				rp = &g.r[g.rOff+grp*g.rGS+row*g.ldr+col]
+			}
+			im.tiles[nv-1][rows-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
+				&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
+				&g.bias[col], rp, g.ldr, cnt, ncols, int(g.act))
+		}
+		t += cnt
+	}
+}
+
+// PackGEMM packs a row-major n x k weight matrix w (w[j*k+i] is the weight
+// from input i to output j, the layout of an OIHW 1x1 kernel or of a linear
+// layer's weight) into 16-column panels: panel p holds, for each i < k,
+// the 16 floats w[(16p+0..15)*k + i], zero past n. The result has
+// ceil(n/16)*16*k floats.
+func PackGEMM(w []float32, n, k int) []float32 {
+	np := (n + panelW - 1) / panelW
+	out := make([]float32, np*panelW*k)
+	for j := 0; j < n; j++ {
+		p, jj := j/panelW, j%panelW
+		for i := 0; i < k; i++ {
+			out[(p*k+i)*panelW+jj] = w[j*k+i]
+		}
+	}
+	return out
+}

@@ -1,0 +1,60 @@
+package runtime
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+)
+
+// BenchmarkGEMMTile measures the raw speed of each level's full-size
+// micro-kernel on operands that stay in L1: the ceiling the GEMM driver
+// works toward.
+func BenchmarkGEMMTile(b *testing.B) {
+	for l := levelGo; l <= hwLevel; l++ {
+		for _, K := range []int{16, 64, 256} {
+			b.Run(fmt.Sprintf("%s/K%d", levelNames[l], K), func(b *testing.B) {
+				im := gemmFor(l)
+				mr, nv := im.mr, im.maxNV
+				nr := im.nr()
+				a := make([]float32, mr*K)
+				bb := make([]float32, (nr+15)/16*16*K)
+				c := make([]float32, mr*nr)
+				bias := make([]float32, 32)
+				f := im.tiles[nv-1][mr-1]
+				const reps = 16
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				c0 := threadCPU()
+				for b.Loop() {
+					for range reps {
+						f(&a[0], K, K, 1, 0, &bb[0], K*16, &c[0], nr, &bias[0], nil, 0, 1, nr, 2)
+					}
+				}
+				flops := 2 * float64(mr*nr*K*reps)
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu := threadCPU() - c0; cpu > 0 {
+					b.ReportMetric(flops*float64(b.N)/cpu.Seconds()/1e9, "cpuGFLOP/s")
+				}
+			})
+		}
+	}
+}
+
+func TestCapLevel(t *testing.T) {
+	for _, c := range []struct {
+		hw             int
+		noasm, kernels string
+		want           int
+	}{
+		{levelAVX512, "", "", levelAVX512},
+		{levelAVX512, "1", "", levelGo},
+		{levelAVX512, "0", "avx2", levelAVX2},
+		{levelAVX2, "", "avx512", levelAVX2},
+		{levelAVX512, "", "bogus", levelAVX512},
+		{levelGo, "", "avx2", levelGo},
+	} {
+		if got := capLevel(c.hw, c.noasm, c.kernels); got != c.want {
+			t.Errorf("capLevel(%d, %q, %q) = %d, want %d", c.hw, c.noasm, c.kernels, got, c.want)
+		}
+	}
+}
