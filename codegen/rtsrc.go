@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"go/build/constraint"
 	"io/fs"
-	"os"
-	"path/filepath"
-	goruntime "runtime"
 	"sort"
 	"strings"
 
@@ -22,18 +19,10 @@ import (
 // golang.org/x/sys/cpu, is replaced by CPUID-based detection so that
 // go.mod needs no requirements.
 
-// runtimeSource returns the runtime package's source directory.
-func runtimeSource() (fs.FS, error) {
-	_, file, _, ok := goruntime.Caller(0)
-	if !ok {
-		return nil, fmt.Errorf("codegen: cannot locate the runtime sources")
-	}
-	dir := filepath.Join(filepath.Dir(file), "..", "runtime")
-	if _, err := os.Stat(filepath.Join(dir, "tensor.go")); err != nil {
-		return nil, fmt.Errorf("codegen: runtime sources not found at %s: %w", dir, err)
-	}
-	return os.DirFS(dir), nil
-}
+// runtimeSource returns the runtime package's source files, embedded in
+// the runtime package itself so that compilation works from an installed
+// pnas binary.
+func runtimeSource() (fs.FS, error) { return runtime.Sources, nil }
 
 // replaced maps runtime files to the templates that replace them.
 var replaced = map[string][]struct{ tmpl, name string }{

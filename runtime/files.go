@@ -9,7 +9,7 @@ import (
 // a generated program copies to run operators of that group. Every program
 // needs "common"; each other group lists its files including those of the
 // groups it builds on ("gemm" for the GEMM-based operators). Test files and
-// this file are never needed. The keys are the ConvSpec kinds
+// this file and sources.go are never needed. The keys are the ConvSpec kinds
 // (KindPointwise, KindDepthwise, KindDense, KindGrouped) and "linear",
 // "pool", "elementwise", "gemm", "common".
 var KernelFiles = map[string][]string{
