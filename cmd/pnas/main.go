@@ -20,6 +20,7 @@ import (
 
 // CLI is the command tree.
 type CLI struct {
+	Search    SearchCmd    `cmd:"" help:"Search an architecture with ProxylessNAS on your data against a target's latency table."`
 	Inspect   InspectCmd   `cmd:"" help:"Show a model's ops, output shapes, parameters and MACs."`
 	Eval      EvalCmd      `cmd:"" help:"Measure a model's accuracy on a data set with the reference interpreter."`
 	Import    ImportCmd    `cmd:"" help:"Convert an ONNX model into a pnas model."`
