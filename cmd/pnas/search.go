@@ -115,7 +115,22 @@ type alphaRecord struct {
 	Probs [][]float64 `json:"probs"`
 }
 
+// epochSums are the running sums behind an epoch's mean training loss,
+// saved beside every checkpoint (keyed by step) so a resumed epoch reports
+// the same means as an uninterrupted one.
+type epochSums struct {
+	Step        int64   `json:"step"`
+	Epoch       int     `json:"epoch"`
+	LossSum     float64 `json:"loss_sum"`
+	AccSum      float64 `json:"acc_sum"`
+	ArchLossSum float64 `json:"arch_loss_sum"`
+	Steps       int     `json:"steps"`
+	ArchSteps   int     `json:"arch_steps"`
+	Seconds     float64 `json:"seconds"`
+}
+
 const (
+	sumsFile  = "sums.json"
 	runFile   = "search.json"
 	ckptFile  = "checkpoint.bin"
 	logFile   = "log.jsonl"
@@ -396,21 +411,48 @@ func (c *SearchCmd) Run(g *globals) error {
 	bar.Add(int(pos.WeightSteps))
 	defer bar.Done()
 	var (
-		lossSum, accSum, archLossSum float64
-		nSteps, nArch                int
-		epochStart                   = time.Now()
-		startSteps                   = pos.WeightSteps
-		errStopped                   = errors.New("stopped")
-		lastE                        float64
+		sums       epochSums
+		saved      []epochSums // the sums at the last two checkpoints
+		epochStart = time.Now()
+		startSteps = pos.WeightSteps
+		errStopped = errors.New("stopped")
+		lastE      float64
 	)
+	if b, err := os.ReadFile(filepath.Join(dir, sumsFile)); err == nil {
+		var prev []epochSums
+		if json.Unmarshal(b, &prev) == nil {
+			for _, p := range prev {
+				if p.Step == pos.WeightSteps && p.Epoch == pos.Epoch {
+					sums = p
+					epochStart = epochStart.Add(-time.Duration(p.Seconds * float64(time.Second)))
+				}
+			}
+		}
+	}
+	// checkpoint writes the sums (keeping the previous entry, in case the
+	// process dies between the two writes), then the search state.
+	checkpoint := func(step int64) error {
+		cur := sums
+		cur.Step, cur.Epoch = step, s.Position().Epoch
+		cur.Seconds = time.Since(epochStart).Seconds()
+		saved = append(saved, cur)
+		if len(saved) > 2 {
+			saved = saved[len(saved)-2:]
+		}
+		b, _ := json.Marshal(saved)
+		if err := ir.WriteFileAtomic(filepath.Join(dir, sumsFile), b); err != nil {
+			return err
+		}
+		return s.Save(filepath.Join(dir, ckptFile))
+	}
 	hooks := search.Hooks{
 		Step: func(si search.StepInfo) error {
-			lossSum += si.Weight.Loss
-			accSum += si.Weight.Accuracy
-			nSteps++
+			sums.LossSum += si.Weight.Loss
+			sums.AccSum += si.Weight.Accuracy
+			sums.Steps++
 			if si.Arch != nil {
-				archLossSum += si.Arch.Loss
-				nArch++
+				sums.ArchLossSum += si.Arch.Loss
+				sums.ArchSteps++
 				lastE = si.Arch.ExpectedLatency
 				b, _ := json.Marshal(alphaRecord{Step: si.Position.WeightSteps, Probs: s.Probs()})
 				if _, err := alphaW.Write(append(b, '\n')); err != nil {
@@ -424,7 +466,7 @@ func (c *SearchCmd) Run(g *globals) error {
 			}
 			bar.SetStatus("%s", status)
 			if si.Position.WeightSteps%int64(c.CheckpointEvery) == 0 {
-				if err := s.Save(filepath.Join(dir, ckptFile)); err != nil {
+				if err := checkpoint(si.Position.WeightSteps); err != nil {
 					return err
 				}
 			}
@@ -440,13 +482,13 @@ func (c *SearchCmd) Run(g *globals) error {
 				ArgmaxLatencyUS: ei.ArgmaxLatency, ArgmaxMACs: ei.ArgmaxMACs, ExpectedLatencyUS: ei.ExpectedLatency,
 				Entropy: ei.Entropy, Probs: ei.Probs, Seconds: time.Since(epochStart).Seconds(),
 			}
-			if nSteps > 0 {
-				rec.TrainLoss, rec.TrainAccuracy = lossSum/float64(nSteps), accSum/float64(nSteps)
+			if sums.Steps > 0 {
+				rec.TrainLoss, rec.TrainAccuracy = sums.LossSum/float64(sums.Steps), sums.AccSum/float64(sums.Steps)
 			}
-			if nArch > 0 {
-				rec.ArchLoss = archLossSum / float64(nArch)
+			if sums.ArchSteps > 0 {
+				rec.ArchLoss = sums.ArchLossSum / float64(sums.ArchSteps)
 			}
-			lossSum, accSum, archLossSum, nSteps, nArch = 0, 0, 0, 0, 0
+			sums = epochSums{}
 			epochStart = time.Now()
 			b, _ := json.Marshal(rec)
 			if _, err := logW.Write(append(b, '\n')); err != nil {
@@ -455,7 +497,7 @@ func (c *SearchCmd) Run(g *globals) error {
 			if err := logW.Sync(); err != nil {
 				return err
 			}
-			if err := s.Save(filepath.Join(dir, ckptFile)); err != nil {
+			if err := checkpoint(ei.Position.WeightSteps); err != nil {
 				return err
 			}
 			kind := "search"
@@ -470,7 +512,7 @@ func (c *SearchCmd) Run(g *globals) error {
 	bar.Done()
 	if err != nil {
 		if errors.Is(err, errStopped) || errors.Is(err, context.Canceled) {
-			if serr := s.Save(filepath.Join(dir, ckptFile)); serr != nil {
+			if serr := checkpoint(s.Position().WeightSteps); serr != nil {
 				return serr
 			}
 			p := s.Position()

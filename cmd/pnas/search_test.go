@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/ir/interp"
+	"github.com/pnasml/pnas/search"
+	"github.com/pnasml/pnas/search/space"
+	"github.com/pnasml/pnas/targets"
+)
+
+// TestMain lets a test run this binary as the pnas command (PNAS_TEST_MAIN=1),
+// so that a test can start, kill and resume a real search process.
+func TestMain(m *testing.M) {
+	if os.Getenv("PNAS_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+const tinySpace = `{
+  "name": "tiny",
+  "input": {"height": 28, "width": 28, "channels": 1},
+  "classes": 10,
+  "stem": {"channels": 8, "kernel": 3, "stride": 2},
+  "first": {"channels": 8, "kernel": 3, "expand": 1, "stride": 2},
+  "stages": [{"channels": 8, "stride": 1, "layers": 2}, {"channels": 16, "stride": 2, "layers": 1}],
+  "head": {"channels": 32},
+  "candidates": ["k3e3", "k7e6", "zero"]
+}`
+
+// tinySetup writes the tiny space and a latency table proportional to MACs.
+func tinySetup(t *testing.T) (spacePath, lutPath string) {
+	t.Helper()
+	dir := t.TempDir()
+	spacePath = filepath.Join(dir, "tiny.json")
+	if err := os.WriteFile(spacePath, []byte(tinySpace), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := space.Load(spacePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := sp.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := search.MACTable(plan, 10) // 10 µs per million MACs
+	lut := &targets.LUT{Target: "amd64", Space: "tiny", Machine: targets.Machine{CPU: "test", Cores: 1},
+		GoVersion: "go1.26.0", KernelSet: "avx2", Threads: 1, Entries: map[string]targets.Entry{}}
+	for k, v := range mt.Entries {
+		lut.Entries[k] = targets.Entry{MeanUS: v, MedianUS: v, Count: 1}
+	}
+	lutPath = filepath.Join(dir, "lut.json")
+	if err := lut.Save(lutPath); err != nil {
+		t.Fatal(err)
+	}
+	return spacePath, lutPath
+}
+
+func searchArgs(spacePath, lutPath, dir string, extra ...string) []string {
+	return append([]string{"search", "--space", spacePath, "--lut", lutPath, "--data", "fashion-mnist-subset",
+		"--train-limit", "96", "--held-out", "32", "--batch", "8", "--arch-batch", "8", "--arch-every", "2",
+		"--warmup-epochs", "1", "--epochs", "2", "--checkpoint-every", "3", "--latency-target", "20us",
+		"--seed", "3", "-o", dir}, extra...)
+}
+
+// A search killed with SIGKILL and resumed from its last checkpoint derives
+// the same architecture and bit-identical weights as an uninterrupted run,
+// and its outputs are complete.
+func TestSearchKillResume(t *testing.T) {
+	spacePath, lutPath := tinySetup(t)
+	base := t.TempDir()
+
+	full := filepath.Join(base, "full")
+	code, out, errs := runCLI(t, searchArgs(spacePath, lutPath, full)...)
+	if code != 0 {
+		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
+	}
+	for _, f := range []string{"model.json", "model.safetensors", "log.jsonl", "alpha.jsonl", "checkpoint.bin", "search.json", "alpha.png", "arch.png", "latency-accuracy.png"} {
+		if _, err := os.Stat(filepath.Join(full, f)); err != nil {
+			t.Errorf("run directory lacks %s", f)
+		}
+	}
+	recs, err := readEpochs(filepath.Join(full, logFile))
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("log.jsonl: %d epochs (%v), want 3", len(recs), err)
+	}
+	m, err := ir.Load(filepath.Join(full, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Metadata.Search == nil || m.Metadata.Search.LatencyTable == "" || len(m.Metadata.Search.Alpha) != 3 {
+		t.Fatalf("derived model lacks provenance: %+v", m.Metadata.Search)
+	}
+	if _, err := interp.Run(m, make([]float32, 28*28), 1); err != nil {
+		t.Fatalf("derived model does not run in the interpreter: %v", err)
+	}
+
+	// the same search, killed once it has checkpointed past epoch 0
+	killed := filepath.Join(base, "killed")
+	cmd := exec.Command(os.Args[0], searchArgs(spacePath, lutPath, killed)...)
+	cmd.Env = append(os.Environ(), "PNAS_TEST_MAIN=1")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(killed, logFile)); bytes.Count(b, []byte("\n")) >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no epoch logged in time:\n%s", buf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(150 * time.Millisecond) // land somewhere inside epoch 1
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(killed, "model.json")); err == nil {
+		t.Skip("the search finished before it could be killed; nothing to resume")
+	}
+	code, out, errs = runCLI(t, "search", "--resume", killed)
+	if code != 0 {
+		t.Fatalf("resume failed (%d): %s\n%s", code, errs, out)
+	}
+	if !strings.Contains(out, "resuming at epoch") {
+		t.Errorf("resume output lacks the position:\n%s", out)
+	}
+	for _, f := range []string{"model.safetensors", "log.jsonl", "alpha.jsonl"} {
+		a, _ := os.ReadFile(filepath.Join(full, f))
+		b, _ := os.ReadFile(filepath.Join(killed, f))
+		if f == "log.jsonl" {
+			a, b = dropSeconds(a), dropSeconds(b)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between the uninterrupted and the killed-and-resumed run", f)
+		}
+	}
+	mk, err := ir.Load(filepath.Join(killed, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(mk.Metadata.Search.Choices, ",") != strings.Join(m.Metadata.Search.Choices, ",") {
+		t.Errorf("architectures differ: %v vs %v", mk.Metadata.Search.Choices, m.Metadata.Search.Choices)
+	}
+}
+
+// dropSeconds removes the wall-clock field from log lines.
+func dropSeconds(b []byte) []byte {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if i := strings.Index(l, `"seconds":`); i >= 0 {
+			l = l[:i]
+		}
+		out = append(out, l)
+	}
+	return []byte(strings.Join(out, "\n"))
+}
+
+func TestSearchErrors(t *testing.T) {
+	spacePath, lutPath := tinySetup(t)
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"search", "--space", spacePath, "--lut", lutPath, "--data", "fashion-mnist-subset"}, "-o RUNDIR"},
+		{[]string{"search", "--resume", filepath.Join(dir, "nothing")}, "not a run directory"},
+		{[]string{"search", "--space", "nosuch", "-o", filepath.Join(dir, "r1")}, "nosuch"},
+		{searchArgs(spacePath, lutPath, filepath.Join(dir, "r2"), "--latency-target", "fast"), "--latency-target"},
+		{[]string{"search", "--space", "fmnist", "--lut", lutPath, "--data", "fashion-mnist-subset", "-o", filepath.Join(dir, "r3")}, "missing key"},
+	}
+	for _, c := range cases {
+		code, _, errs := runCLI(t, c.args...)
+		if code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q, want it to mention %q", c.args[1:], code, errs, c.want)
+		}
+	}
+}
