@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-apt test test-short lint demo bench clean
+.PHONY: all build deps deps-apt test demo bench bench-latency clean
 
 all: build
 
@@ -49,6 +49,11 @@ demo: build
 
 bench: build
 	@scripts/bench.sh
+
+# bench-latency: predicted vs measured latency of 30 random fmnist networks.
+bench-latency: build
+	$(PNAS) profile --space fmnist -o out/latbench-lut.json --dir out/latbench-profile
+	$(GO) run ./internal/cmd/latbench -lut out/latbench-lut.json -n 30
 
 clean:
 	rm -rf $(BIN) out
