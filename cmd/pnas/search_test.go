@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,4 +188,69 @@ func TestSearchErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q, want it to mention %q", c.args[1:], code, errs, c.want)
 		}
 	}
+}
+
+// With a heavy latency weight, the search on the Fashion-MNIST subset moves
+// probability towards the cheap candidate (k3e3) and away from the
+// expensive one (k7e6) in every layer.
+func TestSearchLatencyWeightMovesAlpha(t *testing.T) {
+	spacePath, lutPath := tinySetup(t)
+	dir := filepath.Join(t.TempDir(), "lat")
+	args := searchArgs(spacePath, lutPath, dir, "--loss", "add#linear", "--loss-lambda", "20", "--arch-lr", "0.05", "--epochs", "3")
+	code, out, errs := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
+	}
+	m, err := ir.Load(filepath.Join(dir, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := m.Metadata.Search
+	cands := info.Candidates // k3e3, k7e6, zero (zero only where allowed)
+	for l, alpha := range info.Alpha {
+		p := softmax(alpha)
+		i3, i7 := indexOf(cands, "mbconv k3 e3"), indexOf(cands, "mbconv k7 e6")
+		if i3 < 0 || i7 < 0 || i3 >= len(p) || i7 >= len(p) {
+			t.Fatalf("candidates %v, alpha %v", cands, alpha)
+		}
+		if !(p[i3] > p[i7]) {
+			t.Errorf("layer %d: p(k3e3)=%.4f not above p(k7e6)=%.4f", l, p[i3], p[i7])
+		}
+	}
+	recs, err := readEpochs(filepath.Join(dir, logFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := recs[1].ExpectedLatencyUS, recs[len(recs)-1].ExpectedLatencyUS
+	if !(last < first) {
+		t.Errorf("expected latency did not fall: %.3f µs after the first search epoch, %.3f µs at the end", first, last)
+	}
+}
+
+func softmax(a []float64) []float64 {
+	m := a[0]
+	for _, v := range a {
+		if v > m {
+			m = v
+		}
+	}
+	var s float64
+	p := make([]float64, len(a))
+	for i, v := range a {
+		p[i] = math.Exp(v - m)
+		s += p[i]
+	}
+	for i := range p {
+		p[i] /= s
+	}
+	return p
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
 }
