@@ -37,7 +37,7 @@ done
 
 step "7. the program measures itself, and the measurement refits the latency table"
 "$BIN" -bench 300 -threads 1 | tail -n 5
-$PNAS calibrate --table "$OUT/lut.json" --log "$OUT/measurements.jsonl" --run "$BIN" --holdout 0 -o "$OUT/lut-calibrated.json"
+$PNAS calibrate --table "$OUT/lut.json" --log "$OUT/measurements.jsonl" --run "$BIN" --run "$OUT/profile/model" --runs 200 -o "$OUT/lut-calibrated.json"
 
 step "done"
 cat <<MSG

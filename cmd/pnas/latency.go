@@ -5,7 +5,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"strings"
 
 	"github.com/pnasml/pnas/targets"
 )
@@ -106,7 +106,7 @@ type CalibrateCmd struct {
 	Log     string   `help:"Append-only measurement log (JSONL); created if missing." required:""`
 	Reports []string `arg:"" optional:"" help:"Bench reports (model -bench N -json output) to append to the log first." type:"existingfile"`
 	Binary  string   `help:"The deployed binary the reports came from (its SHA-256 is recorded)." type:"existingfile"`
-	Exec    []string `name:"run" help:"Run these compiled programs here with -bench and append their reports." type:"existingfile"`
+	Exec    []string `name:"run" help:"Run these compiled programs here (every model of a multi-model program) with -bench and append their reports." type:"existingfile"`
 	Runs    int      `help:"Timed runs per program with --run." default:"200"`
 	Threads int      `help:"Threads for --run (0 = the table's)." default:"0"`
 	Holdout float64  `help:"Fraction of the measured networks held out to report the error on." default:"0.25"`
@@ -156,20 +156,27 @@ func (c *CalibrateCmd) Run(g *globals) error {
 		threads = lut.Threads
 	}
 	for _, bin := range c.Exec {
-		out, err := exec.Command(bin, "-bench", fmt.Sprint(c.Runs), "-json", "-threads", fmt.Sprint(threads)).Output()
+		list, err := exec.Command(bin, "-list").Output()
 		if err != nil {
-			return fmt.Errorf("running %s: %w", bin, err)
+			return fmt.Errorf("running %s -list: %w", bin, err)
 		}
-		r, err := targets.ParseBench(out)
-		if err != nil {
-			return fmt.Errorf("%s -bench output: %w", bin, err)
+		for _, line := range strings.Split(strings.TrimSpace(string(list)), "\n") {
+			name, _, _ := strings.Cut(line, "\t")
+			out, err := exec.Command(bin, "-model", name, "-bench", fmt.Sprint(c.Runs), "-json", "-threads", fmt.Sprint(threads)).Output()
+			if err != nil {
+				return fmt.Errorf("running %s -model %s: %w", bin, name, err)
+			}
+			r, err := targets.ParseBench(out)
+			if err != nil {
+				return fmt.Errorf("%s -model %s -bench output: %w", bin, name, err)
+			}
+			m, err := targets.NewMeasurement(r, bin, "")
+			if err != nil {
+				return fmt.Errorf("%s: %w", bin, err)
+			}
+			recs = append(recs, m)
+			fmt.Fprintf(g.stderr, "measured %s: %.1f µs median\n", name, r.TotalUS())
 		}
-		m, err := targets.NewMeasurement(r, bin, "")
-		if err != nil {
-			return fmt.Errorf("%s: %w", bin, err)
-		}
-		recs = append(recs, m)
-		fmt.Fprintf(g.stderr, "measured %s: %.1f µs median\n", filepath.Base(filepath.Dir(bin))+"/"+filepath.Base(bin), r.TotalUS())
 	}
 	if len(recs) > 0 {
 		if err := targets.AppendMeasurements(c.Log, recs...); err != nil {
