@@ -213,4 +213,3 @@ func candidateNames(p *space.Plan) []string {
 	}
 	return names
 }
-
