@@ -264,10 +264,10 @@ func Fit(table *LUT, networks []MeasuredNetwork) (*Correction, error) {
 const ridgeEps = 1e-9
 
 // FitWith fits the correction of table to measured networks by ridge-
-// regularised least squares (see docs/latency.md): with S the table sum,
-// S_t the per-type sums and y the measurement, it solves
+// regularised relative least squares (see docs/latency.md): with S the
+// table sum, S_t the per-type sums and y the measurement, it solves
 //
-//	y − S ≈ c0 + e·S + Σ_t d_t·S_t
+//	(y − S)/y ≈ (c0 + e·S + Σ_t d_t·S_t)/y
 //
 // penalising e lightly and each d_t with Lambda, and sets Scale = 1+e and
 // TypeScale[t] = 1+e+d_t. At least two networks are needed.
@@ -318,6 +318,14 @@ func FitWith(table *LUT, networks []MeasuredNetwork, opt FitOptions) (*Correctio
 			x[2+j] = sums[i][t] / sbar
 		}
 		r := (networks[i].MeasuredUS - S[i]) / sbar
+		// relative least squares: each row is divided by the measurement,
+		// so the fit minimises the squared relative error (what MAPE
+		// reports) instead of letting the slowest networks dominate
+		w := sbar / networks[i].MeasuredUS
+		for a := range x {
+			x[a] *= w
+		}
+		r *= w
 		for a := 0; a < p; a++ {
 			b[a] += x[a] * r
 			for c := 0; c < p; c++ {
