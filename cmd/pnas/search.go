@@ -178,12 +178,25 @@ func (c *SearchCmd) loadTable() (*targets.LUT, string, error) {
 }
 
 // searchTable is the table the search reads: the LUT entries scaled by the
-// table's fitted whole-network correction, if it has one.
+// table's fitted whole-network correction, if it has one, with the
+// correction's fixed per-inference overhead c0 counted in the classifier
+// (Logits) entry that every network has once, so that E[LAT] is the
+// predictor's whole-network latency.
 func searchTable(l *targets.LUT) search.LatencyTable {
 	if l.Correction != nil {
-		return l.Corrected()
+		return overheadTable{l.Corrected()}
 	}
 	return l
+}
+
+type overheadTable struct{ *targets.CorrectedTable }
+
+func (t overheadTable) Lookup(key string) (float64, bool) {
+	v, ok := t.CorrectedTable.Lookup(key)
+	if ok && targets.KeyType(key) == "Logits" {
+		v += t.Overhead()
+	}
+	return v, ok
 }
 
 func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Config, error) {
