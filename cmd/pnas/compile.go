@@ -67,12 +67,7 @@ func (c *CompileCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	var t *targets.Target
-	if c.Target == "" {
-		t, err = codegen.HostTarget()
-	} else {
-		t, err = targets.Lookup(c.Target)
-	}
+	t, err := resolveTarget(c.Target)
 	if err != nil {
 		return err
 	}
@@ -105,4 +100,13 @@ func (c *CompileCmd) Run(g *globals) error {
 	}
 	fmt.Fprintln(g.stdout, bin)
 	return nil
+}
+
+// resolveTarget looks a target up by name; the empty name is the built-in
+// target with the best kernels this machine runs.
+func resolveTarget(name string) (*targets.Target, error) {
+	if name == "" {
+		return codegen.HostTarget()
+	}
+	return targets.Lookup(name)
 }

@@ -67,12 +67,7 @@ func (c *ProfileCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	var t *targets.Target
-	if c.Target == "" {
-		t, err = codegen.HostTarget()
-	} else {
-		t, err = targets.Lookup(c.Target)
-	}
+	t, err := resolveTarget(c.Target)
 	if err != nil {
 		return err
 	}
