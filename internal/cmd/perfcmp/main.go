@@ -23,9 +23,10 @@ import (
 	"strings"
 )
 
-// peakPerCore is the register-only FP32 FMA peak of one core of this
-// machine class for each kernel set, in GFLOP/s (docs/perf.md).
-var peakPerCore = map[string]float64{"avx512": 256, "avx2": 128, "go": 16}
+// peakPerCore is the register-only FP32 FMA peak of one core for each
+// kernel set, in GFLOP/s; -peak sets it from a measurement of this machine
+// (scripts/bench.sh runs the harness's peak.c).
+var peakPerCore = map[string]float64{}
 
 type ortResult struct {
 	Results []struct {
@@ -64,7 +65,15 @@ func main() {
 	passes := flag.Int("passes", 3, "interleaved passes")
 	runs := flag.Int("runs", 0, "pnas timed runs per pass (0: about one second's worth)")
 	jsonOut := flag.String("json", "", "also write the raw results here")
+	peak := flag.String("peak", "", "measured per-core peak GFLOP/s per kernel set, e.g. avx512=116,avx2=116,go=14.5")
 	flag.Parse()
+	for _, kv := range strings.Split(*peak, ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			peakPerCore[k] = f
+		}
+	}
 	if err := run(*ortDir, *pnas, *work, strings.Split(*models, ","), ints(*threads), *passes, *runs, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "perfcmp:", err)
 		os.Exit(1)
@@ -212,11 +221,14 @@ func run(ortDir, pnas, work string, models []string, threads []int, passes, runs
 	for _, r := range rows {
 		pm, om := median(r.PnasMS), median(r.OrtMS)
 		gf := 2 * r.MACs / (pm * 1e-3) / 1e9
-		peak := peakPerCore[r.KernelSet] * float64(r.Threads)
-		fmt.Printf("| %s | %.1f M | %d | %s | %.3f | %.3f | %.2fx | %.1f | %.0f%% |\n",
-			r.Model, r.MACs/1e6, r.Threads, r.KernelSet, pm, om, pm/om, gf, 100*gf/peak)
+		ofPeak := "n/a"
+		if p := peakPerCore[r.KernelSet] * float64(r.Threads); p > 0 {
+			ofPeak = fmt.Sprintf("%.0f%%", 100*gf/p)
+		}
+		fmt.Printf("| %s | %.1f M | %d | %s | %.3f | %.3f | %.2fx | %.1f | %s |\n",
+			r.Model, r.MACs/1e6, r.Threads, r.KernelSet, pm, om, pm/om, gf, ofPeak)
 	}
-	fmt.Printf("\nmedians of %d interleaved passes; pnas / ORT < 1 means pnas is faster.\n", passes)
+	fmt.Printf("\nmedians of %d interleaved passes; pnas / ORT < 1 means pnas is faster; peak per core (GFLOP/s): %v\n", passes, peakPerCore)
 	if jsonOut != "" {
 		b, _ := json.MarshalIndent(rows, "", " ")
 		return os.WriteFile(jsonOut, b, 0o644)
