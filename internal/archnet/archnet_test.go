@@ -1,4 +1,4 @@
-package archnet
+package archnet_test
 
 import (
 	"math/rand/v2"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/search"
 	"github.com/pnasml/pnas/search/space"
@@ -37,14 +38,14 @@ func TestKeysMatchSearch(t *testing.T) {
 		wantKeys = append(wantKeys, k)
 	}
 	sort.Strings(wantKeys)
-	got, err := Keys(p)
+	got, err := archnet.Keys(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(wantKeys, got); diff != "" {
 		t.Fatalf("keys differ (-search +archnet):\n%s", diff)
 	}
-	nets, err := ProfileNets(p, "profile", rand.New(rand.NewPCG(1, 1)))
+	nets, err := archnet.ProfileNets(p, "profile", rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +73,8 @@ func TestRandomAndZero(t *testing.T) {
 	p := fmnistPlan(t)
 	rng := rand.New(rand.NewPCG(3, 3))
 	for i := 0; i < 20; i++ {
-		choice := Random(p, rng)
-		m, err := Build(p, choice, "r", nil, rng)
+		choice := archnet.Random(p, rng)
+		m, err := archnet.Build(p, choice, "r", nil, rng)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func TestRandomAndZero(t *testing.T) {
 			t.Fatalf("%d blocks for %d layers with %d zero", len(bs), len(choice), zeros)
 		}
 	}
-	if _, err := Build(p, []int{0}, "bad", nil, nil); err == nil {
+	if _, err := archnet.Build(p, []int{0}, "bad", nil, nil); err == nil {
 		t.Fatal("no error for a short choice")
 	}
 }
