@@ -264,7 +264,8 @@ func Fit(table *LUT, networks []MeasuredNetwork) (*Correction, error) {
 const ridgeEps = 1e-9
 
 // FitWith fits the correction of table to measured networks by ridge-
-// regularised relative least squares (see docs/latency.md): with S the
+// regularised relative least squares, with the intercept c0 (the fixed
+// per-inference overhead) constrained to be >= 0, (see docs/latency.md): with S the
 // table sum, S_t the per-type sums and y the measurement, it solves
 //
 //	(y − S)/y ≈ (c0 + e·S + Σ_t d_t·S_t)/y
@@ -337,9 +338,27 @@ func FitWith(table *LUT, networks []MeasuredNetwork, opt FitOptions) (*Correctio
 	for j := range types {
 		A[2+j][2+j] += float64(n) * opt.Lambda
 	}
+	// keep a copy: a negative per-inference overhead is not physical, and
+	// then the intercept is pinned to 0 and the rest refitted
+	A0 := make([][]float64, p)
+	for i := range A {
+		A0[i] = append([]float64(nil), A[i]...)
+	}
+	b0 := append([]float64(nil), b...)
 	coef, err := solve(A, b)
 	if err != nil {
 		return nil, fmt.Errorf("fit: %w", err)
+	}
+	if coef[0] < 0 {
+		A1 := make([][]float64, p-1)
+		for i := range A1 {
+			A1[i] = A0[i+1][1:]
+		}
+		sub, err := solve(A1, b0[1:])
+		if err != nil {
+			return nil, fmt.Errorf("fit: %w", err)
+		}
+		coef = append([]float64{0}, sub...)
 	}
 	c := &Correction{InterceptUS: coef[0] * sbar, Scale: 1 + coef[1], Networks: n}
 	if len(types) > 0 {

@@ -300,3 +300,33 @@ func TestCalibrateErrors(t *testing.T) {
 	_, _, err = targets.Calibrate(old, nil, 0, 1)
 	wantErr(t, err, "no bench reports")
 }
+
+// A fit whose best intercept is negative pins it to 0 (a per-inference
+// overhead cannot be negative) and keeps the scale.
+func TestFitInterceptNotNegative(t *testing.T) {
+	l := table(map[string]float64{"Conv-input:28x28x1-output:28x28x16": 100, "Conv_1-input:7x7x96-output:7x7x256": 50})
+	var nets []targets.MeasuredNetwork
+	for i, k := range [][]string{
+		{"Conv-input:28x28x1-output:28x28x16"},
+		{"Conv_1-input:7x7x96-output:7x7x256"},
+		{"Conv-input:28x28x1-output:28x28x16", "Conv_1-input:7x7x96-output:7x7x256"},
+		{"Conv-input:28x28x1-output:28x28x16", "Conv-input:28x28x1-output:28x28x16"},
+	} {
+		s, _ := l.Sum(k)
+		nets = append(nets, targets.MeasuredNetwork{Name: fmt.Sprint(i), Keys: k, MeasuredUS: 1.2*s - 20})
+	}
+	c, err := targets.FitWith(l, nets, targets.FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// with c0 = 0 the relative least-squares scale is Σ(S/y) / Σ(S/y)²
+	var num, den float64
+	for _, nw := range nets {
+		s, _ := l.Sum(nw.Keys)
+		num += s / nw.MeasuredUS
+		den += (s / nw.MeasuredUS) * (s / nw.MeasuredUS)
+	}
+	if c.InterceptUS != 0 || math.Abs(c.Scale-num/den) > 1e-6 {
+		t.Fatalf("correction %+v: want intercept 0 and scale %.6f", c, num/den)
+	}
+}

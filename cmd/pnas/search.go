@@ -193,8 +193,8 @@ type overheadTable struct{ *targets.CorrectedTable }
 
 func (t overheadTable) Lookup(key string) (float64, bool) {
 	v, ok := t.CorrectedTable.Lookup(key)
-	if ok && targets.KeyType(key) == "Logits" {
-		v += t.Overhead()
+	if o := t.Overhead(); ok && o > 0 && targets.KeyType(key) == "Logits" {
+		v += o
 	}
 	return v, ok
 }
