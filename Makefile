@@ -35,7 +35,8 @@ build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(PNAS) ./cmd/pnas
 
 # test: formatting, vet, every package's tests (fuzz seed corpora included),
-# the pure-Go kernel twins under -tags noasm, and the arm64 build.
+# the pure-Go kernel twins under -tags noasm, the arm64 build and the
+# build with GoMLX's XLA backend (-tags xla).
 test: deps
 	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^asm/_gen/')); \
 		if [ -n "$$out" ]; then echo "not gofmt'd:"; echo "$$out"; exit 1; fi
@@ -43,6 +44,9 @@ test: deps
 	@echo "== go test"; $(GO) test -count=1 -timeout 20m ./...
 	@echo "== go test -tags noasm (pure-Go kernels)"; $(GO) test -count=1 -tags noasm ./runtime/...
 	@echo "== arm64 build"; GOARCH=arm64 $(GO) vet ./runtime/... ./ir/... ./data/...
+	@echo "== xla build tag (cgo)"; if command -v gcc >/dev/null; then \
+		CGO_ENABLED=1 $(GO) build -tags xla -o /dev/null ./cmd/pnas; \
+	else echo "no C compiler: the -tags xla build (GoMLX's XLA backend needs cgo) is not checked"; fi
 
 demo: build
 	@scripts/demo.sh

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
+
+	"github.com/pnasml/pnas/search/internal/gx"
 )
 
 // ArchStats reports one architecture step.
@@ -37,6 +39,7 @@ func (s *Searcher) ArchStep(x []float32, labels []int) (ArchStats, error) {
 	if err := s.validateBatch(x, labels); err != nil {
 		return ArchStats{}, err
 	}
+	defer s.stepMemory()()
 	var (
 		edges []edge
 		st    ArchStats
@@ -210,9 +213,13 @@ func (s *Searcher) archGradsBinary(x []float32, labels []int) ([]edge, ArchStats
 // recompute fills every edge's gate gradients: the active candidate's from
 // phase 1, the others' by running them, without gradients, on the saved
 // layer input against the saved output gradient. A Zero candidate's output
-// is 0, so its gate gradient is 0. The layers are split into two graphs of
-// about equal cost, run concurrently (simplego runs one graph's ops one at
-// a time, so this is what keeps both cores busy).
+// is 0, so its gate gradient is 0.
+//
+// The candidates go into two graphs of about equal cost, run concurrently
+// on the searcher's sequential backend (each graph's ops one at a time, in
+// order, so each holds one candidate's intermediates at a time; the
+// matrix products still use every core). Only the scalar <o_j, dL/dy> of
+// each candidate is an output.
 func (s *Searcher) recompute(edges []edge, taps map[int]*layerTap) error {
 	type eval struct{ layer, idx, out int }
 	type job struct {
@@ -222,7 +229,15 @@ func (s *Searcher) recompute(edges []edge, taps map[int]*layerTap) error {
 		res   runResult
 		err   error
 	}
-	jobs := []*job{{b: s.newBuilder("arch_recompute_0")}, {b: s.newBuilder("arch_recompute_1")}}
+	be, err := s.sequentialBackend()
+	if err != nil {
+		return err
+	}
+	jobs := [2]*job{}
+	for i := range jobs {
+		b := &gbuilder{s: s, g: graph.NewGraph(be, fmt.Sprintf("arch_recompute_%d", i)), pidx: map[string]int{}, noGrad: true}
+		jobs[i] = &job{b: b}
+	}
 	for l := range edges {
 		t, ok := taps[l]
 		if !ok {
@@ -251,12 +266,12 @@ func (s *Searcher) recompute(edges []edge, taps map[int]*layerTap) error {
 		}
 		jb.cost += cost
 		b := jb.b
-		xl := b.input64(fmt.Sprintf("x.%d", l), t.x, t.xDims...)
-		gl := b.input64(fmt.Sprintf("dy.%d", l), t.dy, t.oDims...)
+		xl := b.inputTap(fmt.Sprintf("x.%d", l), t.x32, t.x, t.xDims...)
+		gl := b.inputTap(fmt.Sprintf("dy.%d", l), t.dy32, t.dy, t.oDims...)
 		for _, i := range todo {
 			c := layer.Candidates[ed.set[i]]
 			o := b.mbconv(candPrefix(layer, c), xl, c.Kernel, c.Expand, layer.Stride)
-			jb.evals = append(jb.evals, eval{layer: l, idx: i, out: b.out(graph.ReduceAllSum(graph.Mul(o, gl)))})
+			jb.evals = append(jb.evals, eval{layer: l, idx: i, out: b.out(gx.Inner(o, gl))})
 		}
 	}
 	var wg sync.WaitGroup

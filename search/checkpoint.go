@@ -88,18 +88,37 @@ func (s *Searcher) encodeCheckpoint() ([]byte, error) {
 // the search used (its ID is checked); it may be nil only if the search ran
 // without one.
 func Load(path string, table LatencyTable) (*Searcher, error) {
+	return load(path, table, nil)
+}
+
+// Runtime holds the settings that say where a search runs rather than what
+// it computes; a resumed search may change them. With the same backend the
+// results do not depend on Parallelism; another backend rounds
+// differently, so a search resumed on it is no longer bit for bit the
+// uninterrupted one.
+type Runtime struct {
+	Backend     string // Config.Backend
+	Parallelism int    // Config.Parallelism
+}
+
+// LoadOn is Load with the checkpoint's runtime settings replaced by rt.
+func LoadOn(path string, table LatencyTable, rt Runtime) (*Searcher, error) {
+	return load(path, table, &rt)
+}
+
+func load(path string, table LatencyTable, rt *Runtime) (*Searcher, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := decodeCheckpoint(b, table)
+	s, err := decodeCheckpoint(b, table, rt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
 }
 
-func decodeCheckpoint(b []byte, table LatencyTable) (*Searcher, error) {
+func decodeCheckpoint(b []byte, table LatencyTable, rt *Runtime) (*Searcher, error) {
 	tensors, meta, err := ir.DecodeSafetensors(b)
 	if err != nil {
 		return nil, fmt.Errorf("search checkpoint: %w", err)
@@ -130,6 +149,9 @@ func decodeCheckpoint(b []byte, table LatencyTable) (*Searcher, error) {
 	}
 	if tableID != st.TableID {
 		return nil, fmt.Errorf("search checkpoint: latency table: expected %q, got %q", st.TableID, tableID)
+	}
+	if rt != nil {
+		st.Config.Backend, st.Config.Parallelism = rt.Backend, rt.Parallelism
 	}
 	s, err := New(plan, st.Config, table)
 	if err != nil {

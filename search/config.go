@@ -65,7 +65,22 @@ type Config struct {
 	BNMomentum float64 // running statistics: r = (1-m) r + m * batch (PyTorch convention)
 	BNEps      float64 // variance epsilon
 
-	Parallelism int // simplego worker goroutines; 0: GOMAXPROCS
+	Parallelism int // 0: run a graph's independent ops concurrently on all cores; N > 0: ops one at a time, N workers each
+
+	// Backend is a GoMLX backend spec, "name[:config]" as
+	// backends.NewWithConfig takes it ("go:ops_sequential", "xla:cpu",
+	// "xla:cuda"); "" is the pure-Go simplego backend set up by
+	// Parallelism. Only backends compiled into the program are available
+	// (Backends); GoMLX's default bundle is never imported.
+	Backend string
+
+	// MemoryHeadroom sets the soft memory limit under which each graph
+	// runs: the live heap at the start of the step plus MemoryHeadroom
+	// times the graph's planned working set plus 64 MiB (0:
+	// DefaultMemoryHeadroom; negative: no limit, the process's GOGC and
+	// GOMEMLIMIT alone). It trades memory for collections; it does not
+	// change results.
+	MemoryHeadroom float64
 }
 
 // DefaultConfig returns the ProxylessNAS defaults (see docs/search.md).
@@ -99,6 +114,7 @@ func DefaultConfig() Config {
 		BNMomentum:      0.1,
 		BNEps:           1e-3,
 		Parallelism:     0,
+		MemoryHeadroom:  0,
 	}
 }
 
@@ -114,6 +130,12 @@ func (c *Config) Validate() error {
 	nonneg := func(name string, v float64) error {
 		if !(v >= 0) || math.IsInf(v, 0) {
 			return fmt.Errorf("search config: %s: expected a finite value >= 0, got %v", name, v)
+		}
+		return nil
+	}
+	finite := func(name string, v float64) error {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("search config: %s: expected a finite value, got %v", name, v)
 		}
 		return nil
 	}
@@ -145,6 +167,7 @@ func (c *Config) Validate() error {
 		nonneg("ArchLR", c.ArchLR), unit("ArchBeta1", c.ArchBeta1), unit("ArchBeta2", c.ArchBeta2),
 		pos("ArchEps", c.ArchEps), nonneg("ArchWeightDecay", c.ArchWeightDecay), nonneg("AlphaInitStd", c.AlphaInitStd),
 		unit("BNMomentum", c.BNMomentum), pos("BNEps", c.BNEps),
+		finite("MemoryHeadroom", c.MemoryHeadroom),
 	} {
 		if e != nil {
 			return e

@@ -24,9 +24,14 @@
 //     Zero layers and returns the network with its trained weights.
 //   - [Searcher.Save] and [Load] checkpoint and restore the whole state.
 //
-// Graphs run on GoMLX's simplego backend only (CGO-free); the layers are
-// built from package search/internal/gx, whose gradients are checked
-// against finite differences.
+// Graphs run on GoMLX's simplego backend only (CGO-free), with a graph's
+// independent ops running concurrently; the layers are built from package
+// search/internal/gx, whose gradients are checked against finite
+// differences. Each step runs under a memory budget derived from the
+// planned working set of its graphs (gx.PlanMemory, Config.MemoryHeadroom)
+// and ends by emptying the backend's buffer pools, so the memory of a
+// binarized search depends neither on the candidates' kernel sizes nor on
+// the number of steps.
 //
 // Package search imports the standard library, GoMLX (graph, tensors and
 // the simplego backend), and pnas's ir, data and search/space packages.

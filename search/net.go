@@ -32,7 +32,9 @@ type gbuilder struct {
 	wnodes []*node
 	bn     []bnStat
 	outs   []*node
-	infer  bool // BN uses running statistics instead of batch statistics
+	raw    map[int]bool // outputs kept as float32 (runResult.f32)
+	infer  bool         // BN uses running statistics instead of batch statistics
+	noGrad bool         // no gradient is taken: forward-only ops (gx.DepthwiseForward, gx.BatchNormForward)
 }
 
 func (s *Searcher) newBuilder(name string) *gbuilder {
@@ -84,12 +86,41 @@ func (b *gbuilder) out(n *node) int {
 	return len(b.outs) - 1
 }
 
-func (b *gbuilder) bnorm(prefix string, x *node) *node {
+// markRaw keeps output i as float32 in float32 graphs (runResult.f32).
+func (b *gbuilder) markRaw(i int) {
+	if b.raw == nil {
+		b.raw = map[int]bool{}
+	}
+	b.raw[i] = true
+}
+
+// inputTap adds a graph input holding a tapped tensor: float32 data when
+// the tap came from a float32 graph, float64 data otherwise.
+func (b *gbuilder) inputTap(name string, d32 []float32, d64 []float64, dims ...int) *node {
+	if d32 != nil {
+		return b.input(name, d32, dims...)
+	}
+	return b.input64(name, d64, dims...)
+}
+
+func (b *gbuilder) bnorm(prefix string, x *node, act bool) *node {
 	sc, bi, mn, vr := bnNames(prefix)
 	if b.infer {
-		return gx.BatchNormInfer(x, b.w(sc), b.w(bi), b.w(mn), b.w(vr), b.s.cfg.BNEps)
+		y := gx.BatchNormInfer(x, b.w(sc), b.w(bi), b.w(mn), b.w(vr), b.s.cfg.BNEps)
+		if act {
+			y = gx.ReLU6(y)
+		}
+		return y
 	}
-	y, m, v := gx.BatchNormTrain(x, b.w(sc), b.w(bi), b.s.cfg.BNEps)
+	var y, m, v *node
+	switch {
+	case b.noGrad:
+		y, m, v = gx.BatchNormForward(x, b.w(sc), b.w(bi), b.s.cfg.BNEps, act)
+	case act:
+		y, m, v = gx.BatchNormReLU6Train(x, b.w(sc), b.w(bi), b.s.cfg.BNEps)
+	default:
+		y, m, v = gx.BatchNormTrain(x, b.w(sc), b.w(bi), b.s.cfg.BNEps)
+	}
 	d := x.Shape().Dimensions
 	b.bn = append(b.bn, bnStat{prefix: prefix, mean: m, vari: v, count: d[1] * d[2] * d[3]})
 	return y
@@ -99,16 +130,14 @@ func (b *gbuilder) convBN(prefix string, x *node, k, stride int, dw, act bool) *
 	wt := b.w(convName(prefix))
 	var y *node
 	switch {
+	case dw && b.noGrad:
+		y = gx.DepthwiseForward(x, wt, stride)
 	case dw:
-		y = depthwise(x, wt, stride)
+		y = gx.Depthwise(x, wt, stride)
 	default:
 		y = gx.Conv(x, wt, stride)
 	}
-	y = b.bnorm(prefix, y)
-	if act {
-		y = gx.ReLU6(y)
-	}
-	return y
+	return b.bnorm(prefix, y, act)
 }
 
 // mbconv is 1x1 expand + BN + ReLU6 (skipped when e is 1), k x k depthwise
@@ -121,9 +150,6 @@ func (b *gbuilder) mbconv(prefix string, x *node, k, e, stride int) *node {
 	h = b.convBN(prefix+".dw", h, k, stride, true, true)
 	return b.convBN(prefix+".project", h, 1, 1, false, false)
 }
-
-// depthwise selects the depthwise formulation (see gx).
-var depthwise = gx.Depthwise
 
 // layerChoice says how one searchable layer is built.
 type layerChoice struct {
@@ -187,9 +213,13 @@ func (b *gbuilder) layer(li int, x *node, lc *layerChoice) *node {
 	return o
 }
 
-// runResult holds a graph's outputs copied to Go memory as float64.
+// runResult holds a graph's outputs copied to Go memory: as float64 in
+// vals, except the outputs marked raw of a float32 graph, kept as float32
+// in f32 (layer activations and gradients, which are large and go back
+// into another graph).
 type runResult struct {
 	vals [][]float64
+	f32  [][]float32
 }
 
 // run compiles and runs the graph; it always finalizes it.
@@ -202,13 +232,26 @@ func (b *gbuilder) run() (res runResult, err error) {
 		b.g.Finalize()
 	}()
 	gx.Release(b.g)
+	if b.s.onCompile != nil {
+		if err := b.s.onCompile(b.g, b.outs); err != nil {
+			return res, err
+		}
+	}
+	// The inputs count twice: the Go data they come from and the graph's
+	// copy.
+	plan := gx.PlanMemory(b.g, b.outs)
+	b.s.budget(plan.Peak + 2*plan.Inputs)
 	b.g.Compile(b.outs...)
 	outs := b.g.Run(b.feed...)
 	res.vals = make([][]float64, len(outs))
+	res.f32 = make([][]float32, len(outs))
 	for i, t := range outs {
-		if t.DType() == dtypes.Float64 {
+		switch {
+		case t.DType() == dtypes.Float64:
 			res.vals[i] = tensors.MustCopyFlatData[float64](t)
-		} else {
+		case b.raw[i]:
+			res.f32[i] = tensors.MustCopyFlatData[float32](t)
+		default:
 			v := tensors.MustCopyFlatData[float32](t)
 			res.vals[i] = make([]float64, len(v))
 			for j, x := range v {

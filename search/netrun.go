@@ -20,7 +20,8 @@ type netRun struct {
 
 // layerTap is what a tapped layer gives back.
 type layerTap struct {
-	x, dy          []float64 // layer input and gradient of the loss at the active output
+	x, dy          []float64 // layer input and gradient of the loss at the active output (float64 graphs)
+	x32, dy32      []float32 // the same from float32 graphs
 	xDims, oDims   []int
 	gate           float64 // <o_active, dLoss/do>
 	xO, dyO, gateO int
@@ -47,6 +48,7 @@ func (s *Searcher) runNet(x []float32, labels []int, r netRun) (*netOut, error) 
 	n, k := len(labels), s.plan.Classes
 	b := s.newBuilder("supernet")
 	b.infer = r.bnInference
+	b.noGrad = !r.weightGrads && !r.coefGrads && !r.taps
 	xi := s.imagesInput(b, x, n)
 	tgt := b.input("target", targets(labels, k, r.smoothing), n, k)
 	lcs := make([]layerChoice, len(s.plan.Layers))
@@ -99,9 +101,11 @@ func (s *Searcher) runNet(x []float32, labels []int, r netRun) (*netOut, error) 
 	for i, l := range tapLayers {
 		o, dy := lcs[l].o, grads[len(grads)-len(tapLayers)+i]
 		t := &layerTap{xDims: lcs[l].x.Shape().Dimensions, oDims: o.Shape().Dimensions}
-		t.gateO = b.out(graph.ReduceAllSum(graph.Mul(o, dy)))
+		t.gateO = b.out(gx.Inner(o, dy))
 		t.xO = b.out(lcs[l].x)
 		t.dyO = gradO + len(grads) - len(tapLayers) + i
+		b.markRaw(t.xO)
+		b.markRaw(t.dyO)
 		out.taps[l] = t
 	}
 	b.bnOutputs()
@@ -122,8 +126,8 @@ func (s *Searcher) runNet(x []float32, labels []int, r netRun) (*netOut, error) 
 	}
 	for _, t := range out.taps {
 		t.gate = res.vals[t.gateO][0]
-		t.x = res.vals[t.xO]
-		t.dy = res.vals[t.dyO]
+		t.x, t.x32 = res.vals[t.xO], res.f32[t.xO]
+		t.dy, t.dy32 = res.vals[t.dyO], res.f32[t.dyO]
 	}
 	return out, nil
 }

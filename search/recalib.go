@@ -18,6 +18,7 @@ func (s *Searcher) RecalibrateBN(ds *data.Dataset, norm data.Normalization, choi
 	if len(choice) != len(s.plan.Layers) {
 		return fmt.Errorf("search: recalibrate: expected %d choices, got %d", len(s.plan.Layers), len(choice))
 	}
+	defer s.stepMemory()()
 	bs := s.cfg.ArchBatchSize
 	n := min(ds.Len(), maxImages)
 	if n < 2 {

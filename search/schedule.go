@@ -207,6 +207,7 @@ func (s *Searcher) Evaluate(ds *data.Dataset, norm data.Normalization, choice []
 	if len(choice) != len(s.plan.Layers) {
 		return EvalResult{}, fmt.Errorf("search: evaluate: expected %d choices, got %d", len(s.plan.Layers), len(choice))
 	}
+	defer s.stepMemory()()
 	bs := s.cfg.ArchBatchSize
 	var r EvalResult
 	var buf []float32

@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/pnasml/pnas/search/space"
 )
 
@@ -40,6 +44,15 @@ type Searcher struct {
 	aug       *rand.Rand
 
 	pos Position
+
+	mem memoryState
+
+	seqBackend backends.Backend // created on first use (sequentialBackend)
+	pooled     bool             // the backend is simplego (buffer pools; see stepMemory)
+
+	// onCompile, when set (tests), sees every graph before it is compiled;
+	// an error stops the run and is returned.
+	onCompile func(g *graph.Graph, outputs []*graph.Node) error
 }
 
 // Position locates a search in its schedule.
@@ -72,11 +85,12 @@ func New(plan *space.Plan, cfg Config, table LatencyTable) (*Searcher, error) {
 	} else if cfg.LatencyLoss != LossNone {
 		return nil, fmt.Errorf("search: latency loss %q needs a latency table, got none", cfg.LatencyLoss)
 	}
-	be, err := newBackend(cfg.Parallelism)
+	be, err := openBackend(cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.backend = be
+	_, s.pooled = be.(*simplego.Backend)
 	seed := uint64(cfg.Seed)
 	initRng := rand.New(rand.NewPCG(seed, streamInit))
 	s.params = newSupernetParams(plan, initRng)
@@ -98,23 +112,115 @@ func New(plan *space.Plan, cfg Config, table LatencyTable) (*Searcher, error) {
 	return s, nil
 }
 
-// newBackend returns a simplego backend that runs a graph's ops one at a
-// time (each op may still use several workers). simplego's default runs
-// independent ops concurrently as worker tasks, and concurrent DotGenerals
-// then each wait for workers that the others hold: a deadlock.
-func newBackend(parallelism int) (backends.Backend, error) {
-	spec := "ops_sequential"
-	if parallelism > 0 {
-		spec += fmt.Sprintf(",parallelism=%d", parallelism)
+// DefaultMemoryHeadroom is Config.MemoryHeadroom's value when it is 0.
+const DefaultMemoryHeadroom = 1.5
+
+// memorySlack is added to every graph's memory budget: the kernels' own
+// buffers (the packing of large matrix products), the Go runtime, the batch.
+const memorySlack = 64 << 20
+
+// stepMemory brackets a step and returns the function ending it.
+//
+// simplego returns a graph's buffers to sync.Pools keyed by length, which
+// keep them until two collections have passed. Pooled buffers count as
+// live heap, so the collector's target (GOGC) doubles over them, and the
+// buffers of lengths the next paths do not use pile up until a collection
+// finally runs: the heap grew with the number of distinct shapes (with the
+// candidates) and with the steps. A lower GOGC bounds that but collects
+// dozens of times per step; every collection empties the pools, so the
+// next buffers are allocated, zeroed and faulted in afresh, and steps were
+// up to half slower.
+//
+// Instead each graph runs under a soft memory limit (debug.SetMemoryLimit):
+// the live heap at the start of the step plus Config.MemoryHeadroom times
+// the largest planned working set so far (gx.PlanMemory, which does not
+// depend on the candidates' kernel sizes) plus memorySlack, with GOGC off
+// during the step, so the collector runs only when the heap reaches the
+// budget. Ending the step restores the process's GOGC and limit and
+// collects twice, which empties the pools, so nothing a step allocated
+// outlives it. A tighter limit set by the process wins.
+func (s *Searcher) stepMemory() (end func()) {
+	if !s.pooled {
+		return func() {}
 	}
-	return simplego.New(spec)
+	if !s.mem.primed {
+		runtime.GC()
+		s.mem.primed = true
+	}
+	s.mem.processLimit = debug.SetMemoryLimit(-1)
+	s.mem.base = liveHeap()
+	s.mem.inStep = true
+	gcPercent := -2
+	if s.cfg.MemoryHeadroom >= 0 {
+		// The budget is the only trigger: GOGC would collect at twice the
+		// live heap, far below the budget while a small graph (the full_v2
+		// recomputation) runs. Until the step's first graph is planned,
+		// the budget of the largest graph so far holds.
+		s.budget(0)
+		gcPercent = debug.SetGCPercent(-1)
+	}
+	return func() {
+		s.mem.inStep = false
+		if gcPercent != -2 {
+			debug.SetGCPercent(gcPercent)
+		}
+		debug.SetMemoryLimit(s.mem.processLimit)
+		runtime.GC()
+		runtime.GC()
+	}
 }
 
-// Close releases the GoMLX backend.
+// memoryState is the searcher's memory budgeting (see stepMemory).
+type memoryState struct {
+	primed       bool  // a collection ran before the first step
+	inStep       bool  // a step is running
+	base         int64 // live heap at the start of the step
+	peak         int64 // largest planned working set of any graph so far
+	processLimit int64 // the process's memory limit, restored after the step
+	lastLimit    int64 // the limit set for the last graph (tests)
+}
+
+// budget sets the memory limit for a graph whose planned working set is
+// peak bytes. Every graph gets the budget of the largest graph planned so
+// far: the search's peak is set by that graph anyway (a weight step's
+// path), and a smaller graph that allocates much (the full_v2
+// recomputation) would otherwise collect over and over, and every
+// collection empties the buffer pools, so the next buffers are allocated,
+// zeroed and faulted in afresh.
+func (s *Searcher) budget(peak int64) {
+	h := s.cfg.MemoryHeadroom
+	if !s.mem.inStep || h < 0 {
+		return
+	}
+	if h == 0 {
+		h = DefaultMemoryHeadroom
+	}
+	s.mem.peak = max(s.mem.peak, peak)
+	lim := s.mem.base + int64(h*float64(s.mem.peak)) + memorySlack
+	lim = min(lim, s.mem.processLimit)
+	s.mem.lastLimit = lim
+	debug.SetMemoryLimit(lim)
+}
+
+// liveHeap returns the heap marked live by the last collection.
+func liveHeap() int64 {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(sample[0].Value.Uint64())
+}
+
+// Close releases the GoMLX backends.
 func (s *Searcher) Close() {
 	if s.backend != nil {
 		s.backend.Finalize()
 		s.backend = nil
+	}
+	if s.seqBackend != nil {
+		s.seqBackend.Finalize()
+		s.seqBackend = nil
 	}
 }
 
@@ -246,6 +352,7 @@ func (s *Searcher) WeightStep(x []float32, labels []int, lr float64, uniform boo
 	if err := s.validateBatch(x, labels); err != nil {
 		return StepStats{}, err
 	}
+	defer s.stepMemory()()
 	r := netRun{smoothing: s.cfg.LabelSmoothing, weightGrads: true}
 	if s.cfg.GateMode == GateAll && !uniform {
 		r.coefs = s.Probs()

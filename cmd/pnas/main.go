@@ -15,6 +15,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/search"
 	"github.com/pnasml/pnas/search/space"
 )
 
@@ -56,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { exited = true; code = c }),
-		kong.Vars{"version": Version(), "datasets": data.Specs, "spaces": strings.Join(space.Names(), ", ")},
+		kong.Vars{"version": Version(), "datasets": data.Specs, "spaces": strings.Join(space.Names(), ", "), "backends": strings.Join(search.Backends(), ", ")},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "pnas: %v\n", err)

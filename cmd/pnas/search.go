@@ -54,6 +54,7 @@ type SearchCmd struct {
 	ArchLR         float64 `name:"arch-lr" help:"Adam learning rate of the architecture parameters." default:"1e-3"`
 	Seed           int64   `help:"Seed of weights, architecture parameters, sampling and data order." default:"0"`
 	Threads        int     `help:"Worker threads (0 = all cores)." default:"0"`
+	Backend        string  `help:"GoMLX backend spec, name[:config] (compiled in: ${backends}); default: the pure-Go backend. E.g. go:ops_sequential, or xla:cpu / xla:cuda in a build with -tags xla." placeholder:"SPEC"`
 
 	Output          string `short:"o" help:"Run directory: checkpoints, logs, plots and the derived model." placeholder:"RUNDIR"`
 	Resume          string `help:"Continue the search in RUNDIR from its last checkpoint." placeholder:"RUNDIR"`
@@ -207,7 +208,7 @@ func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Co
 	cfg.LR, cfg.WarmupLR, cfg.WeightDecay, cfg.LabelSmoothing = c.LR, c.WarmupLR, c.WeightDecay, c.LabelSmoothing
 	cfg.ArchLR, cfg.ArchEvery, cfg.GateMode = c.ArchLR, c.ArchEvery, c.Gates
 	cfg.LatencyLoss, cfg.LatencyA, cfg.LatencyBeta, cfg.LatencyLambda = c.Loss, c.LossA, c.LossBeta, c.LossLambda
-	cfg.Parallelism = c.Threads
+	cfg.Parallelism, cfg.Backend = c.Threads, c.Backend
 	if c.Loss != search.LossNone {
 		if c.LatencyTarget != "" {
 			t, err := parseMicros(c.LatencyTarget)
@@ -269,9 +270,17 @@ func (c *SearchCmd) Run(g *globals) error {
 		if err := json.Unmarshal(b, &run); err != nil {
 			return fmt.Errorf("%s: %v", filepath.Join(dir, runFile), err)
 		}
-		stop := c.StopAfter
+		// Where the search runs may change on resume; what it computes
+		// may not.
+		stop, threads, backend := c.StopAfter, c.Threads, c.Backend
 		*c = run.Args
 		c.StopAfter = stop
+		if threads != 0 {
+			c.Threads = threads
+		}
+		if backend != "" {
+			c.Backend = backend
+		}
 		if c.LUT == "" && run.TableFile != "" {
 			c.LUT = run.TableFile
 		}
@@ -347,7 +356,7 @@ func (c *SearchCmd) Run(g *globals) error {
 
 	var s *search.Searcher
 	if resume {
-		s, err = search.Load(filepath.Join(dir, ckptFile), lat)
+		s, err = search.LoadOn(filepath.Join(dir, ckptFile), lat, search.Runtime{Backend: c.Backend, Parallelism: c.Threads})
 		if err != nil {
 			return err
 		}
@@ -356,11 +365,12 @@ func (c *SearchCmd) Run(g *globals) error {
 		if err != nil {
 			return err
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
 		s, err = search.New(plan, cfg, lat)
 		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			s.Close()
 			return err
 		}
 		run = searchRun{Args: *c, Space: sp, Config: cfg, Started: time.Now().UTC().Truncate(time.Second), TableFile: lfile}

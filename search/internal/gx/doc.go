@@ -13,12 +13,20 @@
 // node types consult the table first and fall back to GoMLX's VJP for every
 // other node. Release drops a finished graph's entries. Custom turns any
 // subgraph into one differentiable op with a hand-written gradient;
-// Depthwise and BatchNormTrain use it, so their backward passes are a few
-// large ops instead of GoMLX's op-by-op chain.
+// Depthwise and the batch norms carry theirs on a small input of their last
+// node instead, so their backward passes are a few large ops instead of
+// GoMLX's op-by-op chain and their forward passes cost nothing extra.
 //
 // Activations use the layout [C, N, H, W] (channels first), so a 1x1
 // convolution is one matrix product and per-channel statistics reduce a
 // contiguous row.
+//
+// Memory: backward passes rebuild what they need from tensors the network
+// keeps anyway (nothing kernel-sized outlives its op), PlanMemory predicts
+// a graph's working set, and ops that would otherwise run early under
+// concurrent execution are tied to the data they follow (the zeros,
+// broadcasts and stacks built inside gx), so running independent ops
+// concurrently holds about what running them one at a time holds.
 //
 // Package gx imports the standard library and GoMLX's graph, shapes,
 // dtypes and tensors packages.

@@ -200,14 +200,34 @@ func closeTo(t *testing.T, name string, got []float64, want arr) {
 func TestDepthwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, c := range []struct{ c, n, h, w, k, s int }{
-		{3, 2, 5, 6, 3, 1}, {3, 2, 8, 8, 3, 2}, {3, 2, 8, 8, 5, 1}, {2, 2, 7, 7, 3, 2}, {2, 1, 6, 5, 5, 2}, {2, 2, 4, 4, 7, 1}, {2, 1, 7, 6, 7, 2}, {3, 1, 3, 4, 1, 1}, {2, 2, 5, 5, 1, 2},
+		{3, 2, 5, 6, 3, 1}, {3, 2, 8, 8, 3, 2}, {3, 2, 8, 8, 5, 1}, {2, 2, 7, 7, 3, 2}, {2, 1, 6, 5, 5, 2}, {2, 2, 4, 4, 7, 1}, {2, 1, 7, 6, 7, 2}, {3, 1, 3, 4, 1, 1}, {2, 2, 5, 5, 1, 2}, {2, 1, 8, 7, 3, 3}, {2, 2, 7, 8, 5, 3},
 	} {
 		name := fmt.Sprintf("depthwise %+v", c)
 		x := randArr(rng, c.c, c.n, c.h, c.w)
 		w := randArr(rng, c.c, 1, c.k, c.k)
-		got := run(t, func(g *Graph, in []*Node) []*Node { return []*Node{Depthwise(in[0], in[1], c.s)} }, x, w)
-		closeTo(t, name, got[0], naiveConv(x, w, c.s, c.c))
+		want := naiveConv(x, w, c.s, c.c)
+		got := run(t, func(g *Graph, in []*Node) []*Node {
+			return []*Node{Depthwise(in[0], in[1], c.s), DepthwiseForward(in[0], in[1], c.s)}
+		}, x, w)
+		closeTo(t, name, got[0], want)
+		closeTo(t, name+" forward only", got[1], want)
 		checkGrad(t, name, func(g *Graph, in []*Node) *Node { return Depthwise(in[0], in[1], c.s) }, x, w)
+	}
+}
+
+// TestDepthwiseRowGroups checks the forward pass stacking one, two and all
+// k row windows at a time (the products of the groups summed, the last
+// group carrying the gradient).
+func TestDepthwiseRowGroups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	x := randArr(rng, 2, 2, 7, 6)
+	w := randArr(rng, 2, 1, 5, 5)
+	want := naiveConv(x, w, 1, 2)
+	for _, rows := range []int{1, 2, 5} {
+		name := fmt.Sprintf("depthwise k5, %d row windows at a time", rows)
+		got := run(t, func(g *Graph, in []*Node) []*Node { return []*Node{depthwiseStacked(in[0], in[1], 1, rows)} }, x, w)
+		closeTo(t, name, got[0], want)
+		checkGrad(t, name, func(g *Graph, in []*Node) *Node { return depthwiseStacked(in[0], in[1], 1, rows) }, x, w)
 	}
 }
 
@@ -259,6 +279,52 @@ func TestBatchNormTrain(t *testing.T) {
 	}
 	checkGrad(t, "batchnorm", func(g *Graph, in []*Node) *Node {
 		y, _, _ := BatchNormTrain(in[0], in[1], in[2], eps)
+		return y
+	}, x, scale, bias)
+}
+
+// TestBatchNormReLU6Train checks the fused op against batch norm followed
+// by ReLU6, the forward-only variants against both, and the fused
+// gradient (through the clamp mask) against finite differences. The input
+// is scaled so that some outputs fall below 0 and some above 6.
+func TestBatchNormReLU6Train(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	x := randArr(rng, 3, 4, 3, 2)
+	scale := arr{dims: []int{3}, data: []float64{4, -3, 0.5}}
+	bias := arr{dims: []int{3}, data: []float64{2, 3, 1}}
+	const eps = 1e-3
+	out := run(t, func(g *Graph, in []*Node) []*Node {
+		y, m, v := BatchNormReLU6Train(in[0], in[1], in[2], eps)
+		y0, _, _ := BatchNormTrain(in[0], in[1], in[2], eps)
+		f, fm, fv := BatchNormForward(in[0], in[1], in[2], eps, true)
+		f0, _, _ := BatchNormForward(in[0], in[1], in[2], eps, false)
+		return []*Node{y, m, v, ReLU6(y0), f, fm, fv, f0, y0}
+	}, x, scale, bias)
+	low, high := 0, 0
+	for i, want := range out[3] {
+		if out[0][i] != want || out[4][i] != want {
+			t.Fatalf("y[%d]: fused %g, forward-only %g, batch norm then ReLU6 %g", i, out[0][i], out[4][i], want)
+		}
+		if out[7][i] != out[8][i] {
+			t.Fatalf("forward-only batch norm [%d] = %g, want %g", i, out[7][i], out[8][i])
+		}
+		if want == 0 {
+			low++
+		}
+		if want == 6 {
+			high++
+		}
+	}
+	if low == 0 || high == 0 {
+		t.Fatalf("test input does not reach both clamp bounds: %d at 0, %d at 6", low, high)
+	}
+	for c := 0; c < 3; c++ {
+		if out[1][c] != out[5][c] || out[2][c] != out[6][c] {
+			t.Fatalf("channel %d: statistics differ between the fused and forward-only ops", c)
+		}
+	}
+	checkGrad(t, "batchnorm+relu6", func(g *Graph, in []*Node) *Node {
+		y, _, _ := BatchNormReLU6Train(in[0], in[1], in[2], eps)
 		return y
 	}, x, scale, bias)
 }
@@ -328,5 +394,35 @@ func TestReleaseForgetsNodes(t *testing.T) {
 		randArr(rng, 2, 1, 4, 4), randArr(rng, 2, 1, 3, 3))
 	if after := numCustom(); after != before {
 		t.Fatalf("custom VJP table grew from %d to %d entries", before, after)
+	}
+}
+
+// TestPlanMemory checks the memory plan of a small graph: new buffers for
+// products and concatenations, element-wise ops writing into an input at
+// its last use, buffers freed after their last consumer, outputs held.
+func TestPlanMemory(t *testing.T) {
+	g := graph.NewGraph(testBackend, "plan")
+	defer g.Finalize()
+	const n = 1000
+	x := graph.Parameter(g, "x", shapes.Make(dtypes.Float32, n))
+	a := graph.Mul(x, x)                     // new: 4n bytes (x is an input)
+	b := graph.AddScalar(a, 1)               // written into a
+	c := graph.Concatenate([]*Node{b, b}, 0) // new: 8n, then b is freed
+	d := graph.ReduceSum(c, 0)               // 4 bytes, then c is freed
+	e := graph.MulScalar(b, 3)               // b is an output below: new 4n
+	p := PlanMemory(g, []*Node{d})
+	if p.Peak != 12*n || p.PeakAt != c || len(p.Live) != 2 || p.Inputs != 4*n {
+		t.Fatalf("plan of d: peak %d at %v, %d live, inputs %d; want %d at the concatenation, 2 live, inputs %d",
+			p.Peak, p.PeakAt, len(p.Live), p.Inputs, 12*n, 4*n)
+	}
+	// b held as an output: it is not freed after the concatenation.
+	p = PlanMemory(g, []*Node{d, b, e})
+	if want := int64(12*n + 4); p.Peak != want || p.PeakAt != d {
+		t.Fatalf("plan of d, b, e: peak %d at %v, want %d at the sum", p.Peak, p.PeakAt, want)
+	}
+	// An output is not overwritten: e needs a buffer of its own.
+	p = PlanMemory(g, []*Node{b, e})
+	if want := int64(8 * n); p.Peak != want || p.PeakAt != e {
+		t.Fatalf("plan of b, e: peak %d at %v, want %d at the last product", p.Peak, p.PeakAt, want)
 	}
 }

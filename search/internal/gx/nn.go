@@ -3,10 +3,8 @@ package gx
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // OutSize is the output length of a convolution with padding k/2 on both
@@ -14,112 +12,26 @@ import (
 func OutSize(n, k, stride int) int { return (n+2*(k/2)-k)/stride + 1 }
 
 // Conv1x1 applies a bias-free 1x1 convolution: x [Cin,N,H,W], w [Cout,Cin]
-// (or [Cout,Cin,1,1]) -> [Cout,N,H,W], as one matrix product.
+// (or [Cout,Cin,1,1]) -> [Cout,N,H,W], as one matrix product over the
+// 4-D x (no reshape: the backend copies a reshaped tensor that is still
+// used elsewhere). Its VJP is two products whose outputs come out in the
+// operands' layouts, so neither needs a transpose: dW = v x^T contracting
+// N, H, W, and dx = W^T v contracting Cout.
 func Conv1x1(x, w *Node) *Node {
-	d := x.Shape().Dimensions
+	cin := x.Shape().Dimensions[0]
 	cout := w.Shape().Dimensions[0]
+	w2 := w
 	if w.Rank() != 2 {
-		w = graph.Reshape(w, cout, d[0])
+		w2 = graph.Reshape(w, cout, cin)
 	}
-	y := MatMul(w, graph.Reshape(x, d[0], d[1]*d[2]*d[3]))
-	return graph.Reshape(y, cout, d[1], d[2], d[3])
-}
-
-// Depthwise applies a bias-free depthwise k x k convolution with stride s
-// and padding k/2: x [C,N,H,W], w [C,k,k] (or [C,1,k,k]) -> [C,N,Ho,Wo].
-//
-// Rows are handled by stacking the k strided row windows of the row-padded
-// input into xs [C, N*Ho, k, W]; columns, with their padding and stride, by
-// a banded matrix T[c, a, j, u] = w[c, a, u - j*s + k/2] (zero off the
-// band), built from the kernel by a product with a constant 0/1 tensor. One
-// DotGeneral batched over channels contracts the k*W window. The gradient
-// is written out (see Custom): dT from v and xs, and dx as the same banded
-// product applied to the row windows of v dilated by the stride.
-func Depthwise(x, w *Node, s int) *Node {
-	g := x.Graph()
-	d := x.Shape().Dimensions
-	c, n, h, wd := d[0], d[1], d[2], d[3]
-	k := w.Shape().Dimensions[w.Rank()-1]
-	if w.Rank() != 3 {
-		w = graph.Reshape(w, c, k, k)
-	}
-	p := k / 2
-	ho, wo := OutSize(h, k, s), OutSize(wd, k, s)
-	sel := bandConst(g, x.DType(), k, wo, wd, s) // [k(b), wo, wd]
-	band := func(w *Node) *Node {                // [c, k(a), wo, wd]
-		return graph.DotGeneral(w, []int{2}, nil, sel, []int{0}, nil)
-	}
-	xs := stackRows(PadZeros(x, 2, p, p), k, 0, 1, s, ho) // [c, n*ho, k, wd]
-	t := band(w)
-	y := graph.DotGeneral(xs, []int{2, 3}, []int{0}, t, []int{1, 3}, []int{0}) // [c, n*ho, wo]
-	y = graph.Reshape(y, c, n, ho, wo)
-	return Custom(y, []*Node{x, w}, func(v *Node) []*Node {
-		v3 := graph.Reshape(v, c, n*ho, wo)
-		dt := graph.DotGeneral(v3, []int{1}, []int{0}, xs, []int{1}, []int{0}) // [c, wo, k, wd]
-		dw := graph.DotGeneral(dt, []int{1, 3}, nil, sel, []int{1, 2}, nil)    // [c, k(a), k(b)]
-		vd := v
-		if s > 1 {
-			vd = dilateRows(v, s) // [c, n, ho*s, wo]
-		}
-		rows := vd.Shape().Dimensions[2]
-		lo := k - 1 - p
-		hi := h + k - 1 - lo - rows
-		if hi >= 0 {
-			vd = PadZeros(vd, 2, lo, hi)
-		} else {
-			vd = PadZeros(graph.SliceAxis(vd, 2, graph.AxisRange(0, rows+hi)), 2, lo, 0)
-		}
-		vs := stackRows(vd, k, k-1, -1, 1, h)                                       // [c, n*h, k, wo], window a at rows h+k-1-a
-		dx := graph.DotGeneral(vs, []int{2, 3}, []int{0}, t, []int{1, 2}, []int{0}) // [c, n*h, wd]
-		dx = graph.Reshape(dx, c, n, h, wd)
-		return []*Node{dx, graph.Reshape(dw, w.Shape().Dimensions...)}
+	y := graph.DotGeneral(w2, []int{1}, nil, x, []int{0}, nil)
+	setVJP(y, func(node *Node, vs []*Node, _ shapes.Shape) []*Node {
+		v := vs[0]
+		dw := graph.DotGeneral(v, []int{1, 2, 3}, nil, x, []int{1, 2, 3}, nil) // [cout, cin]
+		dx := graph.DotGeneral(w2, []int{0}, nil, v, []int{0}, nil)            // [cin, N, H, W]
+		return []*Node{dw, dx}
 	})
-}
-
-// stackRows returns [C, N*rows, k, W] whose window a holds rows
-// first+dir*a + s*i (i < rows) of x [C,N,H,W].
-func stackRows(x *Node, k, first, dir, s, rows int) *Node {
-	d := x.Shape().Dimensions
-	c, n, w := d[0], d[1], d[3]
-	parts := make([]*Node, k)
-	for a := 0; a < k; a++ {
-		start := first + dir*a
-		r := graph.SliceAxis(x, 2, graph.AxisRange(start, start+s*(rows-1)+1).Stride(s))
-		parts[a] = graph.Reshape(r, c, n, rows, 1, w)
-	}
-	xs := parts[0]
-	if k > 1 {
-		xs = graph.Concatenate(parts, 3)
-	}
-	return graph.Reshape(xs, c, n*rows, k, w)
-}
-
-// dilateRows inserts s-1 zero rows after every row of x [C,N,H,W], giving
-// [C,N,H*s,W].
-func dilateRows(x *Node, s int) *Node {
-	d := x.Shape().Dimensions
-	z := graph.Zeros(x.Graph(), shapes.Make(x.DType(), d[0], d[1], d[2], s-1, d[3]))
-	y := graph.Concatenate([]*Node{graph.Reshape(x, d[0], d[1], d[2], 1, d[3]), z}, 3)
-	return graph.Reshape(y, d[0], d[1], d[2]*s, d[3])
-}
-
-// bandConst returns S[b, j, w] = 1 where w == j*s + b - k/2, else 0.
-func bandConst(g *Graph, dt dtypes.DType, k, wo, wd, s int) *Node {
-	t := tensors.FromShape(shapes.Make(dtypes.Float32, k, wo, wd))
-	tensors.MutableFlatData(t, func(f []float32) {
-		for b := 0; b < k; b++ {
-			for j := 0; j < wo; j++ {
-				if col := j*s + b - k/2; col >= 0 && col < wd {
-					f[(b*wo+j)*wd+col] = 1
-				}
-			}
-		}
-	})
-	c := graph.ConstTensor(g, t)
-	if dt != dtypes.Float32 {
-		c = graph.ConvertDType(c, dt)
-	}
-	return c
+	return y
 }
 
 // Conv applies a dense bias-free k x k convolution with stride s and padding
@@ -156,74 +68,161 @@ func Conv(x, w *Node, s int) *Node {
 	return graph.Reshape(y, cout, n, ho, wo)
 }
 
-// bcastRows broadcasts v [C] to [C, M] by repeated doubling
-// concatenation (memory copies; simplego's BroadcastInDim walks an index
-// iterator per element).
+// bcastBlock is the width of the block bcastRows repeats.
+const bcastBlock = 64
+
+// bcastRows broadcasts v [C] to [C, M]: BroadcastInDim to a [C, 64] block
+// (simplego's BroadcastInDim walks an index iterator per element, so it
+// only builds the block), then one Concatenate of M/64 copies of the block
+// and the remainder, which the backend runs as memory copies. Three nodes
+// whatever M (a doubling chain needs log2 M).
 func bcastRows(v *Node, m int) *Node {
 	c := v.Shape().Dimensions[0]
-	cur := graph.Reshape(v, c, 1)
-	var parts []*Node
-	for width := 1; ; width *= 2 {
-		if m&width != 0 {
-			parts = append(parts, cur)
-		}
-		if 2*width > m {
-			break
-		}
-		cur = graph.Concatenate([]*Node{cur, cur}, 1)
+	col := graph.Reshape(v, c, 1)
+	if m <= bcastBlock {
+		return graph.BroadcastToDims(col, c, m)
 	}
-	if len(parts) == 1 {
-		return parts[0]
+	block := graph.BroadcastToDims(col, c, bcastBlock)
+	parts := make([]*Node, 0, m/bcastBlock+1)
+	for i := 0; i < m/bcastBlock; i++ {
+		parts = append(parts, block)
+	}
+	if r := m % bcastBlock; r > 0 {
+		parts = append(parts, graph.BroadcastToDims(col, c, r))
 	}
 	return graph.Concatenate(parts, 1)
 }
 
-// rowSums sums x [C, M] over M as a product with a vector of ones.
-func rowSums(x *Node) *Node {
-	m := x.Shape().Dimensions[1]
-	ones := graph.Ones(x.Graph(), shapes.Make(x.DType(), m))
-	return graph.DotGeneral(x, []int{1}, nil, ones, []int{0}, nil)
+// channelDot returns the per-channel inner products sum a[c,...] b[c,...]
+// of a and b [C, ...]: one DotGeneral batched over channels, contracting
+// every other axis (contiguous, so the backend needs no transpose).
+func channelDot(a, b *Node) *Node {
+	ax := iota(1, a.Rank()-1)
+	return graph.DotGeneral(a, ax, []int{0}, b, ax, []int{0})
+}
+
+// channelSums returns sum x[c,...] per channel of x [C, ...].
+func channelSums(x *Node) *Node {
+	d := x.Shape().Dimensions
+	ones := filled(x, 1, d[1:]...)
+	ax := iota(1, x.Rank()-1)
+	return graph.DotGeneral(x, ax, nil, ones, iota(0, len(ax)), nil)
+}
+
+// bcastLike broadcasts v [C] to the shape of x [C, ...] (see bcastRows).
+func bcastLike(v, x *Node) *Node {
+	d := x.Shape().Dimensions
+	return graph.Reshape(bcastRows(v, x.Shape().Size()/d[0]), d...)
+}
+
+// bnParts is the train-mode normalization of x [C,N,H,W], computed as
+// xc * (scale*rstd) + bias with xc = x - mean, and what its backward pass
+// needs. Everything stays 4-D: the backend copies a reshaped tensor that
+// is still used elsewhere.
+type bnParts struct {
+	m               int
+	xc, rstd, a     *Node // centred input; 1/sqrt(var+eps), scale*rstd [C]
+	pre, mean, vari *Node
+}
+
+func bnForward(x, scale, bias *Node, eps float64) bnParts {
+	d := x.Shape().Dimensions
+	m := d[1] * d[2] * d[3]
+	inv := 1 / float64(m)
+	mean := graph.MulScalar(channelSums(x), inv)
+	xc := graph.Sub(x, bcastLike(mean, x))
+	vari := graph.MulScalar(channelDot(xc, xc), inv)
+	rstd := graph.Reciprocal(graph.Sqrt(graph.AddScalar(vari, eps)))
+	a := graph.Mul(scale, rstd)
+	// The bias broadcast is tied to x (see filled): built from the bias
+	// alone, a concurrent executor would materialize it when the graph
+	// starts and hold it until this layer runs.
+	pre := graph.Add(graph.Mul(xc, bcastLike(a, x)), bcastLike(graph.Add(bias, zeroOf(x)), x))
+	return bnParts{m: m, xc: xc, rstd: rstd, a: a, pre: pre, mean: mean, vari: vari}
+}
+
+// backward returns dx, dscale and dbias from the gradient v at the
+// normalized output: with xhat = xc*rstd, dbias = sum v,
+// dscale = sum v*xhat and dx = a*(v - dbias/M - xhat*dscale/M), written as
+// v*a + xc*(-a*rstd*dscale/M) + (-a*dbias/M) so that only xc is kept
+// from the forward pass.
+func (bn bnParts) backward(v *Node) (dx, dscale, dbias *Node) {
+	inv := 1 / float64(bn.m)
+	dbias = channelSums(v)
+	dscale = graph.Mul(channelDot(v, bn.xc), bn.rstd)
+	cx := graph.MulScalar(graph.Mul(graph.Mul(bn.a, bn.rstd), dscale), -inv)
+	c0 := graph.MulScalar(graph.Mul(bn.a, dbias), -inv)
+	a := graph.Add(bn.a, zeroOf(v)) // broadcast once v is known (see filled)
+	dx = graph.Add(graph.Add(graph.Mul(v, bcastLike(a, v)), graph.Mul(bn.xc, bcastLike(cx, v))), bcastLike(c0, v))
+	return dx, dscale, dbias
 }
 
 // BatchNormTrain normalizes x [C,N,H,W] with its own per-channel batch
 // statistics and applies scale and bias [C]. It returns the output and the
-// batch mean and biased variance. The gradient is written out (see Custom):
-// with xhat the normalized input and v the incoming gradient,
-// dbias = sum v, dscale = sum v*xhat and
-// dx = scale/std * (v - dbias/M - xhat*dscale/M).
+// batch mean and biased variance. The gradient is written out (see
+// Custom); the centred input is all it keeps from the forward pass.
 func BatchNormTrain(x, scale, bias *Node, eps float64) (y, mean, variance *Node) {
-	d := x.Shape().Dimensions
-	c := d[0]
-	m := d[1] * d[2] * d[3]
-	x2 := graph.Reshape(x, c, m)
-	inv := 1 / float64(m)
-	mean = graph.MulScalar(rowSums(x2), inv)
-	xc := graph.Sub(x2, bcastRows(mean, m))
-	variance = graph.MulScalar(rowSums(graph.Mul(xc, xc)), inv)
-	rstd := graph.Reciprocal(graph.Sqrt(graph.AddScalar(variance, eps)))
-	xhat := graph.Mul(xc, bcastRows(rstd, m))
-	y2 := graph.Add(graph.Mul(xhat, bcastRows(scale, m)), bcastRows(bias, m))
-	y = Custom(graph.Reshape(y2, d...), []*Node{x, scale, bias}, func(v *Node) []*Node {
-		v2 := graph.Reshape(v, c, m)
-		db := rowSums(v2)
-		ds := rowSums(graph.Mul(v2, xhat))
-		t := graph.Sub(v2, bcastRows(graph.MulScalar(db, inv), m))
-		t = graph.Sub(t, graph.Mul(xhat, bcastRows(graph.MulScalar(ds, inv), m)))
-		dx := graph.Mul(t, bcastRows(graph.Mul(scale, rstd), m))
-		return []*Node{graph.Reshape(dx, d...), ds, db}
+	var bn bnParts
+	zero, arrive := customTaps([]*Node{x, scale, bias}, func(v *Node) []*Node {
+		dx, ds, db := bn.backward(v)
+		return []*Node{dx, ds, db}
 	})
-	return y, mean, variance
+	bn = bnForward(x, scale, bias, eps)
+	return customOutput(bn.pre, zero, arrive), bn.mean, bn.vari
 }
 
-// ReLU6 is min(max(x, 0), 6) with gradient 1 strictly inside (0, 6).
+// BatchNormReLU6Train is BatchNormTrain followed by ReLU6, as one op: the
+// clamp is the output node and its lower bound carries the custom gradient
+// (see customTaps), so the op adds no pass over x; the gradient masks v
+// where the output is 0 or 6 and goes through the batch-norm backward. It
+// keeps the centred input and its own output.
+func BatchNormReLU6Train(x, scale, bias *Node, eps float64) (y, mean, variance *Node) {
+	var bn bnParts
+	var out *Node
+	zero, arrive := customTaps([]*Node{x, scale, bias}, func(v *Node) []*Node {
+		dx, ds, db := bn.backward(reluMask(out, v))
+		return []*Node{dx, ds, db}
+	})
+	bn = bnForward(x, scale, bias, eps)
+	out = graph.Clamp(zero, bn.pre, graph.Scalar(x.Graph(), x.DType(), 6))
+	setVJP(out, func(node *Node, vs []*Node, _ shapes.Shape) []*Node {
+		arrive(vs[0])
+		return []*Node{graph.ZerosLike(zero), nil, nil}
+	})
+	return out, bn.mean, bn.vari
+}
+
+// BatchNormForward is BatchNormTrain, followed by ReLU6 when relu6 is set,
+// for graphs that take no gradient: no custom-gradient machinery.
+func BatchNormForward(x, scale, bias *Node, eps float64, relu6 bool) (y, mean, variance *Node) {
+	bn := bnForward(x, scale, bias, eps)
+	y = bn.pre
+	if relu6 {
+		g := x.Graph()
+		y = graph.Clamp(graph.ScalarZero(g, x.DType()), y, graph.Scalar(g, x.DType(), 6))
+	}
+	return y, bn.mean, bn.vari
+}
+
+// reluMask returns v where 0 < y < 6 and 0 elsewhere, y being a ReLU6
+// output (0 < y < 6 exactly where the input was strictly inside). The
+// bounds are computed from v, so the comparisons run in the backward pass
+// (see filled).
+func reluMask(y, v *Node) *Node {
+	zero := zeroOf(v)
+	inside := graph.LogicalAnd(graph.GreaterThan(y, zero), graph.LessThan(y, graph.AddScalar(zero, 6)))
+	return graph.Where(inside, v, zero)
+}
+
+// ReLU6 is min(max(x, 0), 6) with gradient 1 strictly inside (0, 6). The
+// gradient reads the mask from the output, so x need not be kept.
 func ReLU6(x *Node) *Node {
 	g := x.Graph()
 	zero := graph.ScalarZero(g, x.DType())
 	six := graph.Scalar(g, x.DType(), 6)
 	y := graph.Clamp(zero, x, six)
 	setVJP(y, func(node *Node, vs []*Node, _ shapes.Shape) []*Node {
-		inside := graph.LogicalAnd(graph.GreaterThan(x, zero), graph.LessThan(x, six))
-		return []*Node{nil, graph.Where(inside, vs[0], graph.ZerosLike(vs[0])), nil}
+		return []*Node{nil, reluMask(node, vs[0]), nil}
 	})
 	return y
 }
@@ -261,8 +260,9 @@ func BatchNormInfer(x, scale, bias, mean, variance *Node, eps float64) *Node {
 	c := d[0]
 	m := d[1] * d[2] * d[3]
 	x2 := graph.Reshape(x, c, m)
-	a := graph.Mul(scale, graph.Reciprocal(graph.Sqrt(graph.AddScalar(variance, eps))))
-	shift := graph.Sub(bias, graph.Mul(mean, a))
+	zero := zeroOf(x) // ties the broadcasts to x (see filled)
+	a := graph.Add(graph.Mul(scale, graph.Reciprocal(graph.Sqrt(graph.AddScalar(variance, eps)))), zero)
+	shift := graph.Add(graph.Sub(bias, graph.Mul(mean, a)), zero)
 	y2 := graph.Add(graph.Mul(x2, bcastRows(a, m)), bcastRows(shift, m))
 	return graph.Reshape(y2, d...)
 }

@@ -18,6 +18,10 @@ var (
 	mu      sync.Mutex
 	custom  = map[*Node]graph.VJP{}
 	byGraph = map[*Graph][]*Node{}
+
+	// zeros caches zeroOf per node; byGraphZeros lists the keys per graph.
+	zeros        = map[*Node]*Node{}
+	byGraphZeros = map[*Graph][]*Node{}
 )
 
 // wrapped lists the node types whose VJP may be overridden per node.
@@ -57,8 +61,8 @@ func setVJP(n *Node, f graph.VJP) {
 	byGraph[g] = append(byGraph[g], n)
 }
 
-// Release forgets the custom VJPs of g's nodes. Call it once g will not be
-// differentiated again (after Compile).
+// Release forgets the custom VJPs and cached zeros of g's nodes. Call it
+// once g will not be differentiated again (after Compile).
 func Release(g *Graph) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -66,15 +70,20 @@ func Release(g *Graph) {
 		delete(custom, n)
 	}
 	delete(byGraph, g)
+	for _, n := range byGraphZeros[g] {
+		delete(zeros, n)
+	}
+	delete(byGraphZeros, g)
 }
 
-// numCustom returns how many nodes have custom VJPs (for leak tests).
+// numCustom returns how many nodes have custom VJPs or cached zeros (for
+// leak tests).
 func numCustom() int {
 	mu.Lock()
 	defer mu.Unlock()
-	return len(custom)
+	return len(custom) + len(zeros)
 }
 
-// NumCustom returns how many nodes currently have a custom VJP; it is 0
-// when every graph built with gx has been released.
+// NumCustom returns how many nodes currently have a custom VJP or a
+// cached zero; it is 0 when every graph built with gx has been released.
 func NumCustom() int { return numCustom() }

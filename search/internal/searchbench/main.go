@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
-	"sort"
 	"syscall"
 	"time"
 
@@ -22,19 +21,24 @@ func main() {
 	batch := flag.Int("batch", 64, "batch size")
 	steps := flag.Int("steps", 10, "timed steps")
 	warm := flag.Int("warm", 2, "untimed steps first")
-	par := flag.Int("parallelism", 0, "simplego workers (0: GOMAXPROCS)")
+	par := flag.Int("parallelism", 0, "Config.Parallelism: 0 concurrent ops on all cores, N > 0 ops one at a time with N workers")
+	head := flag.Float64("headroom", 0, "Config.MemoryHeadroom: memory limit per graph as a multiple of its planned working set (0: default, < 0: none)")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
+	repeat := flag.Int("repeat", 1, "run the same steps this many times (fresh searcher, same seed); report the per-step minimum too")
 	flag.Parse()
-	if err := run(*spaceName, *what, *gate, *k, *batch, *steps, *warm, *par, *prof); err != nil {
+	if err := run(*spaceName, *what, *gate, *k, *batch, *steps, *warm, *par, *head, *repeat, *prof); err != nil {
 		fmt.Fprintln(os.Stderr, "searchbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(spaceName, what, gate string, k, batch, steps, warm, par int, prof string) error {
+func run(spaceName, what, gate string, k, batch, steps, warm, par int, head float64, repeat int, prof string) error {
 	sp, err := space.Builtin(spaceName)
 	if err != nil {
 		return err
+	}
+	if repeat < 1 || steps < 1 {
+		return fmt.Errorf("-steps and -repeat: expected >= 1, got %d and %d", steps, repeat)
 	}
 	if k < 1 || k > len(space.DefaultCandidates) {
 		return fmt.Errorf("-k: expected 1..%d, got %d", len(space.DefaultCandidates), k)
@@ -50,6 +54,7 @@ func run(spaceName, what, gate string, k, batch, steps, warm, par int, prof stri
 	cfg := search.DefaultConfig()
 	cfg.BatchSize, cfg.ArchBatchSize = batch, batch
 	cfg.Parallelism = par
+	cfg.MemoryHeadroom = head
 	cfg.LatencyLoss = search.LossMulLog
 	tab := search.MACTable(plan, 1000)
 	m, err := search.NewLatencyModel(plan, tab)
@@ -66,11 +71,6 @@ func run(spaceName, what, gate string, k, batch, steps, warm, par int, prof stri
 	default:
 		return fmt.Errorf("-what: expected weight, arch or allweight, got %q", what)
 	}
-	s, err := search.New(plan, cfg, tab)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	in := plan.Stem.In
 	rng := rand.New(rand.NewPCG(1, 2))
 	x := make([]float32, batch*in.C*in.H*in.W)
@@ -80,25 +80,6 @@ func run(spaceName, what, gate string, k, batch, steps, warm, par int, prof stri
 	}
 	for i := range y {
 		y[i] = rng.IntN(plan.Classes)
-	}
-	var pathT, recT float64
-	step := func() error {
-		var err error
-		switch what {
-		case "arch":
-			var st search.ArchStats
-			st, err = s.ArchStep(x, y)
-			pathT += st.PathTime.Seconds()
-			recT += st.RecomputeTime.Seconds()
-		default:
-			_, err = s.WeightStep(x, y, 0.01, false)
-		}
-		return err
-	}
-	for i := 0; i < warm; i++ {
-		if err := step(); err != nil {
-			return err
-		}
 	}
 	if prof != "" {
 		f, err := os.Create(prof)
@@ -111,31 +92,80 @@ func run(spaceName, what, gate string, k, batch, steps, warm, par int, prof stri
 		}
 		defer pprof.StopCPUProfile()
 	}
-	pathT, recT = 0, 0
-	var times []float64
-	var ru0, ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	t0 := time.Now()
-	for i := 0; i < steps; i++ {
-		ts := time.Now()
-		if err := step(); err != nil {
+	// Every repetition runs the same steps (same seed, so the same paths);
+	// the per-step minimum over repetitions filters out other load on a
+	// shared machine.
+	best := make([]float64, steps)
+	bestCPU := make([]float64, steps)
+	var pathT, recT, wall, cpu float64
+	for r := 0; r < repeat; r++ {
+		s, err := search.New(plan, cfg, tab)
+		if err != nil {
 			return err
 		}
-		times = append(times, time.Since(ts).Seconds())
+		step := func() (time.Duration, time.Duration, error) {
+			if what == "arch" {
+				st, err := s.ArchStep(x, y)
+				return st.PathTime, st.RecomputeTime, err
+			}
+			_, err := s.WeightStep(x, y, 0.01, false)
+			return 0, 0, err
+		}
+		// An architecture step follows weight steps in a search: one
+		// first sets the memory budget (see search.Config.MemoryHeadroom).
+		if what == "arch" {
+			if _, err := s.WeightStep(x, y, 0.01, false); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < warm; i++ {
+			if _, _, err := step(); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < steps; i++ {
+			c0 := cpuSeconds()
+			t0 := time.Now()
+			p, rc, err := step()
+			if err != nil {
+				return err
+			}
+			dt, dc := time.Since(t0).Seconds(), cpuSeconds()-c0
+			wall += dt
+			cpu += dc
+			pathT += p.Seconds()
+			recT += rc.Seconds()
+			if r == 0 || dt < best[i] {
+				best[i] = dt
+			}
+			if r == 0 || dc < bestCPU[i] {
+				bestCPU[i] = dc
+			}
+		}
+		s.Close()
 	}
-	wall := time.Since(t0).Seconds()
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := tv(ru1.Utime) + tv(ru1.Stime) - tv(ru0.Utime) - tv(ru0.Stime)
-	sort.Float64s(times)
-	med := times[len(times)/2]
-	fmt.Printf("space=%s what=%s gate=%s k=%d batch=%d steps=%d\n", spaceName, what, cfg.GateMode, k, batch, steps)
-	fmt.Printf("step median %.3f s, min %.3f s, max %.3f s; %.1f images/s (median); cpu %.2f cores\n",
-		med, times[0], times[len(times)-1], float64(batch)/med, cpu/wall)
+	n := float64(steps * repeat)
+	var sumBest, sumBestCPU float64
+	for i := range best {
+		sumBest += best[i]
+		sumBestCPU += bestCPU[i]
+	}
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	fmt.Printf("space=%s what=%s gate=%s k=%d batch=%d steps=%d repeat=%d\n", spaceName, what, cfg.GateMode, k, batch, steps, repeat)
+	fmt.Printf("step mean %.3f s (%.1f images/s), %.2f cpu-s, %.2f cores; per-step minimum over repetitions: mean %.3f s (%.1f images/s), %.2f cpu-s\n",
+		wall/n, float64(batch)*n/wall, cpu/n, cpu/wall, sumBest/float64(steps), float64(batch*steps)/sumBest, sumBestCPU/float64(steps))
 	if what == "arch" {
-		fmt.Printf("mean per step: path forward+backward %.3f s, recomputing other candidates %.3f s\n", pathT/float64(steps), recT/float64(steps))
+		fmt.Printf("mean per step: path forward+backward %.3f s, recomputing other candidates %.3f s\n", pathT/n, recT/n)
 	}
-	fmt.Printf("peak RSS %.0f MiB\n", float64(ru1.Maxrss)/1024)
+	fmt.Printf("peak RSS %.0f MiB\n", float64(ru.Maxrss)/1024)
 	return nil
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return tv(ru.Utime) + tv(ru.Stime)
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
