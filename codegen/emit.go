@@ -245,7 +245,7 @@ func (e *modelEmitter) callStep(st *step) []jen.Code {
 	var pre []jen.Code
 	ob := l.bufOf(l.resolve(st.out))
 	if ob.def == st.index && ob.zeroHalo {
-		pre = append(pre, out.Clone().Dot("ZeroHalo").Call())
+		pre = append(pre, out.Clone().Dot("ZeroHaloOn").Call(jen.Id("p")))
 	}
 	var call jen.Code
 	switch st.kind {

@@ -166,15 +166,18 @@ func (l *Depthwise) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	}
 	l.out, l.in, l.res = out, in, res
 	l.f, l.vw = dwFor(level(), s.KH, s.KW, s.StrideH, s.StrideW)
-	// Threads take blocks of channel vectors when there are enough (each
-	// then reads and writes its own cache lines and keeps the input rows
-	// of every output row in L1), else blocks of output rows.
+	// Threads take blocks of output rows when there are enough: a thread
+	// then works on the same region of the map as in the layers before and
+	// after (Pool), and reads the input rows that it wrote itself, from
+	// its own cache. Maps of few rows are split by blocks of channel
+	// vectors.
 	nv := (out.CS + l.vw - 1) / l.vw
 	l.nblk, l.nrb = 1, 1
-	if n := p.Threads(); n > 1 && nv >= 2*n {
-		l.nblk = p.Parts(nv)
+	work := int64(out.H*out.W) * int64(s.Cout*s.KH*s.KW)
+	if n := p.Threads(); n > 1 && out.H < 2*n && nv >= 2*n {
+		l.nblk = p.Parts(nv, work)
 	} else {
-		l.nrb = p.Parts(out.H)
+		l.nrb = p.Parts(out.H, work)
 	}
 	p.Run(l, l.nblk*l.nrb)
 	return nil

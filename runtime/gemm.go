@@ -164,10 +164,11 @@ func (g *gemmRun) plan(p *Pool) int {
 	// only its part of the weights.
 	n := p.Threads()
 	g.splitN = n > 1 && g.ngrp >= n && (g.tiles < 2*n || g.n > 2*g.groups*g.rows)
+	work := int64(g.groups*g.rows) * int64(K) * int64(g.n)
 	if g.splitN {
-		return p.Parts(g.ngrp)
+		return p.Parts(g.ngrp, work)
 	}
-	return p.Parts(g.tiles)
+	return p.Parts(g.tiles, work)
 }
 
 // do runs part of the GEMM.

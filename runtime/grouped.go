@@ -71,7 +71,8 @@ func (l *GroupedConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 		return err
 	}
 	l.out, l.in, l.res = out, in, res
-	parts := p.Parts(out.H)
+	s := &l.spec
+	parts := p.Parts(out.H, int64(out.H*out.W)*int64(s.Cout*s.KH*s.KW*(s.Cin/s.Groups)))
 	for len(l.acc) < parts {
 		l.acc = append(l.acc, make([]float32, l.spec.Cout/l.spec.Groups))
 	}

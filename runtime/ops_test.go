@@ -273,3 +273,36 @@ func TestKernelSets(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroHaloOn checks that the threaded halo clear writes exactly what
+// ZeroHalo writes, for any split, and allocates nothing.
+func TestZeroHaloOn(t *testing.T) {
+	for _, sh := range []struct{ h, w, c, pad int }{{1, 1, 3, 1}, {7, 5, 5, 3}, {28, 28, 24, 2}, {14, 9, 17, 0}} {
+		for _, threads := range []int{1, 2, 3} {
+			want := runtime.NewTensor(sh.h, sh.w, sh.c, sh.pad)
+			got := runtime.NewTensor(sh.h, sh.w, sh.c, sh.pad)
+			for i := range want.Data {
+				want.Data[i], got.Data[i] = float32(i), float32(i)
+			}
+			want.ZeroHalo()
+			p := runtime.NewPool(threads)
+			got.ZeroHaloOn(p)
+			if allocs := testing.AllocsPerRun(20, func() { got.ZeroHaloOn(p) }); allocs != 0 {
+				t.Errorf("ZeroHaloOn allocates %.1f times per call", allocs)
+			}
+			p.Close()
+			for i := range want.Data {
+				if got.Data[i] != want.Data[i] {
+					t.Fatalf("%+v, %d threads: element %d = %v, want %v", sh, threads, i, got.Data[i], want.Data[i])
+				}
+			}
+		}
+	}
+	var nilPool *runtime.Pool
+	tn := runtime.NewTensor(3, 3, 2, 1)
+	tn.Data[0] = 5
+	tn.ZeroHaloOn(nilPool)
+	if tn.Data[0] != 0 {
+		t.Error("ZeroHaloOn on a nil pool left the halo")
+	}
+}

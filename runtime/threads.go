@@ -32,10 +32,24 @@ const (
 type Pool struct {
 	n       int
 	task    Task
-	claim   atomic.Uint64 // epoch<<40 | parts<<20 | next unclaimed part
+	parts   int
+	claim   atomic.Uint64 // epoch<<40 | parts<<20: announces a task
 	done    atomic.Int64  // parts finished in the current epoch
+	chunks  []chunk       // per thread: the parts it runs first
+	halo    haloTask      // Tensor.ZeroHaloOn's task
 	workers []*worker
 	closed  atomic.Bool
+}
+
+// chunk is a thread's contiguous range of a task's parts: the owner takes
+// parts from the front, other threads, once their own range is done, steal
+// from the back. Thread t's range is the t-th fraction of the parts, and
+// kernels map parts to rows (or tiles) in order, so a thread works on the
+// same region of every layer and reads what it wrote the layer before from
+// its own cache rather than from another core's.
+type chunk struct {
+	w atomic.Uint64 // epoch<<40 | lo<<20 | hi: parts [lo, hi) are unclaimed
+	_ [56]byte
 }
 
 type worker struct {
@@ -50,11 +64,11 @@ func NewPool(n int) *Pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &Pool{n: n}
+	p := &Pool{n: n, chunks: make([]chunk, n)}
 	for i := 1; i < n; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}
 		p.workers = append(p.workers, w)
-		go p.loop(w)
+		go p.loop(w, i)
 	}
 	return p
 }
@@ -67,15 +81,27 @@ func (p *Pool) Threads() int {
 	return p.n
 }
 
-// Parts suggests how many parts to split units of work into: one per
-// thread on a single thread, else up to four per thread, so that threads
-// that start late still share the work.
-func (p *Pool) Parts(units int) int {
-	if n := p.Threads(); n > 1 {
-		return max(1, min(units, 4*n))
+// Parts suggests how many parts to split units of work into, work being
+// the task's multiply-adds (0: unknown): one on a single thread, else up
+// to four per thread, so that threads that start late still share the
+// work, and no more than give each part minPartWork.
+func (p *Pool) Parts(units int, work int64) int {
+	n := p.Threads()
+	if n == 1 {
+		return 1
 	}
-	return 1
+	parts := min(units, 4*n)
+	if work > 0 {
+		parts = min(parts, int(work/minPartWork))
+	}
+	return max(1, parts)
 }
+
+// minPartWork is the least work, in multiply-adds, given a part of its
+// own: handing a part to another thread costs about a microsecond (the
+// claim, the done count and the cache lines of the data crossing cores),
+// the time of some 50,000 multiply-adds of a SIMD kernel.
+const minPartWork = 32 << 10
 
 // maxParts bounds the parts of one Run: they share a word with the epoch.
 const maxParts = 1<<20 - 1
@@ -94,16 +120,20 @@ func (p *Pool) Run(t Task, parts int) {
 		}
 		return
 	}
-	p.task = t
+	p.task, p.parts = t, parts
 	p.done.Store(0)
 	epoch := p.claim.Load()>>40 + 1
+	for i := range p.chunks {
+		lo, hi := span(parts, i, p.n)
+		p.chunks[i].w.Store(epoch<<40 | uint64(lo)<<20 | uint64(hi))
+	}
 	p.claim.Store(epoch<<40 | uint64(parts)<<20)
 	for _, w := range p.workers {
 		if w.state.CompareAndSwap(1, 0) {
 			w.wake <- struct{}{}
 		}
 	}
-	p.work(epoch)
+	p.work(epoch, 0)
 	var w waiter
 	for p.done.Load() != int64(parts) {
 		w.wait()
@@ -111,22 +141,31 @@ func (p *Pool) Run(t Task, parts int) {
 	p.task = nil
 }
 
-// work claims and runs parts of the task of the given epoch until none is
-// left.
-func (p *Pool) work(epoch uint64) {
-	for {
-		c := p.claim.Load()
-		parts, i := int(c>>20&maxParts), int(c&maxParts)
-		if c>>40 != epoch || i >= parts {
-			return
+// work runs parts of the task of the given epoch as thread self: its own
+// range from the front, then the other threads' from the back, until none
+// is left.
+func (p *Pool) work(epoch uint64, self int) {
+	for k := 0; k < p.n; k++ {
+		c := &p.chunks[(self+k)%p.n].w
+		own := k == 0
+		for {
+			v := c.Load()
+			lo, hi := int(v>>20&maxParts), int(v&maxParts)
+			if v>>40 != epoch || lo >= hi {
+				break
+			}
+			part, next := hi-1, v-1
+			if own {
+				part, next = lo, v+1<<20
+			}
+			if !c.CompareAndSwap(v, next) {
+				continue
+			}
+			// The claim succeeded while the epoch's parts were
+			// unfinished, so p.task and p.parts are still this epoch's.
+			p.task.Do(part, p.parts)
+			p.done.Add(1)
 		}
-		if !p.claim.CompareAndSwap(c, c+1) {
-			continue
-		}
-		// The claim succeeded while the epoch's parts were unfinished, so
-		// p.task is still this epoch's task.
-		p.task.Do(i, parts)
-		p.done.Add(1)
 	}
 }
 
@@ -143,7 +182,7 @@ func (p *Pool) Close() {
 	}
 }
 
-func (p *Pool) loop(w *worker) {
+func (p *Pool) loop(w *worker, self int) {
 	var seen uint64 // the epoch at NewPool; a late start must not skip the first task
 	for {
 		// Spin, then park, until the epoch moves.
@@ -166,7 +205,7 @@ func (p *Pool) loop(w *worker) {
 			return
 		}
 		seen = p.claim.Load() >> 40
-		p.work(seen)
+		p.work(seen, self)
 	}
 }
 

@@ -57,8 +57,55 @@ func TestPool(t *testing.T) {
 	}
 	p2 := runtime.NewPool(2)
 	defer p2.Close()
-	if got := p2.Parts(1000); got != 8 {
-		t.Errorf("Parts(1000) on 2 threads = %d, want 8", got)
+	for _, tc := range []struct {
+		units int
+		work  int64
+		want  int
+	}{
+		{1000, 0, 8}, {1000, 1 << 30, 8}, {5, 1 << 30, 5}, {1000, 100_000, 3}, {1000, 1000, 1}, {0, 0, 1},
+	} {
+		if got := p2.Parts(tc.units, tc.work); got != tc.want {
+			t.Errorf("Parts(%d, %d) on 2 threads = %d, want %d", tc.units, tc.work, got, tc.want)
+		}
+	}
+	if got := nilPool.Parts(1000, 1<<30); got != 1 {
+		t.Errorf("Parts on one thread = %d, want 1", got)
+	}
+}
+
+// stealTask blocks in its first part until every other part has run: the
+// thread that owns part 0 is stuck, so another must take the rest of its
+// range.
+type stealTask struct {
+	left atomic.Int32
+}
+
+func (s *stealTask) Do(part, parts int) {
+	if part == 0 {
+		deadline := time.Now().Add(5 * time.Second)
+		for s.left.Load() > 1 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	s.left.Add(-1)
+}
+
+func TestPoolSteals(t *testing.T) {
+	for _, n := range []int{2, 3} {
+		p := runtime.NewPool(n)
+		for _, parts := range []int{2, 8, 13} {
+			s := &stealTask{}
+			s.left.Store(int32(parts))
+			start := time.Now()
+			p.Run(s, parts)
+			if left := s.left.Load(); left != 0 {
+				t.Errorf("threads %d, parts %d: %d parts did not run", n, parts, left)
+			}
+			if d := time.Since(start); d > 4*time.Second {
+				t.Errorf("threads %d, parts %d: took %v: the blocked thread's parts were not stolen", n, parts, d)
+			}
+		}
+		p.Close()
 	}
 }
 
