@@ -30,37 +30,39 @@ var mnv2Depthwise = []dwShape{
 	{14, 576, 3, 1}, {7, 960, 3, 1}, {14, 240, 5, 1}, {14, 240, 7, 1},
 }
 
+// Small layers, as in the 28x28 benchmark network: each takes a few
+// microseconds, so splitting one across threads must pay for itself. The
+// halo is the output's (the next layer's depthwise padding).
+//
+//	go test -run '^$' -bench 'Small' ./runtime/
+var smallPointwise = []struct {
+	pwShape
+	halo int
+}{
+	{pwShape{28, 16, 48}, 1}, {pwShape{28, 48, 16}, 0}, {pwShape{28, 16, 96}, 2}, {pwShape{14, 96, 24}, 0},
+	{pwShape{14, 24, 144}, 3}, {pwShape{7, 144, 40}, 0}, {pwShape{7, 40, 240}, 1}, {pwShape{7, 240, 64}, 0},
+	{pwShape{7, 64, 256}, 0},
+}
+
+var smallDepthwise = []dwShape{
+	{28, 48, 3, 1}, {28, 96, 5, 2}, {14, 72, 3, 1}, {14, 144, 7, 2}, {7, 120, 5, 1}, {7, 240, 3, 1},
+}
+
 func BenchmarkPointwise(b *testing.B) {
 	for _, sh := range mnv2Pointwise {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%dx%dx%d-%d/t%d", sh.hw, sh.hw, sh.cin, sh.cout, threads), func(b *testing.B) {
-				rng := rand.New(rand.NewPCG(1, 1))
-				s := runtime.ConvSpec{Cin: sh.cin, Cout: sh.cout, KH: 1, KW: 1, Act: runtime.ActReLU6}
-				pk, err := runtime.PackPointwise(s, randSlice(rng, sh.cin*sh.cout))
-				if err != nil {
-					b.Fatal(err)
-				}
-				op, err := runtime.NewPointwise(s, pk, randSlice(rng, sh.cout))
-				if err != nil {
-					b.Fatal(err)
-				}
-				in := runtime.NewTensor(sh.hw, sh.hw, sh.cin, 0)
-				out := runtime.NewTensor(sh.hw, sh.hw, sh.cout, 0)
-				p := runtime.NewPool(threads)
-				defer p.Close()
-				if threads == 1 {
-					goruntime.LockOSThread()
-					defer goruntime.UnlockOSThread()
-				}
-				c0 := runtime.ThreadCPU()
-				for b.Loop() {
-					if err := op.Run(p, out, in, nil); err != nil {
-						b.Fatal(err)
-					}
-				}
-				flops := 2 * float64(sh.hw*sh.hw*sh.cin*sh.cout)
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				reportCPU(b, threads, c0, flops)
+				benchPointwise(b, sh, 0, threads)
+			})
+		}
+	}
+}
+
+func BenchmarkSmallPointwise(b *testing.B) {
+	for _, sh := range smallPointwise {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%dx%dx%d-%d-h%d/t%d", sh.hw, sh.hw, sh.cin, sh.cout, sh.halo, threads), func(b *testing.B) {
+				benchPointwise(b, sh.pwShape, sh.halo, threads)
 			})
 		}
 	}
@@ -70,39 +72,79 @@ func BenchmarkDepthwise(b *testing.B) {
 	for _, sh := range mnv2Depthwise {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%dx%dx%d-k%ds%d/t%d", sh.hw, sh.hw, sh.c, sh.k, sh.stride, threads), func(b *testing.B) {
-				rng := rand.New(rand.NewPCG(1, 1))
-				p2 := sh.k / 2
-				s := runtime.ConvSpec{Cin: sh.c, Cout: sh.c, Groups: sh.c, KH: sh.k, KW: sh.k,
-					StrideH: sh.stride, StrideW: sh.stride, PadT: p2, PadL: p2, PadB: p2, PadR: p2, Act: runtime.ActReLU6}
-				pk, err := runtime.PackDepthwise(s, randSlice(rng, sh.c*sh.k*sh.k))
-				if err != nil {
-					b.Fatal(err)
-				}
-				op, err := runtime.NewDepthwise(s, pk, randSlice(rng, sh.c))
-				if err != nil {
-					b.Fatal(err)
-				}
-				in := runtime.NewTensor(sh.hw, sh.hw, sh.c, s.Halo())
-				oh, ow := s.OutSize(sh.hw, sh.hw)
-				out := runtime.NewTensor(oh, ow, sh.c, 0)
-				p := runtime.NewPool(threads)
-				defer p.Close()
-				if threads == 1 {
-					goruntime.LockOSThread()
-					defer goruntime.UnlockOSThread()
-				}
-				c0 := runtime.ThreadCPU()
-				for b.Loop() {
-					if err := op.Run(p, out, in, nil); err != nil {
-						b.Fatal(err)
-					}
-				}
-				flops := 2 * float64(oh*ow*sh.c*sh.k*sh.k)
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				reportCPU(b, threads, c0, flops)
+				benchDepthwise(b, sh, threads)
 			})
 		}
 	}
+}
+
+func BenchmarkSmallDepthwise(b *testing.B) {
+	for _, sh := range smallDepthwise {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%dx%dx%d-k%ds%d/t%d", sh.hw, sh.hw, sh.c, sh.k, sh.stride, threads), func(b *testing.B) {
+				benchDepthwise(b, sh, threads)
+			})
+		}
+	}
+}
+
+func benchPointwise(b *testing.B, sh pwShape, halo, threads int) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	s := runtime.ConvSpec{Cin: sh.cin, Cout: sh.cout, KH: 1, KW: 1, Act: runtime.ActReLU6}
+	pk, err := runtime.PackPointwise(s, randSlice(rng, sh.cin*sh.cout))
+	if err != nil {
+		b.Fatal(err)
+	}
+	op, err := runtime.NewPointwise(s, pk, randSlice(rng, sh.cout))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := runtime.NewTensor(sh.hw, sh.hw, sh.cin, 0)
+	out := runtime.NewTensor(sh.hw, sh.hw, sh.cout, halo)
+	benchOp(b, threads, 2*float64(sh.hw*sh.hw*sh.cin*sh.cout), func(p *runtime.Pool) error {
+		return op.Run(p, out, in, nil)
+	})
+}
+
+func benchDepthwise(b *testing.B, sh dwShape, threads int) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	p2 := sh.k / 2
+	s := runtime.ConvSpec{Cin: sh.c, Cout: sh.c, Groups: sh.c, KH: sh.k, KW: sh.k,
+		StrideH: sh.stride, StrideW: sh.stride, PadT: p2, PadL: p2, PadB: p2, PadR: p2, Act: runtime.ActReLU6}
+	pk, err := runtime.PackDepthwise(s, randSlice(rng, sh.c*sh.k*sh.k))
+	if err != nil {
+		b.Fatal(err)
+	}
+	op, err := runtime.NewDepthwise(s, pk, randSlice(rng, sh.c))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := runtime.NewTensor(sh.hw, sh.hw, sh.c, s.Halo())
+	oh, ow := s.OutSize(sh.hw, sh.hw)
+	out := runtime.NewTensor(oh, ow, sh.c, 0)
+	benchOp(b, threads, 2*float64(oh*ow*sh.c*sh.k*sh.k), func(p *runtime.Pool) error {
+		return op.Run(p, out, in, nil)
+	})
+}
+
+// benchOp times run on a pool of the given threads and reports GFLOP/s
+// and µs per call.
+func benchOp(b *testing.B, threads int, flops float64, run func(*runtime.Pool) error) {
+	p := runtime.NewPool(threads)
+	defer p.Close()
+	if threads == 1 {
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+	}
+	c0 := runtime.ThreadCPU()
+	for b.Loop() {
+		if err := run(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	b.ReportMetric(b.Elapsed().Seconds()*1e6/float64(b.N), "µs/op")
+	reportCPU(b, threads, c0, flops)
 }
 
 // reportCPU adds a GFLOP/s figure based on the thread's CPU time for

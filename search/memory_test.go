@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/search/internal/gx"
 	"github.com/pnasml/pnas/search/space"
 )
@@ -52,17 +53,9 @@ func fmnistSearcher(t *testing.T, cands []string) (*Searcher, []float32, []int) 
 // uniformChoice picks candidate name at every layer.
 func uniformChoice(t *testing.T, p *space.Plan, name string) []int {
 	t.Helper()
-	choice := make([]int, len(p.Layers))
-	for l, layer := range p.Layers {
-		choice[l] = -1
-		for j, c := range layer.Candidates {
-			if c.Name() == name {
-				choice[l] = j
-			}
-		}
-		if choice[l] < 0 {
-			t.Fatalf("layer %d has no candidate %s", l, name)
-		}
+	choice, all := archnet.Uniform(p, name)
+	if !all {
+		t.Fatalf("some layer has no candidate %s: %v", name, choice)
 	}
 	return choice
 }
