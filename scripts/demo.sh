@@ -9,6 +9,7 @@ PNAS=bin/pnas
 OUT=${DEMO_OUT:-out/demo}
 EPOCHS=${DEMO_EPOCHS:-2}
 WARMUP=${DEMO_WARMUP:-2}
+TRAIN=${DEMO_TRAIN:-2}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -18,7 +19,7 @@ $PNAS profile --space fmnist -o "$OUT/lut.json" --dir "$OUT/profile" --runs 200
 
 step "2. search (ProxylessNAS, binarized paths, latency loss) on the Fashion-MNIST subset"
 $PNAS search --space fmnist --data fashion-mnist-subset --lut "$OUT/lut.json" \
-	--warmup-epochs "$WARMUP" --epochs "$EPOCHS" --batch 32 --arch-batch 32 -o "$OUT/run"
+	--warmup-epochs "$WARMUP" --epochs "$EPOCHS" --train-epochs "$TRAIN" --batch 32 --arch-batch 32 -o "$OUT/run"
 
 step "3. the derived architecture"
 $PNAS inspect "$OUT/run/model.json"

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pnasml/pnas/data"
@@ -205,6 +206,8 @@ func TestResumeBitIdentical(t *testing.T) {
 	d := Data{Train: synthDataset(p, 40, 1), Held: synthDataset(p, 16, 2), Norm: data.Normalization{Mean: []float32{0.5}, Std: []float32{0.25}}, Aug: &data.Augment{Pad: 1, Flip: true}}
 	tab := MACTable(p, 1000)
 
+	cfg.TrainEpochs = 1
+
 	full, err := New(p, cfg, tab)
 	if err != nil {
 		t.Fatal(err)
@@ -213,54 +216,152 @@ func TestResumeBitIdentical(t *testing.T) {
 	if err := full.Run(context.Background(), d, Hooks{}); err != nil {
 		t.Fatal(err)
 	}
-	if full.Position().ArchSteps == 0 || full.Position().WeightSteps != 15 {
-		t.Fatalf("schedule ran %+v, want 15 weight steps and some architecture steps", full.Position())
+	if full.Position().ArchSteps == 0 || full.Position().WeightSteps != 20 {
+		t.Fatalf("schedule ran %+v, want 20 weight steps and some architecture steps", full.Position())
 	}
 
-	part, err := New(p, cfg, tab)
+	// Stopped in a search epoch and in the train epoch.
+	for _, stopAt := range []int{8, 17} {
+		part, err := New(p, cfg, tab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := 0
+		err = part.Run(context.Background(), d, Hooks{Step: func(StepInfo) error {
+			steps++
+			if steps == stopAt {
+				return errStop
+			}
+			return nil
+		}})
+		if !errors.Is(err, errStop) {
+			t.Fatalf("run: %v, want the hook's error", err)
+		}
+		path := filepath.Join(t.TempDir(), "search.ckpt")
+		if err := part.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		part.Close()
+		// Resumed on a differently configured backend (ops one at a time,
+		// one worker): where a search runs does not change what it
+		// computes.
+		resumed, err := LoadOn(path, tab, Runtime{Backend: "go:ops_sequential", Parallelism: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resumed.Close()
+		if err := resumed.Run(context.Background(), d, Hooks{}); err != nil {
+			t.Fatal(err)
+		}
+		if resumed.Position() != full.Position() {
+			t.Fatalf("stopped at %d: position %+v, want %+v", stopAt, resumed.Position(), full.Position())
+		}
+		for l := range full.alpha {
+			if !slices.Equal(full.alpha[l], resumed.alpha[l]) || !slices.Equal(full.adamV[l], resumed.adamV[l]) {
+				t.Fatalf("stopped at %d: layer %d: alpha %v / %v, want %v / %v", stopAt, l, resumed.alpha[l], resumed.adamV[l], full.alpha[l], full.adamV[l])
+			}
+		}
+		for i, pf := range full.params.list {
+			pr := resumed.params.list[i]
+			if !slices.Equal(pf.w, pr.w) || !slices.Equal(pf.buf, pr.buf) {
+				t.Fatalf("stopped at %d: tensor %s differs after resume", stopAt, pf.name)
+			}
+		}
+	}
+}
+
+// TestTrainEpochs checks the epochs after the search: every step trains
+// the argmax network (alpha frozen, no architecture steps, no other
+// candidate touched), with the train learning rate, and the argmax
+// network's loss falls.
+func TestTrainEpochs(t *testing.T) {
+	cfg := testConfig()
+	cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs = 1, 1, 3
+	cfg.ArchEvery = 1
+	cfg.ArchSkipEpoch0 = false
+	cfg.TrainLR = 0.05
+	sp := tinySpace("k3e3", "k5e6", "zero")
+	p := mustPlan(t, sp)
+	d := Data{Train: synthDataset(p, 40, 3), Held: synthDataset(p, 16, 4), Norm: data.Normalization{Mean: []float32{0.5}, Std: []float32{0.25}}}
+	s := newTest(t, sp, cfg)
+	var (
+		alpha      [][]float64
+		arg        []int
+		before     EvalResult
+		frozen     = map[string][]float32{}
+		trainSteps int
+		epochs     []EpochInfo
+	)
+	h := Hooks{
+		Step: func(si StepInfo) error {
+			if !si.Train {
+				return nil
+			}
+			trainSteps++
+			if si.Arch != nil {
+				t.Errorf("step %d: an architecture step in a train epoch", si.Position.WeightSteps)
+			}
+			if !slices.Equal(si.Weight.Choice, arg) {
+				t.Errorf("step %d: trained %v, want the argmax %v", si.Position.WeightSteps, si.Weight.Choice, arg)
+			}
+			want := cfg.LearningRate(si.Position.Epoch, si.Position.Iter-1, 5)
+			if si.Weight.LR != want || want > cfg.TrainLR {
+				t.Errorf("step %d: lr %v, want %v (cosine from TrainLR)", si.Position.WeightSteps, si.Weight.LR, want)
+			}
+			return nil
+		},
+		Epoch: func(ei EpochInfo) error {
+			epochs = append(epochs, ei)
+			if ei.Epoch == 1 { // the search is over: freeze what must not change
+				alpha, arg = s.Alpha(), s.Argmax()
+				var err error
+				if before, err = s.Evaluate(d.Train, d.Norm, arg, false); err != nil {
+					return err
+				}
+				for _, prm := range s.params.list {
+					frozen[prm.name] = slices.Clone(prm.w)
+				}
+			}
+			return nil
+		},
+	}
+	if err := s.Run(context.Background(), d, h); err != nil {
+		t.Fatal(err)
+	}
+	if trainSteps != 15 || len(epochs) != 5 || !epochs[4].Train || epochs[1].Train {
+		t.Fatalf("%d train steps, %d epochs (last train: %v), want 15 and 5", trainSteps, len(epochs), epochs[len(epochs)-1].Train)
+	}
+	if !slices.EqualFunc(alpha, s.Alpha(), slices.Equal) {
+		t.Errorf("alpha changed in the train epochs")
+	}
+	// a tensor is on the argmax path unless it belongs to another candidate
+	chosen := map[string]bool{}
+	for l, layer := range p.Layers {
+		for j, c := range layer.Candidates {
+			chosen[candPrefix(layer, c)+"."] = j == arg[l]
+		}
+	}
+	onPath := func(name string) bool {
+		for prefix, ok := range chosen {
+			if strings.HasPrefix(name, prefix) {
+				return ok
+			}
+		}
+		return true
+	}
+	for _, prm := range s.params.list {
+		if changed := !slices.Equal(frozen[prm.name], prm.w); changed != onPath(prm.name) {
+			t.Errorf("tensor %s: changed %v, on the argmax path %v", prm.name, changed, onPath(prm.name))
+		}
+	}
+	after, err := s.Evaluate(d.Train, d.Norm, arg, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := 0
-	err = part.Run(context.Background(), d, Hooks{Step: func(StepInfo) error {
-		steps++
-		if steps == 8 {
-			return errStop
-		}
-		return nil
-	}})
-	if !errors.Is(err, errStop) {
-		t.Fatalf("run: %v, want the hook's error", err)
+	if !(after.Loss < before.Loss) {
+		t.Errorf("argmax network's training loss %v -> %v, want it to fall", before.Loss, after.Loss)
 	}
-	path := filepath.Join(t.TempDir(), "search.ckpt")
-	if err := part.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	part.Close()
-	// Resumed on a differently configured backend (ops one at a time, one
-	// worker): where a search runs does not change what it computes.
-	resumed, err := LoadOn(path, tab, Runtime{Backend: "go:ops_sequential", Parallelism: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resumed.Close()
-	if err := resumed.Run(context.Background(), d, Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-	if resumed.Position() != full.Position() {
-		t.Fatalf("position %+v, want %+v", resumed.Position(), full.Position())
-	}
-	for l := range full.alpha {
-		if !slices.Equal(full.alpha[l], resumed.alpha[l]) || !slices.Equal(full.adamV[l], resumed.adamV[l]) {
-			t.Fatalf("layer %d: alpha %v / %v, want %v / %v", l, resumed.alpha[l], resumed.adamV[l], full.alpha[l], full.adamV[l])
-		}
-	}
-	for i, pf := range full.params.list {
-		pr := resumed.params.list[i]
-		if !slices.Equal(pf.w, pr.w) || !slices.Equal(pf.buf, pr.buf) {
-			t.Fatalf("tensor %s differs after resume", pf.name)
-		}
-	}
+	t.Logf("argmax %v: training loss %.3f -> %.3f, accuracy %.2f -> %.2f", s.ChoiceNames(arg), before.Loss, after.Loss, before.Accuracy, after.Accuracy)
 }
 
 // TestDeriveMatchesSupernet derives the argmax network and checks it with

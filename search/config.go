@@ -39,6 +39,8 @@ type Config struct {
 	WarmupEpochs int     // weight-only epochs on uniformly sampled paths
 	WarmupLR     float64 // initial learning rate of the warm-up cosine schedule
 	SearchEpochs int     // epochs with architecture steps
+	TrainEpochs  int     // epochs after the search training the argmax network alone (no architecture steps)
+	TrainLR      float64 // initial learning rate of the train cosine schedule
 
 	LR             float64 // initial weight learning rate of the search cosine schedule (to 0, per iteration)
 	Momentum       float64 // SGD momentum
@@ -92,6 +94,8 @@ func DefaultConfig() Config {
 		WarmupEpochs:    40,
 		WarmupLR:        0.05,
 		SearchEpochs:    120,
+		TrainEpochs:     0,
+		TrainLR:         0.025,
 		LR:              0.025,
 		Momentum:        0.9,
 		Nesterov:        true,
@@ -153,6 +157,7 @@ func (c *Config) Validate() error {
 		{"ArchBatchSize", c.ArchBatchSize, 2},
 		{"WarmupEpochs", c.WarmupEpochs, 0},
 		{"SearchEpochs", c.SearchEpochs, 0},
+		{"TrainEpochs", c.TrainEpochs, 0},
 		{"ArchEvery", c.ArchEvery, 1},
 		{"Parallelism", c.Parallelism, 0},
 	}
@@ -162,7 +167,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, e := range []error{
-		nonneg("WarmupLR", c.WarmupLR), nonneg("LR", c.LR), unit("Momentum", c.Momentum),
+		nonneg("WarmupLR", c.WarmupLR), nonneg("LR", c.LR), nonneg("TrainLR", c.TrainLR), unit("Momentum", c.Momentum),
 		nonneg("WeightDecay", c.WeightDecay), unit("LabelSmoothing", c.LabelSmoothing),
 		nonneg("ArchLR", c.ArchLR), unit("ArchBeta1", c.ArchBeta1), unit("ArchBeta2", c.ArchBeta2),
 		pos("ArchEps", c.ArchEps), nonneg("ArchWeightDecay", c.ArchWeightDecay), nonneg("AlphaInitStd", c.AlphaInitStd),

@@ -31,13 +31,8 @@ func (s *Searcher) Derive(opt DeriveOptions) (*ir.Model, error) {
 // DeriveChoice is Derive for an explicit choice of candidate per layer.
 func (s *Searcher) DeriveChoice(choice []int, opt DeriveOptions) (*ir.Model, error) {
 	p := s.plan
-	if len(choice) != len(p.Layers) {
-		return nil, fmt.Errorf("search: derive: expected %d choices, got %d", len(p.Layers), len(choice))
-	}
-	for l, j := range choice {
-		if j < 0 || j >= len(p.Layers[l].Candidates) {
-			return nil, fmt.Errorf("search: derive: choice[%d]: expected 0..%d, got %d", l, len(p.Layers[l].Candidates)-1, j)
-		}
+	if err := checkChoice(p, "derive", choice); err != nil {
+		return nil, err
 	}
 	name := opt.Name
 	if name == "" {

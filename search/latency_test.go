@@ -153,4 +153,11 @@ func TestLearningRateSchedule(t *testing.T) {
 	if got := c.LearningRate(4, 0, 10); math.Abs(got-c.LR/2) > 1e-12 {
 		t.Errorf("search midpoint: %g, want %g", got, c.LR/2)
 	}
+	c.TrainEpochs, c.TrainLR = 2, 0.01
+	if got := c.LearningRate(6, 0, 10); got != c.TrainLR {
+		t.Errorf("first train step: %g, want %g", got, c.TrainLR)
+	}
+	if got := c.LearningRate(7, 0, 10); math.Abs(got-c.TrainLR/2) > 1e-12 {
+		t.Errorf("train midpoint: %g, want %g", got, c.TrainLR/2)
+	}
 }

@@ -15,8 +15,8 @@ import (
 // not describe the derived network; call this before Derive. Weights,
 // alpha and optimizer state are untouched.
 func (s *Searcher) RecalibrateBN(ds *data.Dataset, norm data.Normalization, choice []int, maxImages int) error {
-	if len(choice) != len(s.plan.Layers) {
-		return fmt.Errorf("search: recalibrate: expected %d choices, got %d", len(s.plan.Layers), len(choice))
+	if err := checkChoice(s.plan, "recalibrate", choice); err != nil {
+		return err
 	}
 	defer s.stepMemory()()
 	bs := s.cfg.ArchBatchSize

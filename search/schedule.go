@@ -21,6 +21,7 @@ type Data struct {
 type StepInfo struct {
 	Position Position   // after the step
 	Warmup   bool       // a warm-up step
+	Train    bool       // a step of the train epochs (the argmax network alone)
 	Weight   StepStats  // the weight step
 	Arch     *ArchStats // the architecture step, if one ran
 }
@@ -30,6 +31,7 @@ type EpochInfo struct {
 	Position        Position    // after the epoch
 	Epoch           int         // the epoch that ended
 	Warmup          bool        // a warm-up epoch
+	Train           bool        // a train epoch
 	Eval            EvalResult  // argmax network on the held-out set, BN in train mode
 	Argmax          []string    // argmax candidate per layer
 	ArgmaxLatency   float64     // its latency (microseconds; 0 without a table)
@@ -75,11 +77,15 @@ func (s *Searcher) itersPerEpoch(d Data) (int, error) {
 
 // LearningRate returns the weight learning rate of step iter of epoch (global
 // epoch numbering): a per-iteration cosine from WarmupLR to 0 over the
-// warm-up epochs, then from LR to 0 over the search epochs.
+// warm-up epochs, then from LR to 0 over the search epochs, then from
+// TrainLR to 0 over the train epochs.
 func (c *Config) LearningRate(epoch, iter, itersPerEpoch int) float64 {
 	lr0, e, total := c.LR, epoch-c.WarmupEpochs, c.SearchEpochs
-	if epoch < c.WarmupEpochs {
+	switch {
+	case epoch < c.WarmupEpochs:
 		lr0, e, total = c.WarmupLR, epoch, c.WarmupEpochs
+	case epoch >= c.WarmupEpochs+c.SearchEpochs:
+		lr0, e, total = c.TrainLR, epoch-c.WarmupEpochs-c.SearchEpochs, c.TrainEpochs
 	}
 	t := float64(e*itersPerEpoch + iter)
 	return 0.5 * lr0 * (1 + math.Cos(math.Pi*t/float64(total*itersPerEpoch)))
@@ -89,7 +95,9 @@ func (c *Config) LearningRate(epoch, iter, itersPerEpoch int) float64 {
 // warm-up epochs (weight steps on uniformly sampled paths), then the
 // search epochs, each weight step followed by an architecture step every
 // Config.ArchEvery steps (none in the first search epoch when
-// Config.ArchSkipEpoch0 is set). Each epoch visits the training set in a
+// Config.ArchSkipEpoch0 is set), then the train epochs: weight steps on
+// the argmax network alone, whose weights it inherits from the supernet
+// (alpha no longer changes, so neither does the network). Each epoch visits the training set in a
 // fresh order (a function of Config.Seed and the epoch) and ends with an
 // evaluation of the argmax network on the held-out set. Run returns when
 // the schedule is done, a hook fails, or ctx is cancelled; Save then
@@ -100,10 +108,15 @@ func (s *Searcher) Run(ctx context.Context, d Data, h Hooks) error {
 		return err
 	}
 	c := &s.cfg
-	total := c.WarmupEpochs + c.SearchEpochs
+	total := c.WarmupEpochs + c.SearchEpochs + c.TrainEpochs
 	var xb, hb []float32
 	for s.pos.Epoch < total {
 		warm := s.pos.Epoch < c.WarmupEpochs
+		train := s.pos.Epoch >= c.WarmupEpochs+c.SearchEpochs
+		var fixed []int
+		if train {
+			fixed = s.Argmax()
+		}
 		order := permutation(d.Train.Len(), uint64(c.Seed), streamOrder+uint64(s.pos.Epoch))
 		for s.pos.Iter < iters {
 			if err := ctx.Err(); err != nil {
@@ -113,15 +126,20 @@ func (s *Searcher) Run(ctx context.Context, d Data, h Hooks) error {
 			var labels []int
 			xb, labels = d.Train.Batch(idx, d.Norm, d.Aug, s.aug, xb)
 			lr := c.LearningRate(s.pos.Epoch, s.pos.Iter, iters)
-			ws, err := s.WeightStep(xb, labels, lr, warm)
+			var ws StepStats
+			if train {
+				ws, err = s.TrainStep(xb, labels, lr, fixed)
+			} else {
+				ws, err = s.WeightStep(xb, labels, lr, warm)
+			}
 			if err != nil {
 				return err
 			}
 			s.pos.Iter++
 			s.pos.WeightSteps++
-			info := StepInfo{Warmup: warm, Weight: ws}
+			info := StepInfo{Warmup: warm, Train: train, Weight: ws}
 			searchEpoch := s.pos.Epoch - c.WarmupEpochs
-			if !warm && (searchEpoch > 0 || !c.ArchSkipEpoch0) && s.pos.Iter%c.ArchEvery == 0 {
+			if !warm && !train && (searchEpoch > 0 || !c.ArchSkipEpoch0) && s.pos.Iter%c.ArchEvery == 0 {
 				var hl []int
 				hb, hl = s.heldBatch(d, hb)
 				as, err := s.ArchStep(hb, hl)
@@ -145,6 +163,7 @@ func (s *Searcher) Run(ctx context.Context, d Data, h Hooks) error {
 			if err != nil {
 				return err
 			}
+			ei.Train = train
 			ei.Position = s.pos
 			if err := h.Epoch(ei); err != nil {
 				return err
@@ -204,8 +223,8 @@ type EvalResult struct {
 // images included). BN uses batch statistics (train mode, as ProxylessNAS
 // validates during search) unless runningStats is set. Nothing is updated.
 func (s *Searcher) Evaluate(ds *data.Dataset, norm data.Normalization, choice []int, runningStats bool) (EvalResult, error) {
-	if len(choice) != len(s.plan.Layers) {
-		return EvalResult{}, fmt.Errorf("search: evaluate: expected %d choices, got %d", len(s.plan.Layers), len(choice))
+	if err := checkChoice(s.plan, "evaluate", choice); err != nil {
+		return EvalResult{}, err
 	}
 	defer s.stepMemory()()
 	bs := s.cfg.ArchBatchSize

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
@@ -352,13 +353,45 @@ func (s *Searcher) WeightStep(x []float32, labels []int, lr float64, uniform boo
 	if err := s.validateBatch(x, labels); err != nil {
 		return StepStats{}, err
 	}
-	defer s.stepMemory()()
 	r := netRun{smoothing: s.cfg.LabelSmoothing, weightGrads: true}
 	if s.cfg.GateMode == GateAll && !uniform {
 		r.coefs = s.Probs()
 	} else {
 		r.choice = s.samplePath(uniform)
 	}
+	return s.weightStep(x, labels, lr, r)
+}
+
+// TrainStep is a weight step on the network that takes candidate choice[l]
+// at every layer: no sampling, whatever the gate mode. It is how the train
+// epochs fine-tune the derived network.
+func (s *Searcher) TrainStep(x []float32, labels []int, lr float64, choice []int) (StepStats, error) {
+	if err := s.validateBatch(x, labels); err != nil {
+		return StepStats{}, err
+	}
+	if err := checkChoice(s.plan, "train step", choice); err != nil {
+		return StepStats{}, err
+	}
+	return s.weightStep(x, labels, lr, netRun{smoothing: s.cfg.LabelSmoothing, weightGrads: true, choice: slices.Clone(choice)})
+}
+
+// checkChoice validates a choice vector (a candidate per layer) against
+// the plan; what names the caller in the error.
+func checkChoice(p *space.Plan, what string, choice []int) error {
+	if len(choice) != len(p.Layers) {
+		return fmt.Errorf("search: %s: expected %d choices, got %d", what, len(p.Layers), len(choice))
+	}
+	for l, j := range choice {
+		if j < 0 || j >= len(p.Layers[l].Candidates) {
+			return fmt.Errorf("search: %s: choice[%d]: expected 0..%d, got %d", what, l, len(p.Layers[l].Candidates)-1, j)
+		}
+	}
+	return nil
+}
+
+// weightStep runs r's forward and backward pass and applies SGD.
+func (s *Searcher) weightStep(x []float32, labels []int, lr float64, r netRun) (StepStats, error) {
+	defer s.stepMemory()()
 	out, err := s.runNet(x, labels, r)
 	if err != nil {
 		return StepStats{}, err

@@ -44,6 +44,8 @@ type SearchCmd struct {
 	Gates          string  `help:"Gate gradient: full_v2, two (two paths, rescaled) or all (every candidate weighted, DARTS-style)." default:"full_v2" enum:"full_v2,two,all"`
 	WarmupEpochs   int     `name:"warmup-epochs" help:"Weight-only epochs on uniformly sampled paths (reference: 40)." default:"5"`
 	Epochs         int     `help:"Search epochs (reference: 120)." default:"15"`
+	TrainEpochs    int     `name:"train-epochs" help:"Epochs after the search that train the derived network alone, starting from the supernet's weights (0: none)." default:"5"`
+	TrainLR        float64 `name:"train-lr" help:"Weight learning rate of the train-epochs cosine." default:"0.025"`
 	Batch          int     `help:"Images per weight step." default:"64"`
 	ArchBatch      int     `name:"arch-batch" help:"Held-out images per architecture step." default:"64"`
 	ArchEvery      int     `name:"arch-every" help:"Weight steps per architecture step." default:"5"`
@@ -67,8 +69,9 @@ type SearchCmd struct {
 func (SearchCmd) Help() string {
 	return `Trains a ProxylessNAS supernet on the data (binarized paths: one candidate
 per layer runs per step), learns the architecture parameters on a held-out
-part of the training split against the target's latency table, and derives
-the network: RUNDIR/model.json (+ .safetensors) with provenance, a JSONL log
+part of the training split against the target's latency table, trains the
+argmax network alone for --train-epochs more, starting from the supernet's
+weights, and derives the network: RUNDIR/model.json (+ .safetensors) with provenance, a JSONL log
 per epoch, PNG plots (alpha.png, arch.png, latency-accuracy.png) and
 checkpoints. Ctrl-C saves a checkpoint; --resume RUNDIR continues and gives
 the same result as an uninterrupted run.
@@ -95,6 +98,7 @@ type searchRun struct {
 type epochRecord struct {
 	Epoch             int         `json:"epoch"`
 	Warmup            bool        `json:"warmup"`
+	Train             bool        `json:"train,omitempty"`
 	WeightSteps       int64       `json:"weight_steps"`
 	ArchSteps         int64       `json:"arch_steps"`
 	TrainLoss         float64     `json:"train_loss"`
@@ -204,7 +208,7 @@ func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Co
 	cfg := search.DefaultConfig()
 	cfg.Seed = c.Seed
 	cfg.BatchSize, cfg.ArchBatchSize = c.Batch, c.ArchBatch
-	cfg.WarmupEpochs, cfg.SearchEpochs = c.WarmupEpochs, c.Epochs
+	cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs, cfg.TrainLR = c.WarmupEpochs, c.Epochs, c.TrainEpochs, c.TrainLR
 	cfg.LR, cfg.WarmupLR, cfg.WeightDecay, cfg.LabelSmoothing = c.LR, c.WarmupLR, c.WeightDecay, c.LabelSmoothing
 	cfg.ArchLR, cfg.ArchEvery, cfg.GateMode = c.ArchLR, c.ArchEvery, c.Gates
 	cfg.LatencyLoss, cfg.LatencyA, cfg.LatencyBeta, cfg.LatencyLambda = c.Loss, c.LossA, c.LossBeta, c.LossLambda
@@ -417,14 +421,14 @@ func (c *SearchCmd) Run(g *globals) error {
 	defer alphaW.Close()
 
 	iters := train.Len() / cfg.BatchSize
-	total := (cfg.WarmupEpochs + cfg.SearchEpochs) * iters
+	total := (cfg.WarmupEpochs + cfg.SearchEpochs + cfg.TrainEpochs) * iters
 	fmt.Fprintf(g.stdout, "search %s: space %s (%d searchable layers, %.3g networks), %d training / %d held-out images of %s\n",
 		dir, sp.Name, len(plan.Layers), plan.NumChoices(), train.Len(), held.Len(), c.Data)
 	if lat != nil {
 		fmt.Fprintf(g.stdout, "latency table %s (target %s), loss %s, target latency %.1f µs\n", lat.ID(), c.Target, cfg.LatencyLoss, cfg.TargetLatency)
 	}
-	fmt.Fprintf(g.stdout, "schedule: %d warm-up + %d search epochs of %d steps (batch %d), gates %s, arch step every %d steps\n",
-		cfg.WarmupEpochs, cfg.SearchEpochs, iters, cfg.BatchSize, cfg.GateMode, cfg.ArchEvery)
+	fmt.Fprintf(g.stdout, "schedule: %d warm-up + %d search + %d train epochs of %d steps (batch %d), gates %s, arch step every %d steps\n",
+		cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs, iters, cfg.BatchSize, cfg.GateMode, cfg.ArchEvery)
 	if resume {
 		fmt.Fprintf(g.stdout, "resuming at epoch %d, step %d of %d\n", pos.Epoch, pos.WeightSteps, total)
 	}
@@ -501,7 +505,7 @@ func (c *SearchCmd) Run(g *globals) error {
 		},
 		Epoch: func(ei search.EpochInfo) error {
 			rec := epochRecord{
-				Epoch: ei.Epoch, Warmup: ei.Warmup, WeightSteps: ei.Position.WeightSteps, ArchSteps: ei.Position.ArchSteps,
+				Epoch: ei.Epoch, Warmup: ei.Warmup, Train: ei.Train, WeightSteps: ei.Position.WeightSteps, ArchSteps: ei.Position.ArchSteps,
 				HeldOutLoss: ei.Eval.Loss, HeldOutAccuracy: ei.Eval.Accuracy, Argmax: ei.Argmax,
 				ArgmaxLatencyUS: ei.ArgmaxLatency, ArgmaxMACs: ei.ArgmaxMACs, ExpectedLatencyUS: ei.ExpectedLatency,
 				Entropy: ei.Entropy, Probs: ei.Probs, Seconds: time.Since(epochStart).Seconds(),
@@ -525,8 +529,11 @@ func (c *SearchCmd) Run(g *globals) error {
 				return err
 			}
 			kind := "search"
-			if ei.Warmup {
+			switch {
+			case ei.Warmup:
 				kind = "warm-up"
+			case ei.Train:
+				kind = "train"
 			}
 			bar.SetStatus("epoch %d (%s): held-out acc %.3f, argmax %.1fµs", ei.Epoch, kind, ei.Eval.Accuracy, ei.ArgmaxLatency)
 			return nil

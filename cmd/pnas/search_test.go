@@ -69,7 +69,7 @@ func tinySetup(t *testing.T) (spacePath, lutPath string) {
 func searchArgs(spacePath, lutPath, dir string, extra ...string) []string {
 	return append([]string{"search", "--space", spacePath, "--lut", lutPath, "--data", "fashion-mnist-subset",
 		"--train-limit", "96", "--held-out", "32", "--batch", "8", "--arch-batch", "8", "--arch-every", "2",
-		"--warmup-epochs", "1", "--epochs", "2", "--checkpoint-every", "3", "--latency-target", "20us",
+		"--warmup-epochs", "1", "--epochs", "2", "--train-epochs", "1", "--checkpoint-every", "3", "--latency-target", "20us",
 		"--seed", "3", "-o", dir}, extra...)
 }
 
@@ -91,8 +91,12 @@ func TestSearchKillResume(t *testing.T) {
 		}
 	}
 	recs, err := readEpochs(filepath.Join(full, logFile))
-	if err != nil || len(recs) != 3 {
-		t.Fatalf("log.jsonl: %d epochs (%v), want 3", len(recs), err)
+	if err != nil || len(recs) != 4 {
+		t.Fatalf("log.jsonl: %d epochs (%v), want 4", len(recs), err)
+	}
+	if recs[2].Train || !recs[3].Train || !recs[0].Warmup {
+		t.Errorf("log.jsonl: epochs marked warm-up %v %v %v %v, train %v %v %v %v; want warm-up, search, search, train",
+			recs[0].Warmup, recs[1].Warmup, recs[2].Warmup, recs[3].Warmup, recs[0].Train, recs[1].Train, recs[2].Train, recs[3].Train)
 	}
 	m, err := ir.Load(filepath.Join(full, "model.json"))
 	if err != nil {
@@ -196,7 +200,7 @@ func TestSearchErrors(t *testing.T) {
 func TestSearchLatencyWeightMovesAlpha(t *testing.T) {
 	spacePath, lutPath := tinySetup(t)
 	dir := filepath.Join(t.TempDir(), "lat")
-	args := searchArgs(spacePath, lutPath, dir, "--loss", "add#linear", "--loss-lambda", "20", "--arch-lr", "0.05", "--epochs", "3")
+	args := searchArgs(spacePath, lutPath, dir, "--loss", "add#linear", "--loss-lambda", "20", "--arch-lr", "0.05", "--epochs", "3", "--train-epochs", "0")
 	code, out, errs := runCLI(t, args...)
 	if code != 0 {
 		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
