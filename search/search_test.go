@@ -3,8 +3,10 @@ package search
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
+	"github.com/pnasml/pnas/data"
 	"github.com/pnasml/pnas/search/internal/gx"
 	"github.com/pnasml/pnas/search/space"
 )
@@ -101,3 +103,28 @@ func TestWeightStepLearns(t *testing.T) {
 }
 
 func numCustomVJPs() int { return gx.NumCustom() }
+
+// TestChoiceChecked: a choice vector naming a candidate a layer does not
+// have is an error naming the layer, in every method that takes one.
+func TestChoiceChecked(t *testing.T) {
+	s := newTest(t, tinySpace(), testConfig())
+	p := s.Plan()
+	ds := synthDataset(p, 8, 1)
+	norm := data.Normalization{Mean: []float32{0.5}, Std: []float32{0.25}}
+	x, y := synthBatch(p, 8, rand.New(rand.NewPCG(1, 2)))
+	bad := make([]int, len(p.Layers))
+	bad[1] = 99
+	for name, err := range map[string]error{
+		"evaluate":    func() error { _, err := s.Evaluate(ds, norm, bad, false); return err }(),
+		"recalibrate": s.RecalibrateBN(ds, norm, bad, 8),
+		"train step":  func() error { _, err := s.TrainStep(x, y, 0.1, bad); return err }(),
+		"derive":      func() error { _, err := s.DeriveChoice(bad, DeriveOptions{}); return err }(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "search: "+name+": choice[1]: expected 0..") {
+			t.Errorf("%s with candidate 99 at layer 1: error %v", name, err)
+		}
+	}
+	if _, err := s.TrainStep(x, y, 0.1, bad[:1]); err == nil || !strings.Contains(err.Error(), "expected 2 choices, got 1") {
+		t.Errorf("TrainStep with a short choice: error %v", err)
+	}
+}
