@@ -19,13 +19,17 @@
 //     updates only the weights it used; [Searcher.ArchStep] updates alpha on
 //     a held-out batch with the full_v2, two or all gate modes.
 //   - [Searcher.Run] is the schedule: warm-up epochs, then search epochs
-//     with one architecture step every Config.ArchEvery weight steps.
+//     with one architecture step every Config.ArchEvery weight steps, then
+//     train epochs that train the argmax network alone
+//     ([Searcher.TrainStep]).
 //   - [Searcher.Derive] keeps the argmax candidate of every layer, drops
 //     Zero layers and returns the network with its trained weights.
 //   - [Searcher.Save] and [Load] checkpoint and restore the whole state.
 //
-// Graphs run on GoMLX's simplego backend only (CGO-free), with a graph's
-// independent ops running concurrently; the layers are built from package
+// Graphs run on GoMLX's simplego backend (CGO-free) by default, with a
+// graph's independent ops running concurrently; Config.Backend names
+// another GoMLX backend compiled into the program (the xla build tag adds
+// XLA/PJRT). the layers are built from package
 // search/internal/gx, whose gradients are checked against finite
 // differences. Each step runs under a memory budget derived from the
 // planned working set of its graphs (gx.PlanMemory, Config.MemoryHeadroom)

@@ -689,14 +689,20 @@ func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []epochRecord, t
 	title := fmt.Sprintf("%s on %s: %s", plan.Space.Name, target, m.Name)
 	errs = append(errs, writePNG(filepath.Join(dir, "arch.png"), func() ([]byte, error) { return plots.Architecture(title, blocks) }))
 	var pts []plots.Point
+	train := 0
 	for _, r := range recs {
 		if r.ArgmaxLatencyUS > 0 {
-			pts = append(pts, plots.Point{Label: fmt.Sprintf("e%d", r.Epoch), LatencyUS: r.ArgmaxLatencyUS, Accuracy: r.HeldOutAccuracy})
+			label := fmt.Sprintf("e%d", r.Epoch)
+			if r.Train {
+				train++
+				label = fmt.Sprintf("t%d", train)
+			}
+			pts = append(pts, plots.Point{Label: label, LatencyUS: r.ArgmaxLatencyUS, Accuracy: r.HeldOutAccuracy})
 		}
 	}
 	if len(pts) > 0 {
 		errs = append(errs, writePNG(filepath.Join(dir, "latency-accuracy.png"), func() ([]byte, error) {
-			return plots.LatencyAccuracy("argmax network after each epoch (held-out accuracy)", pts)
+			return plots.LatencyAccuracy("argmax network after each epoch (held-out accuracy; e: search, t: train epochs)", pts)
 		}))
 	}
 	return errors.Join(errs...)

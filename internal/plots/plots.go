@@ -78,6 +78,11 @@ func Alpha(h AlphaHistory) ([]byte, error) {
 						pts = append(pts, plotter.XY{X: h.Steps[t], Y: rec[j]})
 					}
 				}
+				style := draw.LineStyle{Color: Palette[j%len(Palette)], Width: vg.Points(1.5)}
+				if l == 0 {
+					// every candidate, also those the first layer lacks (Zero)
+					p.Legend.Add(cand, &plotter.Line{LineStyle: style})
+				}
 				if len(pts) == 0 {
 					continue
 				}
@@ -85,12 +90,8 @@ func Alpha(h AlphaHistory) ([]byte, error) {
 				if err != nil {
 					return nil, err
 				}
-				line.Color = Palette[j%len(Palette)]
-				line.Width = vg.Points(1.5)
+				line.LineStyle = style
 				p.Add(line)
-				if l == 0 {
-					p.Legend.Add(cand, line)
-				}
 			}
 			p.Legend.Top = true
 			p.Legend.TextStyle.Font.Size = vg.Points(7)
@@ -276,6 +277,14 @@ func LatencyAccuracy(title string, pts []Point) ([]byte, error) {
 	l.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(3)}
 	p.Add(l)
 	p.Add(plotter.NewGrid())
+	// a margin around the points, so that none sits on an axis
+	xmin, xmax, ymin, ymax := plotter.XYRange(xys)
+	pad := func(lo, hi, min float64) (float64, float64) {
+		m := max((hi-lo)*0.08, min)
+		return lo - m, hi + m
+	}
+	p.X.Min, p.X.Max = pad(xmin, xmax, 0.02*max(xmax, 1))
+	p.Y.Min, p.Y.Max = pad(ymin, ymax, 0.02)
 	img := vgimg.New(6*vg.Inch, 4*vg.Inch)
 	p.Draw(draw.New(img))
 	return encode(img)
