@@ -33,7 +33,7 @@ type Pool struct {
 	n       int
 	task    Task
 	parts   int
-	claim   atomic.Uint64 // epoch<<40 | parts<<20: announces a task
+	epoch   atomic.Uint64 // the current task's epoch (epochMask bits); a new one announces a task
 	done    atomic.Int64  // parts finished in the current epoch
 	chunks  []chunk       // per thread: the parts it runs first
 	halo    haloTask      // Tensor.ZeroHaloOn's task
@@ -103,8 +103,12 @@ func (p *Pool) Parts(units int, work int64) int {
 // the time of some 50,000 multiply-adds of a SIMD kernel.
 const minPartWork = 32 << 10
 
-// maxParts bounds the parts of one Run: they share a word with the epoch.
-const maxParts = 1<<20 - 1
+// maxParts bounds the parts of one Run and epochMask the epochs (they
+// wrap): a chunk word holds an epoch and two part indices.
+const (
+	maxParts  = 1<<20 - 1
+	epochMask = 1<<24 - 1
+)
 
 // Run calls t.Do(i, parts) for every i in [0, parts) across the pool's
 // threads, the caller included, and returns when all parts are done.
@@ -122,12 +126,12 @@ func (p *Pool) Run(t Task, parts int) {
 	}
 	p.task, p.parts = t, parts
 	p.done.Store(0)
-	epoch := p.claim.Load()>>40 + 1
+	epoch := (p.epoch.Load() + 1) & epochMask
 	for i := range p.chunks {
 		lo, hi := span(parts, i, p.n)
 		p.chunks[i].w.Store(epoch<<40 | uint64(lo)<<20 | uint64(hi))
 	}
-	p.claim.Store(epoch<<40 | uint64(parts)<<20)
+	p.epoch.Store(epoch)
 	for _, w := range p.workers {
 		if w.state.CompareAndSwap(1, 0) {
 			w.wake <- struct{}{}
@@ -174,7 +178,7 @@ func (p *Pool) Close() {
 	if p == nil || p.closed.Swap(true) {
 		return
 	}
-	p.claim.Add(1 << 40)
+	p.epoch.Store((p.epoch.Load() + 1) & epochMask)
 	for _, w := range p.workers {
 		if w.state.CompareAndSwap(1, 0) {
 			w.wake <- struct{}{}
@@ -187,12 +191,12 @@ func (p *Pool) loop(w *worker, self int) {
 	for {
 		// Spin, then park, until the epoch moves.
 		var wt waiter
-		for p.claim.Load()>>40 == seen {
+		for p.epoch.Load() == seen {
 			if wt.wait() < spinFor {
 				continue
 			}
 			w.state.Store(1)
-			if p.claim.Load()>>40 != seen {
+			if p.epoch.Load() != seen {
 				if !w.state.CompareAndSwap(1, 0) {
 					<-w.wake // Run already sent a token
 				}
@@ -204,7 +208,7 @@ func (p *Pool) loop(w *worker, self int) {
 		if p.closed.Load() {
 			return
 		}
-		seen = p.claim.Load() >> 40
+		seen = p.epoch.Load()
 		p.work(seen, self)
 	}
 }
