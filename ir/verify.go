@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -187,7 +188,7 @@ func checkParam(m *Model, op *Op, name string, shape []int) error {
 	if t == nil {
 		return errf(op.Name, "weights", "missing weight %q of shape %v", key, shape)
 	}
-	if !equalInts(t.Shape, shape) {
+	if !slices.Equal(t.Shape, shape) {
 		return errf(op.Name, "weights", "weight %q: expected shape %v, got %v", key, shape, t.Shape)
 	}
 	if len(t.Data) != numel(shape) {
@@ -316,7 +317,7 @@ func inferOp(m *Model, op *Op, ins [][]int) ([]int, error) {
 		if err := wantInputs(op, ins, 2, 2); err != nil {
 			return nil, err
 		}
-		if !equalInts(ins[0], ins[1]) {
+		if !slices.Equal(ins[0], ins[1]) {
 			return nil, errf(op.Name, "inputs", "expected equal shapes, got %v (%q) and %v (%q)", ins[0], op.Inputs[0], ins[1], op.Inputs[1])
 		}
 		return append([]int(nil), ins[0]...), nil
@@ -426,7 +427,7 @@ func inferConv(m *Model, op *Op, ins [][]int) ([]int, error) {
 			return nil, err
 		}
 	}
-	if len(ins) == 2 && !equalInts(ins[1], out) {
+	if len(ins) == 2 && !slices.Equal(ins[1], out) {
 		return nil, errf(op.Name, "inputs[1]", "residual tensor %q has shape %v, expected the output shape %v", op.Inputs[1], ins[1], out)
 	}
 	return out, nil
@@ -435,18 +436,6 @@ func inferConv(m *Model, op *Op, ins [][]int) ([]int, error) {
 // ConvOutSize returns the output size of a convolution along one axis.
 func ConvOutSize(in, k, stride, padBefore, padAfter int) int {
 	return (in+padBefore+padAfter-k)/stride + 1
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func finite32(v float32) bool {

@@ -113,7 +113,7 @@ func newSimplego(spec string) (backends.Backend, error) {
 // time in creation order, each op with the searcher's workers; any other
 // backend schedules its own work and is shared.
 func (s *Searcher) sequentialBackend() (backends.Backend, error) {
-	if !s.pooled {
+	if !s.pooled() {
 		return s.backend, nil
 	}
 	if s.seqBackend == nil {

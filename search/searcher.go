@@ -49,7 +49,6 @@ type Searcher struct {
 	mem memoryState
 
 	seqBackend backends.Backend // created on first use (sequentialBackend)
-	pooled     bool             // the backend is simplego (buffer pools; see stepMemory)
 
 	// onCompile, when set (tests), sees every graph before it is compiled;
 	// an error stops the run and is returned.
@@ -91,7 +90,6 @@ func New(plan *space.Plan, cfg Config, table LatencyTable) (*Searcher, error) {
 		return nil, err
 	}
 	s.backend = be
-	_, s.pooled = be.(*simplego.Backend)
 	seed := uint64(cfg.Seed)
 	initRng := rand.New(rand.NewPCG(seed, streamInit))
 	s.params = newSupernetParams(plan, initRng)
@@ -141,7 +139,7 @@ const memorySlack = 64 << 20
 // collects twice, which empties the pools, so nothing a step allocated
 // outlives it. A tighter limit set by the process wins.
 func (s *Searcher) stepMemory() (end func()) {
-	if !s.pooled {
+	if !s.pooled() {
 		return func() {}
 	}
 	if !s.mem.primed {
@@ -169,6 +167,13 @@ func (s *Searcher) stepMemory() (end func()) {
 		runtime.GC()
 		runtime.GC()
 	}
+}
+
+// pooled reports whether the backend is simplego, whose buffer pools
+// stepMemory manages.
+func (s *Searcher) pooled() bool {
+	_, ok := s.backend.(*simplego.Backend)
+	return ok
 }
 
 // memoryState is the searcher's memory budgeting (see stepMemory).

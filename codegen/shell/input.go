@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -364,10 +365,10 @@ func decodeNPY(data []byte, spec *network, many bool) ([][]float32, error) {
 	ok := false
 	switch len(shape) {
 	case 3:
-		ok = equal(shape, want)
+		ok = slices.Equal(shape, want)
 	case 4:
 		n = shape[0]
-		ok = equal(shape[1:], want) && (n == 1 || (many && n > 0))
+		ok = slices.Equal(shape[1:], want) && (n == 1 || (many && n > 0))
 	}
 	if !ok {
 		return nil, badInput(".npy input: shape %v, expected [1 %d %d %d] or [%d %d %d]", shape, spec.inC, spec.inH, spec.inW, spec.inC, spec.inH, spec.inW)
@@ -398,16 +399,4 @@ func npyField(header, key string) (string, error) {
 		return "", badInput(".npy input: malformed header near %q", key)
 	}
 	return strings.TrimSpace(rest[:end]), nil
-}
-
-func equal(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

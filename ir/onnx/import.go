@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -717,7 +718,7 @@ func (c *nodeCtx) add() error {
 	if err != nil {
 		return err
 	}
-	if !equalInts(x.shape, y.shape) {
+	if !slices.Equal(x.shape, y.shape) {
 		return c.errf("inputs %q %v and %q %v: broadcasting is not supported, expected equal shapes", c.in(0), x.shape, c.in(1), y.shape)
 	}
 	c.emit(ir.Op{Type: ir.OpAdd, Inputs: []string{x.name, y.name}}, x.shape)
@@ -1084,16 +1085,4 @@ func numel(s []int) int {
 		n *= d
 	}
 	return n
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

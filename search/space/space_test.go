@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -95,24 +96,12 @@ func TestImageNetMobilePlan(t *testing.T) {
 			sizes = append(sizes, l.Out.H)
 		}
 	}
-	if want := []int{56, 28, 14, 14, 7, 7}; !equalInts(sizes, want) {
+	if want := []int{56, 28, 14, 14, 7, 7}; !slices.Equal(sizes, want) {
 		t.Errorf("stage output sizes %v, want %v", sizes, want)
 	}
 	if p.Stem.Out != (Shape{112, 112, 32}) || p.Head.Out != (Shape{7, 7, 1280}) {
 		t.Errorf("stem %v head %v", p.Stem.Out, p.Head.Out)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestJSONRoundTrip(t *testing.T) {
