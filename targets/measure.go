@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -175,15 +174,7 @@ func ReadMeasurements(path string) ([]*Measurement, error) {
 // logTarget returns the target of the first record of an existing log, or
 // "" for a missing or empty log. It fails when the log's last line is
 // incomplete.
-func logTarget(path string) (string, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
+func logTarget(f *os.File, path string) (string, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return "", err
@@ -198,7 +189,7 @@ func logTarget(path string) (string, error) {
 	if last[0] != '\n' {
 		return "", &Error{File: path, Msg: "the last line is incomplete (a write did not finish); ReadMeasurements names the line; repair the log before appending"}
 	}
-	br := bufio.NewReader(f)
+	br := bufio.NewReader(io.NewSectionReader(f, 0, st.Size()))
 	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
@@ -218,46 +209,57 @@ func logTarget(path string) (string, error) {
 
 // AppendMeasurements validates recs and appends them to the log at path
 // (created if missing), one JSON line each. All lines go out in a single
-// write on a file opened with O_APPEND, followed by fsync, so concurrent
-// appenders do not interleave and a crash leaves at most one incomplete
-// last line, which ReadMeasurements reports and which blocks further
-// appends. Records for a target other than the log's are rejected.
+// write on a file opened with O_APPEND, followed by fsync, under an
+// exclusive advisory lock (flock, where the system has it) held from the
+// check of the log's last line to the end of the write, so concurrent
+// appenders neither interleave nor see each other's write half done, and a
+// crash leaves at most one incomplete last line, which ReadMeasurements
+// reports and which blocks further appends. Records for a target other than the log's are rejected.
 func AppendMeasurements(path string, recs ...*Measurement) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	target, err := logTarget(path)
-	if err != nil {
-		return err
+	// records are checked before the log is opened (and maybe created)
+	mismatch := func(i int, logTarget string) error {
+		return inFile(fieldErr("target", "expected %q (the target of log %s), got %q; keep one log per target", logTarget, path, recs[i].Target), fmt.Sprintf("record %d", i), 0)
 	}
 	var buf bytes.Buffer
 	for i, m := range recs {
-		where := fmt.Sprintf("record %d", i)
 		if err := m.Validate(); err != nil {
-			return inFile(err, where, 0)
+			return inFile(err, fmt.Sprintf("record %d", i), 0)
 		}
-		if target == "" {
-			target = m.Target
-		} else if m.Target != target {
-			return inFile(fieldErr("target", "expected %q (the target of log %s), got %q; keep one log per target", target, path, m.Target), where, 0)
+		if m.Target != recs[0].Target {
+			return mismatch(i, recs[0].Target)
 		}
 		line, err := json.Marshal(m)
 		if err != nil {
-			return inFile(err, where, 0)
+			return inFile(err, fmt.Sprintf("record %d", i), 0)
 		}
 		buf.Write(line)
 		buf.WriteByte('\n')
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
+	defer f.Close()
+	// the check of the last line and the append are one step for other
+	// appenders (an advisory lock where the system has one)
+	if err := lockFile(f); err != nil {
+		return fmt.Errorf("%s: lock: %w", path, err)
+	}
+	defer unlockFile(f)
+	target, err := logTarget(f, path)
+	if err != nil {
+		return err
+	}
+	if target != "" && target != recs[0].Target {
+		return mismatch(0, target)
+	}
 	if _, err := f.Write(buf.Bytes()); err != nil {
-		f.Close()
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
 		return err
 	}
 	return f.Close()
