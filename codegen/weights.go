@@ -9,6 +9,7 @@ import (
 
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/runtime"
+	"github.com/pnasml/pnas/targets"
 )
 
 // blob is the weights file of a generated program: float32 arrays in
@@ -101,7 +102,7 @@ type layerInfo struct {
 // layers groups ops into timed layers: consecutive ops with equal block
 // annotations form one layer, named "stage.layer candidate"; an op without
 // annotation is a layer of its own, named after the op. Keys come from
-// ir.Blocks when every op is annotated.
+// targets.ModelKeys when every op is annotated.
 func layers(m *ir.Model) []layerInfo {
 	var out []layerInfo
 	seen := map[string]int{}
@@ -126,9 +127,9 @@ func layers(m *ir.Model) []layerInfo {
 		out = append(out, li)
 		i = j
 	}
-	if refs, err := ir.Blocks(m); err == nil && len(refs) == len(out) {
+	if keys, err := targets.ModelKeys(m); err == nil && len(keys) == len(out) {
 		for i := range out {
-			out[i].key = refs[i].Key
+			out[i].key = keys[i]
 		}
 	}
 	return out

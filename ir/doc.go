@@ -12,6 +12,9 @@
 // [Verify] infers every tensor shape and checks every invariant; errors name
 // the op and the field and say what was expected and what was found.
 // [Model.Stats] computes parameters, MACs and peak activation memory.
+// [Block] annotations carry which block of a search space an op implements;
+// ir stores them and leaves their meaning (candidate names, latency-table
+// keys) to the search space's packages, search/space and internal/archnet.
 //
 // The reference interpreter lives in package ir/interp and the IR-to-IR
 // passes in package ir/pass.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/ir"
 )
 
@@ -302,7 +303,7 @@ func TestDocExample(t *testing.T) {
 		}
 	}
 	// The latency keys listed are those Blocks derives.
-	blocks, err := ir.Blocks(m)
+	blocks, err := archnet.Blocks(m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/ir"
 )
 
@@ -126,7 +127,7 @@ func FuzzLoad(f *testing.F) {
 			if _, serr := m.Stats(); serr == nil {
 				t.Fatalf("Verify fails (%v) but Stats succeeds", err)
 			}
-			if _, berr := ir.Blocks(m); berr == nil {
+			if _, berr := archnet.Blocks(m); berr == nil {
 				t.Fatalf("Verify fails (%v) but Blocks succeeds", err)
 			}
 			return
@@ -205,7 +206,7 @@ func checkValidModel(t *testing.T, m *ir.Model) {
 	if last[m.Output] != len(m.Ops) {
 		t.Fatalf("LastUse of the output = %d, want %d", last[m.Output], len(m.Ops))
 	}
-	if blocks, err := ir.Blocks(m); err == nil {
+	if blocks, err := archnet.Blocks(m); err == nil {
 		n := 0
 		for _, b := range blocks {
 			n += len(b.Ops)
@@ -535,7 +536,7 @@ func TestFuzzSeedsAreWhatTheySay(t *testing.T) {
 		}
 		m, _ := ir.Decode(args[0])
 		m.Params, _, _ = ir.DecodeSafetensors(args[1])
-		_, err := ir.Blocks(m)
+		_, err := archnet.Blocks(m)
 		wantErr(t, err, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/ir"
 )
 
@@ -66,7 +67,7 @@ func TestStatsAndBlocks(t *testing.T) {
 	if sum != st.MACs {
 		t.Errorf("total MACs %d != sum of ops %d", st.MACs, sum)
 	}
-	blocks, err := ir.Blocks(m)
+	blocks, err := archnet.Blocks(m)
 	if err != nil {
 		t.Fatal(err)
 	}

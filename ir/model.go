@@ -109,16 +109,19 @@ type Op struct {
 	// epilogue of conv2d, dense and add (empty means none).
 	Activation Activation `json:"activation,omitempty"`
 
-	// Block annotates which block of the search space the op belongs to.
+	// Block annotates which block of a search space the op belongs to.
 	Block *Block `json:"block,omitempty"`
 }
 
-// Block annotates an op with the block of the search space it implements, so
-// that latency-table keys and pictures can be derived from a model.
+// Block annotates an op with the block of a search space it implements, so
+// that latency-table keys and pictures can be derived from a model. Package
+// ir carries the annotation and checks nothing about its meaning; the
+// vocabulary of the candidate names and the keys derived from them belong
+// to the search space (see package internal/archnet).
 type Block struct {
 	Stage     int    `json:"stage"`     // 0 for the stem and fixed first block; 1.. for searchable stages; -1 for the head
 	Layer     int    `json:"layer"`     // layer index within the stage
-	Candidate string `json:"candidate"` // "stem", "mbconv k3 e1", "mbconv k5 e6", "head", "classifier"
+	Candidate string `json:"candidate"` // what the block is, e.g. "stem", "mbconv k5 e6", "head", "classifier"
 }
 
 // Metadata is provenance and measurements attached to a model.

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/pnasml/pnas/data"
-	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/ir/interp"
 	"github.com/pnasml/pnas/search/space"
 )
@@ -398,7 +398,7 @@ func TestDeriveMatchesSupernet(t *testing.T) {
 				t.Fatalf("choice %v: logit %d: interpreter %g, supernet %g", choice, i, got[i], out.logits[i])
 			}
 		}
-		blocks, err := ir.Blocks(m)
+		blocks, err := archnet.Blocks(m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,13 +406,13 @@ func TestDeriveMatchesSupernet(t *testing.T) {
 		for _, b := range blocks {
 			keys = append(keys, b.Key)
 		}
-		want := []string{StemKey(s.plan), FirstKey(s.plan)}
+		want := []string{s.plan.StemKey(), s.plan.FirstKey()}
 		for l, j := range choice {
 			if k := s.lat.Keys[l][j]; k != "" {
 				want = append(want, k)
 			}
 		}
-		want = append(want, HeadKey(s.plan), LogitsKey(s.plan))
+		want = append(want, s.plan.HeadKey(), s.plan.LogitsKey())
 		if !slices.Equal(keys, want) {
 			t.Fatalf("choice %v: IR latency keys\n%q\nwant\n%q", choice, keys, want)
 		}

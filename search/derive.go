@@ -5,7 +5,6 @@ import (
 
 	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/ir"
-	"github.com/pnasml/pnas/search/space"
 )
 
 // DeriveOptions describe the model Derive writes.
@@ -59,10 +58,10 @@ func (s *Searcher) DeriveChoice(choice []int, opt DeriveOptions) (*ir.Model, err
 		Steps:    int(s.pos.WeightSteps),
 	}
 	for _, c := range p.Candidates {
-		info.Candidates = append(info.Candidates, irCandidateOf(c))
+		info.Candidates = append(info.Candidates, archnet.Annotation(c))
 	}
 	for l, j := range choice {
-		info.Choices = append(info.Choices, irCandidateOf(p.Layers[l].Candidates[j]))
+		info.Choices = append(info.Choices, archnet.Annotation(p.Layers[l].Candidates[j]))
 	}
 	if s.lat != nil {
 		info.LatencyTable = s.lat.TableID
@@ -71,11 +70,4 @@ func (s *Searcher) DeriveChoice(choice []int, opt DeriveOptions) (*ir.Model, err
 	}
 	m.Metadata.Search = info
 	return m, nil
-}
-
-func irCandidateOf(c space.Candidate) string {
-	if c.Zero {
-		return space.ZeroName
-	}
-	return archnet.Candidate(c.Kernel, c.Expand)
 }

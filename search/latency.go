@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/search/space"
 )
 
-// LatencyTable maps latency-table keys (see ir.MBConvKey, ir.StemKey,
-// ir.HeadKey and ir.LogitsKey) to measured latencies in microseconds.
+// LatencyTable maps latency-table keys (see space.MBConvKey and the key
+// methods of space.Plan) to measured latencies in microseconds.
 type LatencyTable interface {
 	// ID identifies the table (path and hash, or a name) for provenance.
 	ID() string
@@ -30,31 +29,6 @@ func (t *MapTable) ID() string { return t.Name }
 func (t *MapTable) Lookup(key string) (float64, bool) {
 	v, ok := t.Entries[key]
 	return v, ok
-}
-
-func hwc(s space.Shape) ir.HWC { return ir.HWC{H: s.H, W: s.W, C: s.C} }
-
-// StemKey returns the latency-table key of the plan's stem.
-func StemKey(p *space.Plan) string { return ir.StemKey(hwc(p.Stem.In), hwc(p.Stem.Out)) }
-
-// FirstKey returns the key of the fixed first block (never a residual).
-func FirstKey(p *space.Plan) string {
-	f := p.First
-	return ir.MBConvKey(hwc(f.In), hwc(f.Out), f.Expand, f.Kernel, f.Stride, false)
-}
-
-// HeadKey returns the key of the 1x1 head convolution.
-func HeadKey(p *space.Plan) string { return ir.HeadKey(hwc(p.Head.In), hwc(p.Head.Out)) }
-
-// LogitsKey returns the key of pooling plus the classifier.
-func LogitsKey(p *space.Plan) string { return ir.LogitsKey(hwc(p.Head.Out), p.Classes) }
-
-// LayerKey returns the key of candidate c at layer l, or "" for Zero.
-func LayerKey(l space.Layer, c space.Candidate) string {
-	if c.Zero {
-		return ""
-	}
-	return ir.MBConvKey(hwc(l.In), hwc(l.Out), c.Expand, c.Kernel, l.Stride, l.Residual)
 }
 
 // LatencyModel is a latency table resolved for one plan.
@@ -83,7 +57,7 @@ func NewLatencyModel(p *space.Plan, t LatencyTable) (*LatencyModel, error) {
 		}
 		return v, nil
 	}
-	m.FixedKeys = []string{StemKey(p), FirstKey(p), HeadKey(p), LogitsKey(p)}
+	m.FixedKeys = p.FixedKeys()
 	for _, k := range m.FixedKeys {
 		v, err := look(k)
 		if err != nil {
@@ -95,7 +69,7 @@ func NewLatencyModel(p *space.Plan, t LatencyTable) (*LatencyModel, error) {
 		lat := make([]float64, len(l.Candidates))
 		keys := make([]string, len(l.Candidates))
 		for j, c := range l.Candidates {
-			keys[j] = LayerKey(l, c)
+			keys[j] = l.Key(c)
 			if keys[j] == "" {
 				continue
 			}

@@ -8,29 +8,6 @@ import (
 	"github.com/pnasml/pnas/search/space"
 )
 
-func TestLatencyKeys(t *testing.T) {
-	p := mustPlan(t, space.FMNIST())
-	if got := StemKey(p); got != "Conv-input:28x28x1-output:28x28x16" {
-		t.Errorf("stem key %s", got)
-	}
-	if got := FirstKey(p); got != "expanded_conv-input:28x28x16-output:28x28x16-expand:1-kernel:3-stride:1-idskip:0" {
-		t.Errorf("first key %s", got)
-	}
-	if got := HeadKey(p); got != "Conv_1-input:4x4x96-output:4x4x256" {
-		t.Errorf("head key %s", got)
-	}
-	if got := LogitsKey(p); got != "Logits-input:4x4x256-output:10" {
-		t.Errorf("logits key %s", got)
-	}
-	l := p.Layers[4] // 7x7x40 -> 7x7x40, residual
-	if got := LayerKey(l, space.Candidate{Kernel: 5, Expand: 6}); got != "expanded_conv-input:7x7x40-output:7x7x40-expand:6-kernel:5-stride:1-idskip:1" {
-		t.Errorf("layer key %s", got)
-	}
-	if got := LayerKey(p.Layers[3], space.Candidate{Kernel: 3, Expand: 3}); got != "expanded_conv-input:14x14x24-output:7x7x40-expand:3-kernel:3-stride:2-idskip:0" {
-		t.Errorf("layer key %s", got)
-	}
-}
-
 func TestLatencyModel(t *testing.T) {
 	p := mustPlan(t, space.FMNIST())
 	tab := MACTable(p, 2)
@@ -65,7 +42,7 @@ func TestLatencyModel(t *testing.T) {
 		t.Errorf("zero candidate: latency %g key %q", m.Layer[1][6], m.Keys[1][6])
 	}
 	// A missing key is an error that names it.
-	key := LayerKey(p.Layers[5], p.Layers[5].Candidates[3])
+	key := p.Layers[5].Key(p.Layers[5].Candidates[3])
 	delete(tab.Entries, key)
 	if _, err := NewLatencyModel(p, tab); err == nil || !strings.Contains(err.Error(), key) {
 		t.Errorf("missing key: error %v, want it to name %s", err, key)

@@ -57,14 +57,14 @@ func MACTable(p *space.Plan, usPerMMAC float64) *MapTable {
 	t := &MapTable{Name: fmt.Sprintf("macs:%s:%gus/MMAC", p.Space.Name, usPerMMAC), Entries: map[string]float64{}}
 	us := func(m int64) float64 { return float64(m) * usPerMMAC / 1e6 }
 	f, h := p.First, p.Head
-	t.Entries[StemKey(p)] = us(StemMACs(p))
-	t.Entries[FirstKey(p)] = us(MBConvMACs(f.In, f.Out, f.Kernel, f.Expand))
-	t.Entries[HeadKey(p)] = us(int64(h.In.H * h.In.W * h.In.C * h.Out.C))
-	t.Entries[LogitsKey(p)] = us(int64(h.Out.C * p.Classes))
+	t.Entries[p.StemKey()] = us(StemMACs(p))
+	t.Entries[p.FirstKey()] = us(MBConvMACs(f.In, f.Out, f.Kernel, f.Expand))
+	t.Entries[p.HeadKey()] = us(int64(h.In.H * h.In.W * h.In.C * h.Out.C))
+	t.Entries[p.LogitsKey()] = us(int64(h.Out.C * p.Classes))
 	for _, l := range p.Layers {
 		for _, c := range l.Candidates {
 			if !c.Zero {
-				t.Entries[LayerKey(l, c)] = us(LayerMACs(l, c))
+				t.Entries[l.Key(c)] = us(LayerMACs(l, c))
 			}
 		}
 	}

@@ -10,10 +10,12 @@
 // these fields. [Target.HostSupports] checks the running CPU with
 // golang.org/x/sys/cpu.
 //
-// Latency tables. A [LUT] (pnas-lut/1) maps latency keys (see ir.Blocks) to
-// measured block latencies and carries a [Correction]. Its [LUT.ID] is a
-// content hash, checked on [Load]; tables are derived from measurements
-// ([BuildLUT], [Calibrate]) and saved atomically, never edited by hand.
+// Latency tables. A [LUT] (pnas-lut/1) maps latency keys (in the formats of
+// package search/space; internal/archnet derives a model's keys from its
+// block annotations) to measured block latencies and carries a
+// [Correction]. Its [LUT.ID] is a content hash, checked on [Load]; tables
+// are derived from measurements ([BuildLUT], [Calibrate]) and saved
+// atomically, never edited by hand.
 //
 // Measurements. A [BenchReport] (pnas-bench/1) is what a compiled program
 // prints with -bench N -json; [ParseBench] validates it. A measurement log
@@ -26,6 +28,7 @@
 // the error on held-out networks. docs/latency.md describes every format and
 // the maths.
 //
-// Package targets imports the standard library, golang.org/x/sys/cpu and
-// package ir only.
+// Package targets imports the standard library, golang.org/x/sys/cpu,
+// package ir and the search space's vocabulary (search/space and
+// internal/archnet) only.
 package targets

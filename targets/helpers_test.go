@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pnasml/pnas/ir"
+	searchspace "github.com/pnasml/pnas/search/space"
 	"github.com/pnasml/pnas/targets"
 )
 
@@ -55,22 +55,22 @@ type space struct {
 
 func newSpace() *space {
 	sp := &space{fixed: []string{
-		ir.StemKey(ir.HWC{H: 28, W: 28, C: 1}, ir.HWC{H: 28, W: 28, C: 16}),
-		ir.HeadKey(ir.HWC{H: 7, W: 7, C: 64}, ir.HWC{H: 7, W: 7, C: 256}),
-		ir.LogitsKey(ir.HWC{H: 7, W: 7, C: 256}, 10),
+		searchspace.StemKey(searchspace.Shape{H: 28, W: 28, C: 1}, searchspace.Shape{H: 28, W: 28, C: 16}),
+		searchspace.HeadKey(searchspace.Shape{H: 7, W: 7, C: 64}, searchspace.Shape{H: 7, W: 7, C: 256}),
+		searchspace.LogitsKey(searchspace.Shape{H: 7, W: 7, C: 256}, 10),
 	}}
-	in := ir.HWC{H: 28, W: 28, C: 16}
+	in := searchspace.Shape{H: 28, W: 28, C: 16}
 	for _, st := range []struct{ c, stride, n int }{{24, 2, 3}, {40, 1, 3}, {64, 2, 3}} {
 		for l := 0; l < st.n; l++ {
 			stride := 1
 			if l == 0 {
 				stride = st.stride
 			}
-			out := ir.HWC{H: (in.H + stride - 1) / stride, W: (in.W + stride - 1) / stride, C: st.c}
+			out := searchspace.Shape{H: (in.H + stride - 1) / stride, W: (in.W + stride - 1) / stride, C: st.c}
 			var cands []string
 			for _, k := range []int{3, 5, 7} {
 				for _, e := range []int{3, 6} {
-					cands = append(cands, ir.MBConvKey(in, out, e, k, stride, stride == 1 && in.C == out.C))
+					cands = append(cands, searchspace.MBConvKey(in, out, e, k, stride, stride == 1 && in.C == out.C))
 				}
 			}
 			sp.layers = append(sp.layers, cands)

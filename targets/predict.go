@@ -6,17 +6,15 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/search/space"
 )
 
-// KeyType returns the layer type of a latency key, the text before its
-// first '-': "Conv", "Conv_1", "Logits" or "expanded_conv".
-func KeyType(key string) string {
-	if i := strings.IndexByte(key, '-'); i >= 0 {
-		return key[:i]
-	}
-	return key
-}
+// KeyType returns the layer type of a latency key, by which a correction
+// scales its entries: space.KeyType, one of space.StemType, MBConvType,
+// HeadType or LogitsType.
+func KeyType(key string) string { return space.KeyType(key) }
 
 // Correction maps the sum of a network's table entries to its measured
 // latency. Grouping the entries of a network by layer type t into sums S_t,
@@ -86,9 +84,9 @@ func (c *Correction) validate() error {
 }
 
 // ModelKeys returns the latency keys of an annotated model's blocks, in
-// execution order (see ir.Blocks).
+// execution order (see archnet.Blocks).
 func ModelKeys(m *ir.Model) ([]string, error) {
-	blocks, err := ir.Blocks(m)
+	blocks, err := archnet.Blocks(m)
 	if err != nil {
 		return nil, err
 	}

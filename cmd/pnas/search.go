@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/internal/plots"
 	"github.com/pnasml/pnas/internal/progress"
 	"github.com/pnasml/pnas/ir"
@@ -719,25 +720,25 @@ func writePNG(path string, render func() ([]byte, error)) error {
 // archBlocks lists the derived network's blocks for the architecture plot,
 // with the skipped layers marked.
 func archBlocks(m *ir.Model, plan *space.Plan) ([]plots.ArchBlock, error) {
-	refs, err := ir.Blocks(m)
+	refs, err := archnet.Blocks(m)
 	if err != nil {
 		return nil, err
 	}
-	byLayer := map[[2]int]ir.BlockRef{}
+	byLayer := map[[2]int]archnet.BlockRef{}
 	for _, r := range refs {
 		byLayer[[2]int{r.Block.Stage, r.Block.Layer}] = r
 	}
-	mk := func(r ir.BlockRef) plots.ArchBlock {
+	mk := func(r archnet.BlockRef) plots.ArchBlock {
 		b := plots.ArchBlock{Out: r.Out}
-		switch r.Block.Candidate {
-		case "stem":
+		switch r.Part {
+		case archnet.Stem:
 			b.Label = "stem conv"
-		case "head":
+		case archnet.Head:
 			b.Label = "head 1x1"
-		case "classifier":
+		case archnet.Classifier:
 			b.Label = "pool + fc"
-		default:
-			k, e, _ := ir.ParseCandidate(r.Block.Candidate)
+		case archnet.MBConv:
+			k, e := r.Candidate.Kernel, r.Candidate.Expand
 			b.Kernel, b.Expand = k, e
 			b.Label = fmt.Sprintf("MB%d %dx%d", e, k, k)
 		}

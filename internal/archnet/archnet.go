@@ -1,9 +1,18 @@
-// Package archnet builds the IR network of one architecture of a search
-// space: the stem, the fixed first block, the chosen candidate of every
-// searchable layer (Zero layers dropped), the head and the classifier, every
-// op annotated with its block so that latency-table keys derive from the
-// model. The searcher's derivation and the latency profiler both build their
-// networks here, so their keys agree by construction.
+// Package archnet is the bridge between a search space and the IR: it
+// builds the IR network of one architecture of a space (the stem, the fixed
+// first block, the chosen candidate of every searchable layer with Zero
+// layers dropped, the head and the classifier) and reads the blocks of an
+// IR model back.
+//
+// Every op it builds carries an ir.Block annotation whose candidate is
+// [StemBlock], [HeadBlock], [ClassifierBlock] or an MBConv [Annotation]
+// ("mbconv k5 e6"); [Blocks] groups a model's ops by those annotations and
+// derives each block's latency-table key with the key formats of package
+// search/space. The searcher's derivation, the latency profiler and the
+// latency predictor of package targets all go through this package. The
+// searcher's latency model computes its keys from the space's plan instead
+// (space.Plan.StemKey, space.Layer.Key, ...); a test checks that the keys
+// of the profiling networks are exactly those.
 package archnet
 
 import (
@@ -19,9 +28,6 @@ import (
 // ("stem.conv.weight", "s2.l0.k5e6.dw.bn.var", "classifier.bias"), or nil to
 // draw them at random.
 type Weights func(name string) []float32
-
-// Candidate formats an MBConv the way ir block annotations do.
-func Candidate(k, e int) string { return fmt.Sprintf("mbconv k%d e%d", k, e) }
 
 // LayerPrefix names searchable layer l in a network: "s2.l0".
 func LayerPrefix(l space.Layer) string { return fmt.Sprintf("s%d.l%d", l.Stage, l.Pos) }
@@ -45,64 +51,87 @@ func Build(p *space.Plan, choice []int, name string, w Weights, rng *rand.Rand) 
 	if rng == nil {
 		rng = rand.New(rand.NewPCG(1, 2))
 	}
-	get := func(n string) []float32 {
-		if w == nil {
-			return nil
-		}
-		return w(n)
-	}
 	in := p.Stem.In
-	b := ir.NewBuilder(name, in.C, in.H, in.W, rng)
-	conv := func(op, src, prefix string, out, k, stride, groups int) string {
-		pd := k / 2
-		return b.ConvFull(op, src, out, [2]int{k, k}, [2]int{stride, stride}, [4]int{pd, pd, pd, pd}, groups, false, get(prefix+".conv.weight"), nil)
-	}
-	convBNAct := func(prefix, wprefix, src string, out, k, stride, groups int, act bool) string {
-		x := conv(prefix+".conv", src, wprefix, out, k, stride, groups)
-		x = b.BatchNorm(prefix+".bn", x, get(wprefix+".bn.scale"), get(wprefix+".bn.bias"), get(wprefix+".bn.mean"), get(wprefix+".bn.var"))
-		if act {
-			x = b.Act(prefix+".act", x, ir.ActReLU6)
-		}
-		return x
-	}
-	mbconv := func(prefix, wprefix, src string, cin, cout, k, e, stride int, residual bool) string {
-		x := src
-		mid := cin
-		if e != 1 {
-			mid = space.MidChannels(cin, e)
-			x = convBNAct(prefix+".expand", wprefix+".expand", x, mid, 1, 1, 1, true)
-		}
-		x = convBNAct(prefix+".dw", wprefix+".dw", x, mid, k, stride, mid, true)
-		x = convBNAct(prefix+".project", wprefix+".project", x, cout, 1, 1, 1, false)
-		if residual {
-			x = b.Add(prefix+".add", x, src)
-		}
-		return x
-	}
-	b.Block = &ir.Block{Stage: 0, Layer: 0, Candidate: "stem"}
-	x := convBNAct("stem", "stem", b.Input(), p.Stem.Out.C, p.Stem.Kernel, p.Stem.Stride, 1, true)
+	b := builder{ir.NewBuilder(name, in.C, in.H, in.W, rng), w}
+	b.Block = &ir.Block{Stage: 0, Layer: 0, Candidate: StemBlock}
+	x := b.convBNAct("stem", "stem", b.Input(), p.Stem.Out.C, p.Stem.Kernel, p.Stem.Stride, 1, true)
 	f := p.First
-	b.Block = &ir.Block{Stage: 0, Layer: 1, Candidate: Candidate(f.Kernel, f.Expand)}
-	x = mbconv("first", "first", x, f.In.C, f.Out.C, f.Kernel, f.Expand, f.Stride, false)
+	first := space.Candidate{Kernel: f.Kernel, Expand: f.Expand}
+	b.Block = &ir.Block{Stage: 0, Layer: 1, Candidate: Annotation(first)}
+	x = b.mbconv("first", "first", x, f.In.C, f.Out.C, first, f.Stride, false)
 	for l, layer := range p.Layers {
 		c := layer.Candidates[choice[l]]
 		if c.Zero {
 			continue
 		}
-		b.Block = &ir.Block{Stage: layer.Stage, Layer: layer.Pos, Candidate: Candidate(c.Kernel, c.Expand)}
-		x = mbconv(LayerPrefix(layer), CandPrefix(layer, c), x, layer.In.C, layer.Out.C, c.Kernel, c.Expand, layer.Stride, layer.Residual)
+		b.Block = &ir.Block{Stage: layer.Stage, Layer: layer.Pos, Candidate: Annotation(c)}
+		x = b.mbconv(LayerPrefix(layer), CandPrefix(layer, c), x, layer.In.C, layer.Out.C, c, layer.Stride, layer.Residual)
 	}
-	b.Block = &ir.Block{Stage: -1, Layer: 0, Candidate: "head"}
-	x = convBNAct("head", "head", x, p.Head.Out.C, 1, 1, 1, true)
-	b.Block = &ir.Block{Stage: -1, Layer: 1, Candidate: "classifier"}
+	b.Block = &ir.Block{Stage: -1, Layer: 0, Candidate: HeadBlock}
+	x = b.convBNAct("head", "head", x, p.Head.Out.C, 1, 1, 1, true)
+	b.Block = &ir.Block{Stage: -1, Layer: 1, Candidate: ClassifierBlock}
 	x = b.GlobalPool("pool", x)
 	x = b.Flatten("flatten", x)
-	x = b.Dense("classifier", x, p.Classes, get("classifier.weight"), get("classifier.bias"))
+	x = b.Dense("classifier", x, p.Classes, b.get("classifier.weight"), b.get("classifier.bias"))
 	m, err := b.Model(x)
 	if err != nil {
 		return nil, fmt.Errorf("archnet: %w", err)
 	}
 	return m, nil
+}
+
+// builder adds archnet's layers to an ir.Builder, with weights from w
+// under supernet parameter names (drawn by the ir.Builder where w is nil or
+// returns nil).
+type builder struct {
+	*ir.Builder
+	w Weights
+}
+
+func (b builder) get(name string) []float32 {
+	if b.w == nil {
+		return nil
+	}
+	return b.w(name)
+}
+
+// convBNAct adds a "same"-padded bias-free convolution, a batchnorm and,
+// when act is set, a ReLU6; ops are named prefix+".conv" ..., weights are
+// looked up under wprefix+".conv.weight" ....
+func (b builder) convBNAct(prefix, wprefix, src string, out, k, stride, groups int, act bool) string {
+	pd := k / 2
+	x := b.ConvFull(prefix+".conv", src, out, [2]int{k, k}, [2]int{stride, stride}, [4]int{pd, pd, pd, pd}, groups, false, b.get(wprefix+".conv.weight"), nil)
+	x = b.BatchNorm(prefix+".bn", x, b.get(wprefix+".bn.scale"), b.get(wprefix+".bn.bias"), b.get(wprefix+".bn.mean"), b.get(wprefix+".bn.var"))
+	if act {
+		x = b.Act(prefix+".act", x, ir.ActReLU6)
+	}
+	return x
+}
+
+// mbconv adds an inverted-residual block: a 1x1 expansion to
+// space.MidChannels(cin, e) channels (none when e is 1), the kxk depthwise
+// convolution with the stride, the linear 1x1 projection and, when
+// residual, the identity shortcut.
+func (b builder) mbconv(prefix, wprefix, src string, cin, cout int, c space.Candidate, stride int, residual bool) string {
+	x := src
+	mid := cin
+	if c.Expand != 1 {
+		mid = space.MidChannels(cin, c.Expand)
+		x = b.convBNAct(prefix+".expand", wprefix+".expand", x, mid, 1, 1, 1, true)
+	}
+	x = b.convBNAct(prefix+".dw", wprefix+".dw", x, mid, c.Kernel, stride, mid, true)
+	x = b.convBNAct(prefix+".project", wprefix+".project", x, cout, 1, 1, 1, false)
+	if residual {
+		x = b.Add(prefix+".add", x, src)
+	}
+	return x
+}
+
+// AddMBConv adds to b the inverted-residual block Build builds for candidate
+// c, from in (cin channels) to cout channels, ops named after prefix and
+// weights drawn by b.
+func AddMBConv(b *ir.Builder, prefix, in string, cin, cout int, c space.Candidate, stride int, residual bool) string {
+	return builder{Builder: b}.mbconv(prefix, prefix, in, cin, cout, c, stride, residual)
 }
 
 // Uniform returns the choice that takes candidate name at every layer that
@@ -150,7 +179,7 @@ func Keys(p *space.Plan) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		blocks, err := ir.Blocks(m)
+		blocks, err := Blocks(m)
 		if err != nil {
 			return nil, err
 		}

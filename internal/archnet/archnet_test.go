@@ -7,8 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pnasml/pnas/internal/archnet"
-	"github.com/pnasml/pnas/ir"
-	"github.com/pnasml/pnas/search"
 	"github.com/pnasml/pnas/search/space"
 )
 
@@ -25,11 +23,14 @@ func fmnistPlan(t *testing.T) *space.Plan {
 // latency model looks up.
 func TestKeysMatchSearch(t *testing.T) {
 	p := fmnistPlan(t)
-	want := map[string]bool{search.StemKey(p): true, search.FirstKey(p): true, search.HeadKey(p): true, search.LogitsKey(p): true}
+	want := map[string]bool{}
+	for _, k := range p.FixedKeys() {
+		want[k] = true
+	}
 	for _, l := range p.Layers {
 		for _, c := range l.Candidates {
 			if !c.Zero {
-				want[search.LayerKey(l, c)] = true
+				want[l.Key(c)] = true
 			}
 		}
 	}
@@ -54,7 +55,7 @@ func TestKeysMatchSearch(t *testing.T) {
 	}
 	covered := map[string]bool{}
 	for _, m := range nets {
-		bs, err := ir.Blocks(m)
+		bs, err := archnet.Blocks(m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +85,7 @@ func TestRandomAndZero(t *testing.T) {
 				zeros++
 			}
 		}
-		bs, err := ir.Blocks(m)
+		bs, err := archnet.Blocks(m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,5 +96,23 @@ func TestRandomAndZero(t *testing.T) {
 	}
 	if _, err := archnet.Build(p, []int{0}, "bad", nil, nil); err == nil {
 		t.Fatal("no error for a short choice")
+	}
+}
+
+func TestAnnotation(t *testing.T) {
+	for _, c := range []space.Candidate{{Kernel: 3, Expand: 1}, {Kernel: 7, Expand: 6}, {Kernel: 4, Expand: 12}} {
+		a := archnet.Annotation(c)
+		got, err := archnet.ParseAnnotation(a)
+		if err != nil || got != c {
+			t.Errorf("ParseAnnotation(%q) = %v, %v; want %v", a, got, err, c)
+		}
+	}
+	if got := archnet.Annotation(space.Candidate{Zero: true}); got != space.ZeroName {
+		t.Errorf("Annotation(Zero) = %q, want %q", got, space.ZeroName)
+	}
+	for _, bad := range []string{"", "zero", "stem", "mbconv k5", "mbconv k5 e0", "mbconv kx e2", "conv k3 e1"} {
+		if _, err := archnet.ParseAnnotation(bad); err == nil {
+			t.Errorf("ParseAnnotation(%q): no error", bad)
+		}
 	}
 }

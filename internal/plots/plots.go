@@ -18,7 +18,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/search/space"
 )
 
 func init() {
@@ -125,7 +125,7 @@ type ArchBlock struct {
 	Kernel int    // 0 for non-MBConv blocks
 	Expand int
 	Stride int
-	Out    ir.HWC
+	Out    space.Shape
 	Zero   bool // a skipped layer: drawn as a thin gap marker
 }
 

@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/search/space"
 )
 
 func checkPNG(t *testing.T, b []byte, err error, name string) {
@@ -48,12 +48,12 @@ func TestAlpha(t *testing.T) {
 
 func TestArchitecture(t *testing.T) {
 	blocks := []ArchBlock{
-		{Label: "stem 3x3", Out: ir.HWC{H: 28, W: 28, C: 16}},
-		{Label: "MB1 3x3", Kernel: 3, Expand: 1, Stride: 1, Out: ir.HWC{H: 28, W: 28, C: 16}},
-		{Label: "MB6 5x5", Kernel: 5, Expand: 6, Stride: 2, Out: ir.HWC{H: 14, W: 14, C: 24}},
+		{Label: "stem 3x3", Out: space.Shape{H: 28, W: 28, C: 16}},
+		{Label: "MB1 3x3", Kernel: 3, Expand: 1, Stride: 1, Out: space.Shape{H: 28, W: 28, C: 16}},
+		{Label: "MB6 5x5", Kernel: 5, Expand: 6, Stride: 2, Out: space.Shape{H: 14, W: 14, C: 24}},
 		{Label: "zero", Zero: true},
-		{Label: "MB3 7x7", Kernel: 7, Expand: 3, Stride: 1, Out: ir.HWC{H: 14, W: 14, C: 24}},
-		{Label: "head 1x1", Out: ir.HWC{H: 4, W: 4, C: 256}},
+		{Label: "MB3 7x7", Kernel: 7, Expand: 3, Stride: 1, Out: space.Shape{H: 14, W: 14, C: 24}},
+		{Label: "head 1x1", Out: space.Shape{H: 4, W: 4, C: 256}},
 	}
 	b, err := Architecture("fmnist / amd64", blocks)
 	checkPNG(t, b, err, "arch.png")

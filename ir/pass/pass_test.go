@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pnasml/pnas/internal/archnet"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/ir/interp"
 	"github.com/pnasml/pnas/ir/pass"
@@ -302,15 +303,15 @@ func TestTinyNetLowering(t *testing.T) {
 	if len(block[2].Inputs) != 2 {
 		t.Errorf("projection conv has inputs %v, want the block input as residual", block[2].Inputs)
 	}
-	before, err := ir.Blocks(m)
+	before, err := archnet.Blocks(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := ir.Blocks(c)
+	after, err := archnet.Blocks(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := func(bs []ir.BlockRef) (k []string) {
+	keys := func(bs []archnet.BlockRef) (k []string) {
 		for _, b := range bs {
 			k = append(k, b.Key)
 		}
