@@ -38,5 +38,6 @@
 // the number of steps.
 //
 // Package search imports the standard library, GoMLX (graph, tensors and
-// the simplego backend), and pnas's ir, data and search/space packages.
+// the simplego backend), and pnas's ir, data, search/space,
+// search/internal/gx and internal/archnet packages.
 package search
