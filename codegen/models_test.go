@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 )
 
@@ -34,7 +35,7 @@ func randomMBConv(seed uint64) (*ir.Model, error) {
 			k := []int{3, 5, 7}[rng.IntN(3)]
 			e := []int{1, 3, 6}[rng.IntN(3)]
 			b.Block = &ir.Block{Stage: s, Layer: li, Candidate: fmt.Sprintf("mbconv k%d e%d", k, e)}
-			x = b.MBConv(fmt.Sprintf("s%d.l%d", s, li), x, out, k, e, stride)
+			x = testnet.MBConv(b, fmt.Sprintf("s%d.l%d", s, li), x, out, k, e, stride)
 		}
 	}
 	b.Block = &ir.Block{Stage: -1, Layer: 0, Candidate: "head"}
@@ -67,9 +68,9 @@ func edgeCases() ([]*ir.Model, error) {
 	// channels not a multiple of 8 or 16, stride 2 on odd sizes
 	add("odd-channels", 3, 13, 11, func(b *ir.Builder) string {
 		x := b.ConvBNAct("stem", b.Input(), 5, 3, 2, 1, ir.ActReLU)
-		x = b.MBConv("b1", x, 7, 3, 3, 2)
-		x = b.MBConv("b2", x, 7, 5, 6, 1)
-		x = b.MBConv("b3", x, 9, 3, 1, 2)
+		x = testnet.MBConv(b, "b1", x, 7, 3, 3, 2)
+		x = testnet.MBConv(b, "b2", x, 7, 5, 6, 1)
+		x = testnet.MBConv(b, "b3", x, 9, 3, 1, 2)
 		x = b.GlobalPool("pool", x)
 		x = b.Flatten("flat", x)
 		return b.Dense("fc", x, 3, nil, nil)
@@ -77,17 +78,17 @@ func edgeCases() ([]*ir.Model, error) {
 	// 1x1 spatial maps with k3 and k5 depthwise convolutions
 	add("one-by-one", 2, 4, 4, func(b *ir.Builder) string {
 		x := b.ConvBNAct("stem", b.Input(), 8, 3, 2, 1, ir.ActReLU6)
-		x = b.MBConv("b1", x, 12, 3, 3, 2)
-		x = b.MBConv("b2", x, 12, 5, 6, 1)
-		x = b.MBConv("b3", x, 12, 3, 1, 1)
+		x = testnet.MBConv(b, "b1", x, 12, 3, 3, 2)
+		x = testnet.MBConv(b, "b2", x, 12, 5, 6, 1)
+		x = testnet.MBConv(b, "b3", x, 12, 3, 1, 1)
 		x = b.Flatten("flat", x)
 		return b.Dense("fc", x, 4, nil, nil)
 	})
 	// k7 on 4x4 maps
 	add("k7-on-4x4", 1, 8, 8, func(b *ir.Builder) string {
 		x := b.ConvBNAct("stem", b.Input(), 16, 3, 2, 1, ir.ActReLU6)
-		x = b.MBConv("b1", x, 16, 7, 3, 1)
-		x = b.MBConv("b2", x, 16, 7, 1, 1)
+		x = testnet.MBConv(b, "b1", x, 16, 7, 3, 1)
+		x = testnet.MBConv(b, "b2", x, 16, 7, 1, 1)
 		x = b.GlobalPool("pool", x)
 		x = b.Flatten("flat", x)
 		return b.Dense("fc", x, 5, nil, nil)
@@ -105,7 +106,7 @@ func edgeCases() ([]*ir.Model, error) {
 	// dense without pooling: flatten of a 5x5 map into the classifier
 	add("dense-no-pool", 1, 10, 10, func(b *ir.Builder) string {
 		x := b.ConvBNAct("stem", b.Input(), 6, 3, 2, 1, ir.ActReLU6)
-		x = b.MBConv("b1", x, 6, 5, 3, 1)
+		x = testnet.MBConv(b, "b1", x, 6, 5, 3, 1)
 		x = b.Flatten("flat", x)
 		x = b.Dense("fc1", x, 20, nil, nil)
 		x = b.Act("fc1.act", x, ir.ActReLU)

@@ -69,7 +69,10 @@ func (b *Builder) add(op Op) string {
 	return op.Output
 }
 
-func (b *Builder) shape(t string) []int {
+// Shape returns the per-sample shape of tensor t as built so far, or nil
+// when t is not defined or an earlier step failed (the error sticks and
+// Model returns it).
+func (b *Builder) Shape(t string) []int {
 	if b.err != nil {
 		return nil
 	}
@@ -136,7 +139,7 @@ func (b *Builder) Conv(name, in string, out, k, stride, groups int) string {
 // ConvFull adds a convolution with every attribute explicit. Nil weights
 // are drawn at random.
 func (b *Builder) ConvFull(name, in string, out int, k, stride [2]int, pads [4]int, groups int, bias bool, weight, biasData []float32) string {
-	s := b.shape(in)
+	s := b.Shape(in)
 	if s == nil {
 		return ""
 	}
@@ -172,7 +175,7 @@ func (b *Builder) name(op Op) string {
 // BatchNorm adds a batch normalization with epsilon 1e-3. Nil statistics are
 // drawn at random around identity (so tests exercise every term).
 func (b *Builder) BatchNorm(name, in string, scale, bias, mean, variance []float32) string {
-	s := b.shape(in)
+	s := b.Shape(in)
 	if s == nil {
 		return ""
 	}
@@ -224,7 +227,7 @@ func (b *Builder) Softmax(name, in string) string {
 // Dense adds a linear layer with bias. Nil weights are drawn at random
 // (U(±1/sqrt(fan_in))).
 func (b *Builder) Dense(name, in string, units int, weight, bias []float32) string {
-	s := b.shape(in)
+	s := b.Shape(in)
 	if s == nil {
 		return ""
 	}
@@ -250,36 +253,13 @@ func (b *Builder) Dense(name, in string, units int, weight, bias []float32) stri
 	return b.add(op)
 }
 
-// ConvBNAct adds conv + BN + activation, the stem and head pattern.
+// ConvBNAct adds conv + BN + activation (none for ActNone), with ops named
+// prefix+".conv", prefix+".bn" and prefix+".act".
 func (b *Builder) ConvBNAct(prefix, in string, out, k, stride, groups int, a Activation) string {
 	x := b.Conv(prefix+".conv", in, out, k, stride, groups)
 	x = b.BatchNorm(prefix+".bn", x, nil, nil, nil, nil)
 	if a != ActNone {
 		x = b.Act(prefix+".act", x, a)
-	}
-	return x
-}
-
-// MBConv adds an inverted-residual block: 1x1 expand to round(cin*expand)
-// channels + BN + ReLU6 (skipped when expand is 1), kxk depthwise with
-// stride + BN + ReLU6, 1x1 linear projection + BN, and an identity residual
-// when stride is 1 and the widths match. All convolutions are bias-free.
-func (b *Builder) MBConv(prefix, in string, out, kernel, expand, stride int) string {
-	s := b.shape(in)
-	if s == nil {
-		return ""
-	}
-	cin := s[0]
-	x := in
-	mid := cin
-	if expand != 1 {
-		mid = int(math.Round(float64(cin) * float64(expand)))
-		x = b.ConvBNAct(prefix+".expand", x, mid, 1, 1, 1, ActReLU6)
-	}
-	x = b.ConvBNAct(prefix+".dw", x, mid, kernel, stride, mid, ActReLU6)
-	x = b.ConvBNAct(prefix+".project", x, out, 1, 1, 1, ActNone)
-	if stride == 1 && cin == out {
-		x = b.Add(prefix+".add", x, in)
 	}
 	return x
 }

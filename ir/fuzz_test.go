@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/pnasml/pnas/internal/archnet"
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 )
 
@@ -279,7 +280,7 @@ func seedModels(t testing.TB) map[string]*ir.Model {
 	b.Block = &ir.Block{Stage: 0, Layer: 0, Candidate: "stem"}
 	x = b.ConvBNAct("stem", b.Input(), 4, 3, 2, 1, ir.ActReLU6)
 	b.Block = &ir.Block{Stage: 1, Layer: 0, Candidate: "mbconv k3 e2"}
-	x = b.MBConv("s1.l0", x, 4, 3, 2, 1)
+	x = testnet.MBConv(b, "s1.l0", x, 4, 3, 2, 1)
 	b.Block = &ir.Block{Stage: -1, Layer: 0, Candidate: "head"}
 	x = b.ConvBNAct("head", x, 6, 1, 1, 1, ir.ActReLU6)
 	b.Block = &ir.Block{Stage: -1, Layer: 1, Candidate: "classifier"}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 )
 
@@ -468,7 +469,7 @@ func dirNames(t *testing.T, dir string) []string {
 func TestSaveAtomicReplace(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "net.json")
-	big := tinyNet(t)
+	big := testnet.Tiny(t)
 	if err := ir.Save(big, path); err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +565,7 @@ func TestLoadErrors(t *testing.T) {
 
 	// weights of another model: Verify's error is prefixed by the JSON path
 	var other bytes.Buffer
-	ir.EncodeSafetensors(&other, tinyNet(t).Params, nil)
+	ir.EncodeSafetensors(&other, testnet.Tiny(t).Params, nil)
 	os.WriteFile(wpath, other.Bytes(), 0o644)
 	_, err = ir.Load(path)
 	wantErr(t, err, path+`: op "c1": weights: missing weight "c1.weight"`)

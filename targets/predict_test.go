@@ -7,35 +7,12 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/targets"
 )
 
-// tinyNet is a small annotated model (see package ir's tests).
-func tinyNet(t testing.TB) *ir.Model {
-	t.Helper()
-	b := ir.NewBuilder("tiny", 1, 9, 9, rand.New(rand.NewPCG(7, 7)))
-	b.Block = &ir.Block{Stage: 0, Layer: 0, Candidate: "stem"}
-	x := b.ConvBNAct("stem", b.Input(), 8, 3, 1, 1, ir.ActReLU6)
-	b.Block = &ir.Block{Stage: 1, Layer: 0, Candidate: "mbconv k3 e3"}
-	x = b.MBConv("s1.l0", x, 12, 3, 3, 2)
-	b.Block = &ir.Block{Stage: 1, Layer: 1, Candidate: "mbconv k5 e6"}
-	x = b.MBConv("s1.l1", x, 12, 5, 6, 1)
-	b.Block = &ir.Block{Stage: -1, Layer: 0, Candidate: "head"}
-	x = b.ConvBNAct("head", x, 16, 1, 1, 1, ir.ActReLU6)
-	b.Block = &ir.Block{Stage: -1, Layer: 1, Candidate: "classifier"}
-	x = b.GlobalPool("pool", x)
-	x = b.Flatten("flatten", x)
-	x = b.Dense("fc", x, 10, nil, nil)
-	m, err := b.Model(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 func TestPredictModel(t *testing.T) {
-	m := tinyNet(t)
+	m := testnet.Tiny(t)
 	keys, err := targets.ModelKeys(m)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +56,7 @@ func TestPredictModel(t *testing.T) {
 }
 
 func TestPredictMissingKey(t *testing.T) {
-	m := tinyNet(t)
+	m := testnet.Tiny(t)
 	keys, _ := targets.ModelKeys(m)
 	cost := map[string]float64{}
 	for _, k := range keys {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 )
 
@@ -25,7 +26,7 @@ func smallModel(t *testing.T) string {
 	b.Block = &ir.Block{Candidate: "stem"}
 	x := b.ConvBNAct("stem", b.Input(), 8, 3, 2, 1, ir.ActReLU6)
 	b.Block = &ir.Block{Stage: 1, Candidate: "mbconv k3 e3"}
-	x = b.MBConv("s1.l0", x, 8, 3, 3, 1)
+	x = testnet.MBConv(b, "s1.l0", x, 8, 3, 3, 1)
 	b.Block = &ir.Block{Stage: -1, Candidate: "classifier"}
 	x = b.GlobalPool("pool", x)
 	x = b.Flatten("flat", x)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pnasml/pnas/internal/archnet"
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/search/space"
 )
 
@@ -96,6 +97,39 @@ func TestRandomAndZero(t *testing.T) {
 	}
 	if _, err := archnet.Build(p, []int{0}, "bad", nil, nil); err == nil {
 		t.Fatal("no error for a short choice")
+	}
+}
+
+// Blocks derives the keys of a hand-built annotated network.
+func TestBlocksOfTiny(t *testing.T) {
+	m := testnet.Tiny(t)
+	blocks, err := archnet.Blocks(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	var parts []archnet.Part
+	var cands []space.Candidate
+	for _, b := range blocks {
+		keys = append(keys, b.Key)
+		parts = append(parts, b.Part)
+		cands = append(cands, b.Candidate)
+	}
+	if diff := cmp.Diff([]archnet.Part{archnet.Stem, archnet.MBConv, archnet.MBConv, archnet.Head, archnet.Classifier}, parts); diff != "" {
+		t.Errorf("parts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]space.Candidate{{}, {Kernel: 3, Expand: 3}, {Kernel: 5, Expand: 6}, {}, {}}, cands); diff != "" {
+		t.Errorf("candidates (-want +got):\n%s", diff)
+	}
+	want := []string{
+		"Conv-input:9x9x1-output:9x9x8",
+		"expanded_conv-input:9x9x8-output:5x5x12-expand:3-kernel:3-stride:2-idskip:0",
+		"expanded_conv-input:5x5x12-output:5x5x12-expand:6-kernel:5-stride:1-idskip:1",
+		"Conv_1-input:5x5x12-output:5x5x16",
+		"Logits-input:5x5x16-output:10",
+	}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Fatalf("keys (-want +got):\n%s", diff)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/ir/interp"
 )
@@ -262,7 +263,7 @@ func TestBatchIndependent(t *testing.T) {
 	near(t, "batch of 2", got, []float32{8, -1, 5, -2.5}, 0)
 
 	// A real network: every sample of a batch equals its own run.
-	tm := tinyNet(t)
+	tm := testnet.Tiny(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	in := randInput(rng, 3*numel(tm.Input.Shape))
 	batch, err := interp.Run(tm, in, 3)

@@ -6,27 +6,10 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/ir/interp"
 )
-
-// tinyNet is a small MBConv network annotated like a searched model.
-func tinyNet(t testing.TB) *ir.Model {
-	t.Helper()
-	b := ir.NewBuilder("tiny", 1, 9, 9, rand.New(rand.NewPCG(7, 7)))
-	x := b.ConvBNAct("stem", b.Input(), 8, 3, 1, 1, ir.ActReLU6)
-	x = b.MBConv("s1.l0", x, 12, 3, 3, 2)
-	x = b.MBConv("s1.l1", x, 12, 5, 6, 1)
-	x = b.ConvBNAct("head", x, 16, 1, 1, 1, ir.ActReLU6)
-	x = b.GlobalPool("pool", x)
-	x = b.Flatten("flatten", x)
-	x = b.Dense("fc", x, 10, nil, nil)
-	m, err := b.Model(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 func randInput(rng *rand.Rand, n int) []float32 {
 	d := make([]float32, n)
@@ -176,7 +159,7 @@ func TestRandomConvAgainstIm2col(t *testing.T) {
 // and from the im2col convolution, feeding every step with the
 // interpreter's own inputs so each op is checked in isolation.
 func TestTinyNetByFormula(t *testing.T) {
-	m := tinyNet(t)
+	m := testnet.Tiny(t)
 	shapes, err := m.InferShapes()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/ir/interp"
 )
@@ -145,8 +146,8 @@ func tinyNet(t testing.TB) *ir.Model {
 	t.Helper()
 	b := ir.NewBuilder("tiny", 2, 9, 9, rand.New(rand.NewPCG(7, 7)))
 	x := b.ConvBNAct("stem", b.Input(), 8, 3, 1, 1, ir.ActReLU6)
-	x = b.MBConv("s1.l0", x, 12, 3, 3, 2)
-	x = b.MBConv("s1.l1", x, 12, 5, 6, 1)
+	x = testnet.MBConv(b, "s1.l0", x, 12, 3, 3, 2)
+	x = testnet.MBConv(b, "s1.l1", x, 12, 5, 6, 1)
 	x = b.ConvBNAct("head", x, 16, 1, 1, 1, ir.ActReLU)
 	x = b.GlobalPool("pool", x)
 	x = b.Flatten("flatten", x)

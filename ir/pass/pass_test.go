@@ -10,31 +10,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pnasml/pnas/internal/archnet"
+	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/ir/interp"
 	"github.com/pnasml/pnas/ir/pass"
+	"github.com/pnasml/pnas/search/space"
 )
 
-// tinyNet is a small MBConv network annotated like a searched model; the
-// builder draws every batchnorm's statistics at random.
+// tinyNet is the shared tiny network with a third, k3 e1 layer (no
+// expansion convolution); the builder draws every batchnorm's statistics at
+// random.
 func tinyNet(t testing.TB) *ir.Model {
-	t.Helper()
-	b := ir.NewBuilder("tiny", 1, 9, 9, rand.New(rand.NewPCG(7, 7)))
-	b.Block = &ir.Block{Stage: 0, Layer: 0, Candidate: "stem"}
-	x := b.ConvBNAct("stem", b.Input(), 8, 3, 1, 1, ir.ActReLU6)
-	b.Block = &ir.Block{Stage: 1, Layer: 0, Candidate: "mbconv k3 e3"}
-	x = b.MBConv("s1.l0", x, 12, 3, 3, 2)
-	b.Block = &ir.Block{Stage: 1, Layer: 1, Candidate: "mbconv k5 e6"}
-	x = b.MBConv("s1.l1", x, 12, 5, 6, 1)
-	b.Block = &ir.Block{Stage: 1, Layer: 2, Candidate: "mbconv k3 e1"}
-	x = b.MBConv("s1.l2", x, 12, 3, 1, 1)
-	b.Block = &ir.Block{Stage: -1, Layer: 0, Candidate: "head"}
-	x = b.ConvBNAct("head", x, 16, 1, 1, 1, ir.ActReLU6)
-	b.Block = &ir.Block{Stage: -1, Layer: 1, Candidate: "classifier"}
-	x = b.GlobalPool("pool", x)
-	x = b.Flatten("flatten", x)
-	x = b.Dense("fc", x, 10, nil, nil)
-	return build(t, b, x)
+	return testnet.Tiny(t, space.Candidate{Kernel: 3, Expand: 1})
 }
 
 func build(t testing.TB, b *ir.Builder, out string) *ir.Model {
