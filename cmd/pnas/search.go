@@ -199,7 +199,7 @@ type overheadTable struct{ *targets.CorrectedTable }
 
 func (t overheadTable) Lookup(key string) (float64, bool) {
 	v, ok := t.CorrectedTable.Lookup(key)
-	if o := t.Overhead(); ok && o > 0 && targets.KeyType(key) == "Logits" {
+	if o := t.Overhead(); ok && o > 0 && space.KeyType(key) == space.LogitsType {
 		v += o
 	}
 	return v, ok
