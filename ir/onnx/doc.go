@@ -1,10 +1,16 @@
 // Package onnx converts between ONNX models and the pnas IR.
 //
-// [Import] maps an ONNX ModelProto of the MobileNet family (Conv,
-// BatchNormalization, Relu, Clip as ReLU6, Add, GlobalAveragePool, Flatten,
-// Gemm, MatMul(+Add), flattening Reshape, Identity, Dropout, Softmax,
-// Constant) into an [ir.Model] with its weights; anything else is an error
-// naming the node, the op and the attribute. [Export] writes an IR model as
+// [Import] maps an ONNX ModelProto of the MobileNet family into an
+// [ir.Model] with its weights. One table in import.go holds, per operator,
+// the attributes and inputs it accepts, the rank of its activation input and
+// its converter; the operators it lists ([SupportedOps]) are
+//
+//	Add, BatchNormalization, Clip, Constant, Conv, Dropout, Flatten, Gemm,
+//	GlobalAveragePool, Identity, MatMul, Relu, Reshape, Softmax
+//
+// (Clip as ReLU6 or ReLU, MatMul with a constant Add after it as a dense
+// layer with bias, Reshape only as a flatten; docs/onnx.md has the details).
+// Anything else is an error naming the node, the op and the attribute. [Export] writes an IR model as
 // an opset-13 ModelProto that ONNX Runtime runs, so a searched model can be
 // checked against an independent engine.
 //

@@ -30,9 +30,76 @@ const (
 	metaLabels = "pnas.input.labels"
 )
 
-// SupportedOps lists the ONNX operators Import maps, in sorted order.
-var SupportedOps = []string{"Add", "BatchNormalization", "Clip", "Constant", "Conv", "Dropout", "Flatten",
-	"Gemm", "GlobalAveragePool", "Identity", "MatMul", "Relu", "Reshape", "Softmax"}
+// SupportedOps lists the ONNX operators Import maps, in sorted order: the
+// operators of the converter table.
+var SupportedOps = supportedOps()
+
+// An opSpec is one row of the converter table: an ONNX operator (in a
+// range of opset versions), the attributes and the number of inputs it
+// accepts, the rank of the activation its converter receives and the
+// converter. Import checks the attributes, the inputs and the rank before it
+// calls the converter.
+type opSpec struct {
+	op       string
+	opsets   [2]int64 // first and last default-domain opset of the row, 0 for no bound
+	attrs    []string // the attributes accepted; any other is an error
+	attrHint func(opset int64) string
+	inputs   [2]int // the least and the most inputs (trailing empty names not counted)
+	rank     int    // IR rank of input 0 given to convert: mapRank, vecRank, anyRank, or ownInputs
+	convert  func(c *nodeCtx, x *value) error
+}
+
+// Ranks of the activation input a converter receives.
+const (
+	ownInputs = -1 // the converter reads its inputs itself (x is nil)
+	anyRank   = 0  // a computed tensor of any rank
+	vecRank   = 1  // an [N,F] matrix, per sample [F]
+	mapRank   = 3  // an [N,C,H,W] map, per sample [C,H,W]
+)
+
+// converters is the table of every ONNX operator Import maps.
+var converters = []opSpec{
+	{op: "Conv", attrs: []string{"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, inputs: [2]int{2, 3}, rank: mapRank, convert: (*nodeCtx).conv},
+	{op: "BatchNormalization", attrs: []string{"epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"}, inputs: [2]int{5, 5}, rank: anyRank, convert: (*nodeCtx).batchNorm},
+	{op: "Relu", attrs: []string{"consumed_inputs"}, inputs: [2]int{1, 1}, rank: anyRank, convert: (*nodeCtx).relu},
+	{op: "Clip", opsets: [2]int64{0, 10}, attrs: []string{"min", "max", "consumed_inputs"}, inputs: [2]int{1, 1}, rank: ownInputs, convert: (*nodeCtx).clipAttrs},
+	{op: "Clip", opsets: [2]int64{11, 0}, attrHint: func(opset int64) string { return fmt.Sprintf("in opset %d the bounds are inputs", opset) },
+		inputs: [2]int{1, 3}, rank: ownInputs, convert: (*nodeCtx).clipInputs},
+	{op: "Add", attrs: []string{"consumed_inputs"}, inputs: [2]int{2, 2}, rank: ownInputs, convert: (*nodeCtx).add},
+	{op: "GlobalAveragePool", inputs: [2]int{1, 1}, rank: mapRank, convert: (*nodeCtx).globalPool},
+	{op: "Flatten", attrs: []string{"axis"}, inputs: [2]int{1, 1}, rank: anyRank, convert: (*nodeCtx).flatten},
+	{op: "Gemm", attrs: []string{"alpha", "beta", "transA", "transB", "broadcast"}, inputs: [2]int{2, 3}, rank: ownInputs, convert: (*nodeCtx).gemm},
+	{op: "MatMul", inputs: [2]int{2, 2}, rank: vecRank, convert: (*nodeCtx).matmul},
+	{op: "Reshape", opsets: [2]int64{0, 4}, attrs: []string{"shape", "consumed_inputs"}, inputs: [2]int{1, 1}, rank: ownInputs, convert: (*nodeCtx).reshapeAttr},
+	{op: "Reshape", opsets: [2]int64{5, 0}, attrs: []string{"allowzero"}, inputs: [2]int{2, 2}, rank: ownInputs, convert: (*nodeCtx).reshapeInput},
+	{op: "Identity", inputs: [2]int{1, 1}, rank: ownInputs, convert: (*nodeCtx).passThrough},
+	{op: "Dropout", attrs: []string{"ratio", "seed", "is_test", "consumed_inputs"}, inputs: [2]int{1, 3}, rank: ownInputs, convert: (*nodeCtx).dropout},
+	{op: "Softmax", attrs: []string{"axis"}, inputs: [2]int{1, 1}, rank: vecRank, convert: (*nodeCtx).softmax},
+	{op: "Constant", attrs: []string{"value"}, attrHint: func(int64) string { return `only a tensor "value" is supported` },
+		inputs: [2]int{0, 0}, rank: ownInputs, convert: (*nodeCtx).constantNode},
+}
+
+// converter returns the table row for op in the given opset.
+func converter(op string, opset int64) *opSpec {
+	for i := range converters {
+		s := &converters[i]
+		if s.op == op && (s.opsets[0] == 0 || opset >= s.opsets[0]) && (s.opsets[1] == 0 || opset <= s.opsets[1]) {
+			return s
+		}
+	}
+	return nil
+}
+
+func supportedOps() []string {
+	var ops []string
+	for _, s := range converters {
+		if !slices.Contains(ops, s.op) {
+			ops = append(ops, s.op)
+		}
+	}
+	slices.Sort(ops)
+	return ops
+}
 
 // value is an activation tensor of the ONNX graph mapped into the IR.
 type value struct {
@@ -52,10 +119,10 @@ type importer struct {
 }
 
 // Import maps a serialized ONNX ModelProto of the MobileNet family into an
-// IR model with its weights: Conv, BatchNormalization, Relu, Clip(0,6),
-// Add, GlobalAveragePool, Flatten, Gemm, MatMul(+Add), flattening Reshape,
-// Identity, Dropout, Softmax and Constant. The graph must have one image
-// input [N,C,H,W] (N symbolic or 1) and one output. Any other operator,
+// IR model with its weights; the operators it maps are [SupportedOps] (the
+// package documentation and docs/onnx.md say what each accepts). The graph
+// must have one image input [N,C,H,W] (N symbolic or 1) and one output. Any
+// other operator,
 // attribute value or data type is an error naming the node, the op and the
 // attribute. Ops are kept one to one (activations are not fused), named
 // after the ONNX nodes with names sanitized to the IR rules.
@@ -346,7 +413,8 @@ func (c *nodeCtx) wantInputs(lo, hi int) error {
 	return nil
 }
 
-// act returns input j as an activation tensor of the given IR rank (0: any).
+// act returns input j as an activation tensor of the given IR rank
+// (mapRank, vecRank or anyRank).
 func (c *nodeCtx) act(j, rank int) (*value, error) {
 	s := c.in(j)
 	v, ok := c.im.vals[s]
@@ -356,9 +424,9 @@ func (c *nodeCtx) act(j, rank int) (*value, error) {
 		}
 		return nil, c.errf("input %d %q is not defined by the graph input, an initializer or an earlier node", j, s)
 	}
-	if rank != 0 && len(v.shape) != rank {
+	if rank != anyRank && len(v.shape) != rank {
 		want := "a [N,C,H,W] map"
-		if rank == 1 {
+		if rank == vecRank {
 			want = "an [N,F] matrix"
 		}
 		return nil, c.errf("input %d %q: expected %s, got per-sample shape %v", j, s, want, v.shape)
@@ -431,35 +499,27 @@ func (im *importer) node(i int, n *NodeProto) error {
 			return c.errf("output %q is already defined", o)
 		}
 	}
-	switch n.OpType {
-	case "Conv":
-		return c.conv()
-	case "BatchNormalization":
-		return c.batchNorm()
-	case "Relu":
-		return c.relu()
-	case "Clip":
-		return c.clip()
-	case "Add":
-		return c.add()
-	case "GlobalAveragePool":
-		return c.globalPool()
-	case "Flatten":
-		return c.flatten()
-	case "Gemm":
-		return c.gemm()
-	case "MatMul":
-		return c.matmul()
-	case "Reshape":
-		return c.reshape()
-	case "Identity", "Dropout":
-		return c.passThrough()
-	case "Softmax":
-		return c.softmax()
-	case "Constant":
-		return c.constantNode()
+	spec := converter(n.OpType, im.opset)
+	if spec == nil {
+		return c.errf("unsupported op %q (supported: %s)", n.OpType, strings.Join(SupportedOps, ", "))
 	}
-	return c.errf("unsupported op %q (supported: %s)", n.OpType, strings.Join(SupportedOps, ", "))
+	if err := c.allow(spec.attrs...); err != nil {
+		if spec.attrHint != nil {
+			return fmt.Errorf("%w (%s)", err, spec.attrHint(im.opset))
+		}
+		return err
+	}
+	if err := c.wantInputs(spec.inputs[0], spec.inputs[1]); err != nil {
+		return err
+	}
+	var x *value
+	if spec.rank != ownInputs {
+		var err error
+		if x, err = c.act(0, spec.rank); err != nil {
+			return err
+		}
+	}
+	return spec.convert(c, x)
 }
 
 func toInts(v []int64) []int {
@@ -470,17 +530,7 @@ func toInts(v []int64) []int {
 	return out
 }
 
-func (c *nodeCtx) conv() error {
-	if err := c.allow("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"); err != nil {
-		return err
-	}
-	if err := c.wantInputs(2, 3); err != nil {
-		return err
-	}
-	x, err := c.act(0, 3)
-	if err != nil {
-		return err
-	}
+func (c *nodeCtx) conv(x *value) error {
 	w, wd, err := c.floats(1)
 	if err != nil {
 		return err
@@ -584,17 +634,7 @@ func (c *nodeCtx) conv() error {
 	return nil
 }
 
-func (c *nodeCtx) batchNorm() error {
-	if err := c.allow("epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"); err != nil {
-		return err
-	}
-	if err := c.wantInputs(5, 5); err != nil {
-		return err
-	}
-	x, err := c.act(0, 0)
-	if err != nil {
-		return err
-	}
+func (c *nodeCtx) batchNorm(x *value) error {
 	if tm, err := c.intAttr("training_mode", 0); err != nil {
 		return err
 	} else if tm != 0 {
@@ -629,78 +669,68 @@ func (c *nodeCtx) batchNorm() error {
 	return nil
 }
 
-func (c *nodeCtx) activation(a ir.Activation) error {
-	x, err := c.act(0, 0)
-	if err != nil {
-		return err
-	}
+func (c *nodeCtx) activation(x *value, a ir.Activation) {
 	c.emit(ir.Op{Type: ir.OpActivation, Inputs: []string{x.name}, Activation: a}, x.shape)
+}
+
+func (c *nodeCtx) relu(x *value) error {
+	c.activation(x, ir.ActReLU)
 	return nil
 }
 
-func (c *nodeCtx) relu() error {
-	if err := c.allow("consumed_inputs"); err != nil {
+// clipAttrs reads the bounds of a Clip from its attributes (opset < 11).
+func (c *nodeCtx) clipAttrs(*value) error {
+	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+	var err error
+	if lo, _, err = c.floatAttr("min", lo); err != nil {
 		return err
 	}
-	if err := c.wantInputs(1, 1); err != nil {
+	if hi, _, err = c.floatAttr("max", hi); err != nil {
 		return err
 	}
-	return c.activation(ir.ActReLU)
+	return c.clip(lo, hi)
 }
 
-func (c *nodeCtx) clip() error {
+// clipInputs reads the bounds of a Clip from its constant inputs 1 and 2
+// (opset >= 11).
+func (c *nodeCtx) clipInputs(*value) error {
 	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
-	if c.im.opset < 11 {
-		if err := c.allow("min", "max", "consumed_inputs"); err != nil {
+	for j, dst := range []*float32{&lo, &hi} {
+		if c.in(j+1) == "" {
+			continue
+		}
+		d, _, err := c.floats(j + 1)
+		if err != nil {
 			return err
 		}
-		if err := c.wantInputs(1, 1); err != nil {
-			return err
+		if len(d) != 1 {
+			return c.errf("input %d %q: expected a scalar bound, got %d values", j+1, c.in(j+1), len(d))
 		}
-		var err error
-		if lo, _, err = c.floatAttr("min", lo); err != nil {
-			return err
-		}
-		if hi, _, err = c.floatAttr("max", hi); err != nil {
-			return err
-		}
-	} else {
-		if err := c.allow(); err != nil {
-			return fmt.Errorf("%w (in opset %d the bounds are inputs)", err, c.im.opset)
-		}
-		if err := c.wantInputs(1, 3); err != nil {
-			return err
-		}
-		for j, dst := range []*float32{&lo, &hi} {
-			if c.in(j+1) == "" {
-				continue
-			}
-			d, _, err := c.floats(j + 1)
-			if err != nil {
-				return err
-			}
-			if len(d) != 1 {
-				return c.errf("input %d %q: expected a scalar bound, got %d values", j+1, c.in(j+1), len(d))
-			}
-			*dst = d[0]
-		}
+		*dst = d[0]
 	}
+	return c.clip(lo, hi)
+}
+
+// clip maps Clip(lo, hi) to ReLU6 or ReLU.
+func (c *nodeCtx) clip(lo, hi float32) error {
+	var a ir.Activation
 	switch {
 	case lo == 0 && hi == 6:
-		return c.activation(ir.ActReLU6)
+		a = ir.ActReLU6
 	case lo == 0 && math.IsInf(float64(hi), 1):
-		return c.activation(ir.ActReLU)
+		a = ir.ActReLU
+	default:
+		return c.errf("bounds min=%g max=%g: only Clip(0, 6) (ReLU6) and Clip(0, inf) (ReLU) are supported", lo, hi)
 	}
-	return c.errf("bounds min=%g max=%g: only Clip(0, 6) (ReLU6) and Clip(0, inf) (ReLU) are supported", lo, hi)
+	x, err := c.act(0, anyRank)
+	if err != nil {
+		return err
+	}
+	c.activation(x, a)
+	return nil
 }
 
-func (c *nodeCtx) add() error {
-	if err := c.allow("consumed_inputs"); err != nil {
-		return err
-	}
-	if err := c.wantInputs(2, 2); err != nil {
-		return err
-	}
+func (c *nodeCtx) add(*value) error {
 	_, c0 := c.im.consts[c.in(0)]
 	_, c1 := c.im.consts[c.in(1)]
 	if c0 || c1 {
@@ -710,11 +740,11 @@ func (c *nodeCtx) add() error {
 		}
 		return c.addBias(xj, bj)
 	}
-	x, err := c.act(0, 0)
+	x, err := c.act(0, anyRank)
 	if err != nil {
 		return err
 	}
-	y, err := c.act(1, 0)
+	y, err := c.act(1, anyRank)
 	if err != nil {
 		return err
 	}
@@ -727,7 +757,7 @@ func (c *nodeCtx) add() error {
 
 // addBias folds Add(MatMul(x, W), b) into the dense op's bias.
 func (c *nodeCtx) addBias(xj, bj int) error {
-	x, err := c.act(xj, 0)
+	x, err := c.act(xj, anyRank)
 	if err != nil {
 		return err
 	}
@@ -756,32 +786,12 @@ func (c *nodeCtx) addBias(xj, bj int) error {
 	return nil
 }
 
-func (c *nodeCtx) globalPool() error {
-	if err := c.allow(); err != nil {
-		return err
-	}
-	if err := c.wantInputs(1, 1); err != nil {
-		return err
-	}
-	x, err := c.act(0, 3)
-	if err != nil {
-		return err
-	}
+func (c *nodeCtx) globalPool(x *value) error {
 	c.emit(ir.Op{Type: ir.OpGlobalPool, Inputs: []string{x.name}}, []int{x.shape[0], 1, 1})
 	return nil
 }
 
-func (c *nodeCtx) flatten() error {
-	if err := c.allow("axis"); err != nil {
-		return err
-	}
-	if err := c.wantInputs(1, 1); err != nil {
-		return err
-	}
-	x, err := c.act(0, 0)
-	if err != nil {
-		return err
-	}
+func (c *nodeCtx) flatten(x *value) error {
 	axis, err := c.intAttr("axis", 1)
 	if err != nil {
 		return err
@@ -825,13 +835,7 @@ func transpose(w []float32, rows, cols int) []float32 {
 	return out
 }
 
-func (c *nodeCtx) gemm() error {
-	if err := c.allow("alpha", "beta", "transA", "transB", "broadcast"); err != nil {
-		return err
-	}
-	if err := c.wantInputs(2, 3); err != nil {
-		return err
-	}
+func (c *nodeCtx) gemm(*value) error {
 	for _, a := range []string{"alpha", "beta"} {
 		if v, _, err := c.floatAttr(a, 1); err != nil {
 			return err
@@ -851,7 +855,7 @@ func (c *nodeCtx) gemm() error {
 	if tb != 0 && tb != 1 {
 		return c.errf("attribute \"transB\": %d, expected 0 or 1", tb)
 	}
-	x, err := c.act(0, 1)
+	x, err := c.act(0, vecRank)
 	if err != nil {
 		return err
 	}
@@ -897,17 +901,7 @@ func (c *nodeCtx) gemm() error {
 	return nil
 }
 
-func (c *nodeCtx) matmul() error {
-	if err := c.allow(); err != nil {
-		return err
-	}
-	if err := c.wantInputs(2, 2); err != nil {
-		return err
-	}
-	x, err := c.act(0, 1)
-	if err != nil {
-		return err
-	}
+func (c *nodeCtx) matmul(x *value) error {
 	w, wd, err := c.floats(1)
 	if err != nil {
 		return err
@@ -921,43 +915,40 @@ func (c *nodeCtx) matmul() error {
 	return nil
 }
 
-func (c *nodeCtx) reshape() error {
-	var target []int64
-	if c.im.opset < 5 {
-		if err := c.allow("shape", "consumed_inputs"); err != nil {
-			return err
-		}
-		if err := c.wantInputs(1, 1); err != nil {
-			return err
-		}
-		a, err := c.attr("shape", AttrInts)
-		if err != nil {
-			return err
-		}
-		if a == nil {
-			return c.errf("attribute \"shape\" is missing")
-		}
-		target = a.Ints
-	} else {
-		if err := c.allow("allowzero"); err != nil {
-			return err
-		}
-		if err := c.wantInputs(2, 2); err != nil {
-			return err
-		}
-		t, err := c.constant(1)
-		if err != nil {
-			return err
-		}
-		if target, err = t.Int64s(); err != nil {
-			return c.errf("input 1 %q: %v", c.in(1), err)
-		}
+// reshapeAttr reads the target shape of a Reshape from its attribute
+// (opset < 5).
+func (c *nodeCtx) reshapeAttr(*value) error {
+	a, err := c.attr("shape", AttrInts)
+	if err != nil {
+		return err
 	}
+	if a == nil {
+		return c.errf("attribute \"shape\" is missing")
+	}
+	return c.reshape(a.Ints)
+}
+
+// reshapeInput reads the target shape of a Reshape from its constant input 1
+// (opset >= 5).
+func (c *nodeCtx) reshapeInput(*value) error {
+	t, err := c.constant(1)
+	if err != nil {
+		return err
+	}
+	target, err := t.Int64s()
+	if err != nil {
+		return c.errf("input 1 %q: %v", c.in(1), err)
+	}
+	return c.reshape(target)
+}
+
+// reshape maps a Reshape to the target shape to a flatten.
+func (c *nodeCtx) reshape(target []int64) error {
 	allowZero, err := c.intAttr("allowzero", 0)
 	if err != nil {
 		return err
 	}
-	x, err := c.act(0, 0)
+	x, err := c.act(0, anyRank)
 	if err != nil {
 		return err
 	}
@@ -982,38 +973,31 @@ func joinInts(s []int) string {
 	return strings.Join(parts, ",")
 }
 
-func (c *nodeCtx) passThrough() error {
-	if c.n.OpType == "Dropout" {
-		if err := c.allow("ratio", "seed", "is_test", "consumed_inputs"); err != nil {
+// dropout checks that a Dropout runs in inference mode and passes its input
+// through.
+func (c *nodeCtx) dropout(x *value) error {
+	if s := c.in(2); s != "" {
+		t, err := c.constant(2)
+		if err != nil {
 			return err
 		}
-		if err := c.wantInputs(1, 3); err != nil {
-			return err
-		}
-		if s := c.in(2); s != "" {
-			t, err := c.constant(2)
-			if err != nil {
-				return err
-			}
-			if on, err := t.boolValue(); err != nil {
-				return c.errf("input 2 %q (training_mode): %v", s, err)
-			} else if on {
-				return c.errf("input 2 %q: training_mode is true, only inference is supported", s)
-			}
-		}
-	} else {
-		if err := c.allow(); err != nil {
-			return err
-		}
-		if err := c.wantInputs(1, 1); err != nil {
-			return err
+		if on, err := t.boolValue(); err != nil {
+			return c.errf("input 2 %q (training_mode): %v", s, err)
+		} else if on {
+			return c.errf("input 2 %q: training_mode is true, only inference is supported", s)
 		}
 	}
+	return c.passThrough(x)
+}
+
+// passThrough makes the node's output another name for its input, constant
+// or computed.
+func (c *nodeCtx) passThrough(*value) error {
 	if t, isConst := c.im.consts[c.in(0)]; isConst {
 		c.im.consts[c.n.Output[0]] = t
 		return nil
 	}
-	x, err := c.act(0, 0)
+	x, err := c.act(0, anyRank)
 	if err != nil {
 		return err
 	}
@@ -1035,17 +1019,7 @@ func (t *TensorProto) boolValue() (bool, error) {
 	return false, fmt.Errorf("expected one BOOL value")
 }
 
-func (c *nodeCtx) softmax() error {
-	if err := c.allow("axis"); err != nil {
-		return err
-	}
-	if err := c.wantInputs(1, 1); err != nil {
-		return err
-	}
-	x, err := c.act(0, 1)
-	if err != nil {
-		return err
-	}
+func (c *nodeCtx) softmax(x *value) error {
 	def := int64(1)
 	if c.im.opset >= 13 {
 		def = -1
@@ -1061,13 +1035,7 @@ func (c *nodeCtx) softmax() error {
 	return nil
 }
 
-func (c *nodeCtx) constantNode() error {
-	if err := c.allow("value"); err != nil {
-		return fmt.Errorf("%w (only a tensor \"value\" is supported)", err)
-	}
-	if err := c.wantInputs(0, 0); err != nil {
-		return err
-	}
+func (c *nodeCtx) constantNode(*value) error {
 	a, err := c.attr("value", AttrTensor)
 	if err != nil {
 		return err

@@ -2,6 +2,8 @@ package onnx
 
 import (
 	"math/rand/v2"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -428,5 +430,58 @@ func TestImportErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got error %v\nwant it to contain %s", c.name, err, c.want)
 		}
+	}
+}
+
+// TestSupportedOpsDocumented checks that the package documentation and
+// docs/onnx.md list exactly the operators of the converter table.
+func TestSupportedOpsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	inList := false
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(l, "//\t") {
+			inList = true
+			for _, op := range strings.Split(strings.TrimPrefix(l, "//\t"), ",") {
+				if op = strings.TrimSpace(op); op != "" {
+					listed = append(listed, op)
+				}
+			}
+		} else if inList {
+			break
+		}
+	}
+	if !slices.Equal(listed, SupportedOps) {
+		t.Errorf("doc.go lists %v, the converter table has %v", listed, SupportedOps)
+	}
+	md, err := os.ReadFile("../../docs/onnx.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	_, table, ok := strings.Cut(string(md), "| ONNX op | IR | accepted |\n")
+	if !ok {
+		t.Fatal("docs/onnx.md has no import table (| ONNX op | IR | accepted |)")
+	}
+	for _, l := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(l, "|") {
+			break
+		}
+		if !strings.HasPrefix(l, "| `") {
+			continue
+		}
+		cell := strings.Split(l, "|")[1]
+		for _, f := range strings.Split(cell, ",") {
+			if op, _, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(f), "`"), "`"); ok && !slices.Contains(rows, op) {
+				rows = append(rows, op)
+			}
+		}
+	}
+	slices.Sort(rows)
+	if !slices.Equal(rows, SupportedOps) {
+		t.Errorf("docs/onnx.md's import table lists %v, the converter table has %v", rows, SupportedOps)
 	}
 }
