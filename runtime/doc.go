@@ -77,15 +77,19 @@
 //
 // # Threads
 //
-// A Pool of n threads (the caller plus n-1 goroutines that spin for a
-// while between tasks, then park) runs each operator as up to 4n parts
-// that threads claim one at a time, so a thread that wakes late leaves its
+// A Pool of n threads (the caller plus n-1 goroutines that spin for a while
+// between tasks, then park) runs each operator as up to 4n parts, fewer
+// where a part would get under 32Ki multiply-adds ([Pool.Parts]). Each
+// thread owns a contiguous range of the parts, the same fraction of every
+// operator, so it works on the same region of the feature map from layer to
+// layer and reads what it wrote from its own cache. It claims its parts one
+// at a time from the front of its range and, once that is done, steals from
+// the back of the others' ranges, so a thread that wakes late leaves its
 // share to the others. GEMMs split over row tiles, or over column panels
-// when there are few rows or the weights outweigh the activations;
-// depthwise splits over channel vectors (each thread then owns its cache
-// lines) or, with few channels, over output rows. Pass the same Pool to
-// every operator; a nil Pool runs on the caller alone. Run allocates
-// nothing.
+// when there are few rows or the weights outweigh the activations; depthwise
+// splits over channel vectors (each thread then owns its cache lines) or,
+// with few channels, over output rows. Pass the same Pool to every operator;
+// a nil Pool runs on the caller alone. Run allocates nothing.
 //
 // # Kernel sets
 //

@@ -98,9 +98,11 @@ func (p *Pool) Parts(units int, work int64) int {
 }
 
 // minPartWork is the least work, in multiply-adds, given a part of its
-// own: handing a part to another thread costs about a microsecond (the
-// claim, the done count and the cache lines of the data crossing cores),
-// the time of some 50,000 multiply-adds of a SIMD kernel.
+// own: 32Ki (32,768). Handing a part to another thread costs about a
+// microsecond (the claim, the done count and the cache lines of the data
+// crossing cores), the time of a few tens of thousands of multiply-adds of
+// a SIMD kernel, so a smaller part would cost about as much to hand over as
+// to run.
 const minPartWork = 32 << 10
 
 // maxParts bounds the parts of one Run and epochMask the epochs (they
