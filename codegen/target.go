@@ -6,7 +6,7 @@ import (
 	"github.com/pnasml/pnas/targets"
 )
 
-// kernelRank orders kernel sets as tags.json declares them (the portable
+// kernelRank orders kernel sets as presets.json declares them (the portable
 // set first).
 func kernelRank(name string) int {
 	sets, err := targets.KernelSets()

@@ -4,8 +4,8 @@
 // Targets. A [Target] names a device: GOOS/GOARCH/GOAMD64, the CPU
 // features it guarantees, the kernel set compiled programs use, the thread
 // count and its latency table. The presets (amd64, amd64-avx512, generic)
-// and the kernel sets live in the embedded tags.json; users add devices as
-// JSON files in directories given to [Lookup] and [List] or named by
+// and the kernel sets live in the embedded presets.json; users add devices
+// as JSON files in directories given to [Lookup] and [List] or named by
 // $PNAS_TARGETS. No other package branches on target names: they read
 // these fields. [Target.HostSupports] checks the running CPU with
 // golang.org/x/sys/cpu.

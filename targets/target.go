@@ -21,18 +21,19 @@ import (
 // TargetSchema is the "schema" value of a target file.
 const TargetSchema = "pnas-target/1"
 
-// TagsSchema is the "schema" value of the embedded preset file tags.json.
-const TagsSchema = "pnas-targets/1"
+// PresetsSchema is the "schema" value of the embedded presets.json, which
+// holds the preset targets and the kernel sets.
+const PresetsSchema = "pnas-targets/1"
 
 // EnvDirs names the environment variable holding extra target directories,
 // separated like PATH (filepath.ListSeparator).
 const EnvDirs = "PNAS_TARGETS"
 
-//go:embed tags.json luts
+//go:embed presets.json luts
 var embedded embed.FS
 
 // Target is one device pnas compiles for and searches against. Targets are
-// data: the built-in presets live in tags.json, and users add devices as
+// data: the built-in presets live in presets.json, and users add devices as
 // JSON files of the same form (one target per file, see docs/latency.md).
 type Target struct {
 	Name        string   `json:"name"`        // unique name, e.g. "amd64" or "lab/epyc-7763"
@@ -130,10 +131,10 @@ type registry struct {
 	presets    []*Target
 }
 
-// loadRegistry parses the embedded tags.json once. Callers must not modify
+// loadRegistry parses the embedded presets.json once. Callers must not modify
 // what it returns; List and Lookup hand out copies.
 var loadRegistry = sync.OnceValues(func() (*registry, error) {
-	data, err := embedded.ReadFile("tags.json")
+	data, err := embedded.ReadFile("presets.json")
 	if err != nil {
 		return nil, err
 	}
@@ -141,8 +142,8 @@ var loadRegistry = sync.OnceValues(func() (*registry, error) {
 })
 
 func parseRegistry(data []byte) (*registry, error) {
-	const file = "tags.json (embedded)"
-	if err := checkSchema(data, TagsSchema); err != nil {
+	const file = "presets.json (embedded)"
+	if err := checkSchema(data, PresetsSchema); err != nil {
 		return nil, inFile(err, file, 0)
 	}
 	var tf tagsFile
@@ -191,7 +192,7 @@ func (r *registry) kernelSet(name string) *KernelSet {
 }
 
 // KernelSets returns the kernel sets the runtime provides, as declared in
-// tags.json.
+// presets.json.
 func KernelSets() ([]KernelSet, error) {
 	r, err := loadRegistry()
 	if err != nil {
@@ -238,7 +239,7 @@ func parseTarget(data []byte, r *registry) (*Target, error) {
 }
 
 // Validate checks every field of the target against the kernel sets of
-// tags.json.
+// presets.json.
 func (t *Target) Validate() error {
 	r, err := loadRegistry()
 	if err != nil {
@@ -315,7 +316,7 @@ func SearchDirs(dirs ...string) []string {
 	return out
 }
 
-// List returns the built-in presets (in tags.json order) followed by the
+// List returns the built-in presets (in presets.json order) followed by the
 // user targets found in dirs and in $PNAS_TARGETS (sorted by name). Every
 // *.json file of those directories must be a valid target; a malformed file
 // or a duplicate name is an error naming the file.
@@ -385,7 +386,7 @@ func (t *Target) clone() *Target {
 	return &c
 }
 
-// Builtin reports whether the target is one of the presets of tags.json.
+// Builtin reports whether the target is one of the presets of presets.json.
 func (t *Target) Builtin() bool { return t.Source == "builtin" }
 
 // BuildEnv returns the environment assignments for `go build` of a program
