@@ -58,7 +58,7 @@ type Config struct {
 	AlphaInitStd    float64 // alpha ~ N(0, std^2)
 	GateMode        string  // GateFullV2, GateTwo or GateAll
 
-	LatencyLoss   string  // LossMulLog, LossAddLinear or LossNone
+	LatencyLoss   string  // the loss form: LossMulLog, LossAddLinear or LossNone (see LossFunc)
 	TargetLatency float64 // T, in the latency table's unit (microseconds)
 	LatencyA      float64 // a of mul#log
 	LatencyBeta   float64 // beta of mul#log

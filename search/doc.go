@@ -11,7 +11,8 @@
 //   - [Config] holds every hyper-parameter, with the reference defaults.
 //   - [LatencyTable] is the lookup the latency loss reads; [NewLatencyModel]
 //     resolves every key the space needs and computes the expected latency
-//     E[LAT] and its gradient; [Config.LatencyLoss] selects the loss form.
+//     E[LAT] and its gradient; [Config.LatencyLoss] names the loss form
+//     and [LossFunc] evaluates it.
 //   - [New] builds a [Searcher]: weights (PyTorch initialization), SGD
 //     state, architecture parameters alpha and their Adam state, RNGs.
 //   - [Searcher.WeightStep] samples one path from softmax(alpha) (or

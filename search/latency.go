@@ -106,8 +106,9 @@ func (m *LatencyModel) Of(choice []int) float64 {
 	return e
 }
 
-// LatencyLoss combines cross entropy with the expected latency.
-type LatencyLoss struct {
+// LossFunc is the loss of an architecture step: cross entropy combined
+// with the expected latency in the form Config.LatencyLoss names.
+type LossFunc struct {
 	Form   string  // LossMulLog, LossAddLinear or LossNone
 	Target float64 // T
 	A      float64 // mul#log factor
@@ -115,14 +116,14 @@ type LatencyLoss struct {
 	Lambda float64 // add#linear weight
 }
 
-// LatencyLossFn returns the latency loss configured by c.
-func (c *Config) LatencyLossFn() LatencyLoss {
-	return LatencyLoss{Form: c.LatencyLoss, Target: c.TargetLatency, A: c.LatencyA, Beta: c.LatencyBeta, Lambda: c.LatencyLambda}
+// LossFunc returns the loss function configured by c.
+func (c *Config) LossFunc() LossFunc {
+	return LossFunc{Form: c.LatencyLoss, Target: c.TargetLatency, A: c.LatencyA, Beta: c.LatencyBeta, Lambda: c.LatencyLambda}
 }
 
 // Eval returns the loss L(CE, E) and its partial derivatives dL/dCE and
 // dL/dE.
-func (l LatencyLoss) Eval(ce, e float64) (loss, dCE, dE float64, err error) {
+func (l LossFunc) Eval(ce, e float64) (loss, dCE, dE float64, err error) {
 	switch l.Form {
 	case LossNone, "":
 		return ce, 1, 0, nil

@@ -50,7 +50,7 @@ func TestLatencyModel(t *testing.T) {
 }
 
 func TestLatencyLossForms(t *testing.T) {
-	for _, l := range []LatencyLoss{
+	for _, l := range []LossFunc{
 		{Form: LossMulLog, Target: 80, A: 0.2, Beta: 0.3},
 		{Form: LossAddLinear, Target: 80, Lambda: 0.1},
 		{Form: LossNone},
@@ -84,7 +84,7 @@ func TestLatencyLossForms(t *testing.T) {
 			t.Errorf("%s: dL/dE %g, finite differences %g", l.Form, dE, num)
 		}
 	}
-	if _, _, _, err := (LatencyLoss{Form: LossMulLog, Target: 80, A: 0.2, Beta: 0.3}).Eval(1, 0.5); err == nil {
+	if _, _, _, err := (LossFunc{Form: LossMulLog, Target: 80, A: 0.2, Beta: 0.3}).Eval(1, 0.5); err == nil {
 		t.Errorf("mul#log with E below 1 and T above 1: expected an error")
 	}
 }

@@ -30,7 +30,7 @@ type Searcher struct {
 	cfg     Config
 	plan    *space.Plan
 	lat     *LatencyModel // nil when no table was given
-	lossFn  LatencyLoss
+	lossFn  LossFunc
 	backend backends.Backend
 	dtype   dtypes.DType // graph precision: float32 (float64 in gradient tests)
 	params  *paramSet
@@ -75,7 +75,7 @@ func New(plan *space.Plan, cfg Config, table LatencyTable) (*Searcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Searcher{cfg: cfg, plan: plan, lossFn: cfg.LatencyLossFn(), dtype: dtypes.Float32}
+	s := &Searcher{cfg: cfg, plan: plan, lossFn: cfg.LossFunc(), dtype: dtypes.Float32}
 	if table != nil {
 		m, err := NewLatencyModel(plan, table)
 		if err != nil {
