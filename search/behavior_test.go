@@ -245,7 +245,7 @@ func TestResumeBitIdentical(t *testing.T) {
 		// Resumed on a differently configured backend (ops one at a time,
 		// one worker): where a search runs does not change what it
 		// computes.
-		resumed, err := LoadOn(path, tab, Runtime{Backend: "go:ops_sequential", Parallelism: 1})
+		resumed, err := LoadOn(path, tab, Placement{Backend: "go:ops_sequential", Parallelism: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

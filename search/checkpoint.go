@@ -91,22 +91,22 @@ func Load(path string, table LatencyTable) (*Searcher, error) {
 	return load(path, table, nil)
 }
 
-// Runtime holds the settings that say where a search runs rather than what
-// it computes; a resumed search may change them. With the same backend the
-// results do not depend on Parallelism; another backend rounds
+// Placement holds the settings that say where a search runs rather than
+// what it computes; a resumed search may change them. With the same
+// backend the results do not depend on Parallelism; another backend rounds
 // differently, so a search resumed on it is no longer bit for bit the
 // uninterrupted one.
-type Runtime struct {
+type Placement struct {
 	Backend     string // Config.Backend
 	Parallelism int    // Config.Parallelism
 }
 
-// LoadOn is Load with the checkpoint's runtime settings replaced by rt.
-func LoadOn(path string, table LatencyTable, rt Runtime) (*Searcher, error) {
+// LoadOn is Load with the checkpoint's placement replaced by rt.
+func LoadOn(path string, table LatencyTable, rt Placement) (*Searcher, error) {
 	return load(path, table, &rt)
 }
 
-func load(path string, table LatencyTable, rt *Runtime) (*Searcher, error) {
+func load(path string, table LatencyTable, rt *Placement) (*Searcher, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func load(path string, table LatencyTable, rt *Runtime) (*Searcher, error) {
 	return s, nil
 }
 
-func decodeCheckpoint(b []byte, table LatencyTable, rt *Runtime) (*Searcher, error) {
+func decodeCheckpoint(b []byte, table LatencyTable, rt *Placement) (*Searcher, error) {
 	tensors, meta, err := ir.DecodeSafetensors(b)
 	if err != nil {
 		return nil, fmt.Errorf("search checkpoint: %w", err)

@@ -361,7 +361,7 @@ func (c *SearchCmd) Run(g *globals) error {
 
 	var s *search.Searcher
 	if resume {
-		s, err = search.LoadOn(filepath.Join(dir, ckptFile), lat, search.Runtime{Backend: c.Backend, Parallelism: c.Threads})
+		s, err = search.LoadOn(filepath.Join(dir, ckptFile), lat, search.Placement{Backend: c.Backend, Parallelism: c.Threads})
 		if err != nil {
 			return err
 		}
