@@ -12,5 +12,12 @@
 // positions (input and output sizes, stride, whether an identity residual is
 // possible) from which latency-table keys and the supernet are built.
 //
+// The package owns the latency-table vocabulary: the key formats of the
+// reference ProxylessNAS lookup table ([StemKey], [MBConvKey], [HeadKey],
+// [LogitsKey]), their layer types ([KeyType]) and the keys of a plan
+// ([Plan.StemKey], [Plan.FirstKey], [Plan.HeadKey], [Plan.LogitsKey],
+// [Layer.Key]). Package internal/archnet builds a plan's IR networks and
+// derives the same keys from their block annotations.
+//
 // Package space imports only the standard library.
 package space
