@@ -1,0 +1,320 @@
+package kernels
+
+import "fmt"
+
+// This file is the depthwise convolution driver. Each (channel, image)
+// plane is copied into a zero-padded scratch plane whose rows are split
+// into s phases (column q*s+ph of the padded row at ph*hoff+q), so that a
+// stride-s window reads contiguous runs of every phase; a row kernel then
+// computes whole output rows, cols = Wo rounded up to the vector width.
+// The border of the scratch plane is zeroed once per goroutine and never
+// written again. Channels are split between goroutines; within a channel
+// the filter gradient is summed over images, rows and columns in a fixed
+// order, so every result is the same for every workers count.
+
+// dwRowFunc computes output rows; see dwRowsGo. nv = cols / vector width.
+type dwRowFunc func(y []float32, ldy int, x []float32, ldx, hoff int, w []float32, rows, nv int)
+
+// dwFiltFunc accumulates filter-gradient lanes; see dwFiltGo.
+type dwFiltFunc func(acc, dy []float32, ldd int, x []float32, ldx, hoff int, rows, nv int)
+
+// dwKernels is one level's depthwise kernels for k ∈ {3,5,7}, s ∈ {1,2}.
+type dwKernels struct {
+	vw   int
+	rows [8][3]dwRowFunc // [k][s]
+	filt [8][3]dwFiltFunc
+}
+
+var dwImpls [numLevels]*dwKernels
+
+// dwFor returns the row and filter kernels for k and s at the highest level
+// <= l that has them, and their vector width; the Go twins (vector width 1)
+// serve every k and s.
+func dwFor(l, k, s int) (dwRowFunc, dwFiltFunc, int) {
+	for ; l > 0; l-- {
+		d := dwImpls[l]
+		if d != nil && k < len(d.rows) && s < len(d.rows[k]) && d.rows[k][s] != nil {
+			return d.rows[k][s], d.filt[k][s], d.vw
+		}
+	}
+	rows := func(y []float32, ldy int, x []float32, ldx, hoff int, w []float32, n, nv int) {
+		dwRowsGo(k, s, y, ldy, x, ldx, hoff, w, n, nv)
+	}
+	filt := func(acc, dy []float32, ldd int, x []float32, ldx, hoff int, n, nv int) {
+		dwFiltGo(k, s, 1, acc, dy, ldd, x, ldx, hoff, n, nv)
+	}
+	return rows, filt, 1
+}
+
+// dwRowsGo is the reference of every depthwise row kernel. x holds padded
+// input rows ldx floats apart, each split into s phases hoff floats apart;
+// off(j) = (j%s)*hoff + j/s is where tap column j of output column 0 lies.
+// With cols = nv times the vector width (1 here):
+//
+//	for r := 0; r < rows; r++ {
+//		for col := 0; col < cols; col++ {
+//			a := float32(0)
+//			for i := 0; i < k; i++ {
+//				for j := 0; j < k; j++ {
+//					a += w[i*k+j] * x[(r*s+i)*ldx+off(j)+col]
+//				}
+//			}
+//			y[r*ldy+col] = a
+//		}
+//	}
+func dwRowsGo(k, s int, y []float32, ldy int, x []float32, ldx, hoff int, w []float32, rows, cols int) {
+	w = w[:k*k]
+	for r := 0; r < rows; r++ {
+		yr := y[r*ldy : r*ldy+cols]
+		clear(yr)
+		for i := 0; i < k; i++ {
+			base := (r*s + i) * ldx
+			for j := 0; j < k; j++ {
+				wij := w[i*k+j]
+				off := base + (j%s)*hoff + j/s
+				xr := x[off : off+cols]
+				for col, v := range xr {
+					yr[col] += wij * v
+				}
+			}
+		}
+	}
+}
+
+// dwFiltGo is the reference of every depthwise filter-gradient kernel, with
+// off(j) as for dwRowsGo and cols = nv*vw:
+//
+//	for i := 0; i < k; i++ {
+//		for r := 0; r < rows; r++ {
+//			for col := 0; col < cols; col++ {
+//				for j := 0; j < k; j++ {
+//					acc[(i*k+j)*vw+col%vw] += dy[r*ldd+col] * x[(r*s+i)*ldx+off(j)+col]
+//				}
+//			}
+//		}
+//	}
+func dwFiltGo(k, s, vw int, acc, dy []float32, ldd int, x []float32, ldx, hoff int, rows, nv int) {
+	cols := nv * vw
+	acc = acc[:k*k*vw]
+	for i := 0; i < k; i++ {
+		for r := 0; r < rows; r++ {
+			d := dy[r*ldd : r*ldd+cols]
+			base := (r*s + i) * ldx
+			for j := 0; j < k; j++ {
+				off := base + (j%s)*hoff + j/s
+				xr := x[off : off+cols]
+				a := acc[(i*k+j)*vw : (i*k+j+1)*vw]
+				for col, v := range d {
+					a[col%vw] += v * xr[col]
+				}
+			}
+		}
+	}
+}
+
+// dwShape is the geometry of one depthwise call.
+type dwShape struct {
+	c, n, h, wd, k, s, p, ho, wo int
+}
+
+func newDWShape(fn string, c, n, h, wd, k, s int) dwShape {
+	if c < 0 || n < 0 || h < 1 || wd < 1 || k < 1 || s < 1 {
+		panic(fmt.Sprintf("kernels: %s: bad shape c=%d n=%d h=%d w=%d k=%d s=%d", fn, c, n, h, wd, k, s))
+	}
+	p := k / 2
+	d := dwShape{c: c, n: n, h: h, wd: wd, k: k, s: s, p: p}
+	d.ho = (h+2*p-k)/s + 1
+	d.wo = (wd+2*p-k)/s + 1
+	if h+2*p < k || wd+2*p < k {
+		panic(fmt.Sprintf("kernels: %s: kernel %d larger than padded input %dx%d", fn, k, h+2*p, wd+2*p))
+	}
+	return d
+}
+
+func checkLen(fn, name string, have, want int) {
+	if have < want {
+		panic(fmt.Sprintf("kernels: %s: len(%s) = %d, want >= %d", fn, name, have, want))
+	}
+}
+
+// dwWorkers bounds the goroutines: about 256k multiply-adds each at least.
+func dwWorkers(d dwShape, workers int) int {
+	work := d.c * d.n * d.ho * d.wo * d.k * d.k
+	return min(max(workers, 1), max(1, work>>18), max(d.c, 1))
+}
+
+// padGeom is the scratch-plane geometry for an output row width cols.
+func (d dwShape) padGeom(cols int) (hoff, ldx, hp int) {
+	hoff = cols + (d.k-1)/d.s
+	return hoff, d.s * hoff, (d.ho-1)*d.s + d.k
+}
+
+// packPlane copies an h×wd input plane into the padded, phase-split
+// scratch plane xp (hp rows of ldx floats); positions outside the input are
+// left as they are (zero).
+func (d dwShape) packPlane(xp, x []float32, hoff, ldx, hp int) {
+	for ih := 0; ih < d.h; ih++ {
+		rr := ih + d.p
+		if rr >= hp {
+			break
+		}
+		src := x[ih*d.wd : (ih+1)*d.wd]
+		dst := xp[rr*ldx : (rr+1)*ldx]
+		if d.s == 1 {
+			copy(dst[d.p:], src)
+			continue
+		}
+		for iw, v := range src {
+			cp := iw + d.p
+			if q := cp / d.s; q < hoff {
+				dst[(cp%d.s)*hoff+q] = v
+			}
+		}
+	}
+}
+
+// DepthwiseForward computes the depthwise convolution y = x ⋆ w in the
+// layout [C, N, H, W] (channels first): square kernel k, stride s, zero
+// padding k/2 on each side, Ho = (H+2*(k/2)-k)/s+1 (likewise Wo); w is
+// [C, k, k], y is [C, N, Ho, Wo] and is overwritten. k ∈ {3,5,7} with
+// s ∈ {1,2} have vector kernels; other k and s run the Go twins.
+func DepthwiseForward(x []float32, c, n, h, wd int, w []float32, k, s int, y []float32, workers int) {
+	const fn = "DepthwiseForward"
+	d := newDWShape(fn, c, n, h, wd, k, s)
+	checkLen(fn, "x", len(x), c*n*h*wd)
+	checkLen(fn, "w", len(w), c*k*k)
+	checkLen(fn, "y", len(y), c*n*d.ho*d.wo)
+	rowFn, _, vw := dwFor(level(), k, s)
+	cols := (d.wo + vw - 1) / vw * vw
+	hoff, ldx, hp := d.padGeom(cols)
+	parallelFor(c, dwWorkers(d, workers), func(lo, hi int) {
+		xp := make([]float32, hp*ldx)
+		var yp []float32
+		if cols != d.wo {
+			yp = make([]float32, d.ho*cols)
+		}
+		for ci := lo; ci < hi; ci++ {
+			wc := w[ci*k*k : (ci+1)*k*k]
+			for ni := 0; ni < n; ni++ {
+				pl := ci*n + ni
+				d.packPlane(xp, x[pl*h*wd:(pl+1)*h*wd], hoff, ldx, hp)
+				out := y[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
+				if yp == nil {
+					rowFn(out, d.wo, xp, ldx, hoff, wc, d.ho, cols/vw)
+					continue
+				}
+				rowFn(yp, cols, xp, ldx, hoff, wc, d.ho, cols/vw)
+				for r := 0; r < d.ho; r++ {
+					copy(out[r*d.wo:(r+1)*d.wo], yp[r*cols:])
+				}
+			}
+		}
+	})
+}
+
+// DepthwiseBackwardData computes dx = ∂L/∂x of DepthwiseForward given
+// dy = ∂L/∂y ([C, N, Ho, Wo]); dx ([C, N, H, W]) is overwritten. It runs
+// the stride-1 row kernel over dy dilated by s and padded, with the
+// filter flipped.
+func DepthwiseBackwardData(dy []float32, c, n, h, wd int, w []float32, k, s int, dx []float32, workers int) {
+	const fn = "DepthwiseBackwardData"
+	d := newDWShape(fn, c, n, h, wd, k, s)
+	checkLen(fn, "dy", len(dy), c*n*d.ho*d.wo)
+	checkLen(fn, "w", len(w), c*k*k)
+	checkLen(fn, "dx", len(dx), c*n*h*wd)
+	rowFn, _, vw := dwFor(level(), k, 1)
+	cols := (wd + vw - 1) / vw * vw
+	ldq, hq := cols+k-1, h+k-1
+	e := k - 1 - d.p // dy[oh][ow] lands at row oh*s+e, column ow*s+e
+	parallelFor(c, dwWorkers(d, workers), func(lo, hi int) {
+		q := make([]float32, hq*ldq)
+		wf := make([]float32, k*k)
+		var xp []float32
+		if cols != wd {
+			xp = make([]float32, h*cols)
+		}
+		for ci := lo; ci < hi; ci++ {
+			wc := w[ci*k*k : (ci+1)*k*k]
+			for t := range wf {
+				wf[t] = wc[k*k-1-t]
+			}
+			for ni := 0; ni < n; ni++ {
+				pl := ci*n + ni
+				src := dy[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
+				for oh := 0; oh < d.ho; oh++ {
+					u := oh*s + e
+					if u >= hq {
+						break
+					}
+					qr := q[u*ldq : (u+1)*ldq]
+					sr := src[oh*d.wo : (oh+1)*d.wo]
+					if s == 1 {
+						copy(qr[e:], sr)
+						continue
+					}
+					for ow, v := range sr {
+						if col := ow*s + e; col < ldq {
+							qr[col] = v
+						}
+					}
+				}
+				out := dx[pl*h*wd : (pl+1)*h*wd]
+				if xp == nil {
+					rowFn(out, wd, q, ldq, ldq, wf, h, cols/vw)
+					continue
+				}
+				rowFn(xp, cols, q, ldq, ldq, wf, h, cols/vw)
+				for r := 0; r < h; r++ {
+					copy(out[r*wd:(r+1)*wd], xp[r*cols:])
+				}
+			}
+		}
+	})
+}
+
+// DepthwiseBackwardFilter computes dw = ∂L/∂w ([C, k, k], overwritten) of
+// DepthwiseForward given x and dy. Each channel's sums run over images,
+// output rows and columns in a fixed order (lane-wise over vector-width
+// column groups, then across lanes), independent of workers.
+func DepthwiseBackwardFilter(x, dy []float32, c, n, h, wd int, k, s int, dw []float32, workers int) {
+	const fn = "DepthwiseBackwardFilter"
+	d := newDWShape(fn, c, n, h, wd, k, s)
+	checkLen(fn, "x", len(x), c*n*h*wd)
+	checkLen(fn, "dy", len(dy), c*n*d.ho*d.wo)
+	checkLen(fn, "dw", len(dw), c*k*k)
+	_, filtFn, vw := dwFor(level(), k, s)
+	cols := (d.wo + vw - 1) / vw * vw
+	hoff, ldx, hp := d.padGeom(cols)
+	parallelFor(c, dwWorkers(d, workers), func(lo, hi int) {
+		xp := make([]float32, hp*ldx)
+		acc := make([]float32, k*k*vw)
+		var dyp []float32
+		if cols != d.wo {
+			dyp = make([]float32, d.ho*cols)
+		}
+		for ci := lo; ci < hi; ci++ {
+			clear(acc)
+			for ni := 0; ni < n; ni++ {
+				pl := ci*n + ni
+				d.packPlane(xp, x[pl*h*wd:(pl+1)*h*wd], hoff, ldx, hp)
+				g := dy[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
+				if dyp == nil {
+					filtFn(acc, g, d.wo, xp, ldx, hoff, d.ho, cols/vw)
+					continue
+				}
+				for r := 0; r < d.ho; r++ {
+					copy(dyp[r*cols:], g[r*d.wo:(r+1)*d.wo])
+				}
+				filtFn(acc, dyp, cols, xp, ldx, hoff, d.ho, cols/vw)
+			}
+			out := dw[ci*k*k : (ci+1)*k*k]
+			for t := range out {
+				sum := float32(0)
+				for _, v := range acc[t*vw : (t+1)*vw] {
+					sum += v
+				}
+				out[t] = sum
+			}
+		}
+	})
+}
