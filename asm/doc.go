@@ -11,6 +11,11 @@
 //	                                strides 1 and 2, register-blocked;
 //	                                AVX2+FMA and AVX-512
 //
+// and, into ../runtime/kernels (package kernels, for training and
+// inference): zsgemm_amd64.* (GEMM micro-kernels over packed panels, AVX2
+// 6x16 and AVX-512 12x32), zdwk_amd64.* (depthwise row and filter-gradient
+// kernels, k 3/5/7, strides 1/2) and zelem_amd64.* (element-wise kernels).
+//
 // Each .go file declares the assembly functions; its doc comments name the
 // portable Go function in package runtime (gemmTileGo, dwRowsGo) whose loop
 // is the reference semantics. Both files carry the build constraint

@@ -136,6 +136,9 @@ func TestDepthwiseDeterministic(t *testing.T) {
 func TestDWKernelTwins(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	for l, impl := range dwImpls {
+		if l > levelGo && l <= hwLevel && impl == nil {
+			t.Errorf("level %s has no depthwise kernels", levelNames[l])
+		}
 		if impl == nil || l > hwLevel {
 			continue
 		}

@@ -145,6 +145,26 @@ func sumGo(x []float32) float32 {
 	return s
 }
 
+// sumLanesGo is the reference of the Sum kernels of vector width vw over
+// n = len(x) floats, n a multiple of 4*vw: four accumulators of vw lanes
+// take the vectors in turn, then fold pairwise: (a0+a1)+(a2+a3), then the
+// upper half of the lanes onto the lower half until one lane is left.
+func sumLanesGo(x []float32, vw int) float32 {
+	a := make([]float32, 4*vw)
+	for i, v := range x {
+		a[i%(4*vw)] += v
+	}
+	for l := 0; l < vw; l++ {
+		a[l] = (a[l] + a[vw+l]) + (a[2*vw+l] + a[3*vw+l])
+	}
+	for half := vw / 2; half >= 1; half /= 2 {
+		for l := 0; l < half; l++ {
+			a[l] += a[half+l]
+		}
+	}
+	return a[0]
+}
+
 // SumRows sets dst[i] to the sum of row i of the rows×cols matrix x (row
 // stride cols), e.g. per-channel sums in the [C, N·H·W] layout; rows are
 // split between at most workers goroutines.

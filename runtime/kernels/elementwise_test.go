@@ -108,3 +108,19 @@ func TestSumRows(t *testing.T) {
 		}
 	})
 }
+
+// TestSumTwin: the vector Sum kernel against its twin, bit for bit.
+func TestSumTwin(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for l, e := range elemImpls {
+		if e == nil || e.sum == nil || l > hwLevel {
+			continue
+		}
+		for _, n := range []int{32, 64, 96, 1024} {
+			x := randSlice(r, n)
+			if got, want := e.sum(x), sumLanesGo(x, 8); math.Float32bits(got) != math.Float32bits(want) {
+				t.Fatalf("%s n=%d: %v, twin %v", levelNames[l], n, got, want)
+			}
+		}
+	}
+}

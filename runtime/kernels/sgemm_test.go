@@ -227,6 +227,9 @@ func TestGemmKernelTwins(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for l, g := range gemmKernels {
 		if g == nil || l > hwLevel {
+			if l <= hwLevel {
+				t.Errorf("level %s has no GEMM kernel", levelNames[l])
+			}
 			continue
 		}
 		for _, kc := range []int{1, 2, 3, 4, 5, 8, 17, 256} {

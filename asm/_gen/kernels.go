@@ -1,0 +1,510 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/printer"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// This file writes the kernels of package runtime/kernels (training and
+// inference): GEMM micro-kernels over packed panels, depthwise row and
+// filter-gradient kernels, and element-wise kernels. Their Go twins and
+// exact semantics are in runtime/kernels.
+
+// kernUnits are the generated file pairs of runtime/kernels.
+var kernUnits = []unit{
+	{"sgemm", genKernSgemm},
+	{"dwk", genKernDW},
+	{"elem", genKernElem},
+}
+
+// writeKernels renders kernUnits into out/kernels, exiting on failure.
+func writeKernels(out string) {
+	cfg := printer.Config{Argv: argv(os.Args[1:]), Pkg: "kernels"}
+	dir := filepath.Join(out, "kernels")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "_gen:", err)
+		os.Exit(1)
+	}
+	for _, u := range kernUnits {
+		asm, stubs, err := render(u, cfg)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "_gen: kernels/%s: %v\n", u.name, err)
+			os.Exit(1)
+		}
+		base := filepath.Join(dir, "z"+u.name+"_amd64")
+		for _, f := range []struct {
+			path string
+			data []byte
+		}{{base + ".s", asm}, {base + ".go", stubs}} {
+			if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "_gen:", err)
+				os.Exit(1)
+			}
+		}
+	}
+}
+
+// kernGemmShapes are the micro-kernel tiles: rows and vectors per row.
+var kernGemmShapes = []struct {
+	s      isa
+	mr, nv int
+}{{avx2, 6, 2}, {avx512, 12, 2}}
+
+func genKernSgemm(ctx *build.Context) {
+	for _, sh := range kernGemmShapes {
+		kernGemm(ctx, sh.s, sh.mr, sh.nv)
+	}
+}
+
+// kernGemm emits sgemm<ISA>m<mr>n<nr>: one mr×nr tile of C from packed
+// panels (see sgemmTileGo). Each A element is broadcast once into a
+// register and used by the nv FMAs of its row.
+func kernGemm(ctx *build.Context, s isa, mr, nv int) {
+	nr := nv * s.vw
+	name := fmt.Sprintf("sgemm%sm%dn%d", s.name, mr, nr)
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc, load int)")
+	ctx.Doc(fmt.Sprintf("%s is sgemmTileGo with mr = %d, nr = %d; load != 0 adds to C.", name, mr, nr))
+	ctx.Pragma("noescape")
+	lbl := func(l string) string { return name + "_" + l }
+	vb := s.vw * 4
+
+	cp, ldc := ctx.GP64(), ctx.GP64()
+	ctx.Load(ctx.Param("c"), cp)
+	ctx.Load(ctx.Param("ldc"), ldc)
+	ctx.SHLQ(imm(2), ldc)
+	// Prefetch the C tile while the products run.
+	pc := ctx.GP64()
+	ctx.MOVQ(cp, pc)
+	for r := 0; r < mr; r++ {
+		ctx.PREFETCHT0(operand.Mem{Base: pc})
+		ctx.PREFETCHT0(operand.Mem{Base: pc, Disp: nr*4 - 4})
+		ctx.ADDQ(ldc, pc)
+	}
+	acc := make([][]reg.VecVirtual, mr)
+	for r := range acc {
+		acc[r] = make([]reg.VecVirtual, nv)
+		for v := range acc[r] {
+			acc[r][v] = s.vec(ctx)
+			ctx.VXORPS(acc[r][v], acc[r][v], acc[r][v])
+		}
+	}
+	bv := make([]reg.VecVirtual, nv)
+	for v := range bv {
+		bv[v] = s.vec(ctx)
+	}
+	tmp := []reg.VecVirtual{s.vec(ctx), s.vec(ctx)}
+	ap, bp, kc := ctx.GP64(), ctx.GP64(), ctx.GP64()
+	ctx.Load(ctx.Param("a"), ap)
+	ctx.Load(ctx.Param("b"), bp)
+	ctx.Load(ctx.Param("kc"), kc)
+	step := func(u int) {
+		for v := 0; v < nv; v++ {
+			ctx.VMOVUPS(operand.Mem{Base: bp, Disp: (u*nr + v*s.vw) * 4}, bv[v])
+		}
+		for r := 0; r < mr; r++ {
+			x := tmp[r%2]
+			ctx.VBROADCASTSS(operand.Mem{Base: ap, Disp: (u*mr + r) * 4}, x)
+			for v := 0; v < nv; v++ {
+				ctx.VFMADD231PS(bv[v], x, acc[r][v])
+			}
+		}
+	}
+	const unroll = 4
+	ctx.CMPQ(kc, imm(unroll))
+	ctx.JL(operand.LabelRef(lbl("k1")))
+	ctx.Label(lbl("k4"))
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	ctx.ADDQ(imm(unroll*mr*4), ap)
+	ctx.ADDQ(imm(unroll*nr*4), bp)
+	ctx.SUBQ(imm(unroll), kc)
+	ctx.CMPQ(kc, imm(unroll))
+	ctx.JGE(operand.LabelRef(lbl("k4")))
+	ctx.Label(lbl("k1"))
+	ctx.TESTQ(kc, kc)
+	ctx.JZ(operand.LabelRef(lbl("done")))
+	step(0)
+	ctx.ADDQ(imm(mr*4), ap)
+	ctx.ADDQ(imm(nr*4), bp)
+	ctx.DECQ(kc)
+	ctx.JMP(operand.LabelRef(lbl("k1")))
+
+	ctx.Label(lbl("done"))
+	ld := ctx.GP64()
+	ctx.Load(ctx.Param("load"), ld)
+	ctx.TESTQ(ld, ld)
+	ctx.JZ(operand.LabelRef(lbl("store")))
+	q := ctx.GP64()
+	ctx.MOVQ(cp, q)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			ctx.VADDPS(operand.Mem{Base: q, Disp: v * vb}, acc[r][v], acc[r][v])
+		}
+		ctx.ADDQ(ldc, q)
+	}
+	ctx.Label(lbl("store"))
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			ctx.VMOVUPS(acc[r][v], operand.Mem{Base: cp, Disp: v * vb})
+		}
+		ctx.ADDQ(ldc, cp)
+	}
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// kernDWGroup is the number of output vectors a depthwise row kernel
+// accumulates together.
+const kernDWGroup = 4
+
+func genKernDW(ctx *build.Context) {
+	for _, s := range []isa{avx2, avx512} {
+		for _, k := range dwSizes {
+			for _, st := range dwStrides {
+				kernDWRows(ctx, s, k, st)
+				kernDWFilt(ctx, s, k, st)
+			}
+		}
+	}
+}
+
+// kernDWRows emits dwRowsK<k>S<s><ISA> (see dwRowsGo; ldx = s*hoff). The
+// input is addressed as virtual rows hoff apart: tap (i, j) of output row r
+// reads virtual row (r*s+i)*s + j%s at column j/s. Output vectors are taken
+// kernDWGroup at a time; each tap broadcasts its weight once and feeds
+// one FMA per vector with the input as a memory operand.
+func kernDWRows(ctx *build.Context, s isa, k, st int) {
+	name := fmt.Sprintf("dwRowsK%dS%d%s", k, st, s.name)
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(y *float32, ldy int, x *float32, ldx, hoff int, w *float32, rows, nv int)")
+	ctx.Doc(fmt.Sprintf("%s is dwRowsGo with k = %d, s = %d, cols = nv*%d and ldx = s*hoff.", name, k, st, s.vw))
+	ctx.Pragma("noescape")
+	lbl := func(l string) string { return name + "_" + l }
+	vb := s.vw * 4
+
+	locRows, locX, locY := ctx.AllocLocal(8), ctx.AllocLocal(8), ctx.AllocLocal(8)
+	t := ctx.GP64()
+	ctx.Load(ctx.Param("rows"), t)
+	ctx.TESTQ(t, t)
+	ctx.JZ(operand.LabelRef(lbl("end")))
+	ctx.MOVQ(t, locRows)
+	ctx.Load(ctx.Param("x"), t)
+	ctx.MOVQ(t, locX)
+	ctx.Load(ctx.Param("y"), t)
+	ctx.MOVQ(t, locY)
+
+	ctx.Label(lbl("row"))
+	hoff := ctx.GP64()
+	ctx.Load(ctx.Param("hoff"), hoff)
+	ctx.SHLQ(imm(2), hoff)
+	rw := newRows(ctx, k*st, hoff)
+	xc := ctx.GP64()
+	ctx.MOVQ(locX, xc)
+	rw.setup(ctx, xc)
+	yc, nvc, wp := ctx.GP64(), ctx.GP64(), ctx.GP64()
+	ctx.MOVQ(locY, yc)
+	ctx.Load(ctx.Param("nv"), nvc)
+	ctx.Load(ctx.Param("w"), wp)
+
+	block := func(g int) {
+		acc := make([]reg.VecVirtual, g)
+		for i := range acc {
+			acc[i] = s.vec(ctx)
+			ctx.VXORPS(acc[i], acc[i], acc[i])
+		}
+		wt := []reg.VecVirtual{s.vec(ctx), s.vec(ctx)}
+		for i := 0; i < k; i++ {
+			for j := 0; j < k; j++ {
+				tap := i*k + j
+				x := wt[tap%2]
+				ctx.VBROADCASTSS(operand.Mem{Base: wp, Disp: tap * 4}, x)
+				for v := 0; v < g; v++ {
+					ctx.VFMADD231PS(rw.addr(i*st+j%st, (j/st)*4+v*vb), x, acc[v])
+				}
+			}
+		}
+		for v := 0; v < g; v++ {
+			ctx.VMOVUPS(acc[v], operand.Mem{Base: yc, Disp: v * vb})
+		}
+		rw.advance(ctx, g*vb)
+		ctx.ADDQ(imm(g*vb), yc)
+	}
+	ctx.Label(lbl("g4"))
+	ctx.CMPQ(nvc, imm(kernDWGroup))
+	ctx.JL(operand.LabelRef(lbl("g1")))
+	block(kernDWGroup)
+	ctx.SUBQ(imm(kernDWGroup), nvc)
+	ctx.JMP(operand.LabelRef(lbl("g4")))
+	ctx.Label(lbl("g1"))
+	ctx.TESTQ(nvc, nvc)
+	ctx.JZ(operand.LabelRef(lbl("next")))
+	block(1)
+	ctx.DECQ(nvc)
+	ctx.JMP(operand.LabelRef(lbl("g1")))
+
+	ctx.Label(lbl("next"))
+	// Next output row: x advances s input rows (s*s virtual rows), y one row.
+	d := ctx.GP64()
+	ctx.Load(ctx.Param("hoff"), d)
+	ctx.IMUL3Q(imm(4*st*st), d, d)
+	ctx.ADDQ(d, locX)
+	ctx.Load(ctx.Param("ldy"), d)
+	ctx.SHLQ(imm(2), d)
+	ctx.ADDQ(d, locY)
+	ctx.DECQ(locRows)
+	ctx.JNZ(operand.LabelRef(lbl("row")))
+	ctx.Label(lbl("end"))
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// kernDWFilt emits dwFiltK<k>S<s><ISA> (see dwFiltGo; ldx = s*hoff): for
+// each kernel row i, the k accumulator vectors of that row stay in
+// registers over all rows and vectors of dy.
+func kernDWFilt(ctx *build.Context, s isa, k, st int) {
+	name := fmt.Sprintf("dwFiltK%dS%d%s", k, st, s.name)
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(acc, dy *float32, ldd int, x *float32, ldx, hoff int, rows, nv int)")
+	ctx.Doc(fmt.Sprintf("%s is dwFiltGo with k = %d, s = %d, vw = %d and ldx = s*hoff.", name, k, st, s.vw))
+	ctx.Pragma("noescape")
+	lbl := func(l string) string { return name + "_" + l }
+	vb := s.vw * 4
+
+	t := ctx.GP64()
+	ctx.Load(ctx.Param("rows"), t)
+	ctx.TESTQ(t, t)
+	ctx.JZ(operand.LabelRef(lbl("end")))
+	ctx.Load(ctx.Param("nv"), t)
+	ctx.TESTQ(t, t)
+	ctx.JZ(operand.LabelRef(lbl("end")))
+	for i := 0; i < k; i++ {
+		li := func(l string) string { return lbl(fmt.Sprintf("%s%d", l, i)) }
+		ap := ctx.GP64()
+		ctx.Load(ctx.Param("acc"), ap)
+		a := make([]reg.VecVirtual, k)
+		for j := range a {
+			a[j] = s.vec(ctx)
+			ctx.VMOVUPS(operand.Mem{Base: ap, Disp: (i*k + j) * vb}, a[j])
+		}
+		hoff, ldd, dp, xr, rows := ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64()
+		ctx.Load(ctx.Param("hoff"), hoff)
+		ctx.SHLQ(imm(2), hoff)
+		ctx.Load(ctx.Param("ldd"), ldd)
+		ctx.SHLQ(imm(2), ldd)
+		ctx.Load(ctx.Param("dy"), dp)
+		ctx.Load(ctx.Param("x"), xr)
+		if i*st > 0 {
+			// Virtual row i*s of output row 0.
+			o := ctx.GP64()
+			ctx.IMUL3Q(imm(i*st), hoff, o)
+			ctx.ADDQ(o, xr)
+		}
+		ctx.Load(ctx.Param("rows"), rows)
+		ctx.Label(li("row"))
+		nvc, dc, xc := ctx.GP64(), ctx.GP64(), ctx.GP64()
+		ctx.Load(ctx.Param("nv"), nvc)
+		ctx.MOVQ(dp, dc)
+		ctx.MOVQ(xr, xc)
+		ctx.Label(li("vec"))
+		d := s.vec(ctx)
+		ctx.VMOVUPS(operand.Mem{Base: dc}, d)
+		for j := 0; j < k; j++ {
+			m := operand.Mem{Base: xc, Disp: (j / st) * 4}
+			if j%st == 1 {
+				m.Index, m.Scale = hoff, 1
+			}
+			ctx.VFMADD231PS(m, d, a[j])
+		}
+		ctx.ADDQ(imm(vb), dc)
+		ctx.ADDQ(imm(vb), xc)
+		ctx.DECQ(nvc)
+		ctx.JNZ(operand.LabelRef(li("vec")))
+		ctx.ADDQ(ldd, dp)
+		o := ctx.GP64()
+		ctx.IMUL3Q(imm(st*st), hoff, o)
+		ctx.ADDQ(o, xr)
+		ctx.DECQ(rows)
+		ctx.JNZ(operand.LabelRef(li("row")))
+		for j := range a {
+			ctx.VMOVUPS(a[j], operand.Mem{Base: ap, Disp: (i*k + j) * vb})
+		}
+	}
+	ctx.Label(lbl("end"))
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// genKernElem emits the element-wise kernels. They are AVX2 only: they
+// stream memory, where wider vectors gain little, and serve the AVX-512 set
+// too. Each handles n floats, n a multiple of 8; the callers do the rest in
+// Go.
+func genKernElem(ctx *build.Context) {
+	s := avx2
+	elemFn(ctx, "elemAxpyAVX2", "func(alpha float32, x, y *float32, n int)", "axpyGo: y[i] += alpha*x[i]",
+		[]string{"x", "y"}, func() []reg.VecVirtual { return []reg.VecVirtual{elemBroadcast(ctx, "alpha")} },
+		func(c []reg.VecVirtual, p []reg.GPVirtual, disp int) {
+			t := s.vec(ctx)
+			ctx.VMOVUPS(operand.Mem{Base: p[1], Disp: disp}, t)
+			ctx.VFMADD231PS(operand.Mem{Base: p[0], Disp: disp}, c[0], t)
+			ctx.VMOVUPS(t, operand.Mem{Base: p[1], Disp: disp})
+		})
+	elemFn(ctx, "elemScaleAVX2", "func(alpha float32, x *float32, n int)", "scaleGo: x[i] *= alpha",
+		[]string{"x"}, func() []reg.VecVirtual { return []reg.VecVirtual{elemBroadcast(ctx, "alpha")} },
+		func(c []reg.VecVirtual, p []reg.GPVirtual, disp int) {
+			t := s.vec(ctx)
+			ctx.VMULPS(operand.Mem{Base: p[0], Disp: disp}, c[0], t)
+			ctx.VMOVUPS(t, operand.Mem{Base: p[0], Disp: disp})
+		})
+	for _, op := range []struct {
+		name string
+		f    func(ops ...operand.Op)
+	}{{"Add", ctx.VADDPS}, {"Mul", ctx.VMULPS}} {
+		elemFn(ctx, "elem"+op.name+"AVX2", "func(dst, a, b *float32, n int)", fmt.Sprintf("%sGo", map[string]string{"Add": "add", "Mul": "mul"}[op.name]),
+			[]string{"dst", "a", "b"}, nil,
+			func(c []reg.VecVirtual, p []reg.GPVirtual, disp int) {
+				t := s.vec(ctx)
+				ctx.VMOVUPS(operand.Mem{Base: p[1], Disp: disp}, t)
+				op.f(operand.Mem{Base: p[2], Disp: disp}, t, t)
+				ctx.VMOVUPS(t, operand.Mem{Base: p[0], Disp: disp})
+			})
+	}
+	consts := func() []reg.VecVirtual {
+		zero, six := s.vec(ctx), s.vec(ctx)
+		ctx.VXORPS(zero, zero, zero)
+		broadcastSix(ctx, s, six)
+		return []reg.VecVirtual{zero, six}
+	}
+	elemFn(ctx, "elemReLU6AVX2", "func(dst, x *float32, n int)", "relu6Go",
+		[]string{"dst", "x"}, consts,
+		func(c []reg.VecVirtual, p []reg.GPVirtual, disp int) {
+			t := s.vec(ctx)
+			ctx.VMAXPS(operand.Mem{Base: p[1], Disp: disp}, c[0], t)
+			ctx.VMINPS(c[1], t, t)
+			ctx.VMOVUPS(t, operand.Mem{Base: p[0], Disp: disp})
+		})
+	const ltOQ = 0x11
+	elemFn(ctx, "elemReLU6GradAVX2", "func(dx, x, dy *float32, n int)", "relu6GradGo",
+		[]string{"dx", "x", "dy"}, consts,
+		func(c []reg.VecVirtual, p []reg.GPVirtual, disp int) {
+			x, m1, m2 := s.vec(ctx), s.vec(ctx), s.vec(ctx)
+			ctx.VMOVUPS(operand.Mem{Base: p[1], Disp: disp}, x)
+			ctx.VCMPPS(operand.U8(ltOQ), x, c[0], m1) // 0 < x
+			ctx.VCMPPS(operand.U8(ltOQ), c[1], x, m2) // x < 6
+			ctx.VANDPS(m2, m1, m1)
+			ctx.VANDPS(operand.Mem{Base: p[2], Disp: disp}, m1, m1)
+			ctx.VMOVUPS(m1, operand.Mem{Base: p[0], Disp: disp})
+		})
+	elemSum(ctx)
+}
+
+// elemBroadcast loads the float32 parameter name into every lane.
+func elemBroadcast(ctx *build.Context, name string) reg.VecVirtual {
+	x, y := ctx.XMM(), ctx.YMM()
+	ctx.Load(ctx.Param(name), x)
+	ctx.VBROADCASTSS(x, y)
+	return y
+}
+
+// elemFn emits a streaming kernel over the pointer parameters ptrs: body
+// handles one vector at byte offset disp, four per iteration while at least
+// 32 floats remain, then one.
+func elemFn(ctx *build.Context, name, sig, twin string, ptrs []string, setup func() []reg.VecVirtual,
+	body func(c []reg.VecVirtual, p []reg.GPVirtual, disp int)) {
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr(sig)
+	ctx.Doc(fmt.Sprintf("%s is %s over n floats, n a multiple of 8.", name, twin))
+	ctx.Pragma("noescape")
+	lbl := func(l string) string { return name + "_" + l }
+	var c []reg.VecVirtual
+	if setup != nil {
+		c = setup()
+	}
+	p := make([]reg.GPVirtual, len(ptrs))
+	for i, nm := range ptrs {
+		p[i] = ctx.GP64()
+		ctx.Load(ctx.Param(nm), p[i])
+	}
+	n := ctx.GP64()
+	ctx.Load(ctx.Param("n"), n)
+	ctx.Label(lbl("u4"))
+	ctx.CMPQ(n, imm(32))
+	ctx.JL(operand.LabelRef(lbl("u1")))
+	for u := 0; u < 4; u++ {
+		body(c, p, u*32)
+	}
+	for _, r := range p {
+		ctx.ADDQ(imm(128), r)
+	}
+	ctx.SUBQ(imm(32), n)
+	ctx.JMP(operand.LabelRef(lbl("u4")))
+	ctx.Label(lbl("u1"))
+	ctx.CMPQ(n, imm(8))
+	ctx.JL(operand.LabelRef(lbl("done")))
+	body(c, p, 0)
+	for _, r := range p {
+		ctx.ADDQ(imm(32), r)
+	}
+	ctx.SUBQ(imm(8), n)
+	ctx.JMP(operand.LabelRef(lbl("u1")))
+	ctx.Label(lbl("done"))
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// elemSum emits elemSumAVX2 (see sumLanesGo): four accumulators of 8
+// lanes over n floats, n a multiple of 32, folded as (a0+a1)+(a2+a3), then
+// upper and lower 128 bits, then lanes {0,1}+{2,3}, then lane 0 + lane 1.
+func elemSum(ctx *build.Context) {
+	const name = "elemSumAVX2"
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(x *float32, n int) float32")
+	ctx.Doc(name + " is sumLanesGo over n floats, n a multiple of 32.")
+	ctx.Pragma("noescape")
+	lbl := func(l string) string { return name + "_" + l }
+	a := make([]reg.VecVirtual, 4)
+	for i := range a {
+		a[i] = ctx.YMM()
+		ctx.VXORPS(a[i], a[i], a[i])
+	}
+	p, n := ctx.GP64(), ctx.GP64()
+	ctx.Load(ctx.Param("x"), p)
+	ctx.Load(ctx.Param("n"), n)
+	ctx.Label(lbl("loop"))
+	ctx.CMPQ(n, imm(32))
+	ctx.JL(operand.LabelRef(lbl("fold")))
+	for i := range a {
+		ctx.VADDPS(operand.Mem{Base: p, Disp: i * 32}, a[i], a[i])
+	}
+	ctx.ADDQ(imm(128), p)
+	ctx.SUBQ(imm(32), n)
+	ctx.JMP(operand.LabelRef(lbl("loop")))
+	ctx.Label(lbl("fold"))
+	ctx.VADDPS(a[1], a[0], a[0])
+	ctx.VADDPS(a[3], a[2], a[2])
+	ctx.VADDPS(a[2], a[0], a[0])
+	hi := ctx.XMM()
+	ctx.VEXTRACTF128(operand.U8(1), a[0], hi)
+	lo := a[0].AsX()
+	ctx.VADDPS(hi, lo, lo)
+	ctx.VMOVHLPS(lo, lo, hi)
+	ctx.VADDPS(hi, lo, lo)
+	ctx.VMOVSHDUP(lo, hi)
+	ctx.VADDSS(hi, lo, lo)
+	ctx.VZEROUPPER()
+	ctx.Store(lo, ctx.ReturnIndex(0))
+	ctx.RET()
+}

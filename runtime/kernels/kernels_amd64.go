@@ -1,0 +1,151 @@
+//go:build amd64 && !noasm && !purego
+
+package kernels
+
+import "unsafe"
+
+// This file registers the generated amd64 kernels (z*_amd64.s) with the
+// drivers.
+
+func init() {
+	gemmKernels[levelAVX2] = &gemmKernel{mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, load bool) {
+		_ = a[kc*6-1]
+		_ = b[kc*16-1]
+		_ = c[5*ldc+15]
+		sgemmAVX2m6n16(kc, &a[0], &b[0], &c[0], ldc, b2i(load))
+	}}
+	gemmKernels[levelAVX512] = &gemmKernel{mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, load bool) {
+		_ = a[kc*12-1]
+		_ = b[kc*32-1]
+		_ = c[11*ldc+31]
+		sgemmAVX512m12n32(kc, &a[0], &b[0], &c[0], ldc, b2i(load))
+	}}
+
+	type rowAsm = func(y *float32, ldy int, x *float32, ldx, hoff int, w *float32, rows, nv int)
+	type filtAsm = func(acc, dy *float32, ldd int, x *float32, ldx, hoff int, rows, nv int)
+	sets := []struct {
+		level, vw int
+		rows      [8][3]rowAsm
+		filt      [8][3]filtAsm
+	}{
+		{levelAVX2, 8,
+			[8][3]rowAsm{3: {1: dwRowsK3S1AVX2, 2: dwRowsK3S2AVX2}, 5: {1: dwRowsK5S1AVX2, 2: dwRowsK5S2AVX2}, 7: {1: dwRowsK7S1AVX2, 2: dwRowsK7S2AVX2}},
+			[8][3]filtAsm{3: {1: dwFiltK3S1AVX2, 2: dwFiltK3S2AVX2}, 5: {1: dwFiltK5S1AVX2, 2: dwFiltK5S2AVX2}, 7: {1: dwFiltK7S1AVX2, 2: dwFiltK7S2AVX2}}},
+		{levelAVX512, 16,
+			[8][3]rowAsm{3: {1: dwRowsK3S1AVX512, 2: dwRowsK3S2AVX512}, 5: {1: dwRowsK5S1AVX512, 2: dwRowsK5S2AVX512}, 7: {1: dwRowsK7S1AVX512, 2: dwRowsK7S2AVX512}},
+			[8][3]filtAsm{3: {1: dwFiltK3S1AVX512, 2: dwFiltK3S2AVX512}, 5: {1: dwFiltK5S1AVX512, 2: dwFiltK5S2AVX512}, 7: {1: dwFiltK7S1AVX512, 2: dwFiltK7S2AVX512}}},
+	}
+	for _, set := range sets {
+		d := &dwKernels{vw: set.vw}
+		for k := range set.rows {
+			for s := range set.rows[k] {
+				if set.rows[k][s] == nil {
+					continue
+				}
+				d.rows[k][s] = dwRowAdapter(set.rows[k][s], k, s, set.vw)
+				d.filt[k][s] = dwFiltAdapter(set.filt[k][s], k, s, set.vw)
+			}
+		}
+		dwImpls[set.level] = d
+	}
+
+	elemImpls[levelAVX2] = &elemKernels{
+		axpy: func(alpha float32, x, y []float32) {
+			n := len(x) &^ 7
+			if n > 0 {
+				_ = y[n-1]
+				elemAxpyAVX2(alpha, &x[0], &y[0], n)
+			}
+			axpyGo(alpha, x[n:], y[n:])
+		},
+		scale: func(alpha float32, x []float32) {
+			n := len(x) &^ 7
+			if n > 0 {
+				elemScaleAVX2(alpha, &x[0], n)
+			}
+			scaleGo(alpha, x[n:])
+		},
+		add: func(dst, a, b []float32) {
+			n := len(dst) &^ 7
+			if n > 0 {
+				_, _ = a[n-1], b[n-1]
+				elemAddAVX2(&dst[0], &a[0], &b[0], n)
+			}
+			addGo(dst[n:], a[n:], b[n:])
+		},
+		mul: func(dst, a, b []float32) {
+			n := len(dst) &^ 7
+			if n > 0 {
+				_, _ = a[n-1], b[n-1]
+				elemMulAVX2(&dst[0], &a[0], &b[0], n)
+			}
+			mulGo(dst[n:], a[n:], b[n:])
+		},
+		relu6: func(dst, x []float32) {
+			n := len(dst) &^ 7
+			if n > 0 {
+				_ = x[n-1]
+				elemReLU6AVX2(&dst[0], &x[0], n)
+			}
+			relu6Go(dst[n:], x[n:])
+		},
+		relu6Grad: func(dx, x, dy []float32) {
+			n := len(dx) &^ 7
+			if n > 0 {
+				_, _ = x[n-1], dy[n-1]
+				elemReLU6GradAVX2(&dx[0], &x[0], &dy[0], n)
+			}
+			relu6GradGo(dx[n:], x[n:], dy[n:])
+		},
+		sum: func(x []float32) float32 {
+			n := len(x) &^ 31
+			s := float32(0)
+			if n > 0 {
+				s = elemSumAVX2(&x[0], n)
+			}
+			return s + sumGo(x[n:])
+		},
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// dwRowAdapter checks the extent of a row kernel's operands (ldx must be
+// s*hoff) and calls it.
+func dwRowAdapter(f func(y *float32, ldy int, x *float32, ldx, hoff int, w *float32, rows, nv int), k, s, vw int) dwRowFunc {
+	return func(y []float32, ldy int, x []float32, ldx, hoff int, w []float32, rows, nv int) {
+		if rows <= 0 || nv <= 0 {
+			return
+		}
+		cols := nv * vw
+		if ldx != s*hoff || hoff < cols+(k-1)/s {
+			panic("kernels: depthwise row kernel: bad geometry")
+		}
+		_ = y[(rows-1)*ldy+cols-1]
+		_ = x[((rows-1)*s+k)*ldx-1]
+		_ = w[k*k-1]
+		f(unsafe.SliceData(y), ldy, unsafe.SliceData(x), ldx, hoff, unsafe.SliceData(w), rows, nv)
+	}
+}
+
+// dwFiltAdapter checks the extent of a filter kernel's operands and calls it.
+func dwFiltAdapter(f func(acc, dy *float32, ldd int, x *float32, ldx, hoff int, rows, nv int), k, s, vw int) dwFiltFunc {
+	return func(acc, dy []float32, ldd int, x []float32, ldx, hoff int, rows, nv int) {
+		if rows <= 0 || nv <= 0 {
+			return
+		}
+		cols := nv * vw
+		if ldx != s*hoff || hoff < cols+(k-1)/s {
+			panic("kernels: depthwise filter kernel: bad geometry")
+		}
+		_ = acc[k*k*vw-1]
+		_ = dy[(rows-1)*ldd+cols-1]
+		_ = x[((rows-1)*s+k)*ldx-1]
+		f(unsafe.SliceData(acc), unsafe.SliceData(dy), ldd, unsafe.SliceData(x), ldx, hoff, rows, nv)
+	}
+}
