@@ -12,9 +12,13 @@
 //	                                AVX2+FMA and AVX-512
 //
 // and, into ../runtime/kernels (package kernels, for training and
-// inference): zsgemm_amd64.* (GEMM micro-kernels over packed panels, AVX2
-// 6x16 and AVX-512 12x32), zdwk_amd64.* (depthwise row and filter-gradient
-// kernels, k 3/5/7, strides 1/2) and zelem_amd64.* (element-wise kernels).
+// inference): zsgemm_amd64.* (GEMM micro-kernels over packed panels,
+// AVX2 6x16 and AVX-512 12x32), zdot_amd64.* (unpacked dot-product tiles
+// for A·Bᵀ with a long k, up to 4x3 AVX2 and 6x4 AVX-512), zdwk_amd64.*
+// (depthwise row and filter-gradient kernels, k 3/5/7, strides 1/2),
+// zelem_amd64.* (element-wise kernels) and zpeak_amd64.* (register-only
+// FMA loops for the benchmarks' peak figures); their twins are in package
+// kernels.
 //
 // Each .go file declares the assembly functions; its doc comments name the
 // portable Go function in package runtime (gemmTileGo, dwRowsGo) whose loop

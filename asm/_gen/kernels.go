@@ -22,6 +22,8 @@ var kernUnits = []unit{
 	{"sgemm", genKernSgemm},
 	{"dwk", genKernDW},
 	{"elem", genKernElem},
+	{"dot", genKernDot},
+	{"peak", genKernPeak},
 }
 
 // writeKernels renders kernUnits into out/kernels, exiting on failure.
@@ -506,5 +508,149 @@ func elemSum(ctx *build.Context) {
 	ctx.VADDSS(hi, lo, lo)
 	ctx.VZEROUPPER()
 	ctx.Store(lo, ctx.ReturnIndex(0))
+	ctx.RET()
+}
+
+// genKernPeak emits register-only FMA loops that measure the CPU's float32
+// peak in the benchmarks: iters iterations of nacc independent FMAs, enough
+// accumulators to cover the FMA latency on every port.
+func genKernPeak(ctx *build.Context) {
+	for _, p := range []struct {
+		s    isa
+		nacc int
+	}{{avx2, 12}, {avx512, 24}} {
+		name := "peakFMA" + p.s.name
+		ctx.Function(name)
+		ctx.Attributes(attr.NOSPLIT)
+		ctx.SignatureExpr("func(iters int)")
+		ctx.Doc(fmt.Sprintf("%s runs iters iterations of %d independent %d-lane FMAs (%d flops each).", name, p.nacc, p.s.vw, 2*p.nacc*p.s.vw))
+		acc := make([]reg.VecVirtual, p.nacc)
+		for i := range acc {
+			acc[i] = p.s.vec(ctx)
+			ctx.VXORPS(acc[i], acc[i], acc[i])
+		}
+		m := p.s.vec(ctx)
+		ctx.VXORPS(m, m, m)
+		n := ctx.GP64()
+		ctx.Load(ctx.Param("iters"), n)
+		ctx.TESTQ(n, n)
+		ctx.JZ(operand.LabelRef(name + "_done"))
+		ctx.Label(name + "_loop")
+		for i := range acc {
+			ctx.VFMADD231PS(m, m, acc[i])
+		}
+		ctx.DECQ(n)
+		ctx.JNZ(operand.LabelRef(name + "_loop"))
+		ctx.Label(name + "_done")
+		ctx.VZEROUPPER()
+		ctx.RET()
+	}
+}
+
+// kernDotShapes are the largest tiles of the dot-product GEMM kernels, for
+// C = A·Bᵀ with both operands contiguous along k: rows of A by rows of B.
+var kernDotShapes = []struct {
+	s      isa
+	mr, nr int
+}{{avx2, 4, 3}, {avx512, 6, 4}}
+
+func genKernDot(ctx *build.Context) {
+	for _, sh := range kernDotShapes {
+		for r := 1; r <= sh.mr; r++ {
+			for c := 1; c <= sh.nr; c++ {
+				kernDot(ctx, sh.s, r, c)
+			}
+		}
+	}
+}
+
+// kernDot emits sdot<ISA>m<r>n<c> (see sdotTileGo): r×c accumulators
+// summed lane-wise along k, each A and B vector loaded once per step, then
+// every accumulator folded to one float (upper half of the lanes onto the
+// lower half, down to one lane) and stored to t[i*c+j].
+func kernDot(ctx *build.Context, s isa, r, c int) {
+	name := fmt.Sprintf("sdot%sm%dn%d", s.name, r, c)
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(k int, a *float32, lda int, b *float32, ldb int, t *float32)")
+	ctx.Doc(fmt.Sprintf("%s is sdotTileGo with mr = %d, nr = %d, vw = %d; k is a multiple of %d.", name, r, c, s.vw, s.vw))
+	ctx.Pragma("noescape")
+	lbl := func(l string) string { return name + "_" + l }
+	vb := s.vw * 4
+
+	acc := make([][]reg.VecVirtual, r)
+	for i := range acc {
+		acc[i] = make([]reg.VecVirtual, c)
+		for j := range acc[i] {
+			acc[i][j] = s.vec(ctx)
+			ctx.VXORPS(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	lda, ldb := ctx.GP64(), ctx.GP64()
+	ctx.Load(ctx.Param("lda"), lda)
+	ctx.SHLQ(imm(2), lda)
+	ctx.Load(ctx.Param("ldb"), ldb)
+	ctx.SHLQ(imm(2), ldb)
+	ra, rb := newRows(ctx, r, lda), newRows(ctx, c, ldb)
+	ap, bp := ctx.GP64(), ctx.GP64()
+	ctx.Load(ctx.Param("a"), ap)
+	ctx.Load(ctx.Param("b"), bp)
+	ra.setup(ctx, ap)
+	rb.setup(ctx, bp)
+	bv := make([]reg.VecVirtual, c)
+	for j := range bv {
+		bv[j] = s.vec(ctx)
+	}
+	av := s.vec(ctx)
+	n := ctx.GP64()
+	ctx.Load(ctx.Param("k"), n)
+	ctx.SHRQ(imm(map[int]int{8: 3, 16: 4}[s.vw]), n)
+	ctx.JZ(operand.LabelRef(lbl("fold")))
+	ctx.Label(lbl("loop"))
+	for j := 0; j < c; j++ {
+		ctx.VMOVUPS(rb.addr(j, 0), bv[j])
+	}
+	for i := 0; i < r; i++ {
+		ctx.VMOVUPS(ra.addr(i, 0), av)
+		for j := 0; j < c; j++ {
+			ctx.VFMADD231PS(bv[j], av, acc[i][j])
+		}
+	}
+	ra.advance(ctx, vb)
+	rb.advance(ctx, vb)
+	ctx.DECQ(n)
+	ctx.JNZ(operand.LabelRef(lbl("loop")))
+
+	ctx.Label(lbl("fold"))
+	tp := ctx.GP64()
+	ctx.Load(ctx.Param("t"), tp)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			v := acc[i][j]
+			var y reg.VecVirtual
+			if s.vw == 16 {
+				h := ctx.YMM()
+				ctx.VEXTRACTF64X4(operand.U8(1), v, h)
+				y = v.(interface{ AsY() reg.Register }).AsY().(reg.VecVirtual)
+				ctx.VADDPS(h, y, y)
+			} else {
+				y = v
+			}
+			hx := ctx.XMM()
+			if s.vw == 16 {
+				ctx.VEXTRACTF32X4(operand.U8(1), y, hx) // EVEX: y may be Y16-Y31
+			} else {
+				ctx.VEXTRACTF128(operand.U8(1), y, hx)
+			}
+			x := y.(interface{ AsX() reg.Register }).AsX().(reg.VecVirtual)
+			ctx.VADDPS(hx, x, x)
+			ctx.VMOVHLPS(x, x, hx)
+			ctx.VADDPS(hx, x, x)
+			ctx.VMOVSHDUP(x, hx)
+			ctx.VADDSS(hx, x, x)
+			ctx.VMOVSS(x, operand.Mem{Base: tp, Disp: (i*c + j) * 4})
+		}
+	}
+	ctx.VZEROUPPER()
 	ctx.RET()
 }

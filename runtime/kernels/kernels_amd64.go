@@ -21,6 +21,21 @@ func init() {
 		sgemmAVX512m12n32(kc, &a[0], &b[0], &c[0], ldc, b2i(load))
 	}}
 
+	dotImpls[levelAVX2] = &dotKernels{mr: 4, nr: 3, vw: 8, tiles: dotTiles(8, [][]dotAsm{
+		{sdotAVX2m1n1, sdotAVX2m1n2, sdotAVX2m1n3},
+		{sdotAVX2m2n1, sdotAVX2m2n2, sdotAVX2m2n3},
+		{sdotAVX2m3n1, sdotAVX2m3n2, sdotAVX2m3n3},
+		{sdotAVX2m4n1, sdotAVX2m4n2, sdotAVX2m4n3},
+	})}
+	dotImpls[levelAVX512] = &dotKernels{mr: 6, nr: 4, vw: 16, tiles: dotTiles(16, [][]dotAsm{
+		{sdotAVX512m1n1, sdotAVX512m1n2, sdotAVX512m1n3, sdotAVX512m1n4},
+		{sdotAVX512m2n1, sdotAVX512m2n2, sdotAVX512m2n3, sdotAVX512m2n4},
+		{sdotAVX512m3n1, sdotAVX512m3n2, sdotAVX512m3n3, sdotAVX512m3n4},
+		{sdotAVX512m4n1, sdotAVX512m4n2, sdotAVX512m4n3, sdotAVX512m4n4},
+		{sdotAVX512m5n1, sdotAVX512m5n2, sdotAVX512m5n3, sdotAVX512m5n4},
+		{sdotAVX512m6n1, sdotAVX512m6n2, sdotAVX512m6n3, sdotAVX512m6n4},
+	})}
+
 	type rowAsm = func(y *float32, ldy int, x *float32, ldx, hoff int, w *float32, rows, nv int)
 	type filtAsm = func(acc, dy *float32, ldd int, x *float32, ldx, hoff int, rows, nv int)
 	sets := []struct {
@@ -148,4 +163,26 @@ func dwFiltAdapter(f func(acc, dy *float32, ldd int, x *float32, ldx, hoff int, 
 		_ = x[((rows-1)*s+k)*ldx-1]
 		f(unsafe.SliceData(acc), unsafe.SliceData(dy), ldd, unsafe.SliceData(x), ldx, hoff, rows, nv)
 	}
+}
+
+type dotAsm = func(k int, a *float32, lda int, b *float32, ldb int, t *float32)
+
+// dotTiles wraps the dot-product tiles fs[r-1][c-1] with extent checks.
+func dotTiles(vw int, fs [][]dotAsm) [][]func(k int, a []float32, lda int, b []float32, ldb int, t []float32) {
+	out := make([][]func(k int, a []float32, lda int, b []float32, ldb int, t []float32), len(fs))
+	for r := range fs {
+		for c := range fs[r] {
+			f, rows, cols := fs[r][c], r+1, c+1
+			out[r] = append(out[r], func(k int, a []float32, lda int, b []float32, ldb int, t []float32) {
+				if k <= 0 || k%vw != 0 {
+					panic("kernels: dot tile: k must be a positive multiple of the vector width")
+				}
+				_ = a[(rows-1)*lda+k-1]
+				_ = b[(cols-1)*ldb+k-1]
+				_ = t[rows*cols-1]
+				f(k, &a[0], lda, &b[0], ldb, &t[0])
+			})
+		}
+	}
+	return out
 }

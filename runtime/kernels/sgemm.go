@@ -133,6 +133,20 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32,
 		parallelFor(m, min(workers, gemmWorkers(m, n, 1)), func(lo, hi int) { scaleC(beta, c, lo, hi, 0, n, ldc) })
 		return
 	}
+	if d := dotFor(level()); d != nil && useDot(transA, transB, m, n, k) {
+		mt, nt := (m+d.mr-1)/d.mr, (n+d.nr-1)/d.nr
+		w := min(max(workers, 1), gemmWorkers(m, n, k))
+		if mt >= nt {
+			parallelFor(mt, w, func(lo, hi int) {
+				dotRange(d, lo*d.mr, min(hi*d.mr, m), 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			})
+			return
+		}
+		parallelFor(nt, w, func(lo, hi int) {
+			dotRange(d, 0, m, lo*d.nr, min(hi*d.nr, n), k, alpha, a, lda, b, ldb, beta, c, ldc)
+		})
+		return
+	}
 	g := gemmFor(level())
 	mt, nt := (m+g.mr-1)/g.mr, (n+g.nr-1)/g.nr
 	w := min(max(workers, 1), gemmWorkers(m, n, k))
@@ -351,5 +365,106 @@ func SgemmBatched(batch int, transA, transB bool, m, n, k int, alpha float32,
 	}
 	for i := 0; i < batch; i++ {
 		one(i, workers)
+	}
+}
+
+// dotKernels is one level's dot-product tiles for C = A·Bᵀ with both
+// operands contiguous along k: tiles[r-1][c-1] has the semantics of
+// sdotTileGo with mr = r, nr = c.
+type dotKernels struct {
+	mr, nr, vw int
+	tiles      [][]func(k int, a []float32, lda int, b []float32, ldb int, t []float32)
+}
+
+var dotImpls [numLevels]*dotKernels
+
+// dotFor returns the dot-product tiles of the highest level <= l, or nil.
+func dotFor(l int) *dotKernels {
+	for ; l > 0; l-- {
+		if dotImpls[l] != nil {
+			return dotImpls[l]
+		}
+	}
+	return nil
+}
+
+// useDot picks the unpacked dot-product path: A·Bᵀ (both operands
+// contiguous along k) with k long and C narrow, as for a filter gradient
+// dW = dY·Xᵀ, where packing would cost as much as the product. The choice
+// depends on the shape only, never on workers.
+func useDot(transA, transB bool, m, n, k int) bool {
+	return !transA && transB && k >= 256 && min(m, n) <= 96
+}
+
+// sdotTileGo is the reference of every dot-product tile: for i < mr,
+// j < nr, vw lanes accumulate along k (k a multiple of vw), then fold
+// pairwise, the upper half of the lanes onto the lower half, to one float:
+//
+//	var l [vw]float32
+//	for p := 0; p < k; p++ {
+//		l[p%vw] += a[i*lda+p] * b[j*ldb+p]
+//	}
+//	for h := vw / 2; h >= 1; h /= 2 {
+//		for q := 0; q < h; q++ {
+//			l[q] += l[h+q]
+//		}
+//	}
+//	t[i*nr+j] = l[0]
+func sdotTileGo(mr, nr, vw, k int, a []float32, lda int, b []float32, ldb int, t []float32) {
+	l := make([]float32, vw)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nr; j++ {
+			clear(l)
+			ar, br := a[i*lda:i*lda+k], b[j*ldb:j*ldb+k]
+			for p, v := range ar {
+				l[p%vw] += v * br[p]
+			}
+			for h := vw / 2; h >= 1; h /= 2 {
+				for q := 0; q < h; q++ {
+					l[q] += l[h+q]
+				}
+			}
+			t[i*nr+j] = l[0]
+		}
+	}
+}
+
+// dotRange computes C[i0:i1, j0:j1] = alpha*A·Bᵀ + beta*C on the calling
+// goroutine: tiles sum the first k&^(vw-1) products, then the rest are
+// added in order, then alpha and beta apply.
+func dotRange(d *dotKernels, i0, i1, j0, j1, k int, alpha float32,
+	a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kv := k &^ (d.vw - 1)
+	var t [64]float32
+	for i := i0; i < i1; i += d.mr {
+		r := min(d.mr, i1-i)
+		for j := j0; j < j1; j += d.nr {
+			cc := min(d.nr, j1-j)
+			if kv > 0 {
+				d.tiles[r-1][cc-1](kv, a[i*lda:], lda, b[j*ldb:], ldb, t[:])
+			} else {
+				clear(t[:])
+			}
+			for ii := 0; ii < r; ii++ {
+				ar := a[(i+ii)*lda+kv : (i+ii)*lda+k]
+				for jj := 0; jj < cc; jj++ {
+					s := t[ii*cc+jj]
+					br := b[(j+jj)*ldb+kv : (j+jj)*ldb+k]
+					for p, v := range ar {
+						s += v * br[p]
+					}
+					s *= alpha
+					ce := &c[(i+ii)*ldc+j+jj]
+					switch beta {
+					case 0:
+						*ce = s
+					case 1:
+						*ce += s
+					default:
+						*ce = beta**ce + s
+					}
+				}
+			}
+		}
 	}
 }
