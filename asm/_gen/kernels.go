@@ -73,7 +73,7 @@ func kernGemm(ctx *build.Context, s isa, mr, nv int) {
 	name := fmt.Sprintf("sgemm%sm%dn%d", s.name, mr, nr)
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
-	ctx.SignatureExpr("func(kc int, a, b, c *float32, ldc, load int)")
+	ctx.SignatureExpr("func(kc int, a, b *float32, ldb int, c *float32, ldc, load int)")
 	ctx.Doc(fmt.Sprintf("%s is sgemmTileGo with mr = %d, nr = %d; load != 0 adds to C.", name, mr, nr))
 	ctx.Pragma("noescape")
 	lbl := func(l string) string { return name + "_" + l }
@@ -108,9 +108,28 @@ func kernGemm(ctx *build.Context, s isa, mr, nv int) {
 	ctx.Load(ctx.Param("a"), ap)
 	ctx.Load(ctx.Param("b"), bp)
 	ctx.Load(ctx.Param("kc"), kc)
+	// B rows are ldb floats apart: nr for a packed panel, the matrix's row
+	// stride when B is read in place. Row u of an unrolled step is at
+	// bp + {0, ldb, 2*ldb, ldb3}[u].
+	ldb, ldb3 := ctx.GP64(), ctx.GP64()
+	ctx.Load(ctx.Param("ldb"), ldb)
+	ctx.SHLQ(imm(2), ldb)
+	ctx.LEAQ(operand.Mem{Base: ldb, Index: ldb, Scale: 2}, ldb3)
+	brow := func(u, disp int) operand.Mem {
+		m := operand.Mem{Base: bp, Disp: disp}
+		switch u {
+		case 1:
+			m.Index, m.Scale = ldb, 1
+		case 2:
+			m.Index, m.Scale = ldb, 2
+		case 3:
+			m.Index, m.Scale = ldb3, 1
+		}
+		return m
+	}
 	step := func(u int) {
 		for v := 0; v < nv; v++ {
-			ctx.VMOVUPS(operand.Mem{Base: bp, Disp: (u*nr + v*s.vw) * 4}, bv[v])
+			ctx.VMOVUPS(brow(u, v*s.vw*4), bv[v])
 		}
 		for r := 0; r < mr; r++ {
 			x := tmp[r%2]
@@ -128,7 +147,7 @@ func kernGemm(ctx *build.Context, s isa, mr, nv int) {
 		step(u)
 	}
 	ctx.ADDQ(imm(unroll*mr*4), ap)
-	ctx.ADDQ(imm(unroll*nr*4), bp)
+	ctx.LEAQ(operand.Mem{Base: bp, Index: ldb, Scale: 4}, bp)
 	ctx.SUBQ(imm(unroll), kc)
 	ctx.CMPQ(kc, imm(unroll))
 	ctx.JGE(operand.LabelRef(lbl("k4")))
@@ -137,7 +156,7 @@ func kernGemm(ctx *build.Context, s isa, mr, nv int) {
 	ctx.JZ(operand.LabelRef(lbl("done")))
 	step(0)
 	ctx.ADDQ(imm(mr*4), ap)
-	ctx.ADDQ(imm(nr*4), bp)
+	ctx.ADDQ(ldb, bp)
 	ctx.DECQ(kc)
 	ctx.JMP(operand.LabelRef(lbl("k1")))
 

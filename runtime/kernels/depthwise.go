@@ -2,15 +2,17 @@ package kernels
 
 import "fmt"
 
-// This file is the depthwise convolution driver. Each (channel, image)
-// plane is copied into a zero-padded scratch plane whose rows are split
-// into s phases (column q*s+ph of the padded row at ph*hoff+q), so that a
-// stride-s window reads contiguous runs of every phase; a row kernel then
-// computes whole output rows, cols = Wo rounded up to the vector width.
-// The border of the scratch plane is zeroed once per goroutine and never
-// written again. Channels are split between goroutines; within a channel
-// the filter gradient is summed over images, rows and columns in a fixed
-// order, so every result is the same for every workers count.
+// This file is the depthwise convolution driver. The planes of a group of
+// images of one channel are copied side by side, each zero-padded, into a
+// scratch plane whose rows are split into s phases (column q*s+ph of the
+// padded row at ph*hoff+q), so that a stride-s window reads contiguous runs
+// of every phase. A row kernel then computes whole rows across the group:
+// cols = the group's width rounded up to the vector width, so that narrow
+// images (7 or 14 columns) still fill the vectors. Outputs that straddle two
+// images are computed and dropped. Padding is zeroed once per goroutine and
+// never written again. Channels are split between goroutines; within a
+// channel the filter gradient is summed over groups, rows and columns in a
+// fixed order, so every result is the same for every workers count.
 
 // dwRowFunc computes output rows; see dwRowsGo. nv = cols / vector width.
 type dwRowFunc func(y []float32, ldy int, x []float32, ldx, hoff int, w []float32, rows, nv int)
@@ -122,12 +124,12 @@ func newDWShape(fn string, c, n, h, wd, k, s int) dwShape {
 		panic(fmt.Sprintf("kernels: %s: bad shape c=%d n=%d h=%d w=%d k=%d s=%d", fn, c, n, h, wd, k, s))
 	}
 	p := k / 2
-	d := dwShape{c: c, n: n, h: h, wd: wd, k: k, s: s, p: p}
-	d.ho = (h+2*p-k)/s + 1
-	d.wo = (wd+2*p-k)/s + 1
 	if h+2*p < k || wd+2*p < k {
 		panic(fmt.Sprintf("kernels: %s: kernel %d larger than padded input %dx%d", fn, k, h+2*p, wd+2*p))
 	}
+	d := dwShape{c: c, n: n, h: h, wd: wd, k: k, s: s, p: p}
+	d.ho = (h+2*p-k)/s + 1
+	d.wo = (wd+2*p-k)/s + 1
 	return d
 }
 
@@ -143,31 +145,49 @@ func dwWorkers(d dwShape, workers int) int {
 	return min(max(workers, 1), max(1, work>>18), max(d.c, 1))
 }
 
-// padGeom is the scratch-plane geometry for an output row width cols.
-func (d dwShape) padGeom(cols int) (hoff, ldx, hp int) {
-	hoff = cols + (d.k-1)/d.s
-	return hoff, d.s * hoff, (d.ho-1)*d.s + d.k
+// dwGroupWidth is the target width in floats of a group's output row.
+const dwGroupWidth = 384
+
+// dwPlan is the scratch geometry of one pass: g images side by side, each
+// wq columns wide in output (phase) space.
+type dwPlan struct {
+	g, wq, cols, hoff, ldx, rows int
 }
 
-// packPlane copies an h×wd input plane into the padded, phase-split
-// scratch plane xp (hp rows of ldx floats); positions outside the input are
-// left as they are (zero).
-func (d dwShape) packPlane(xp, x []float32, hoff, ldx, hp int) {
+// fwdPlan lays out the padded input for DepthwiseForward and
+// DepthwiseBackwardFilter: image q's padded column cp at phase cp%s, index
+// q*wq + cp/s, with wq = the padded width rounded up to s, over s.
+func (d dwShape) fwdPlan(vw int) dwPlan {
+	wp := (d.wd + 2*d.p + d.s - 1) / d.s * d.s
+	wq := max(wp/d.s, d.wo)
+	g := min(max(1, d.n), max(1, dwGroupWidth/wq))
+	cols := (g*wq + vw - 1) / vw * vw
+	hoff := cols + (d.k-1)/d.s
+	return dwPlan{g: g, wq: wq, cols: cols, hoff: hoff, ldx: d.s * hoff, rows: (d.ho-1)*d.s + d.k}
+}
+
+// packInput copies image q's plane x into slot q of the scratch plane xp.
+func (d dwShape) packInput(pl dwPlan, xp, x []float32, q int) {
 	for ih := 0; ih < d.h; ih++ {
 		rr := ih + d.p
-		if rr >= hp {
+		if rr >= pl.rows {
 			break
 		}
 		src := x[ih*d.wd : (ih+1)*d.wd]
-		dst := xp[rr*ldx : (rr+1)*ldx]
-		if d.s == 1 {
-			copy(dst[d.p:], src)
-			continue
-		}
-		for iw, v := range src {
-			cp := iw + d.p
-			if q := cp / d.s; q < hoff {
-				dst[(cp%d.s)*hoff+q] = v
+		dst := xp[rr*pl.ldx : (rr+1)*pl.ldx]
+		base := q * pl.wq
+		switch d.s {
+		case 1:
+			copy(dst[base+d.p:base+pl.wq], src)
+		case 2:
+			for iw, v := range src {
+				cp := iw + d.p
+				dst[(cp&1)*pl.hoff+base+cp>>1] = v
+			}
+		default:
+			for iw, v := range src {
+				cp := iw + d.p
+				dst[(cp%d.s)*pl.hoff+base+cp/d.s] = v
 			}
 		}
 	}
@@ -185,27 +205,24 @@ func DepthwiseForward(x []float32, c, n, h, wd int, w []float32, k, s int, y []f
 	checkLen(fn, "w", len(w), c*k*k)
 	checkLen(fn, "y", len(y), c*n*d.ho*d.wo)
 	rowFn, _, vw := dwFor(level(), k, s)
-	cols := (d.wo + vw - 1) / vw * vw
-	hoff, ldx, hp := d.padGeom(cols)
+	pl := d.fwdPlan(vw)
 	parallelFor(c, dwWorkers(d, workers), func(lo, hi int) {
-		xp := make([]float32, hp*ldx)
-		var yp []float32
-		if cols != d.wo {
-			yp = make([]float32, d.ho*cols)
-		}
+		xp := make([]float32, pl.rows*pl.ldx)
+		yp := make([]float32, d.ho*pl.cols)
 		for ci := lo; ci < hi; ci++ {
 			wc := w[ci*k*k : (ci+1)*k*k]
-			for ni := 0; ni < n; ni++ {
-				pl := ci*n + ni
-				d.packPlane(xp, x[pl*h*wd:(pl+1)*h*wd], hoff, ldx, hp)
-				out := y[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
-				if yp == nil {
-					rowFn(out, d.wo, xp, ldx, hoff, wc, d.ho, cols/vw)
-					continue
+			for n0 := 0; n0 < n; n0 += pl.g {
+				cnt := min(pl.g, n-n0)
+				for q := 0; q < cnt; q++ {
+					p := ci*n + n0 + q
+					d.packInput(pl, xp, x[p*h*wd:(p+1)*h*wd], q)
 				}
-				rowFn(yp, cols, xp, ldx, hoff, wc, d.ho, cols/vw)
-				for r := 0; r < d.ho; r++ {
-					copy(out[r*d.wo:(r+1)*d.wo], yp[r*cols:])
+				rowFn(yp, pl.cols, xp, pl.ldx, pl.hoff, wc, d.ho, pl.cols/vw)
+				for q := 0; q < cnt; q++ {
+					out := y[(ci*n+n0+q)*d.ho*d.wo:]
+					for r := 0; r < d.ho; r++ {
+						copy(out[r*d.wo:(r+1)*d.wo], yp[r*pl.cols+q*pl.wq:])
+					}
 				}
 			}
 		}
@@ -223,49 +240,49 @@ func DepthwiseBackwardData(dy []float32, c, n, h, wd int, w []float32, k, s int,
 	checkLen(fn, "w", len(w), c*k*k)
 	checkLen(fn, "dx", len(dx), c*n*h*wd)
 	rowFn, _, vw := dwFor(level(), k, 1)
-	cols := (wd + vw - 1) / vw * vw
+	// Image q's block of the dilated, padded dy is lq = W+k-1 columns wide;
+	// dy[oh][ow] lands at row oh*s+e, column q*lq+ow*s+e.
+	lq := wd + k - 1
+	g := min(max(1, n), max(1, dwGroupWidth/lq))
+	cols := (g*lq + vw - 1) / vw * vw
 	ldq, hq := cols+k-1, h+k-1
-	e := k - 1 - d.p // dy[oh][ow] lands at row oh*s+e, column ow*s+e
+	e := k - 1 - d.p
 	parallelFor(c, dwWorkers(d, workers), func(lo, hi int) {
-		q := make([]float32, hq*ldq)
+		qp := make([]float32, hq*ldq)
+		xp := make([]float32, h*cols)
 		wf := make([]float32, k*k)
-		var xp []float32
-		if cols != wd {
-			xp = make([]float32, h*cols)
-		}
 		for ci := lo; ci < hi; ci++ {
 			wc := w[ci*k*k : (ci+1)*k*k]
 			for t := range wf {
 				wf[t] = wc[k*k-1-t]
 			}
-			for ni := 0; ni < n; ni++ {
-				pl := ci*n + ni
-				src := dy[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
-				for oh := 0; oh < d.ho; oh++ {
-					u := oh*s + e
-					if u >= hq {
-						break
-					}
-					qr := q[u*ldq : (u+1)*ldq]
-					sr := src[oh*d.wo : (oh+1)*d.wo]
-					if s == 1 {
-						copy(qr[e:], sr)
-						continue
-					}
-					for ow, v := range sr {
-						if col := ow*s + e; col < ldq {
-							qr[col] = v
+			for n0 := 0; n0 < n; n0 += g {
+				cnt := min(g, n-n0)
+				for q := 0; q < cnt; q++ {
+					p := ci*n + n0 + q
+					src := dy[p*d.ho*d.wo : (p+1)*d.ho*d.wo]
+					for oh := 0; oh < d.ho; oh++ {
+						u := oh*s + e
+						if u >= hq {
+							break
+						}
+						qr := qp[u*ldq+q*lq : u*ldq+(q+1)*lq]
+						sr := src[oh*d.wo : (oh+1)*d.wo]
+						if s == 1 {
+							copy(qr[e:], sr)
+							continue
+						}
+						for ow, v := range sr {
+							qr[ow*s+e] = v
 						}
 					}
 				}
-				out := dx[pl*h*wd : (pl+1)*h*wd]
-				if xp == nil {
-					rowFn(out, wd, q, ldq, ldq, wf, h, cols/vw)
-					continue
-				}
-				rowFn(xp, cols, q, ldq, ldq, wf, h, cols/vw)
-				for r := 0; r < h; r++ {
-					copy(out[r*wd:(r+1)*wd], xp[r*cols:])
+				rowFn(xp, cols, qp, ldq, ldq, wf, h, cols/vw)
+				for q := 0; q < cnt; q++ {
+					out := dx[(ci*n+n0+q)*h*wd:]
+					for r := 0; r < h; r++ {
+						copy(out[r*wd:(r+1)*wd], xp[r*cols+q*lq:])
+					}
 				}
 			}
 		}
@@ -273,9 +290,9 @@ func DepthwiseBackwardData(dy []float32, c, n, h, wd int, w []float32, k, s int,
 }
 
 // DepthwiseBackwardFilter computes dw = ∂L/∂w ([C, k, k], overwritten) of
-// DepthwiseForward given x and dy. Each channel's sums run over images,
-// output rows and columns in a fixed order (lane-wise over vector-width
-// column groups, then across lanes), independent of workers.
+// DepthwiseForward given x and dy. Each channel's sums run over groups of
+// images, output rows and columns in a fixed order (lane-wise over
+// vector-width column groups, then across lanes), independent of workers.
 func DepthwiseBackwardFilter(x, dy []float32, c, n, h, wd int, k, s int, dw []float32, workers int) {
 	const fn = "DepthwiseBackwardFilter"
 	d := newDWShape(fn, c, n, h, wd, k, s)
@@ -283,29 +300,30 @@ func DepthwiseBackwardFilter(x, dy []float32, c, n, h, wd int, k, s int, dw []fl
 	checkLen(fn, "dy", len(dy), c*n*d.ho*d.wo)
 	checkLen(fn, "dw", len(dw), c*k*k)
 	_, filtFn, vw := dwFor(level(), k, s)
-	cols := (d.wo + vw - 1) / vw * vw
-	hoff, ldx, hp := d.padGeom(cols)
+	pl := d.fwdPlan(vw)
 	parallelFor(c, dwWorkers(d, workers), func(lo, hi int) {
-		xp := make([]float32, hp*ldx)
+		xp := make([]float32, pl.rows*pl.ldx)
 		acc := make([]float32, k*k*vw)
-		var dyp []float32
-		if cols != d.wo {
-			dyp = make([]float32, d.ho*cols)
-		}
+		// dyp holds each image's dy at row r, columns q*wq+ow; the other
+		// columns stay zero so that outputs straddling images add nothing.
+		dyp := make([]float32, d.ho*pl.cols)
 		for ci := lo; ci < hi; ci++ {
 			clear(acc)
-			for ni := 0; ni < n; ni++ {
-				pl := ci*n + ni
-				d.packPlane(xp, x[pl*h*wd:(pl+1)*h*wd], hoff, ldx, hp)
-				g := dy[pl*d.ho*d.wo : (pl+1)*d.ho*d.wo]
-				if dyp == nil {
-					filtFn(acc, g, d.wo, xp, ldx, hoff, d.ho, cols/vw)
-					continue
+			for n0 := 0; n0 < n; n0 += pl.g {
+				cnt := min(pl.g, n-n0)
+				if cnt < pl.g {
+					clear(xp)
+					clear(dyp)
 				}
-				for r := 0; r < d.ho; r++ {
-					copy(dyp[r*cols:], g[r*d.wo:(r+1)*d.wo])
+				for q := 0; q < cnt; q++ {
+					p := ci*n + n0 + q
+					d.packInput(pl, xp, x[p*h*wd:(p+1)*h*wd], q)
+					g := dy[p*d.ho*d.wo : (p+1)*d.ho*d.wo]
+					for r := 0; r < d.ho; r++ {
+						copy(dyp[r*pl.cols+q*pl.wq:], g[r*d.wo:(r+1)*d.wo])
+					}
 				}
-				filtFn(acc, dyp, cols, xp, ldx, hoff, d.ho, cols/vw)
+				filtFn(acc, dyp, pl.cols, xp, pl.ldx, pl.hoff, d.ho, pl.cols/vw)
 			}
 			out := dw[ci*k*k : (ci+1)*k*k]
 			for t := range out {

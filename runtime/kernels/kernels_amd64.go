@@ -8,17 +8,17 @@ import "unsafe"
 // drivers.
 
 func init() {
-	gemmKernels[levelAVX2] = &gemmKernel{mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, load bool) {
+	gemmKernels[levelAVX2] = &gemmKernel{mr: 6, nr: 16, fn: func(kc int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 		_ = a[kc*6-1]
-		_ = b[kc*16-1]
+		_ = b[(kc-1)*ldb+15]
 		_ = c[5*ldc+15]
-		sgemmAVX2m6n16(kc, &a[0], &b[0], &c[0], ldc, b2i(load))
+		sgemmAVX2m6n16(kc, &a[0], &b[0], ldb, &c[0], ldc, b2i(load))
 	}}
-	gemmKernels[levelAVX512] = &gemmKernel{mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, load bool) {
+	gemmKernels[levelAVX512] = &gemmKernel{mr: 12, nr: 32, fn: func(kc int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 		_ = a[kc*12-1]
-		_ = b[kc*32-1]
+		_ = b[(kc-1)*ldb+31]
 		_ = c[11*ldc+31]
-		sgemmAVX512m12n32(kc, &a[0], &b[0], &c[0], ldc, b2i(load))
+		sgemmAVX512m12n32(kc, &a[0], &b[0], ldb, &c[0], ldc, b2i(load))
 	}}
 
 	dotImpls[levelAVX2] = &dotKernels{mr: 4, nr: 3, vw: 8, tiles: dotTiles(8, [][]dotAsm{

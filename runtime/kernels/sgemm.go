@@ -26,7 +26,7 @@ const (
 // fn has the semantics of sgemmTileGo.
 type gemmKernel struct {
 	mr, nr int
-	fn     func(kc int, a, b, c []float32, ldc int, load bool)
+	fn     func(kc int, a, b []float32, ldb int, c []float32, ldc int, load bool)
 }
 
 var gemmKernels [numLevels]*gemmKernel
@@ -44,13 +44,14 @@ func gemmFor(l int) *gemmKernel {
 }
 
 // sgemmTileGo is the reference of every GEMM micro-kernel. a is a packed
-// panel of kc columns of mr floats, b a packed panel of kc rows of nr floats:
+// panel of kc columns of mr floats, b a panel of kc rows of nr floats, ldb
+// apart (nr when packed, the matrix's row stride when read in place):
 //
 //	for r := 0; r < mr; r++ {
 //		for j := 0; j < nr; j++ {
 //			s := float32(0)
 //			for p := 0; p < kc; p++ {
-//				s += a[p*mr+r] * b[p*nr+j]
+//				s += a[p*mr+r] * b[p*ldb+j]
 //			}
 //			if load {
 //				c[r*ldc+j] += s
@@ -59,12 +60,12 @@ func gemmFor(l int) *gemmKernel {
 //			}
 //		}
 //	}
-func sgemmTileGo(mr, nr, kc int, a, b, c []float32, ldc int, load bool) {
+func sgemmTileGo(mr, nr, kc int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 	for r := 0; r < mr; r++ {
 		for j := 0; j < nr; j++ {
 			s := float32(0)
 			for p := 0; p < kc; p++ {
-				s += a[p*mr+r] * b[p*nr+j]
+				s += a[p*mr+r] * b[p*ldb+j]
 			}
 			if load {
 				c[r*ldc+j] += s
@@ -76,14 +77,14 @@ func sgemmTileGo(mr, nr, kc int, a, b, c []float32, ldc int, load bool) {
 }
 
 // sgemm4x4Go is sgemmTileGo with mr = nr = 4, register-blocked.
-func sgemm4x4Go(kc int, a, b, c []float32, ldc int, load bool) {
+func sgemm4x4Go(kc int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
 	a = a[:kc*4]
-	b = b[:kc*4]
+	b = b[:(kc-1)*ldb+4]
 	for p := 0; p < kc; p++ {
 		ap := a[p*4 : p*4+4 : p*4+4]
-		bp := b[p*4 : p*4+4 : p*4+4]
+		bp := b[p*ldb : p*ldb+4 : p*ldb+4]
 		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		c00 += a0 * b0
@@ -239,6 +240,7 @@ func gemmRange(g *gemmKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha 
 	bufs := getGemmBufs(g)
 	defer gemmPool.Put(bufs)
 	mr, nr := g.mr, g.nr
+	direct := useDirectB(transB, i1-i0)
 	if beta != 0 {
 		scaleC(beta, c, i0, i1, j0, j1, ldc)
 	}
@@ -247,22 +249,31 @@ func gemmRange(g *gemmKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha 
 		for pc := 0; pc < k; pc += gemmKC {
 			kcb := min(gemmKC, k-pc)
 			load := beta != 0 || pc > 0
-			packB(bufs.b, b, ldb, transB, pc, kcb, jc, ncb, nr)
+			if !direct {
+				packB(bufs.b, b, ldb, transB, pc, kcb, jc, ncb, nr)
+			} else if ncb%nr != 0 {
+				// Only the last, partial panel is packed (zero-padded).
+				q := ncb / nr * nr
+				packB(bufs.b[q*kcb:], b, ldb, false, pc, kcb, jc+q, ncb-q, nr)
+			}
 			for ic := i0; ic < i1; ic += gemmMC {
 				mcb := min(gemmMC, i1-ic)
 				packA(bufs.a, a, lda, transA, ic, mcb, pc, kcb, mr, alpha)
 				for jr := 0; jr < ncb; jr += nr {
 					nrb := min(nr, ncb-jr)
-					bp := bufs.b[(jr/nr)*kcb*nr:]
+					bp, bld := bufs.b[(jr/nr)*kcb*nr:], nr
+					if direct && nrb == nr {
+						bp, bld = b[pc*ldb+jc+jr:], ldb
+					}
 					for ir := 0; ir < mcb; ir += mr {
 						mrb := min(mr, mcb-ir)
 						ap := bufs.a[(ir/mr)*kcb*mr:]
 						ci := (ic+ir)*ldc + jc + jr
 						if mrb == mr && nrb == nr {
-							g.fn(kcb, ap, bp, c[ci:], ldc, load)
+							g.fn(kcb, ap, bp, bld, c[ci:], ldc, load)
 							continue
 						}
-						g.fn(kcb, ap, bp, bufs.tile, nr, false)
+						g.fn(kcb, ap, bp, bld, bufs.tile, nr, false)
 						for r := 0; r < mrb; r++ {
 							row := c[ci+r*ldc : ci+r*ldc+nrb]
 							t := bufs.tile[r*nr : r*nr+nrb]
@@ -280,6 +291,11 @@ func gemmRange(g *gemmKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha 
 		}
 	}
 }
+
+// useDirectB reports whether full B panels are read in place (B not
+// transposed) instead of packed: when few rows of C use each panel, packing
+// costs as much as the product.
+var useDirectB = func(transB bool, rows int) bool { return !transB && rows <= gemmMC }
 
 // packA copies alpha*op(A)[i0:i0+mc, p0:p0+kc] into panels of mr rows:
 // panel q holds dst[q*kc*mr + p*mr + r] = alpha*op(A)[i0+q*mr+r, p0+p],

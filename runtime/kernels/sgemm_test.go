@@ -236,12 +236,12 @@ func TestGemmKernelTwins(t *testing.T) {
 		}
 		for _, kc := range []int{1, 2, 3, 4, 5, 8, 17, 256} {
 			for _, load := range []bool{false, true} {
-				ldc := g.nr + 3
-				a, b := randSlice(r, kc*g.mr), randSlice(r, kc*g.nr)
+				ldc, ldb := g.nr+3, g.nr+r.IntN(2)*5
+				a, b := randSlice(r, kc*g.mr), randSlice(r, (kc-1)*ldb+g.nr)
 				c := newGuarded(g.mr*ldc, func(int) float32 { return float32(r.Float64()) })
 				want := append([]float32(nil), c.s()...)
-				sgemmTileGo(g.mr, g.nr, kc, a, b, want, ldc, load)
-				g.fn(kc, a, b, c.s(), ldc, load)
+				sgemmTileGo(g.mr, g.nr, kc, a, b, ldb, want, ldc, load)
+				g.fn(kc, a, b, ldb, c.s(), ldc, load)
 				c.check(t, "c")
 				for i, v := range c.s() {
 					if math.Abs(float64(v-want[i])) > 1e-5*float64(kc) {
