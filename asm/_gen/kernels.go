@@ -23,6 +23,7 @@ var kernUnits = []unit{
 	{"dwk", genKernDW},
 	{"elem", genKernElem},
 	{"dot", genKernDot},
+	{"pack", genKernPack},
 	{"peak", genKernPeak},
 }
 
@@ -670,6 +671,171 @@ func kernDot(ctx *build.Context, s isa, r, c int) {
 			ctx.VMOVSS(x, operand.Mem{Base: tp, Disp: (i*c + j) * 4})
 		}
 	}
+	ctx.VZEROUPPER()
+	ctx.RET()
+}
+
+// genKernPack emits the depthwise packing kernels: row copies (stride 1)
+// and row de-interleaves (stride 2) into the padded scratch plane, whole
+// vectors with masked ends, so that narrow rows cost a few instructions.
+func genKernPack(ctx *build.Context) {
+	for _, s := range []isa{avx2, avx512} {
+		kernPack(ctx, s, 1)
+		kernPack(ctx, s, 2)
+	}
+}
+
+// kernPack emits dwPackS<st><ISA> (see dwPackGo). tab points at the lane
+// table dwPackTab: lanes 0..15, then the even and the odd lanes 0..30 and
+// 1..31. AVX-512 masks come from counts in K registers; AVX2 masks are
+// lane < count comparisons against the table.
+func kernPack(ctx *build.Context, s isa, st int) {
+	name := fmt.Sprintf("dwPackS%d%s", st, s.name)
+	ctx.Function(name)
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.SignatureExpr("func(d0, d1 *float32, ldd int, src *float32, lds, rows, wd int, tab *int32)")
+	ctx.Doc(fmt.Sprintf("%s is dwPackGo with s = %d.", name, st))
+	ctx.Pragma("noescape")
+	lbl := func(l string) string { return name + "_" + l }
+	vb := s.vw * 4
+	chunk := s.vw * st // input floats per step
+
+	rows := ctx.GP64()
+	ctx.Load(ctx.Param("rows"), rows)
+	ctx.TESTQ(rows, rows)
+	ctx.JZ(operand.LabelRef(lbl("end")))
+	tab := ctx.GP64()
+	ctx.Load(ctx.Param("tab"), tab)
+	var lanes, idxE, idxO reg.VecVirtual
+	if s.mask {
+		if st == 2 {
+			idxE, idxO = s.vec(ctx), s.vec(ctx)
+			ctx.VMOVDQU32(operand.Mem{Base: tab, Disp: 64}, idxE)
+			ctx.VMOVDQU32(operand.Mem{Base: tab, Disp: 128}, idxO)
+		}
+	} else {
+		lanes = s.vec(ctx)
+		ctx.VMOVDQU(operand.Mem{Base: tab}, lanes)
+	}
+	ldd, lds, src, d0, d1, wd := ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64()
+	ctx.Load(ctx.Param("ldd"), ldd)
+	ctx.SHLQ(imm(2), ldd)
+	ctx.Load(ctx.Param("lds"), lds)
+	ctx.SHLQ(imm(2), lds)
+	ctx.Load(ctx.Param("src"), src)
+	ctx.Load(ctx.Param("d0"), d0)
+	ctx.Load(ctx.Param("d1"), d1)
+	ctx.Load(ctx.Param("wd"), wd)
+
+	// clamp sets dst = min(max(n, 0), s.vw).
+	clamp := func(n, dst reg.GPVirtual) {
+		lim := ctx.GP64()
+		ctx.MOVQ(n, dst)
+		ctx.XORQ(lim, lim)
+		ctx.CMPQ(dst, lim)
+		ctx.CMOVQLT(lim, dst)
+		ctx.MOVQ(operand.U32(s.vw), lim)
+		ctx.CMPQ(dst, lim)
+		ctx.CMOVQGT(lim, dst)
+	}
+	// maskOf returns the mask of the low n lanes (0 <= n <= vw): a K
+	// register on AVX-512, a vector on AVX2.
+	type mask struct {
+		k reg.Register
+		v reg.VecVirtual
+	}
+	maskOf := func(n reg.GPVirtual, k reg.Register) mask {
+		if s.mask {
+			one := ctx.GP64()
+			ctx.MOVQ(operand.U32(1), one)
+			ctx.SHLXQ(n, one, one)
+			ctx.DECQ(one)
+			ctx.KMOVW(one.As32(), k)
+			return mask{k: k}
+		}
+		x, v := ctx.XMM(), s.vec(ctx)
+		ctx.VMOVQ(n, x)
+		ctx.VPBROADCASTD(x, v)
+		ctx.VPCMPGTD(lanes, v, v) // n > lane
+		return mask{v: v}
+	}
+	loadM := func(m operand.Mem, mk mask, dst reg.VecVirtual) {
+		if s.mask {
+			ctx.VMOVUPS_Z(m, mk.k, dst)
+		} else {
+			ctx.VMASKMOVPS(m, mk.v, dst)
+		}
+	}
+	storeM := func(v reg.VecVirtual, mk mask, m operand.Mem) {
+		if s.mask {
+			ctx.VMOVUPS(v, mk.k, m)
+		} else {
+			ctx.VMASKMOVPS(v, mk.v, m)
+		}
+	}
+
+	ctx.Label(lbl("row"))
+	rem, sp, p0, p1 := ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64()
+	ctx.MOVQ(wd, rem)
+	ctx.MOVQ(src, sp)
+	ctx.MOVQ(d0, p0)
+	ctx.MOVQ(d1, p1)
+	ctx.Label(lbl("chunk"))
+	n := ctx.GP64()
+	if st == 1 {
+		clamp(rem, n)
+		mk := maskOf(n, reg.K1)
+		v := s.vec(ctx)
+		loadM(operand.Mem{Base: sp}, mk, v)
+		storeM(v, mk, operand.Mem{Base: p0})
+	} else {
+		// Inputs: lanes 0..vw-1 from sp, vw..2vw-1 from sp+vb.
+		a, b := s.vec(ctx), s.vec(ctx)
+		clamp(rem, n)
+		ma := maskOf(n, reg.K1)
+		loadM(operand.Mem{Base: sp}, ma, a)
+		n2 := ctx.GP64()
+		ctx.LEAQ(operand.Mem{Base: rem, Disp: -s.vw}, n2)
+		clamp(n2, n)
+		mb := maskOf(n, reg.K2)
+		loadM(operand.Mem{Base: sp, Disp: vb}, mb, b)
+		e, o := s.vec(ctx), s.vec(ctx)
+		if s.mask {
+			ctx.VMOVAPS(idxE, e)
+			ctx.VPERMI2PS(b, a, e)
+			ctx.VMOVAPS(idxO, o)
+			ctx.VPERMI2PS(b, a, o)
+		} else {
+			ctx.VSHUFPS(operand.U8(0x88), b, a, e)
+			ctx.VPERMPD(operand.U8(0xd8), e, e)
+			ctx.VSHUFPS(operand.U8(0xdd), b, a, o)
+			ctx.VPERMPD(operand.U8(0xd8), o, o)
+		}
+		// ceil(rem/2) evens, floor(rem/2) odds, at most vw each.
+		ne := ctx.GP64()
+		ctx.LEAQ(operand.Mem{Base: rem, Disp: 1}, ne)
+		ctx.SHRQ(imm(1), ne)
+		clamp(ne, n)
+		me := maskOf(n, reg.K1)
+		storeM(e, me, operand.Mem{Base: p0})
+		ctx.MOVQ(rem, ne)
+		ctx.SHRQ(imm(1), ne)
+		clamp(ne, n)
+		mo := maskOf(n, reg.K2)
+		storeM(o, mo, operand.Mem{Base: p1})
+		ctx.ADDQ(imm(vb), p1)
+	}
+	ctx.ADDQ(imm(chunk*4), sp)
+	ctx.ADDQ(imm(vb), p0)
+	ctx.SUBQ(imm(chunk), rem)
+	ctx.JG(operand.LabelRef(lbl("chunk")))
+
+	ctx.ADDQ(ldd, d0)
+	ctx.ADDQ(ldd, d1)
+	ctx.ADDQ(lds, src)
+	ctx.DECQ(rows)
+	ctx.JNZ(operand.LabelRef(lbl("row")))
+	ctx.Label(lbl("end"))
 	ctx.VZEROUPPER()
 	ctx.RET()
 }

@@ -20,11 +20,65 @@ type dwRowFunc func(y []float32, ldy int, x []float32, ldx, hoff int, w []float3
 // dwFiltFunc accumulates filter-gradient lanes; see dwFiltGo.
 type dwFiltFunc func(acc, dy []float32, ldd int, x []float32, ldx, hoff int, rows, nv int)
 
+// dwPackFunc copies rows into a scratch plane; see dwPackGo.
+type dwPackFunc func(d0, d1 []float32, ldd int, src []float32, lds, rows, wd int)
+
 // dwKernels is one level's depthwise kernels for k ∈ {3,5,7}, s ∈ {1,2}.
 type dwKernels struct {
 	vw   int
 	rows [8][3]dwRowFunc // [k][s]
 	filt [8][3]dwFiltFunc
+	pack [3]dwPackFunc // [s]
+}
+
+// packFor returns the packing kernel for stride s ∈ {1, 2} at the highest
+// level <= l that has one, else its Go twin.
+func packFor(l, s int) dwPackFunc {
+	for ; l > 0; l-- {
+		if d := dwImpls[l]; d != nil && d.pack[s] != nil {
+			return d.pack[s]
+		}
+	}
+	return func(d0, d1 []float32, ldd int, src []float32, lds, rows, wd int) {
+		dwPackGo(s, d0, d1, ldd, src, lds, rows, wd)
+	}
+}
+
+// dwPackGo is the reference of the packing kernels. Stride 1 copies rows;
+// stride 2 splits each row into its even and odd elements:
+//
+//	for r := 0; r < rows; r++ {
+//		for i := 0; i < wd; i++ {
+//			v := src[r*lds+i]
+//			switch {
+//			case s == 1:
+//				d0[r*ldd+i] = v
+//			case i%2 == 0:
+//				d0[r*ldd+i/2] = v
+//			default:
+//				d1[r*ldd+i/2] = v
+//			}
+//		}
+//	}
+func dwPackGo(s int, d0, d1 []float32, ldd int, src []float32, lds, rows, wd int) {
+	for r := 0; r < rows; r++ {
+		sr := src[r*lds : r*lds+wd]
+		if s == 1 {
+			copy(d0[r*ldd:r*ldd+wd], sr)
+			continue
+		}
+		e := d0[r*ldd : r*ldd+(wd+1)/2]
+		for t := range e {
+			e[t] = sr[2*t]
+		}
+		if wd > 1 {
+			o := d1[r*ldd : r*ldd+wd/2]
+			sr = sr[1:]
+			for t := range o {
+				o[t] = sr[2*t]
+			}
+		}
+	}
 }
 
 var dwImpls [numLevels]*dwKernels
@@ -166,8 +220,25 @@ func (d dwShape) fwdPlan(vw int) dwPlan {
 	return dwPlan{g: g, wq: wq, cols: cols, hoff: hoff, ldx: d.s * hoff, rows: (d.ho-1)*d.s + d.k}
 }
 
-// packInput copies image q's plane x into slot q of the scratch plane xp.
-func (d dwShape) packInput(pl dwPlan, xp, x []float32, q int) {
+// packInput copies image q's plane x into slot q of the scratch plane xp
+// with pk, the packing kernel for d.s (nil for strides above 2).
+func (d dwShape) packInput(pk dwPackFunc, pl dwPlan, xp, x []float32, q int) {
+	rows := min(d.h, pl.rows-d.p)
+	base := q*pl.wq + d.p*pl.ldx
+	switch {
+	case rows <= 0:
+		return
+	case d.s == 1:
+		pk(xp[base+d.p:], nil, pl.ldx, x, d.wd, rows, d.wd)
+		return
+	case d.s == 2:
+		// src[iw] goes to padded column iw+p: phase (iw+p)&1, index
+		// (iw+p)>>1 of the slot.
+		e := base + (d.p&1)*pl.hoff + d.p>>1
+		o := base + ((d.p+1)&1)*pl.hoff + (d.p+1)>>1
+		pk(xp[e:], xp[o:], pl.ldx, x, d.wd, rows, d.wd)
+		return
+	}
 	for ih := 0; ih < d.h; ih++ {
 		rr := ih + d.p
 		if rr >= pl.rows {
@@ -176,19 +247,9 @@ func (d dwShape) packInput(pl dwPlan, xp, x []float32, q int) {
 		src := x[ih*d.wd : (ih+1)*d.wd]
 		dst := xp[rr*pl.ldx : (rr+1)*pl.ldx]
 		base := q * pl.wq
-		switch d.s {
-		case 1:
-			copy(dst[base+d.p:base+pl.wq], src)
-		case 2:
-			for iw, v := range src {
-				cp := iw + d.p
-				dst[(cp&1)*pl.hoff+base+cp>>1] = v
-			}
-		default:
-			for iw, v := range src {
-				cp := iw + d.p
-				dst[(cp%d.s)*pl.hoff+base+cp/d.s] = v
-			}
+		for iw, v := range src {
+			cp := iw + d.p
+			dst[(cp%d.s)*pl.hoff+base+cp/d.s] = v
 		}
 	}
 }
@@ -205,6 +266,7 @@ func DepthwiseForward(x []float32, c, n, h, wd int, w []float32, k, s int, y []f
 	checkLen(fn, "w", len(w), c*k*k)
 	checkLen(fn, "y", len(y), c*n*d.ho*d.wo)
 	rowFn, _, vw := dwFor(level(), k, s)
+	pk, pk1 := packFor(level(), min(s, 2)), packFor(level(), 1)
 	pl := d.fwdPlan(vw)
 	parallelFor(c, dwWorkers(d, workers), func(lo, hi int) {
 		xp := make([]float32, pl.rows*pl.ldx)
@@ -215,14 +277,12 @@ func DepthwiseForward(x []float32, c, n, h, wd int, w []float32, k, s int, y []f
 				cnt := min(pl.g, n-n0)
 				for q := 0; q < cnt; q++ {
 					p := ci*n + n0 + q
-					d.packInput(pl, xp, x[p*h*wd:(p+1)*h*wd], q)
+					d.packInput(pk, pl, xp, x[p*h*wd:(p+1)*h*wd], q)
 				}
 				rowFn(yp, pl.cols, xp, pl.ldx, pl.hoff, wc, d.ho, pl.cols/vw)
 				for q := 0; q < cnt; q++ {
-					out := y[(ci*n+n0+q)*d.ho*d.wo:]
-					for r := 0; r < d.ho; r++ {
-						copy(out[r*d.wo:(r+1)*d.wo], yp[r*pl.cols+q*pl.wq:])
-					}
+					p := ci*n + n0 + q
+					pk1(y[p*d.ho*d.wo:(p+1)*d.ho*d.wo], nil, d.wo, yp[q*pl.wq:], pl.cols, d.ho, d.wo)
 				}
 			}
 		}
@@ -240,6 +300,7 @@ func DepthwiseBackwardData(dy []float32, c, n, h, wd int, w []float32, k, s int,
 	checkLen(fn, "w", len(w), c*k*k)
 	checkLen(fn, "dx", len(dx), c*n*h*wd)
 	rowFn, _, vw := dwFor(level(), k, 1)
+	pk1 := packFor(level(), 1)
 	// Image q's block of the dilated, padded dy is lq = W+k-1 columns wide;
 	// dy[oh][ow] lands at row oh*s+e, column q*lq+ow*s+e.
 	lq := wd + k - 1
@@ -261,6 +322,10 @@ func DepthwiseBackwardData(dy []float32, c, n, h, wd int, w []float32, k, s int,
 				for q := 0; q < cnt; q++ {
 					p := ci*n + n0 + q
 					src := dy[p*d.ho*d.wo : (p+1)*d.ho*d.wo]
+					if s == 1 {
+						pk1(qp[e*ldq+q*lq+e:], nil, ldq, src, d.wo, min(d.ho, hq-e), d.wo)
+						continue
+					}
 					for oh := 0; oh < d.ho; oh++ {
 						u := oh*s + e
 						if u >= hq {
@@ -268,10 +333,6 @@ func DepthwiseBackwardData(dy []float32, c, n, h, wd int, w []float32, k, s int,
 						}
 						qr := qp[u*ldq+q*lq : u*ldq+(q+1)*lq]
 						sr := src[oh*d.wo : (oh+1)*d.wo]
-						if s == 1 {
-							copy(qr[e:], sr)
-							continue
-						}
 						for ow, v := range sr {
 							qr[ow*s+e] = v
 						}
@@ -279,10 +340,8 @@ func DepthwiseBackwardData(dy []float32, c, n, h, wd int, w []float32, k, s int,
 				}
 				rowFn(xp, cols, qp, ldq, ldq, wf, h, cols/vw)
 				for q := 0; q < cnt; q++ {
-					out := dx[(ci*n+n0+q)*h*wd:]
-					for r := 0; r < h; r++ {
-						copy(out[r*wd:(r+1)*wd], xp[r*cols+q*lq:])
-					}
+					p := ci*n + n0 + q
+					pk1(dx[p*h*wd:(p+1)*h*wd], nil, wd, xp[q*lq:], cols, h, wd)
 				}
 			}
 		}
@@ -300,6 +359,7 @@ func DepthwiseBackwardFilter(x, dy []float32, c, n, h, wd int, k, s int, dw []fl
 	checkLen(fn, "dy", len(dy), c*n*d.ho*d.wo)
 	checkLen(fn, "dw", len(dw), c*k*k)
 	_, filtFn, vw := dwFor(level(), k, s)
+	pk, pk1 := packFor(level(), min(s, 2)), packFor(level(), 1)
 	pl := d.fwdPlan(vw)
 	parallelFor(c, dwWorkers(d, workers), func(lo, hi int) {
 		xp := make([]float32, pl.rows*pl.ldx)
@@ -317,11 +377,8 @@ func DepthwiseBackwardFilter(x, dy []float32, c, n, h, wd int, k, s int, dw []fl
 				}
 				for q := 0; q < cnt; q++ {
 					p := ci*n + n0 + q
-					d.packInput(pl, xp, x[p*h*wd:(p+1)*h*wd], q)
-					g := dy[p*d.ho*d.wo : (p+1)*d.ho*d.wo]
-					for r := 0; r < d.ho; r++ {
-						copy(dyp[r*pl.cols+q*pl.wq:], g[r*d.wo:(r+1)*d.wo])
-					}
+					d.packInput(pk, pl, xp, x[p*h*wd:(p+1)*h*wd], q)
+					pk1(dyp[q*pl.wq:], nil, pl.cols, dy[p*d.ho*d.wo:(p+1)*d.ho*d.wo], d.wo, d.ho, d.wo)
 				}
 				filtFn(acc, dyp, pl.cols, xp, pl.ldx, pl.hoff, d.ho, pl.cols/vw)
 			}

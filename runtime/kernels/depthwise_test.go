@@ -104,6 +104,10 @@ func TestDepthwise(t *testing.T) {
 				}
 			}
 		}
+		// Many images: several groups side by side, the last one partial.
+		for _, d := range []dwCase{{2, 25, 5, 33, 3, 1}, {2, 23, 6, 31, 5, 2}, {1, 37, 4, 14, 7, 2}, {1, 70, 3, 7, 3, 2}} {
+			d.check(t, r, 2)
+		}
 		// Generic sizes run the Go twins.
 		for _, d := range []dwCase{{2, 2, 9, 11, 1, 1}, {2, 2, 9, 11, 4, 1}, {3, 1, 10, 13, 3, 3}, {2, 2, 8, 8, 9, 2}} {
 			d.check(t, r, 2)
@@ -176,6 +180,37 @@ func TestDWKernelTwins(t *testing.T) {
 							t.Fatalf("%s k=%d s=%d nv=%d: acc[%d] = %v, want %v", levelNames[l], k, s, nv, i, v, wantAcc[i])
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestDWPackTwins compares the packing kernels with their Go twin.
+func TestDWPackTwins(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for l, impl := range dwImpls {
+		if impl == nil || l > hwLevel {
+			continue
+		}
+		for s := 1; s <= 2; s++ {
+			if impl.pack[s] == nil {
+				t.Errorf("%s: no packing kernel for stride %d", levelNames[l], s)
+				continue
+			}
+			for _, wd := range []int{1, 2, 3, 7, 8, 9, 14, 15, 16, 17, 28, 31, 32, 33, 47, 64, 65} {
+				rows := 1 + r.IntN(4)
+				lds, ldd := wd+r.IntN(3), wd+r.IntN(5)
+				src := randSlice(r, (rows-1)*lds+wd)
+				n := rows * ldd
+				got0, got1 := newGuarded(n, func(int) float32 { return 9 }), newGuarded(n, func(int) float32 { return 9 })
+				want0, want1 := append([]float32(nil), got0.s()...), append([]float32(nil), got1.s()...)
+				dwPackGo(s, want0, want1, ldd, src, lds, rows, wd)
+				impl.pack[s](got0.s(), got1.s(), ldd, src, lds, rows, wd)
+				got0.check(t, "d0")
+				got1.check(t, "d1")
+				if !sameBits(got0.s(), want0) || !sameBits(got1.s(), want1) {
+					t.Fatalf("%s s=%d wd=%d rows=%d: differs from dwPackGo", levelNames[l], s, wd, rows)
 				}
 			}
 		}

@@ -61,6 +61,11 @@ func init() {
 				d.filt[k][s] = dwFiltAdapter(set.filt[k][s], k, s, set.vw)
 			}
 		}
+		if set.vw == 8 {
+			d.pack = [3]dwPackFunc{1: dwPackAdapter(dwPackS1AVX2, 1), 2: dwPackAdapter(dwPackS2AVX2, 2)}
+		} else {
+			d.pack = [3]dwPackFunc{1: dwPackAdapter(dwPackS1AVX512, 1), 2: dwPackAdapter(dwPackS2AVX512, 2)}
+		}
 		dwImpls[set.level] = d
 	}
 
@@ -185,4 +190,31 @@ func dotTiles(vw int, fs [][]dotAsm) [][]func(k int, a []float32, lda int, b []f
 		}
 	}
 	return out
+}
+
+// dwPackTab is the lane table of the packing kernels: lanes 0..15, then
+// the even lanes 0..30 and the odd lanes 1..31 of a pair of vectors.
+var dwPackTab = [48]int32{
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+	1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+}
+
+// dwPackAdapter checks the extent of a packing kernel's operands and calls it.
+func dwPackAdapter(f func(d0, d1 *float32, ldd int, src *float32, lds, rows, wd int, tab *int32), s int) dwPackFunc {
+	return func(d0, d1 []float32, ldd int, src []float32, lds, rows, wd int) {
+		if rows <= 0 || wd <= 0 {
+			return
+		}
+		_ = src[(rows-1)*lds+wd-1]
+		if s == 1 {
+			_ = d0[(rows-1)*ldd+wd-1]
+		} else {
+			_ = d0[(rows-1)*ldd+(wd+1)/2-1]
+			if wd > 1 {
+				_ = d1[(rows-1)*ldd+wd/2-1]
+			}
+		}
+		f(unsafe.SliceData(d0), unsafe.SliceData(d1), ldd, unsafe.SliceData(src), lds, rows, wd, &dwPackTab[0])
+	}
 }
