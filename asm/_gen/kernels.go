@@ -405,7 +405,11 @@ func genKernElem(ctx *build.Context) {
 	consts := func() []reg.VecVirtual {
 		zero, six := s.vec(ctx), s.vec(ctx)
 		ctx.VXORPS(zero, zero, zero)
-		broadcastSix(ctx, s, six)
+		// 6.0 in every lane; VMOVD, not the legacy-SSE MOVD.
+		g, x := ctx.GP32(), ctx.XMM()
+		ctx.MOVL(operand.U32(0x40c00000), g)
+		ctx.VMOVD(g, x)
+		ctx.VBROADCASTSS(x, six)
 		return []reg.VecVirtual{zero, six}
 	}
 	elemFn(ctx, "elemReLU6AVX2", "func(dst, x *float32, n int)", "relu6Go",

@@ -175,11 +175,11 @@ elemMulAVX2_done:
 	RET
 
 // func elemReLU6AVX2(dst *float32, x *float32, n int)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX, AVX2
 TEXT ·elemReLU6AVX2(SB), NOSPLIT, $0-24
 	VXORPS       Y0, Y0, Y0
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X1
+	VMOVD        AX, X1
 	VBROADCASTSS X1, Y1
 	MOVQ         dst+0(FP), AX
 	MOVQ         x+8(FP), CX
@@ -221,11 +221,11 @@ elemReLU6AVX2_done:
 	RET
 
 // func elemReLU6GradAVX2(dx *float32, x *float32, dy *float32, n int)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX, AVX2
 TEXT ·elemReLU6GradAVX2(SB), NOSPLIT, $0-32
 	VXORPS       Y0, Y0, Y0
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X1
+	VMOVD        AX, X1
 	VBROADCASTSS X1, Y1
 	MOVQ         dx+0(FP), AX
 	MOVQ         x+8(FP), CX
