@@ -490,15 +490,24 @@ func elemFn(ctx *build.Context, name, sig, twin string, ptrs []string, setup fun
 	ctx.RET()
 }
 
-// elemSum emits elemSumAVX2 (see sumLanesGo): four accumulators of 8
-// lanes over n floats, n a multiple of 32, folded as (a0+a1)+(a2+a3), then
-// upper and lower 128 bits, then lanes {0,1}+{2,3}, then lane 0 + lane 1.
+// elemSum emits elemSumAVX2 (see sumLanesGo) and elemDotAVX2 (see
+// dotLanesGo): four accumulators of 8 lanes over n floats, n a multiple of
+// 32, folded as (a0+a1)+(a2+a3), then upper and lower 128 bits, then lanes
+// {0,1}+{2,3}, then lane 0 + lane 1.
 func elemSum(ctx *build.Context) {
-	const name = "elemSumAVX2"
+	elemReduce(ctx, false)
+	elemReduce(ctx, true)
+}
+
+func elemReduce(ctx *build.Context, dot bool) {
+	name, sig, twin := "elemSumAVX2", "func(x *float32, n int) float32", "sumLanesGo"
+	if dot {
+		name, sig, twin = "elemDotAVX2", "func(x, y *float32, n int) float32", "dotLanesGo"
+	}
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
-	ctx.SignatureExpr("func(x *float32, n int) float32")
-	ctx.Doc(name + " is sumLanesGo over n floats, n a multiple of 32.")
+	ctx.SignatureExpr(sig)
+	ctx.Doc(name + " is " + twin + " over n floats, n a multiple of 32.")
 	ctx.Pragma("noescape")
 	lbl := func(l string) string { return name + "_" + l }
 	a := make([]reg.VecVirtual, 4)
@@ -506,16 +515,28 @@ func elemSum(ctx *build.Context) {
 		a[i] = ctx.YMM()
 		ctx.VXORPS(a[i], a[i], a[i])
 	}
-	p, n := ctx.GP64(), ctx.GP64()
+	p, q, n := ctx.GP64(), ctx.GP64(), ctx.GP64()
 	ctx.Load(ctx.Param("x"), p)
+	if dot {
+		ctx.Load(ctx.Param("y"), q)
+	}
 	ctx.Load(ctx.Param("n"), n)
 	ctx.Label(lbl("loop"))
 	ctx.CMPQ(n, imm(32))
 	ctx.JL(operand.LabelRef(lbl("fold")))
 	for i := range a {
-		ctx.VADDPS(operand.Mem{Base: p, Disp: i * 32}, a[i], a[i])
+		if dot {
+			t := ctx.YMM()
+			ctx.VMOVUPS(operand.Mem{Base: p, Disp: i * 32}, t)
+			ctx.VFMADD231PS(operand.Mem{Base: q, Disp: i * 32}, t, a[i])
+		} else {
+			ctx.VADDPS(operand.Mem{Base: p, Disp: i * 32}, a[i], a[i])
+		}
 	}
 	ctx.ADDQ(imm(128), p)
+	if dot {
+		ctx.ADDQ(imm(128), q)
+	}
 	ctx.SUBQ(imm(32), n)
 	ctx.JMP(operand.LabelRef(lbl("loop")))
 	ctx.Label(lbl("fold"))

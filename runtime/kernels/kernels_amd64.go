@@ -125,6 +125,15 @@ func init() {
 			}
 			return s + sumGo(x[n:])
 		},
+		dot: func(x, y []float32) float32 {
+			n := len(x) &^ 31
+			s := float32(0)
+			if n > 0 {
+				_ = y[n-1]
+				s = elemDotAVX2(&x[0], &y[0], n)
+			}
+			return s + dotGo(x[n:], y[n:len(x)])
+		},
 	}
 }
 
