@@ -145,3 +145,20 @@ func BenchmarkPeak(b *testing.B) {
 		b.ReportMetric(best, "GFLOP/s")
 	})
 }
+
+// BenchmarkMicroKernel runs each set's GEMM micro-kernel alone on panels
+// in cache (kc = gemmKC): the ceiling of the packed path.
+func BenchmarkMicroKernel(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 3))
+	benchSets(b, func(b *testing.B, set string) {
+		g := gemmFor(level())
+		a, bp := randSlice(r, gemmKC*g.mr), randSlice(r, gemmKC*g.nr)
+		c := make([]float32, g.mr*g.nr)
+		const reps = 1000
+		timeBest(b, 2*float64(g.mr*g.nr*gemmKC)*reps, set, 1, func() {
+			for i := 0; i < reps; i++ {
+				g.fn(gemmKC, a, bp, g.nr, c, g.nr, true)
+			}
+		})
+	})
+}

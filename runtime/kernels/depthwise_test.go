@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -215,4 +216,18 @@ func TestDWPackTwins(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDepthwiseEmpty: no channels or no images is a no-op; a short slice
+// panics with the argument's name.
+func TestDepthwiseEmpty(t *testing.T) {
+	DepthwiseForward(nil, 0, 4, 5, 5, nil, 3, 1, nil, 2)
+	DepthwiseBackwardData(nil, 3, 0, 5, 5, make([]float32, 27), 3, 2, nil, 2)
+	DepthwiseBackwardFilter(nil, nil, 3, 0, 5, 5, 3, 1, make([]float32, 27), 2)
+	defer func() {
+		if e := recover(); e == nil || !strings.Contains(fmt.Sprint(e), "len(y)") {
+			t.Fatalf("short y: recovered %v", e)
+		}
+	}()
+	DepthwiseForward(make([]float32, 25), 1, 1, 5, 5, make([]float32, 9), 3, 1, make([]float32, 24), 1)
 }
