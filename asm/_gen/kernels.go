@@ -708,11 +708,12 @@ func genKernPack(ctx *build.Context) {
 		kernPack(ctx, s, 1)
 		kernPack(ctx, s, 2)
 	}
+	genKernUnpack(ctx)
 }
 
 // kernPack emits dwPackS<st><ISA> (see dwPackGo). tab points at the lane
 // table dwPackTab: lanes 0..15, then the even and the odd lanes 0..30 and
-// 1..31. AVX-512 masks come from counts in K registers; AVX2 masks are
+// 1..31, then the interleaves 0,16,1,17,..,7,23 and 8,24,..,15,31. AVX-512 masks come from counts in K registers; AVX2 masks are
 // lane < count comparisons against the table.
 func kernPack(ctx *build.Context, s isa, st int) {
 	name := fmt.Sprintf("dwPackS%d%s", st, s.name)
@@ -863,4 +864,134 @@ func kernPack(ctx *build.Context, s isa, st int) {
 	ctx.Label(lbl("end"))
 	ctx.VZEROUPPER()
 	ctx.RET()
+}
+
+// genKernUnpack emits dwUnpackS2<ISA> (see dwUnpackGo): the inverse of
+// the stride-2 de-interleave, merging an even and an odd row into one.
+func genKernUnpack(ctx *build.Context) {
+	for _, s := range []isa{avx2, avx512} {
+		name := "dwUnpackS2" + s.name
+		ctx.Function(name)
+		ctx.Attributes(attr.NOSPLIT)
+		ctx.SignatureExpr("func(dst *float32, ldd int, e, o *float32, lds, rows, wd int, tab *int32)")
+		ctx.Doc(name + " is dwUnpackGo.")
+		ctx.Pragma("noescape")
+		lbl := func(l string) string { return name + "_" + l }
+		vb := s.vw * 4
+		rows := ctx.GP64()
+		ctx.Load(ctx.Param("rows"), rows)
+		ctx.TESTQ(rows, rows)
+		ctx.JZ(operand.LabelRef(lbl("end")))
+		tab := ctx.GP64()
+		ctx.Load(ctx.Param("tab"), tab)
+		var lanes, idxLo, idxHi reg.VecVirtual
+		if s.mask {
+			idxLo, idxHi = s.vec(ctx), s.vec(ctx)
+			ctx.VMOVDQU32(operand.Mem{Base: tab, Disp: 192}, idxLo)
+			ctx.VMOVDQU32(operand.Mem{Base: tab, Disp: 256}, idxHi)
+		} else {
+			lanes = s.vec(ctx)
+			ctx.VMOVDQU(operand.Mem{Base: tab}, lanes)
+		}
+		ldd, lds, dst, ep, op, wd := ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64()
+		ctx.Load(ctx.Param("ldd"), ldd)
+		ctx.SHLQ(imm(2), ldd)
+		ctx.Load(ctx.Param("lds"), lds)
+		ctx.SHLQ(imm(2), lds)
+		ctx.Load(ctx.Param("dst"), dst)
+		ctx.Load(ctx.Param("e"), ep)
+		ctx.Load(ctx.Param("o"), op)
+		ctx.Load(ctx.Param("wd"), wd)
+		clamp := func(n, out reg.GPVirtual) {
+			lim := ctx.GP64()
+			ctx.MOVQ(n, out)
+			ctx.XORQ(lim, lim)
+			ctx.CMPQ(out, lim)
+			ctx.CMOVQLT(lim, out)
+			ctx.MOVQ(operand.U32(s.vw), lim)
+			ctx.CMPQ(out, lim)
+			ctx.CMOVQGT(lim, out)
+		}
+		type mask struct {
+			k reg.Register
+			v reg.VecVirtual
+		}
+		maskOf := func(n reg.GPVirtual, k reg.Register) mask {
+			if s.mask {
+				one := ctx.GP64()
+				ctx.MOVQ(operand.U32(1), one)
+				ctx.SHLXQ(n, one, one)
+				ctx.DECQ(one)
+				ctx.KMOVW(one.As32(), k)
+				return mask{k: k}
+			}
+			x, v := ctx.XMM(), s.vec(ctx)
+			ctx.VMOVQ(n, x)
+			ctx.VPBROADCASTD(x, v)
+			ctx.VPCMPGTD(lanes, v, v)
+			return mask{v: v}
+		}
+		loadM := func(m operand.Mem, mk mask, v reg.VecVirtual) {
+			if s.mask {
+				ctx.VMOVUPS_Z(m, mk.k, v)
+			} else {
+				ctx.VMASKMOVPS(m, mk.v, v)
+			}
+		}
+		storeM := func(v reg.VecVirtual, mk mask, m operand.Mem) {
+			if s.mask {
+				ctx.VMOVUPS(v, mk.k, m)
+			} else {
+				ctx.VMASKMOVPS(v, mk.v, m)
+			}
+		}
+		ctx.Label(lbl("row"))
+		rem, dp, e0, o0 := ctx.GP64(), ctx.GP64(), ctx.GP64(), ctx.GP64()
+		ctx.MOVQ(wd, rem)
+		ctx.MOVQ(dst, dp)
+		ctx.MOVQ(ep, e0)
+		ctx.MOVQ(op, o0)
+		ctx.Label(lbl("chunk"))
+		n, t := ctx.GP64(), ctx.GP64()
+		ev, ov := s.vec(ctx), s.vec(ctx)
+		ctx.LEAQ(operand.Mem{Base: rem, Disp: 1}, t)
+		ctx.SHRQ(imm(1), t)
+		clamp(t, n)
+		loadM(operand.Mem{Base: e0}, maskOf(n, reg.K1), ev)
+		ctx.MOVQ(rem, t)
+		ctx.SHRQ(imm(1), t)
+		clamp(t, n)
+		loadM(operand.Mem{Base: o0}, maskOf(n, reg.K2), ov)
+		lo, hi := s.vec(ctx), s.vec(ctx)
+		if s.mask {
+			ctx.VMOVAPS(idxLo, lo)
+			ctx.VPERMI2PS(ov, ev, lo)
+			ctx.VMOVAPS(idxHi, hi)
+			ctx.VPERMI2PS(ov, ev, hi)
+		} else {
+			ul, uh := s.vec(ctx), s.vec(ctx)
+			ctx.VUNPCKLPS(ov, ev, ul) // e0 o0 e1 o1 | e4 o4 e5 o5
+			ctx.VUNPCKHPS(ov, ev, uh) // e2 o2 e3 o3 | e6 o6 e7 o7
+			ctx.VPERM2F128(operand.U8(0x20), uh, ul, lo)
+			ctx.VPERM2F128(operand.U8(0x31), uh, ul, hi)
+		}
+		clamp(rem, n)
+		storeM(lo, maskOf(n, reg.K1), operand.Mem{Base: dp})
+		ctx.LEAQ(operand.Mem{Base: rem, Disp: -s.vw}, t)
+		clamp(t, n)
+		storeM(hi, maskOf(n, reg.K2), operand.Mem{Base: dp, Disp: vb})
+		ctx.ADDQ(imm(2*vb), dp)
+		ctx.ADDQ(imm(vb), e0)
+		ctx.ADDQ(imm(vb), o0)
+		ctx.SUBQ(imm(2*s.vw), rem)
+		ctx.JG(operand.LabelRef(lbl("chunk")))
+		ctx.ADDQ(ldd, dst)
+		ctx.ADDQ(lds, ep)
+		ctx.ADDQ(lds, op)
+		ctx.DECQ(rows)
+		ctx.JNZ(operand.LabelRef(lbl("row")))
+		ctx.Label(lbl("end"))
+		ctx.VZEROUPPER()
+		ctx.RET()
+	}
 }

@@ -25,10 +25,53 @@ type dwPackFunc func(d0, d1 []float32, ldd int, src []float32, lds, rows, wd int
 
 // dwKernels is one level's depthwise kernels for k ∈ {3,5,7}, s ∈ {1,2}.
 type dwKernels struct {
-	vw   int
-	rows [8][3]dwRowFunc // [k][s]
-	filt [8][3]dwFiltFunc
-	pack [3]dwPackFunc // [s]
+	vw     int
+	rows   [8][3]dwRowFunc // [k][s]
+	filt   [8][3]dwFiltFunc
+	pack   [3]dwPackFunc // [s]
+	unpack dwUnpackFunc
+}
+
+// dwUnpackFunc merges even and odd rows; see dwUnpackGo.
+type dwUnpackFunc func(dst []float32, ldd int, e, o []float32, lds, rows, wd int)
+
+// unpackFor returns the interleave kernel at the highest level <= l that
+// has one, else its Go twin.
+func unpackFor(l int) dwUnpackFunc {
+	for ; l > 0; l-- {
+		if d := dwImpls[l]; d != nil && d.unpack != nil {
+			return d.unpack
+		}
+	}
+	return dwUnpackGo
+}
+
+// dwUnpackGo is the reference of the interleave kernels, the inverse of
+// dwPackGo with s = 2:
+//
+//	for r := 0; r < rows; r++ {
+//		for i := 0; i < wd; i++ {
+//			if i%2 == 0 {
+//				dst[r*ldd+i] = e[r*lds+i/2]
+//			} else {
+//				dst[r*ldd+i] = o[r*lds+i/2]
+//			}
+//		}
+//	}
+func dwUnpackGo(dst []float32, ldd int, e, o []float32, lds, rows, wd int) {
+	for r := 0; r < rows; r++ {
+		d := dst[r*ldd : r*ldd+wd]
+		er := e[r*lds : r*lds+(wd+1)/2]
+		for t, v := range er {
+			d[2*t] = v
+		}
+		if wd > 1 {
+			or := o[r*lds : r*lds+wd/2]
+			for t, v := range or {
+				d[2*t+1] = v
+			}
+		}
+	}
 }
 
 // packFor returns the packing kernel for stride s ∈ {1, 2} at the highest
@@ -290,15 +333,21 @@ func DepthwiseForward(x []float32, c, n, h, wd int, w []float32, k, s int, y []f
 }
 
 // DepthwiseBackwardData computes dx = ∂L/∂x of DepthwiseForward given
-// dy = ∂L/∂y ([C, N, Ho, Wo]); dx ([C, N, H, W]) is overwritten. It runs
-// the stride-1 row kernel over dy dilated by s and padded, with the
-// filter flipped.
+// dy = ∂L/∂y ([C, N, Ho, Wo]); dx ([C, N, H, W]) is overwritten. Stride 1
+// (and strides above 2) run the stride-1 row kernel over dy (dilated by s)
+// padded, with the filter flipped; stride 2 splits dx into its four
+// (row, column) parity phases, each a stride-1 correlation of dy with a
+// quarter of the filter (dwBackwardDataS2).
 func DepthwiseBackwardData(dy []float32, c, n, h, wd int, w []float32, k, s int, dx []float32, workers int) {
 	const fn = "DepthwiseBackwardData"
 	d := newDWShape(fn, c, n, h, wd, k, s)
 	checkLen(fn, "dy", len(dy), c*n*d.ho*d.wo)
 	checkLen(fn, "w", len(w), c*k*k)
 	checkLen(fn, "dx", len(dx), c*n*h*wd)
+	if s == 2 {
+		dwBackwardDataS2(d, dy, w, dx, workers)
+		return
+	}
 	rowFn, _, vw := dwFor(level(), k, 1)
 	pk1 := packFor(level(), 1)
 	// Image q's block of the dilated, padded dy is lq = W+k-1 columns wide;
@@ -389,6 +438,93 @@ func DepthwiseBackwardFilter(x, dy []float32, c, n, h, wd int, k, s int, dw []fl
 					sum += v
 				}
 				out[t] = sum
+			}
+		}
+	})
+}
+
+// dwPhase is one parity phase of a stride-2 backward data pass: outputs
+// dx[2u+a][2v+b] for u < rows, v < cols, from ni×nj filter taps.
+type dwPhase struct {
+	i0, ni, oa int // first tap row, tap rows, dy row offset (likewise j0, nj, ob)
+	j0, nj, ob int
+	rows, cols int
+}
+
+// s2Phase describes phase (a, b): taps i ≡ a+p (mod 2) reach it, and
+//
+//	dx[2u+a][2v+b] = Σ_{t<ni, t2<nj} w[i0+2(ni-1-t)][j0+2(nj-1-t2)] · dy[u+oa+t][v+ob+t2].
+func (d dwShape) s2Phase(a, b int) dwPhase {
+	f := dwPhase{i0: (a + d.p) & 1, j0: (b + d.p) & 1}
+	f.ni, f.nj = (d.k-f.i0+1)/2, (d.k-f.j0+1)/2
+	f.oa = (a+d.p-f.i0)/2 - (f.ni - 1)
+	f.ob = (b+d.p-f.j0)/2 - (f.nj - 1)
+	f.rows, f.cols = (d.h-a+1)/2, (d.wd-b+1)/2
+	return f
+}
+
+// dwBackwardDataS2 is DepthwiseBackwardData for stride 2. dy is copied into
+// a padded scratch plane (images side by side, lq columns each, a margin
+// m on the top and left); each phase runs the stride-1 row kernel of size
+// kq (the phase's filter quarter, flipped and zero-padded to kq×kq) over
+// the plane at its offset, and the interleave kernel merges the phases
+// into dx rows.
+func dwBackwardDataS2(d dwShape, dy, w, dx []float32, workers int) {
+	k, n := d.k, d.n
+	var ph [4]dwPhase
+	m, kq := 0, 3
+	for i := range ph {
+		ph[i] = d.s2Phase(i/2, i%2)
+		m = max(m, -ph[i].oa, -ph[i].ob)
+		kq = max(kq, ph[i].ni, ph[i].nj)
+	}
+	kq |= 1 // the row kernels are odd-sized
+	rowFn, _, vw := dwFor(level(), kq, 1)
+	pk1, unpack := packFor(level(), 1), unpackFor(level())
+	lq, hq := d.wo+m, d.ho+m
+	for _, f := range ph {
+		lq = max(lq, f.cols+f.ob+m+kq-1)
+		hq = max(hq, f.rows+f.oa+m+kq)
+	}
+	g := min(max(1, n), max(1, dwGroupWidth/lq))
+	cols := (g*lq + vw - 1) / vw * vw
+	ldq := cols + kq - 1 + 2*m + 1
+	parallelFor(d.c, dwWorkers(d, workers), func(lo, hi int) {
+		qp := make([]float32, hq*ldq)
+		var yp [4][]float32
+		var wq [4][]float32
+		for i := range yp {
+			yp[i] = make([]float32, ph[i].rows*cols)
+			wq[i] = make([]float32, kq*kq)
+		}
+		for ci := lo; ci < hi; ci++ {
+			wc := w[ci*k*k : (ci+1)*k*k]
+			for i, f := range ph {
+				for t := 0; t < f.ni; t++ {
+					for t2 := 0; t2 < f.nj; t2++ {
+						wq[i][t*kq+t2] = wc[(f.i0+2*(f.ni-1-t))*k+f.j0+2*(f.nj-1-t2)]
+					}
+				}
+			}
+			for n0 := 0; n0 < n; n0 += g {
+				cnt := min(g, n-n0)
+				for q := 0; q < cnt; q++ {
+					p := ci*n + n0 + q
+					pk1(qp[m*ldq+q*lq+m:], nil, ldq, dy[p*d.ho*d.wo:(p+1)*d.ho*d.wo], d.wo, d.ho, d.wo)
+				}
+				for i, f := range ph {
+					if f.rows > 0 && f.cols > 0 {
+						rowFn(yp[i], cols, qp[(f.oa+m)*ldq+f.ob+m:], ldq, ldq, wq[i], f.rows, cols/vw)
+					}
+				}
+				for q := 0; q < cnt; q++ {
+					out := dx[(ci*n+n0+q)*d.h*d.wd : (ci*n+n0+q+1)*d.h*d.wd]
+					for a := 0; a < 2; a++ {
+						if rows := ph[2*a].rows; rows > 0 {
+							unpack(out[a*d.wd:], 2*d.wd, yp[2*a][q*lq:], yp[2*a+1][q*lq:], cols, rows, d.wd)
+						}
+					}
+				}
 			}
 		}
 	})

@@ -213,6 +213,23 @@ func TestDWPackTwins(t *testing.T) {
 				if !sameBits(got0.s(), want0) || !sameBits(got1.s(), want1) {
 					t.Fatalf("%s s=%d wd=%d rows=%d: differs from dwPackGo", levelNames[l], s, wd, rows)
 				}
+				if s == 2 {
+					// The interleave kernel undoes the split.
+					ldo := wd + r.IntN(3)
+					out := newGuarded((rows-1)*ldo+wd, func(int) float32 { return 9 })
+					wantOut := append([]float32(nil), out.s()...)
+					dwUnpackGo(wantOut, ldo, want0, want1, ldd, rows, wd)
+					impl.unpack(out.s(), ldo, got0.s(), got1.s(), ldd, rows, wd)
+					out.check(t, "dst")
+					if !sameBits(out.s(), wantOut) {
+						t.Fatalf("%s wd=%d rows=%d: interleave differs from dwUnpackGo", levelNames[l], wd, rows)
+					}
+					for rr := 0; rr < rows; rr++ {
+						if !sameBits(out.s()[rr*ldo:rr*ldo+wd], src[rr*lds:rr*lds+wd]) {
+							t.Fatalf("%s wd=%d: interleave does not invert the split", levelNames[l], wd)
+						}
+					}
+				}
 			}
 		}
 	}

@@ -63,8 +63,10 @@ func init() {
 		}
 		if set.vw == 8 {
 			d.pack = [3]dwPackFunc{1: dwPackAdapter(dwPackS1AVX2, 1), 2: dwPackAdapter(dwPackS2AVX2, 2)}
+			d.unpack = dwUnpackAdapter(dwUnpackS2AVX2)
 		} else {
 			d.pack = [3]dwPackFunc{1: dwPackAdapter(dwPackS1AVX512, 1), 2: dwPackAdapter(dwPackS2AVX512, 2)}
+			d.unpack = dwUnpackAdapter(dwUnpackS2AVX512)
 		}
 		dwImpls[set.level] = d
 	}
@@ -201,12 +203,15 @@ func dotTiles(vw int, fs [][]dotAsm) [][]func(k int, a []float32, lda int, b []f
 	return out
 }
 
-// dwPackTab is the lane table of the packing kernels: lanes 0..15, then
-// the even lanes 0..30 and the odd lanes 1..31 of a pair of vectors.
-var dwPackTab = [48]int32{
+// dwPackTab is the lane table of the packing kernels: lanes 0..15, the
+// even lanes 0..30 and the odd lanes 1..31 of a pair of vectors, and the
+// two halves of the interleave of a pair.
+var dwPackTab = [80]int32{
 	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
 	0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
 	1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+	0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+	8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31,
 }
 
 // dwPackAdapter checks the extent of a packing kernel's operands and calls it.
@@ -225,5 +230,21 @@ func dwPackAdapter(f func(d0, d1 *float32, ldd int, src *float32, lds, rows, wd 
 			}
 		}
 		f(unsafe.SliceData(d0), unsafe.SliceData(d1), ldd, unsafe.SliceData(src), lds, rows, wd, &dwPackTab[0])
+	}
+}
+
+// dwUnpackAdapter checks the extent of an interleave kernel's operands and
+// calls it.
+func dwUnpackAdapter(f func(dst *float32, ldd int, e, o *float32, lds, rows, wd int, tab *int32)) dwUnpackFunc {
+	return func(dst []float32, ldd int, e, o []float32, lds, rows, wd int) {
+		if rows <= 0 || wd <= 0 {
+			return
+		}
+		_ = dst[(rows-1)*ldd+wd-1]
+		_ = e[(rows-1)*lds+(wd+1)/2-1]
+		if wd > 1 {
+			_ = o[(rows-1)*lds+wd/2-1]
+		}
+		f(unsafe.SliceData(dst), ldd, unsafe.SliceData(e), unsafe.SliceData(o), lds, rows, wd, &dwPackTab[0])
 	}
 }

@@ -23,3 +23,13 @@ func dwPackS1AVX512(d0 *float32, d1 *float32, ldd int, src *float32, lds int, ro
 //
 //go:noescape
 func dwPackS2AVX512(d0 *float32, d1 *float32, ldd int, src *float32, lds int, rows int, wd int, tab *int32)
+
+// dwUnpackS2AVX2 is dwUnpackGo.
+//
+//go:noescape
+func dwUnpackS2AVX2(dst *float32, ldd int, e *float32, o *float32, lds int, rows int, wd int, tab *int32)
+
+// dwUnpackS2AVX512 is dwUnpackGo.
+//
+//go:noescape
+func dwUnpackS2AVX512(dst *float32, ldd int, e *float32, o *float32, lds int, rows int, wd int, tab *int32)

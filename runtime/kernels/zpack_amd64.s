@@ -286,3 +286,186 @@ dwPackS2AVX512_chunk:
 dwPackS2AVX512_end:
 	VZEROUPPER
 	RET
+
+// func dwUnpackS2AVX2(dst *float32, ldd int, e *float32, o *float32, lds int, rows int, wd int, tab *int32)
+// Requires: AVX, AVX2, CMOV
+TEXT ·dwUnpackS2AVX2(SB), NOSPLIT, $0-64
+	MOVQ    rows+40(FP), AX
+	TESTQ   AX, AX
+	JZ      dwUnpackS2AVX2_end
+	MOVQ    tab+56(FP), CX
+	VMOVDQU (CX), Y0
+	MOVQ    ldd+8(FP), CX
+	SHLQ    $+2, CX
+	MOVQ    lds+32(FP), DX
+	SHLQ    $+2, DX
+	MOVQ    dst+0(FP), BX
+	MOVQ    e+16(FP), SI
+	MOVQ    o+24(FP), DI
+	MOVQ    wd+48(FP), R8
+
+dwUnpackS2AVX2_row:
+	MOVQ R8, R9
+	MOVQ BX, R10
+	MOVQ SI, R11
+	MOVQ DI, R12
+
+dwUnpackS2AVX2_chunk:
+	LEAQ         1(R9), R13
+	SHRQ         $+1, R13
+	XORQ         R14, R14
+	CMPQ         R13, R14
+	CMOVQLT      R14, R13
+	MOVQ         $0x00000008, R14
+	CMPQ         R13, R14
+	CMOVQGT      R14, R13
+	VMOVQ        R13, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     Y0, Y1, Y1
+	VMASKMOVPS   (R11), Y1, Y1
+	MOVQ         R9, R13
+	SHRQ         $+1, R13
+	XORQ         R14, R14
+	CMPQ         R13, R14
+	CMOVQLT      R14, R13
+	MOVQ         $0x00000008, R14
+	CMPQ         R13, R14
+	CMOVQGT      R14, R13
+	VMOVQ        R13, X2
+	VPBROADCASTD X2, Y2
+	VPCMPGTD     Y0, Y2, Y2
+	VMASKMOVPS   (R12), Y2, Y2
+	VUNPCKLPS    Y2, Y1, Y3
+	VUNPCKHPS    Y2, Y1, Y2
+	VPERM2F128   $0x20, Y2, Y3, Y1
+	VPERM2F128   $0x31, Y2, Y3, Y2
+	MOVQ         R9, R13
+	XORQ         R14, R14
+	CMPQ         R13, R14
+	CMOVQLT      R14, R13
+	MOVQ         $0x00000008, R14
+	CMPQ         R13, R14
+	CMOVQGT      R14, R13
+	VMOVQ        R13, X3
+	VPBROADCASTD X3, Y3
+	VPCMPGTD     Y0, Y3, Y3
+	VMASKMOVPS   Y1, Y3, (R10)
+	LEAQ         -8(R9), R13
+	XORQ         R14, R14
+	CMPQ         R13, R14
+	CMOVQLT      R14, R13
+	MOVQ         $0x00000008, R14
+	CMPQ         R13, R14
+	CMOVQGT      R14, R13
+	VMOVQ        R13, X1
+	VPBROADCASTD X1, Y1
+	VPCMPGTD     Y0, Y1, Y1
+	VMASKMOVPS   Y2, Y1, 32(R10)
+	ADDQ         $+64, R10
+	ADDQ         $+32, R11
+	ADDQ         $+32, R12
+	SUBQ         $+16, R9
+	JG           dwUnpackS2AVX2_chunk
+	ADDQ         CX, BX
+	ADDQ         DX, SI
+	ADDQ         DX, DI
+	DECQ         AX
+	JNZ          dwUnpackS2AVX2_row
+
+dwUnpackS2AVX2_end:
+	VZEROUPPER
+	RET
+
+// func dwUnpackS2AVX512(dst *float32, ldd int, e *float32, o *float32, lds int, rows int, wd int, tab *int32)
+// Requires: AVX, AVX512F, BMI2, CMOV
+TEXT ·dwUnpackS2AVX512(SB), NOSPLIT, $0-64
+	MOVQ      rows+40(FP), AX
+	TESTQ     AX, AX
+	JZ        dwUnpackS2AVX512_end
+	MOVQ      tab+56(FP), CX
+	VMOVDQU32 192(CX), Z0
+	VMOVDQU32 256(CX), Z1
+	MOVQ      ldd+8(FP), CX
+	SHLQ      $+2, CX
+	MOVQ      lds+32(FP), DX
+	SHLQ      $+2, DX
+	MOVQ      dst+0(FP), BX
+	MOVQ      e+16(FP), SI
+	MOVQ      o+24(FP), DI
+	MOVQ      wd+48(FP), R8
+
+dwUnpackS2AVX512_row:
+	MOVQ R8, R9
+	MOVQ BX, R10
+	MOVQ SI, R11
+	MOVQ DI, R12
+
+dwUnpackS2AVX512_chunk:
+	LEAQ      1(R9), R13
+	SHRQ      $+1, R13
+	XORQ      R14, R14
+	CMPQ      R13, R14
+	CMOVQLT   R14, R13
+	MOVQ      $0x00000010, R14
+	CMPQ      R13, R14
+	CMOVQGT   R14, R13
+	MOVQ      $0x00000001, R14
+	SHLXQ     R13, R14, R14
+	DECQ      R14
+	KMOVW     R14, K1
+	VMOVUPS.Z (R11), K1, Z2
+	MOVQ      R9, R13
+	SHRQ      $+1, R13
+	XORQ      R14, R14
+	CMPQ      R13, R14
+	CMOVQLT   R14, R13
+	MOVQ      $0x00000010, R14
+	CMPQ      R13, R14
+	CMOVQGT   R14, R13
+	MOVQ      $0x00000001, R14
+	SHLXQ     R13, R14, R14
+	DECQ      R14
+	KMOVW     R14, K2
+	VMOVUPS.Z (R12), K2, Z3
+	VMOVAPS   Z0, Z4
+	VPERMI2PS Z3, Z2, Z4
+	VMOVAPS   Z1, Z5
+	VPERMI2PS Z3, Z2, Z5
+	MOVQ      R9, R13
+	XORQ      R14, R14
+	CMPQ      R13, R14
+	CMOVQLT   R14, R13
+	MOVQ      $0x00000010, R14
+	CMPQ      R13, R14
+	CMOVQGT   R14, R13
+	MOVQ      $0x00000001, R14
+	SHLXQ     R13, R14, R14
+	DECQ      R14
+	KMOVW     R14, K1
+	VMOVUPS   Z4, K1, (R10)
+	LEAQ      -16(R9), R13
+	XORQ      R14, R14
+	CMPQ      R13, R14
+	CMOVQLT   R14, R13
+	MOVQ      $0x00000010, R14
+	CMPQ      R13, R14
+	CMOVQGT   R14, R13
+	MOVQ      $0x00000001, R14
+	SHLXQ     R13, R14, R14
+	DECQ      R14
+	KMOVW     R14, K2
+	VMOVUPS   Z5, K2, 64(R10)
+	ADDQ      $+128, R10
+	ADDQ      $+64, R11
+	ADDQ      $+64, R12
+	SUBQ      $+32, R9
+	JG        dwUnpackS2AVX512_chunk
+	ADDQ      CX, BX
+	ADDQ      DX, SI
+	ADDQ      DX, DI
+	DECQ      AX
+	JNZ       dwUnpackS2AVX512_row
+
+dwUnpackS2AVX512_end:
+	VZEROUPPER
+	RET
