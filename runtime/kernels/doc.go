@@ -28,8 +28,10 @@
 // dW = dY·Xᵀ) runs unpacked dot-product tiles instead. Depthwise passes
 // copy groups of images side by side into a zero-padded scratch plane,
 // stride-2 rows split into even and odd phases, so that narrow images fill
-// the vectors; the backward data pass is the stride-1 forward kernel over
-// the dilated, padded dy with the filter flipped.
+// the vectors (the passes are then bound by reading x and writing y). The
+// backward data pass is the stride-1 forward kernel over the padded dy with
+// the filter flipped; at stride 2, once per (row, column) parity phase of
+// dx with a quarter of the filter, the phases merged by a vector interleave.
 //
 // Benchmarks (GFLOP/s and share of the kernel set's measured one-core peak,
 // every kernel set in one process):
