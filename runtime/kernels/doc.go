@@ -17,7 +17,8 @@
 // (z*_amd64.s); each has a pure-Go twin whose doc comment is its reference
 // loop, and the same tests run with -tags noasm, where only the Go twins are
 // built. The kernel set is chosen at start-up: "avx512" when the CPU has
-// AVX-512 F/BW/VL/DQ, else "avx2" with AVX2 and FMA, else "go".
+// AVX-512 F/BW/VL/DQ (with AVX2, FMA and BMI2), else "avx2" with AVX2 and
+// FMA, else "go".
 // PNAS_NOASM=1 forces "go"; PNAS_KERNELS=<set> caps the choice; SetKernelSet
 // changes it for tests and benchmarks.
 //
