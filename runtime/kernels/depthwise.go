@@ -242,8 +242,9 @@ func dwWorkers(d dwShape, workers int) int {
 	return min(max(workers, 1), max(1, work>>18), max(d.c, 1))
 }
 
-// dwGroupWidth is the target width in floats of a group's output row.
-const dwGroupWidth = 384
+// dwGroupWidth is the target width in floats of a group's output row:
+// small enough that a group's scratch planes stay in L1.
+const dwGroupWidth = 128
 
 // dwPlan is the scratch geometry of one pass: g images side by side, each
 // wq columns wide in output (phase) space.
