@@ -28,5 +28,15 @@
 // fails when the committed files differ, and checks that two runs produce
 // identical bytes.
 //
+// The generator also writes, into ../runtime/kernels (package kernels, for
+// training and inference): zsgemm_amd64.* (GEMM micro-kernels over packed panels,
+// AVX2 6x16 and AVX-512 12x32), zdot_amd64.* (unpacked dot-product tiles
+// for A·Bᵀ with a long k, up to 4x3 AVX2 and 6x4 AVX-512), zdwk_amd64.*
+// (depthwise row and filter-gradient kernels, k 3/5/7, strides 1/2),
+// zpack_amd64.* (depthwise row copies and stride-2 de-interleaves),
+// zelem_amd64.* (element-wise kernels) and zpeak_amd64.* (register-only
+// FMA loops for the benchmarks' peak figures); their twins are in package
+// kernels.
+//
 // This package has no Go API; it imports nothing.
 package asm

@@ -57,6 +57,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	writeKernels(*out)
 }
 
 // argv is the command recorded in the banner: the go:generate invocation
