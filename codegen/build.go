@@ -34,19 +34,19 @@ func (o BuildOptions) BuildEnv() ([]string, error) {
 	c := *t
 	if o.GOOS != "" {
 		if t.GOOS != "" && t.GOOS != o.GOOS {
-			return nil, fmt.Errorf("--goos %s: target %s is for GOOS %s", o.GOOS, t.Name, t.GOOS)
+			return nil, fmt.Errorf("codegen: build: GOOS %s requested, but target %s is for GOOS %s", o.GOOS, t.Name, t.GOOS)
 		}
 		c.GOOS = o.GOOS
 	}
 	if o.GOARCH != "" {
 		if t.GOARCH != "" && t.GOARCH != o.GOARCH {
-			return nil, fmt.Errorf("--goarch %s: target %s is for GOARCH %s", o.GOARCH, t.Name, t.GOARCH)
+			return nil, fmt.Errorf("codegen: build: GOARCH %s requested, but target %s is for GOARCH %s", o.GOARCH, t.Name, t.GOARCH)
 		}
 		c.GOARCH = o.GOARCH
 	}
 	if o.GOAMD64 != "" {
 		if !slices.Contains([]string{"v1", "v2", "v3", "v4"}, o.GOAMD64) {
-			return nil, fmt.Errorf("--goamd64: expected v1, v2, v3 or v4, got %q", o.GOAMD64)
+			return nil, fmt.Errorf("codegen: build: GOAMD64: expected v1, v2, v3 or v4, got %q", o.GOAMD64)
 		}
 		c.GOAMD64 = o.GOAMD64
 	}
