@@ -61,8 +61,8 @@ func (e *modelEmitter) render() (*jen.File, error) {
 		if packed != nil {
 			wSpan[st] = e.blob.add(packed, e.base)
 		}
-		if st.bias != nil {
-			bSpan[st] = e.blob.add(st.bias, e.base)
+		if _, bias := st.params(); bias != nil {
+			bSpan[st] = e.blob.add(bias, e.base)
 		}
 	}
 	e.blob.align()
@@ -157,7 +157,7 @@ func (e *modelEmitter) render() (*jen.File, error) {
 		}
 		var ctor jen.Code
 		if st.kind == stepLinear {
-			ctor = e.rt("NewLinear").Call(jen.Lit(st.lin[0]), jen.Lit(st.lin[1]), jen.Lit(st.lin[2]), jen.Lit(st.lin[3]),
+			ctor = e.rt("NewLinear").Call(jen.Lit(st.lin.h), jen.Lit(st.lin.w), jen.Lit(st.lin.c), jen.Lit(st.lin.units),
 				e.slice(wSpan[st]), bias, e.rt(actIdent[st.act]))
 		} else {
 			ctor = e.rt("New"+t).Call(e.spec(st), e.slice(wSpan[st]), bias)
@@ -214,7 +214,7 @@ func opType(st *step) string {
 	case stepLinear:
 		return "Linear"
 	case stepConv:
-		switch st.convKind {
+		switch st.conv.kind {
 		case runtime.KindPointwise:
 			return "Pointwise"
 		case runtime.KindDepthwise:
@@ -229,7 +229,7 @@ func opType(st *step) string {
 }
 
 func (e *modelEmitter) spec(st *step) jen.Code {
-	s := st.spec
+	s := st.conv.spec
 	kv := func(k string, v int) jen.Code { return jen.Id(k).Op(":").Lit(v) }
 	return e.rt("ConvSpec").Values(kv("Cin", s.Cin), kv("Cout", s.Cout), kv("KH", s.KH), kv("KW", s.KW),
 		kv("StrideH", s.StrideH), kv("StrideW", s.StrideW),

@@ -28,7 +28,7 @@ var replaced = map[string][]struct{ tmpl, name string }{
 func stepGroup(st *step) string {
 	switch st.kind {
 	case stepConv:
-		return st.convKind
+		return st.conv.kind
 	case stepLinear:
 		return "linear"
 	case stepPool:

@@ -43,17 +43,17 @@ func (b *blob) add(v []float32, base int) span {
 func packStep(st *step) ([]float32, error) {
 	switch st.kind {
 	case stepLinear:
-		return runtime.PackLinear(st.lin[0], st.lin[1], st.lin[2], st.lin[3], st.weights)
+		return runtime.PackLinear(st.lin.h, st.lin.w, st.lin.c, st.lin.units, st.lin.weights)
 	case stepConv:
-		switch st.convKind {
+		switch st.conv.kind {
 		case runtime.KindPointwise:
-			return runtime.PackPointwise(st.spec, st.weights)
+			return runtime.PackPointwise(st.conv.spec, st.conv.weights)
 		case runtime.KindDepthwise:
-			return runtime.PackDepthwise(st.spec, st.weights)
+			return runtime.PackDepthwise(st.conv.spec, st.conv.weights)
 		case runtime.KindDense:
-			return runtime.PackDense(st.spec, st.weights)
+			return runtime.PackDense(st.conv.spec, st.conv.weights)
 		default:
-			return runtime.PackGrouped(st.spec, st.weights)
+			return runtime.PackGrouped(st.conv.spec, st.conv.weights)
 		}
 	}
 	return nil, nil
