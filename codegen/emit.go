@@ -19,8 +19,7 @@ type modelEmitter struct {
 	ident  string // "model0"
 	name   string // model name
 	id     string
-	base   int // first float of the model's weights in the blob
-	blob   *blob
+	packed *packedWeights
 	layers []layerInfo
 	plan   MemoryPlan
 	rtPath string
@@ -50,23 +49,7 @@ func (e *modelEmitter) render() (*jen.File, error) {
 	f.ImportAlias(e.rtPath, "rt")
 	in := l.m.Input
 
-	// Weights of every step.
-	wSpan := map[*step]span{}
-	bSpan := map[*step]span{}
-	for _, st := range l.steps {
-		packed, err := packStep(st)
-		if err != nil {
-			return nil, fmt.Errorf("op %q: packing weights: %w", st.op.Name, err)
-		}
-		if packed != nil {
-			wSpan[st] = e.blob.add(packed, e.base)
-		}
-		if _, bias := st.params(); bias != nil {
-			bSpan[st] = e.blob.add(bias, e.base)
-		}
-	}
-	e.blob.align()
-	wlen := e.blob.floats() - e.base
+	wSpan, bSpan := e.packed.w, e.packed.b
 
 	// The network description.
 	var layerVals []jen.Code
@@ -111,8 +94,8 @@ func (e *modelEmitter) render() (*jen.File, error) {
 		field("outputs", jen.Lit(l.tensors[l.output].c)),
 		field("probOutput", jen.Lit(l.prob)),
 		field("arenaFloats", jen.Lit(int(e.plan.Bytes/4))),
-		field("weightsOff", jen.Lit(e.base)),
-		field("weightsLen", jen.Lit(wlen)),
+		field("weightsOff", jen.Lit(e.packed.base)),
+		field("weightsLen", jen.Lit(e.packed.floats)),
 		field("layers", jen.Index().Id("layer").Values(append(layerVals, jen.Line())...)),
 		field("build", jen.Id("build"+title(e.ident))),
 		jen.Line(),

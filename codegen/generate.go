@@ -134,8 +134,12 @@ func Generate(models []*ir.Model, opt Options) (*Program, error) {
 		for _, st := range l.steps {
 			groups[stepGroup(st)] = true
 		}
+		packed, err := packWeights(l, bl)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Name, err)
+		}
 		ident := fmt.Sprintf("model%d", k)
-		e := &modelEmitter{l: l, ident: ident, name: m.Name, id: id, base: bl.floats(), blob: bl,
+		e := &modelEmitter{l: l, ident: ident, name: m.Name, id: id, packed: packed,
 			layers: layers(om), plan: plan, rtPath: rtPath}
 		f, err := e.render()
 		if err != nil {

@@ -232,7 +232,8 @@ func dims(s []int) string {
 }
 
 // lowerOp makes the step of op i with its weights in IR layout; they are
-// packed at emission, once the channel strides of the inputs are known.
+// packed after planning (packWeights), once the channel strides of the
+// inputs are known.
 func (l *lowered) lowerOp(i int, shapes ir.Shapes) (*step, error) {
 	m := l.m
 	op := &m.Ops[i]

@@ -39,6 +39,35 @@ func (b *blob) add(v []float32, base int) span {
 	return span{lo, lo + len(v)}
 }
 
+// packedWeights is where one model's packed weights lie in the blob.
+type packedWeights struct {
+	base   int // first float of the model in the blob
+	floats int // floats of the model, padded to arenaAlign
+	w, b   map[*step]span
+}
+
+// packWeights packs every step's weights and bias in its operator's layout
+// and appends them to the blob, the model's part padded to arenaAlign
+// floats.
+func packWeights(l *lowered, bl *blob) (*packedWeights, error) {
+	p := &packedWeights{base: bl.floats(), w: map[*step]span{}, b: map[*step]span{}}
+	for _, st := range l.steps {
+		packed, err := packStep(st)
+		if err != nil {
+			return nil, fmt.Errorf("op %q: packing weights: %w", st.op.Name, err)
+		}
+		if packed != nil {
+			p.w[st] = bl.add(packed, p.base)
+		}
+		if _, bias := st.params(); bias != nil {
+			p.b[st] = bl.add(bias, p.base)
+		}
+	}
+	bl.align()
+	p.floats = bl.floats() - p.base
+	return p, nil
+}
+
 // packStep packs a step's weights in its operator's layout.
 func packStep(st *step) ([]float32, error) {
 	switch st.kind {
