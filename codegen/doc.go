@@ -2,9 +2,12 @@
 // back end of `pnas compile`.
 //
 // [Generate] takes verified models and a target and produces a [Program],
-// a Go module held in memory. For each model it
+// a Go module held in memory. A front end shared by every device checks
+// the models, runs the IR passes and collects the weights blob; a back end
+// per device kind of the target (backend.go: lower, plan, pack, emit, and
+// the module's other files) does the rest. For each model the CPU back end
 //
-//  1. runs the IR passes of package ir/pass (dead ops, batchnorm folding,
+//  1. (front end) runs the IR passes of package ir/pass (dead ops, batchnorm folding,
 //     residual and activation fusion), so that an MBConv block becomes
 //     three convolutions with fused epilogues;
 //  2. lowers every op onto one runtime operator (pointwise, depthwise,

@@ -42,7 +42,7 @@ func (e *modelEmitter) slice(s span) jen.Code {
 }
 
 // render emits the model file.
-func (e *modelEmitter) render() (*jen.File, error) {
+func (e *modelEmitter) render() *jen.File {
 	l := e.l
 	f := jen.NewFile("main")
 	f.HeaderComment(Banner)
@@ -185,7 +185,7 @@ func (e *modelEmitter) render() (*jen.File, error) {
 	f.Line()
 	f.Commentf("forward runs %s on the input tensor; tm (may be nil) times the layers.", e.ident)
 	f.Add(recv().Id("forward").Params(jen.Id("p").Op("*").Add(e.rt("Pool")), jen.Id("tm").Op("*").Id("timer")).Error().Block(fw...))
-	return f, nil
+	return f
 }
 
 func title(s string) string { return string(s[0]-'a'+'A') + s[1:] }
