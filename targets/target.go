@@ -439,12 +439,38 @@ func (t *Target) BuildEnv() []string {
 // HostSupports reports whether programs built for the target run on this
 // machine at full speed: the OS and architecture match and the CPU has
 // every feature the target and its GOAMD64 level require. The error lists
-// every missing feature.
+// every missing feature. For a CUDA target it reports whether the NVIDIA
+// driver library is installed (whether a GPU answers shows only when the
+// program runs).
 func (t *Target) HostSupports() error {
+	if t.DeviceKind() == DeviceCUDA {
+		if err := t.supports(runtime.GOOS, runtime.GOARCH, func(string) bool { return true }); err != nil {
+			return err
+		}
+		return findCUDADriver(os.Getenv("LD_LIBRARY_PATH"))
+	}
 	return t.supports(runtime.GOOS, runtime.GOARCH, func(f string) bool {
 		p := cpuFeatures[runtime.GOARCH][f]
 		return p != nil && *p
 	})
+}
+
+// cudaLibDirs are where NVIDIA's driver packages install libcuda.so.1.
+var cudaLibDirs = []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/nvidia/lib64", "/usr/lib/wsl/lib"}
+
+// findCUDADriver looks for libcuda.so.1 in the directories of
+// LD_LIBRARY_PATH and the usual system directories.
+func findCUDADriver(ldPath string) error {
+	dirs := append(filepath.SplitList(ldPath), cudaLibDirs...)
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "libcuda.so.1")); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("no CUDA driver: libcuda.so.1 not found (looked in LD_LIBRARY_PATH and %s)", strings.Join(cudaLibDirs, ", "))
 }
 
 func (t *Target) supports(goos, goarch string, has func(string) bool) error {
