@@ -63,6 +63,8 @@ func newBackend(t *targets.Target) (backend, error) {
 	switch d := t.DeviceKind(); d {
 	case targets.DeviceCPU:
 		return &cpuBackend{groups: map[string]bool{}}, nil
+	case targets.DeviceCUDA:
+		return newCUDABackend(t)
 	default:
 		return nil, fmt.Errorf("codegen: target %s: device %q has no code generator", t.Name, d)
 	}

@@ -72,9 +72,11 @@ func (o BuildOptions) BuildEnv() ([]string, error) {
 	return append(env, "GOFLAGS=", "GOWORK=off"), nil
 }
 
-// Build compiles the program written in dir into a static binary (cgo
-// off, -trimpath, -tags noasm for the "go" kernel set) and returns its
-// path. The go command's output is part of the error on failure.
+// Build compiles the program written in dir with cgo off, -trimpath and
+// -tags noasm for the "go" kernel set, and returns the binary's path. CPU
+// programs are static; CUDA programs are linked dynamically against the
+// system's C library, through which they load libcuda.so.1 at run time.
+// The go command's output is part of the error on failure.
 func Build(dir string, o BuildOptions) (string, error) {
 	env, err := o.BuildEnv()
 	if err != nil {

@@ -31,11 +31,20 @@
 // place of golang.org/x/sys/cpu so that go.mod needs no requirements.
 // Output is deterministic and every file carries the [Banner].
 //
+// The CUDA back end (cuda.go, for targets of device cuda) lowers every op
+// onto one GPU kernel generated from the kernel description of package
+// codegen/gpu, places a batch's activations in one device arena, emits
+// model.go as a table of kernel launches and timed layers, and adds the PTX
+// of every kernel for sm_80 and sm_90, the program shell of package
+// codegen/cudashell and a go.mod requiring github.com/ebitengine/purego,
+// which loads the CUDA driver at run time; docs/cuda.md describes it.
+//
 // [Program.Write] writes the module and [Build] runs go build with cgo off,
 // -trimpath, and the target's GOOS, GOARCH and GOAMD64 (-tags noasm for the
 // portable kernel set). docs/compile.md describes the generated program.
 //
-// Package codegen imports ir, ir/pass, runtime (weight packing), targets,
-// jennifer and the standard library; generated programs import only their
-// own packages and the standard library.
+// Package codegen imports ir, ir/pass, runtime (weight packing),
+// codegen/gpu, targets, jennifer and the standard library; generated CPU
+// programs import only their own packages and the standard library, CUDA
+// programs also purego.
 package codegen

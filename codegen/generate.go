@@ -25,7 +25,7 @@ import (
 	"github.com/pnasml/pnas/targets"
 )
 
-//go:embed shell/*.go cpuid/*.txt
+//go:embed shell/*.go cpuid/*.txt cudashell/*.go
 var templates embed.FS
 
 // runtimeImport is the import path of the runtime in this repository; the
@@ -315,7 +315,7 @@ func (p *Program) Write(dir string) error {
 		}
 		for _, e := range entries {
 			rel := path.Join(sub, e.Name())
-			if e.IsDir() || want[rel] || !(strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, ".s")) {
+			if e.IsDir() || want[rel] || !(strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, ".s") || strings.HasSuffix(rel, ".ptx")) {
 				continue
 			}
 			full := filepath.Join(dir, filepath.FromSlash(rel))

@@ -27,6 +27,7 @@ type Net struct {
 	Buffers   int       // buffers of the arena
 	Tensors   int       // IR tensors, the input included
 	LowerBnd  int       // floats a sample of the buffers live during the busiest op
+	Padding   int       // max over ops of the alignment padding of the live buffers, floats a sample
 }
 
 // Align is the alignment of arena buffers and weight arrays, in floats
@@ -73,12 +74,13 @@ func Lower(m *ir.Model) (*Net, error) {
 
 	// Buffers: one a tensor; a flatten shares its input's.
 	type buffer struct {
-		len, def, last, off int
+		len, raw, def, last, off int
 	}
 	var bufs []*buffer
 	bufOf := map[string]int{}
 	newBuf := func(name string, def int) {
-		bufs = append(bufs, &buffer{len: (numel(shapes[name]) + Align - 1) / Align * Align, def: def, last: last[name]})
+		raw := numel(shapes[name])
+		bufs = append(bufs, &buffer{len: (raw + Align - 1) / Align * Align, raw: raw, def: def, last: last[name]})
 		bufOf[name] = len(bufs) - 1
 	}
 	newBuf(m.Input.Name, -1)
@@ -121,13 +123,15 @@ func Lower(m *ir.Model) (*Net, error) {
 		net.ActFloats = max(net.ActFloats, at+b.len)
 	}
 	for op := -1; op <= len(m.Ops); op++ {
-		live := 0
+		live, pad := 0, 0
 		for _, b := range bufs {
 			if b.def <= op && op <= b.last {
 				live += b.len
+				pad += b.len - b.raw
 			}
 		}
 		net.LowerBnd = max(net.LowerBnd, live)
+		net.Padding = max(net.Padding, pad)
 	}
 	net.Buffers, net.Tensors = len(bufs), len(m.Ops)+1
 	act := func(name string) Arg {
