@@ -115,3 +115,17 @@ func TestCPUProgramsHaveNoPurego(t *testing.T) {
 		}
 	}
 }
+
+// TestPuregoOnlyInCUDAPrograms checks that no package of pnas but the CUDA
+// program shell imports purego: the pnas binary stays static.
+func TestPuregoOnlyInCUDAPrograms(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../cmd/pnas", "../runtime", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.Contains(p, "ebitengine/purego") || strings.HasSuffix(p, "codegen/cudashell") {
+			t.Errorf("pnas depends on %s", p)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func (e *emu) intExpr(x Expr) ifn {
 					e.fail("integer division by zero")
 					return 0
 				}
-				return a(t) / d
+				return int32(uint32(a(t)) / uint32(d))
 			}
 		case Rem:
 			return func(t int) int32 {
@@ -140,7 +140,7 @@ func (e *emu) intExpr(x Expr) ifn {
 					e.fail("integer division by zero")
 					return 0
 				}
-				return a(t) % d
+				return int32(uint32(a(t)) % uint32(d))
 			}
 		case Min:
 			return func(t int) int32 { return min(a(t), b(t)) }

@@ -32,8 +32,8 @@ const (
 	Add Op = iota
 	Sub
 	Mul
-	Div // I32 only, truncating (operands are non-negative in the kernels)
-	Rem // I32 only
+	Div // I32 only, of the operands as unsigned (the kernels divide non-negative indices)
+	Rem // I32 only, unsigned like Div
 	Min
 	Max
 	Lt

@@ -146,7 +146,9 @@ func (p *printer) expr(e Expr) string {
 				p.ins("mul.rn.f32 %s, %s, %s", r, a, b)
 			}
 		case Div, Rem:
-			p.ins("%s.s32 %s, %s, %s", opName[e.Op], r, a, b)
+			// unsigned: the kernels divide non-negative indices, and
+			// unsigned division by a constant is the cheaper sequence
+			p.ins("%s.u32 %s, %s, %s", opName[e.Op], r, a, b)
 		case Lt, Le, Ge, Eq:
 			p.ins("setp.%s.%s %s, %s, %s", opName[e.Op], suffix[t], r, a, b)
 		case And:
