@@ -34,6 +34,7 @@ Examples:
   pnas compile model.json -o out/model
   pnas compile model.json --target amd64 -o out/avx2
   pnas compile model.json --target generic --goarch arm64 -o out/arm64
+  pnas compile model.json --target cuda -o out/g      # NVIDIA GPU (docs/cuda.md)
   pnas compile model.json -o out/m --no-build -d pass/fold-bn/dump
 
 Run the program with -h for its flags: out/model/model -input image.png`
