@@ -1,5 +1,7 @@
 package gpu
 
+import "fmt"
+
 // Act is an activation fused into a kernel's epilogue.
 type Act uint8
 
@@ -94,14 +96,111 @@ func (s ConvSpec) epilogue(acc Expr, co, at Expr) []Stmt {
 }
 
 // Conv builds the kernel of a convolution: a tiled GEMM with shared memory
-// for pointwise ones, a direct convolution (one output a thread, loops of
-// constant trip count over the window) otherwise. Grid returns its launch
-// shape for a batch.
+// for pointwise ones (register-tiled 64x64 blocks when the layer has at
+// least bigTileMin output channels, 16x16 blocks otherwise), a direct
+// convolution (one output a thread, loops of constant trip count over the
+// window) otherwise. ConvGrid is its launch shape.
 func Conv(name string, s ConvSpec) *Kernel {
-	if s.Pointwise() {
+	switch {
+	case s.Pointwise() && s.Cout >= bigTileMin:
+		return pointwise64(name, s)
+	case s.Pointwise():
 		return pointwise(name, s)
 	}
 	return direct(name, s)
+}
+
+// The register-tiled GEMM: a block of 256 threads computes a big x big
+// output tile (output channels x pixel columns), each thread a sub x sub
+// patch held in registers, staging bigK-deep slices of both operands in
+// shared memory.
+const (
+	big        = 64
+	bigK       = 16
+	sub        = 4
+	bigTileMin = 48
+)
+
+// pointwise64 is the GEMM of pointwise with register tiling: per bigK
+// slice every thread loads 4 weights and 4 inputs into shared memory
+// (coalesced: the weights along the input channels, the inputs along the
+// pixels), then accumulates its 4x4 patch from 4+4 shared loads a step.
+func pointwise64(name string, s ConvSpec) *Kernel {
+	hw := s.H * s.W
+	c := func(v int) Expr { return Int(int32(v)) }
+	const threads = (big / sub) * (big / sub)
+	k := &Kernel{Name: name, Threads: threads, Ptrs: s.ptrs(), Ints: []string{"n"}, Shared: []int{bigK * big, bigK * big}}
+	tx, ty, m0, n0, k0, kk := k.Var("tx", I32), k.Var("ty", I32), k.Var("m0", I32), k.Var("n0", I32), k.Var("k0", I32), k.Var("kk", I32)
+	e, lm, lk, col := k.Var("e", I32), k.Var("lm", I32), k.Var("lk", I32), k.Var("col", I32)
+	var acc [sub][sub]*Var
+	var a, b [sub]*Var
+	for i := 0; i < sub; i++ {
+		a[i], b[i] = k.Var(fmt.Sprintf("a%d", i), F32), k.Var(fmt.Sprintf("b%d", i), F32)
+		for j := 0; j < sub; j++ {
+			acc[i][j] = k.Var(fmt.Sprintf("acc%d%d", i, j), F32)
+		}
+	}
+	cols := mul(Param{0}, c(hw))
+	body := []Stmt{
+		Set{tx, rem(Sreg{TidX}, c(big/sub))},
+		Set{ty, div(Sreg{TidX}, c(big/sub))},
+		Set{m0, mul(Sreg{BidY}, c(big))},
+		Set{n0, mul(Sreg{BidX}, c(big))},
+	}
+	for i := 0; i < sub; i++ {
+		for j := 0; j < sub; j++ {
+			body = append(body, Set{acc[i][j], Float(0)})
+		}
+	}
+	var slice []Stmt
+	for r := 0; r < bigK*big/threads; r++ {
+		// weights: element e = tid + r*threads of the big x bigK tile,
+		// row lm = e / bigK, channel lk = e % bigK; stored As[lk][lm]
+		inW := and(lt(add(m0, lm), c(s.Cout)), lt(add(k0, lk), c(s.Cin)))
+		slice = append(slice,
+			Set{e, add(Sreg{TidX}, c(r*threads))},
+			Set{lm, div(e, c(bigK))},
+			Set{lk, rem(e, c(bigK))},
+			StoreShared{0, add(mul(lk, c(big)), lm), Sel{inW,
+				Load{2, Sel{inW, add(mul(add(m0, lm), c(s.Cin)), add(k0, lk)), c(0)}, true}, Float(0)}},
+		)
+		// inputs: element e of the bigK x big tile, channel lk = e / big,
+		// column lm = e % big; stored Bs[lk][lm]
+		inB := and(lt(col, cols), lt(add(k0, lk), c(s.Cin)))
+		bAt := add(mul(add(mul(div(col, c(hw)), c(s.Cin)), add(k0, lk)), c(hw)), rem(col, c(hw)))
+		slice = append(slice,
+			Set{lk, div(e, c(big))},
+			Set{lm, rem(e, c(big))},
+			Set{col, add(n0, lm)},
+			StoreShared{1, add(mul(lk, c(big)), lm), Sel{inB, Load{1, Sel{inB, bAt, c(0)}, false}, Float(0)}},
+		)
+	}
+	slice = append(slice, Barrier{})
+	var step []Stmt
+	for i := 0; i < sub; i++ {
+		step = append(step,
+			Set{a[i], LoadShared{0, add(mul(kk, c(big)), add(mul(ty, c(sub)), c(i)))}},
+			Set{b[i], LoadShared{1, add(mul(kk, c(big)), add(mul(tx, c(sub)), c(i)))}})
+	}
+	for i := 0; i < sub; i++ {
+		for j := 0; j < sub; j++ {
+			step = append(step, Set{acc[i][j], FMA{a[i], b[j], acc[i][j]}})
+		}
+	}
+	slice = append(slice, For{kk, c(0), c(bigK), 1, step}, Barrier{})
+	body = append(body, For{k0, c(0), c(s.Cin), bigK, slice})
+	row := k.Var("row", I32)
+	for i := 0; i < sub; i++ {
+		body = append(body, Set{row, add(add(m0, mul(ty, c(sub))), c(i))})
+		for j := 0; j < sub; j++ {
+			outAt := add(mul(add(mul(div(col, c(hw)), c(s.Cout)), row), c(hw)), rem(col, c(hw)))
+			body = append(body,
+				Set{col, add(add(n0, mul(tx, c(sub))), c(j))},
+				If{and(lt(col, cols), lt(row, c(s.Cout))), s.epilogue(acc[i][j], row, outAt)})
+		}
+	}
+	k.Body = body
+	return k
 }
 
 func direct(name string, s ConvSpec) *Kernel {
@@ -189,7 +288,10 @@ func (g Grid) Blocks(n int) (x, y int) { return (n*g.XPer + g.XDiv - 1) / g.XDiv
 
 // ConvGrid is the launch shape of Conv(s).
 func ConvGrid(s ConvSpec) Grid {
-	if s.Pointwise() {
+	switch {
+	case s.Pointwise() && s.Cout >= bigTileMin:
+		return Grid{s.H * s.W, big, (s.Cout + big - 1) / big}
+	case s.Pointwise():
 		return Grid{s.H * s.W, tile, (s.Cout + tile - 1) / tile}
 	}
 	return Grid{s.Cout * s.OH * s.OW, elemThreads, 1}

@@ -43,6 +43,16 @@ func TestKernels(t *testing.T) {
 			y := b.ConvFull("pw", x, 21, [2]int{1, 1}, [2]int{1, 1}, [4]int{}, 1, true, nil, nil)
 			return b.Act("relu", y, ir.ActReLU)
 		}),
+		// register-tiled 64x64 GEMMs: channels and columns off the tiles,
+		// several tiles in both directions, a residual
+		opModel(t, "pointwise64", 37, 5, 7, func(b *ir.Builder, x string) string {
+			y := b.ConvFull("pw", x, 70, [2]int{1, 1}, [2]int{1, 1}, [4]int{}, 1, true, nil, nil)
+			return b.Act("relu6", y, ir.ActReLU6)
+		}),
+		opModel(t, "pointwise64-residual", 64, 9, 9, func(b *ir.Builder, x string) string {
+			y := b.Conv("pw", x, 64, 1, 1, 1)
+			return b.Add("res", y, x)
+		}),
 		opModel(t, "pointwise-residual", 40, 3, 3, func(b *ir.Builder, x string) string {
 			y := b.Conv("pw", x, 40, 1, 1, 1)
 			return b.Add("res", y, x)

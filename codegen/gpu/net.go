@@ -164,6 +164,8 @@ func Lower(m *ir.Model) (*Net, error) {
 				KH: op.Kernel[0], KW: op.Kernel[1], SH: op.Stride[0], SW: op.Stride[1], PT: op.Pads[0], PL: op.Pads[1],
 				Groups: op.Groups, Bias: op.Bias, Residual: len(op.Inputs) == 2, Act: a}
 			switch {
+			case s.Pointwise() && s.Cout >= bigTileMin:
+				name += "_pw64"
 			case s.Pointwise():
 				name += "_pw"
 			case s.Depthwise():

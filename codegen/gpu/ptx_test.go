@@ -16,6 +16,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.ptx from the current
 func goldenKernels() []*gpu.Kernel {
 	return []*gpu.Kernel{
 		gpu.Conv("pw", gpu.ConvSpec{Cin: 24, H: 7, W: 7, Cout: 40, OH: 7, OW: 7, KH: 1, KW: 1, SH: 1, SW: 1, Groups: 1, Bias: true, Residual: true, Act: gpu.ActReLU6}),
+		gpu.Conv("pw64", gpu.ConvSpec{Cin: 96, H: 14, W: 14, Cout: 576, OH: 14, OW: 14, KH: 1, KW: 1, SH: 1, SW: 1, Groups: 1, Bias: true, Act: gpu.ActReLU6}),
 		gpu.Conv("dw_k5_s2", gpu.ConvSpec{Cin: 16, H: 14, W: 14, Cout: 16, OH: 7, OW: 7, KH: 5, KW: 5, SH: 2, SW: 2, PT: 2, PL: 2, Groups: 16, Bias: true, Act: gpu.ActReLU6}),
 		gpu.Pool("pool", 32, 49),
 		gpu.Linear("fc", 32, 10, true, gpu.ActNone),
