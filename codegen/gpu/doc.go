@@ -16,8 +16,10 @@
 // The kernels ([Conv], [Pool], [Linear], [ScaleBias], [AddAct],
 // [Activate], [Softmax]) work on batch-major NCHW float32 tensors with
 // every shape a constant and the batch size a parameter: 1x1
-// convolutions are tiled GEMMs staging 16x16 tiles of both operands in
-// shared memory; depthwise, stem and grouped convolutions are direct
+// convolutions are tiled GEMMs staging slices of both operands in shared
+// memory (64x64 tiles with 4x4 outputs a thread in registers from 48
+// output channels up, 16x16 tiles below); depthwise, stem and grouped
+// convolutions are direct
 // (one output a thread); bias, residual and ReLU/ReLU6 are fused into the
 // epilogues. [Lower] turns a pass-optimised ir model into kernel launches,
 // an activation arena placed by liveness and packed weights; [Net.Emulate]

@@ -103,7 +103,20 @@ func f32lit(v float32) string { return fmt.Sprintf("0f%08X", math.Float32bits(v)
 
 var suffix = map[Type]string{I32: "s32", F32: "f32"}
 
-// expr emits e and returns the register (or immediate) holding it.
+// operand returns a constant as an immediate, anything else as the
+// register expr puts it in. Immediates go only where PTX takes them: the
+// last source of arithmetic and comparisons, and mov.
+func (p *printer) operand(e Expr) string {
+	switch e := e.(type) {
+	case Int:
+		return fmt.Sprint(int32(e))
+	case Float:
+		return f32lit(float32(e))
+	}
+	return p.expr(e)
+}
+
+// expr emits e and returns the register holding it.
 func (p *printer) expr(e Expr) string {
 	switch e := e.(type) {
 	case Int:
@@ -125,7 +138,11 @@ func (p *printer) expr(e Expr) string {
 	case *Var:
 		return p.vars[e.id]
 	case Bin:
-		a, b := p.expr(e.A), p.expr(e.B)
+		a := p.expr(e.A)
+		b := p.operand(e.B)
+		if e.Op == And {
+			b = p.expr(e.B)
+		}
 		t := e.A.typ()
 		r := p.reg(e.typ())
 		switch e.Op {
@@ -224,7 +241,7 @@ func (p *printer) stmts(ss []Stmt) {
 	for _, s := range ss {
 		switch s := s.(type) {
 		case Set:
-			v := p.expr(s.E)
+			v := p.operand(s.E)
 			t := "b32"
 			if s.V.T == F32 {
 				t = "f32"
@@ -241,12 +258,12 @@ func (p *printer) stmts(ss []Stmt) {
 			v := p.expr(s.Val)
 			p.ins("st.shared.f32 [%s], %s", addr, v)
 		case For:
-			from := p.expr(s.From)
+			from := p.operand(s.From)
 			v := p.vars[s.V.id]
 			p.ins("mov.b32 %s, %s", v, from)
 			top, end := p.label(), p.label()
 			fmt.Fprintf(&p.body, "%s:\n", top)
-			to := p.expr(s.To)
+			to := p.operand(s.To)
 			pr := p.reg(Pred)
 			p.ins("setp.ge.s32 %s, %s, %s", pr, v, to)
 			p.ins("@%s bra %s", pr, end)
