@@ -3,26 +3,27 @@
 //
 // [Generate] takes verified models and a target and produces a [Program],
 // a Go module held in memory. A front end shared by every device checks
-// the models, runs the IR passes and collects the weights blob; a back end
-// per device kind of the target (backend.go: lower, plan, pack, emit, and
-// the module's other files) does the rest. For each model the CPU back end
+// the models, computes their ids and timed layers, runs the IR passes of
+// package ir/pass (dead ops, batchnorm folding, residual and activation
+// fusion, so that an MBConv block becomes three convolutions with fused
+// epilogues) and collects the weights blob. A back end per device kind of
+// the target (backend.go) then runs four stages on each model, and adds
+// the module's other files. The CPU back end
 //
-//  1. (front end) runs the IR passes of package ir/pass (dead ops, batchnorm folding,
-//     residual and activation fusion), so that an MBConv block becomes
-//     three convolutions with fused epilogues;
-//  2. lowers every op onto one runtime operator (pointwise, depthwise,
-//     dense or grouped convolution, linear, pooling, elementwise) and gives
-//     every tensor its runtime layout: channels-last, channel stride
-//     PadC(C), and the zero halo its readers need;
-//  3. plans memory: tensors that may share storage (a flatten that only
-//     reinterprets, an output written over its dying residual) share a
-//     buffer, and the buffers are placed in one activation arena by
-//     liveness, at the lower bound of the bytes live during any op when
-//     the search finds it ([MemoryPlan]);
-//  4. packs the weights in each operator's layout into one little-endian
-//     float32 blob;
-//  5. emits model.go with github.com/dave/jennifer: the network as
-//     straight-line operator calls, every shape a constant.
+//  1. lowers (lower.go) every op onto one runtime operator (pointwise,
+//     depthwise, dense or grouped convolution, linear, pooling,
+//     elementwise) and gives every tensor its runtime layout:
+//     channels-last, channel stride PadC(C), and the zero halo its
+//     readers need;
+//  2. plans memory (plan.go): tensors that may share storage (a flatten
+//     that only reinterprets, an output written over its dying residual)
+//     share a buffer, and the buffers are placed in one activation arena
+//     by liveness, at the lower bound of the bytes live during any op
+//     when the search finds it ([MemoryPlan]);
+//  3. packs (weights.go) the weights in each operator's layout, now that
+//     the channel strides are known, into one little-endian float32 blob;
+//  4. emits (emit.go) model.go with github.com/dave/jennifer: the network
+//     as straight-line operator calls, every shape a constant.
 //
 // The module also holds main.go (the embedded blob and the program
 // table), the program shell (package codegen/shell, copied into package
