@@ -79,24 +79,6 @@ func (c *cudaModel) emit(meta modelMeta) (*jen.File, error) {
 	in := c.m.Input
 	f := jen.NewFile("main")
 	f.HeaderComment(Banner)
-	floats := func(v []float32) jen.Code {
-		if len(v) == 0 {
-			return jen.Nil()
-		}
-		var cs []jen.Code
-		for _, x := range v {
-			cs = append(cs, num(x))
-		}
-		return jen.Index().Float32().Values(cs...)
-	}
-	var labels jen.Code = jen.Nil()
-	if len(in.Labels) > 0 {
-		var cs []jen.Code
-		for _, s := range in.Labels {
-			cs = append(cs, jen.Lit(s))
-		}
-		labels = jen.Index().String().Values(cs...)
-	}
 	// launch index of the first op at or after op i
 	launchAt := func(op int) int {
 		for i, l := range n.Launches {
@@ -127,7 +109,7 @@ func (c *cudaModel) emit(meta modelMeta) (*jen.File, error) {
 			}
 		}
 		k := n.Kernels[i]
-		launches = append(launches, jen.Line().Comment(fmt.Sprintf("%s: %s", c.m.Ops[l.Op].Name, opDescGPU(&c.m.Ops[l.Op]))).Line().Values(
+		launches = append(launches, jen.Line().Comment(fmt.Sprintf("%s: %s", c.m.Ops[l.Op].Name, string(c.m.Ops[l.Op].Type)+opDetail(&c.m.Ops[l.Op]))).Line().Values(
 			jen.Id("kernel").Op(":").Lit(k.Name),
 			jen.Id("xPer").Op(":").Lit(l.Grid.XPer), jen.Id("xDiv").Op(":").Lit(l.Grid.XDiv), jen.Id("y").Op(":").Lit(l.Grid.Y),
 			jen.Id("threads").Op(":").Lit(k.Threads),
@@ -142,9 +124,9 @@ func (c *cudaModel) emit(meta modelMeta) (*jen.File, error) {
 		field("inC", jen.Lit(in.Shape[0])),
 		field("inH", jen.Lit(in.Shape[1])),
 		field("inW", jen.Lit(in.Shape[2])),
-		field("mean", floats(in.Mean)),
-		field("std", floats(in.Std)),
-		field("labels", labels),
+		field("mean", floatsLit(in.Mean)),
+		field("std", floatsLit(in.Std)),
+		field("labels", stringsLit(in.Labels)),
 		field("outputs", jen.Lit(n.Output.Len)),
 		field("probOutput", jen.Lit(n.Prob)),
 		field("arenaFloats", jen.Lit(n.ActFloats)),
@@ -158,24 +140,6 @@ func (c *cudaModel) emit(meta modelMeta) (*jen.File, error) {
 		jen.Line(),
 	)
 	return f, nil
-}
-
-// opDescGPU is a short description of an op for the generated code.
-func opDescGPU(op *ir.Op) string {
-	s := string(op.Type)
-	if op.Type == ir.OpConv2D {
-		s = fmt.Sprintf("conv2d %dx%d/%d", op.Kernel[0], op.Kernel[1], op.Stride[0])
-		if op.Groups > 1 {
-			s += fmt.Sprintf(" g%d", op.Groups)
-		}
-		if len(op.Inputs) == 2 {
-			s += " +residual"
-		}
-	}
-	if a := op.FusedActivation(); a != ir.ActNone {
-		s += " " + string(a)
-	}
-	return s
 }
 
 func (b *cudaBackend) files(g *generated) ([]File, error) {

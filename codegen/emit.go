@@ -61,24 +61,6 @@ func (e *modelEmitter) render() *jen.File {
 		layerVals = append(layerVals, jen.Line().Values(jen.Id("name").Op(":").Lit(ly.name), jen.Id("key").Op(":").Lit(ly.key),
 			jen.Id("ops").Op(":").Index().String().Values(ops...)))
 	}
-	floats := func(v []float32) jen.Code {
-		if len(v) == 0 {
-			return jen.Nil()
-		}
-		var c []jen.Code
-		for _, x := range v {
-			c = append(c, num(x))
-		}
-		return jen.Index().Float32().Values(c...)
-	}
-	var labels jen.Code = jen.Nil()
-	if len(in.Labels) > 0 {
-		var c []jen.Code
-		for _, s := range in.Labels {
-			c = append(c, jen.Lit(s))
-		}
-		labels = jen.Index().String().Values(c...)
-	}
 	field := func(name string, v jen.Code) jen.Code { return jen.Line().Id(name).Op(":").Add(v) }
 	f.Commentf("%s is the network %q (model id %s): input %s, %d outputs.", e.ident, e.name, e.id, dims(in.Shape), l.tensors[l.output].c)
 	f.Commentf("Its %d IR tensors live in %d buffers of a %d-byte activation arena.", e.plan.Tensors, e.plan.Buffers, e.plan.Bytes)
@@ -88,9 +70,9 @@ func (e *modelEmitter) render() *jen.File {
 		field("inC", jen.Lit(in.Shape[0])),
 		field("inH", jen.Lit(in.Shape[1])),
 		field("inW", jen.Lit(in.Shape[2])),
-		field("mean", floats(in.Mean)),
-		field("std", floats(in.Std)),
-		field("labels", labels),
+		field("mean", floatsLit(in.Mean)),
+		field("std", floatsLit(in.Std)),
+		field("labels", stringsLit(in.Labels)),
 		field("outputs", jen.Lit(l.tensors[l.output].c)),
 		field("probOutput", jen.Lit(l.prob)),
 		field("arenaFloats", jen.Lit(int(e.plan.Bytes/4))),
@@ -186,6 +168,30 @@ func (e *modelEmitter) render() *jen.File {
 	f.Commentf("forward runs %s on the input tensor; tm (may be nil) times the layers.", e.ident)
 	f.Add(recv().Id("forward").Params(jen.Id("p").Op("*").Add(e.rt("Pool")), jen.Id("tm").Op("*").Id("timer")).Error().Block(fw...))
 	return f
+}
+
+// floatsLit is a []float32 literal, nil when v is empty.
+func floatsLit(v []float32) jen.Code {
+	if len(v) == 0 {
+		return jen.Nil()
+	}
+	var c []jen.Code
+	for _, x := range v {
+		c = append(c, num(x))
+	}
+	return jen.Index().Float32().Values(c...)
+}
+
+// stringsLit is a []string literal, nil when v is empty.
+func stringsLit(v []string) jen.Code {
+	if len(v) == 0 {
+		return jen.Nil()
+	}
+	var c []jen.Code
+	for _, s := range v {
+		c = append(c, jen.Lit(s))
+	}
+	return jen.Index().String().Values(c...)
 }
 
 func title(s string) string { return string(s[0]-'a'+'A') + s[1:] }

@@ -204,9 +204,16 @@ func lower(m *ir.Model) (*lowered, error) {
 }
 
 func opDesc(op *ir.Op, shapes ir.Shapes) string {
-	s := fmt.Sprintf("%s %q", op.Type, op.Name)
+	return fmt.Sprintf("%s %q%s: %s -> %s", op.Type, op.Name, opDetail(op), dims(shapes[op.Inputs[0]]), dims(shapes[op.Output]))
+}
+
+// opDetail is what a description says of an op after its type and name:
+// the kernel, stride, groups and residual of a convolution, and the fused
+// activation.
+func opDetail(op *ir.Op) string {
+	s := ""
 	if op.Type == ir.OpConv2D {
-		s = fmt.Sprintf("conv2d %q %dx%d/%d", op.Name, op.Kernel[0], op.Kernel[1], op.Stride[0])
+		s = fmt.Sprintf(" %dx%d/%d", op.Kernel[0], op.Kernel[1], op.Stride[0])
 		if op.Groups > 1 {
 			s += fmt.Sprintf(" g%d", op.Groups)
 		}
@@ -217,7 +224,7 @@ func opDesc(op *ir.Op, shapes ir.Shapes) string {
 	if a := op.FusedActivation(); a != ir.ActNone {
 		s += " " + string(a)
 	}
-	return fmt.Sprintf("%s: %s -> %s", s, dims(shapes[op.Inputs[0]]), dims(shapes[op.Output]))
+	return s
 }
 
 func dims(s []int) string {
