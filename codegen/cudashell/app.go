@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	goruntime "runtime"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"unsafe"
@@ -414,55 +413,7 @@ func classify(o *options, stdout io.Writer, in *instance, x []float32) error {
 	if err != nil {
 		return err
 	}
-	spec := in.spec
-	probs := make([]float64, len(out))
-	if spec.probOutput {
-		for i, v := range out {
-			probs[i] = float64(v)
-		}
-	} else {
-		probs = softmax64(logits)
-	}
-	for i, v := range logits {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("output %d is %v", i, v)
-		}
-	}
-	order := make([]int, len(probs))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool { return probs[order[a]] > probs[order[b]] })
-	k := min(o.k, len(order))
-	var res classifyResult
-	for _, v := range logits {
-		res.Logits = append(res.Logits, float64(v))
-	}
-	res.Probs = probs
-	for _, c := range order[:k] {
-		label := ""
-		if c < len(spec.labels) {
-			label = spec.labels[c]
-		}
-		res.Top = append(res.Top, topEntry{Class: c, Label: label, Prob: probs[c]})
-	}
-	if o.json {
-		b, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: top %d of %d classes\n", spec.name, k, len(probs))
-	for i, t := range res.Top {
-		label := t.Label
-		if label == "" {
-			label = "-"
-		}
-		fmt.Fprintf(stdout, "%2d. class %-4d %-24s %.6f\n", i+1, t.Class, label, t.Prob)
-	}
-	return nil
+	return printTop(o, stdout, in.spec, out, logits)
 }
 
 // bench times the layers with events around eager launches, then the

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -442,6 +443,59 @@ type classifyResult struct {
 	Logits []float64  `json:"logits"`
 	Probs  []float64  `json:"probs"`
 	Top    []topEntry `json:"top"`
+}
+
+// printTop prints the top classes of one sample's output and logits, as
+// text or (-json) as a classifyResult.
+func printTop(o *options, stdout io.Writer, spec *network, out, logits []float32) error {
+	probs := make([]float64, len(out))
+	if spec.probOutput {
+		for i, v := range out {
+			probs[i] = float64(v)
+		}
+	} else {
+		probs = softmax64(logits)
+	}
+	for i, v := range logits {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("output %d is %v", i, v)
+		}
+	}
+	order := make([]int, len(probs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return probs[order[a]] > probs[order[b]] })
+	k := min(o.k, len(order))
+	var res classifyResult
+	for _, v := range logits {
+		res.Logits = append(res.Logits, float64(v))
+	}
+	res.Probs = probs
+	for _, c := range order[:k] {
+		label := ""
+		if c < len(spec.labels) {
+			label = spec.labels[c]
+		}
+		res.Top = append(res.Top, topEntry{Class: c, Label: label, Prob: probs[c]})
+	}
+	if o.json {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: top %d of %d classes\n", spec.name, k, len(probs))
+	for i, t := range res.Top {
+		label := t.Label
+		if label == "" {
+			label = "-"
+		}
+		fmt.Fprintf(stdout, "%2d. class %-4d %-24s %.6f\n", i+1, t.Class, label, t.Prob)
+	}
+	return nil
 }
 
 // softmax64 is exp(x_i - max x) / sum_j exp(x_j - max x) in float64.

@@ -23,7 +23,7 @@ var shared = []struct {
 	decls []string // nil: the whole file
 }{
 	{"input.go", nil},
-	{"app.go", []string{"exitOK", "oneLine", "findNet", "topEntry", "classifyResult", "softmax64"}},
+	{"app.go", []string{"exitOK", "oneLine", "findNet", "topEntry", "classifyResult", "printTop", "softmax64"}},
 	{"bench.go", []string{"benchSchema", "timing", "layerTiming", "benchReport", "summarize", "benchInput", "cpuModel"}},
 }
 
