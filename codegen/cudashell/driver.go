@@ -38,7 +38,7 @@ const (
 // driverFuncs are the entry points the program uses.
 var driverFuncs = []string{
 	"cuInit", "cuDeviceGetCount", "cuDeviceGet", "cuDeviceGetName", "cuDeviceGetAttribute",
-	"cuCtxCreate_v2", "cuCtxDestroy_v2", "cuGetErrorName",
+	"cuDevicePrimaryCtxRetain", "cuCtxSetCurrent", "cuGetErrorName",
 	"cuModuleLoadDataEx", "cuModuleGetFunction",
 	"cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2",
 	"cuStreamCreate", "cuStreamSynchronize", "cuLaunchKernel",
@@ -46,17 +46,22 @@ var driverFuncs = []string{
 	"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags", "cuGraphLaunch",
 }
 
+// optionalFuncs are used when the driver has them: a context of the
+// program's own, else the device's primary context.
+var optionalFuncs = []string{"cuCtxCreate_v2", "cuCtxDestroy_v2"}
+
 // driver is the loaded libcuda with a context on one device. Its methods
 // must run on the OS thread that created it (run locks the main goroutine
 // to its thread).
 type driver struct {
-	fn     map[string]uintptr
-	dev    int32
-	ctx    uintptr
-	stream uintptr
-	name   string // the device's name
-	major  int32  // compute capability
-	minor  int32
+	fn      map[string]uintptr
+	dev     int32
+	ctx     uintptr
+	primary bool // ctx is the device's primary context (not destroyed at close)
+	stream  uintptr
+	name    string // the device's name
+	major   int32  // compute capability
+	minor   int32
 }
 
 // openDriver loads libcuda.so.1 and creates a context on device 0.
@@ -72,6 +77,11 @@ func openDriver(dlopen func(string) (uintptr, error)) (*driver, error) {
 			return nil, fmt.Errorf("CUDA driver: libcuda.so.1 has no %s (driver too old?)", name)
 		}
 		d.fn[name] = sym
+	}
+	for _, name := range optionalFuncs {
+		if sym, err := purego.Dlsym(lib, name); err == nil && sym != 0 {
+			d.fn[name] = sym
+		}
 	}
 	if r := d.raw("cuInit", 0); r != 0 {
 		if r == cudaErrorNoDevice {
@@ -100,8 +110,18 @@ func openDriver(dlopen func(string) (uintptr, error)) (*driver, error) {
 	if err := d.call("cuDeviceGetAttribute", uintptr(unsafe.Pointer(&d.minor)), attrComputeCapabilityMinr, uintptr(d.dev)); err != nil {
 		return nil, err
 	}
-	if err := d.call("cuCtxCreate_v2", uintptr(unsafe.Pointer(&d.ctx)), 0, uintptr(d.dev)); err != nil {
-		return nil, err
+	if _, ok := d.fn["cuCtxCreate_v2"]; ok {
+		if err := d.call("cuCtxCreate_v2", uintptr(unsafe.Pointer(&d.ctx)), 0, uintptr(d.dev)); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := d.call("cuDevicePrimaryCtxRetain", uintptr(unsafe.Pointer(&d.ctx)), uintptr(d.dev)); err != nil {
+			return nil, err
+		}
+		if err := d.call("cuCtxSetCurrent", d.ctx); err != nil {
+			return nil, err
+		}
+		d.primary = true
 	}
 	if err := d.call("cuStreamCreate", uintptr(unsafe.Pointer(&d.stream)), streamNonBlocking); err != nil {
 		return nil, err
@@ -266,7 +286,7 @@ func (d *driver) capture(run func() error) (uintptr, error) {
 func (d *driver) launchGraph(exec uintptr) error { return d.call("cuGraphLaunch", exec, d.stream) }
 
 func (d *driver) close() {
-	if d.ctx != 0 {
+	if d.ctx != 0 && !d.primary {
 		d.raw("cuCtxDestroy_v2", d.ctx)
 	}
 }
