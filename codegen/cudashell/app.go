@@ -125,7 +125,7 @@ func run(args []string, stdout, stderr io.Writer, prog *program) int {
 	if code >= 0 {
 		return code
 	}
-	if err := execute(o, stdout, stderr, prog, dlopen); err != nil {
+	if err := execute(o, stdout, stderr, prog, system); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", o.progName, oneLine(err))
 		var ie *inputError
 		if errors.As(err, &ie) {
@@ -187,7 +187,7 @@ func parseFlags(args []string, stderr io.Writer, prog *program) (*options, int) 
 	return o, -1
 }
 
-func execute(o *options, stdout, stderr io.Writer, prog *program, open func(string) (uintptr, error)) error {
+func execute(o *options, stdout, stderr io.Writer, prog *program, ld loader) error {
 	if o.list {
 		for _, n := range prog.nets {
 			fmt.Fprintf(stdout, "%s\t%s\t%dx%dx%d -> %d\n", n.name, n.id, n.inC, n.inH, n.inW, n.outputs)
@@ -209,7 +209,7 @@ func execute(o *options, stdout, stderr io.Writer, prog *program, open func(stri
 			return err
 		}
 	}
-	d, err := openDriver(open)
+	d, err := openDriver(ld)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func testProgram() *program {
 // machine without the CUDA driver, and that bad flags and inputs are
 // reported (status 2) before the driver is needed.
 func TestNoDriver(t *testing.T) {
-	noLib := func(string) (uintptr, error) { return 0, errors.New("libcuda.so.1: cannot open shared object file") }
+	noLib := loader{open: func(string) (uintptr, error) { return 0, errors.New("libcuda.so.1: cannot open shared object file") }}
 	o := &options{bench: 3, batch: 1, k: 5, progName: "model"}
 	if err := execute(o, &bytes.Buffer{}, &bytes.Buffer{}, testProgram(), noLib); err != errNoDriver {
 		t.Errorf("without libcuda: got %v, expected %v", err, errNoDriver)
@@ -30,7 +30,7 @@ func TestNoDriver(t *testing.T) {
 		return code, out.String(), errb.String()
 	}
 	code, _, stderr := runProg("-bench", "3", "-threads", "8")
-	if _, err := dlopen("libcuda.so.1"); err != nil {
+	if _, err := system.open("libcuda.so.1"); err != nil {
 		// no driver on this machine: the real loader fails the same way
 		if code != 1 || stderr != "model: no CUDA driver: libcuda.so.1 not found\n" {
 			t.Errorf("without libcuda: status %d, stderr %q", code, stderr)

@@ -64,22 +64,35 @@ type driver struct {
 	minor   int32
 }
 
+// loader opens a shared library and looks its symbols up.
+type loader struct {
+	open func(name string) (uintptr, error)
+	sym  func(lib uintptr, name string) (uintptr, error)
+}
+
+// system loads libraries with purego, through the system's dynamic
+// loader.
+var system = loader{
+	open: func(name string) (uintptr, error) { return purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL) },
+	sym:  purego.Dlsym,
+}
+
 // openDriver loads libcuda.so.1 and creates a context on device 0.
-func openDriver(dlopen func(string) (uintptr, error)) (*driver, error) {
-	lib, err := dlopen("libcuda.so.1")
+func openDriver(ld loader) (*driver, error) {
+	lib, err := ld.open("libcuda.so.1")
 	if err != nil {
 		return nil, errNoDriver
 	}
 	d := &driver{fn: map[string]uintptr{}}
 	for _, name := range driverFuncs {
-		sym, err := purego.Dlsym(lib, name)
+		sym, err := ld.sym(lib, name)
 		if err != nil || sym == 0 {
 			return nil, fmt.Errorf("CUDA driver: libcuda.so.1 has no %s (driver too old?)", name)
 		}
 		d.fn[name] = sym
 	}
 	for _, name := range optionalFuncs {
-		if sym, err := purego.Dlsym(lib, name); err == nil && sym != 0 {
+		if sym, err := ld.sym(lib, name); err == nil && sym != 0 {
 			d.fn[name] = sym
 		}
 	}
@@ -127,11 +140,6 @@ func openDriver(dlopen func(string) (uintptr, error)) (*driver, error) {
 		return nil, err
 	}
 	return d, nil
-}
-
-// dlopen opens a shared library with purego.
-func dlopen(name string) (uintptr, error) {
-	return purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 }
 
 func cString(b []byte) string {
