@@ -170,7 +170,11 @@ func (f *fakeCUDA) loader() loader {
 			}
 			return f.run(l)
 		},
-		"cuEventCreate":      func(e, flags uintptr) uintptr { put(e, uintptr(100+len(f.events))); f.events[100+uintptr(len(f.events))] = 0; return 0 },
+		"cuEventCreate": func(e, flags uintptr) uintptr {
+			put(e, uintptr(100+len(f.events)))
+			f.events[100+uintptr(len(f.events))] = 0
+			return 0
+		},
 		"cuEventRecord":      func(e, s uintptr) uintptr { f.clock += 1000; f.events[e] = f.clock; return 0 },
 		"cuEventSynchronize": func(uintptr) uintptr { return 0 },
 		"cuEventElapsedTime": func(ms, a, b uintptr) uintptr {
