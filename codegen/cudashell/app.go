@@ -198,6 +198,9 @@ func execute(o *options, stdout, stderr io.Writer, prog *program, ld loader) err
 	if err != nil {
 		return err
 	}
+	if int64(o.batch)*int64(spec.arenaFloats) >= 1<<31 {
+		return badInput("-batch %d: the activations of %d samples of %s exceed the 2^31 floats the kernels index", o.batch, o.batch, spec.name)
+	}
 	var samples [][]float32
 	if o.input != "" {
 		data, err := os.ReadFile(o.input)

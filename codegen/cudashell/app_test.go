@@ -11,7 +11,8 @@ import (
 
 func testProgram() *program {
 	return &program{target: "cuda", kernelSet: "cuda", ptx: map[string]string{},
-		nets: []*network{{name: "tiny", id: "0123456789abcdef", inC: 1, inH: 2, inW: 2, outputs: 3, arenaFloats: 64}}}
+		nets: []*network{{name: "tiny", id: "0123456789abcdef", inC: 1, inH: 2, inW: 2, outputs: 3, arenaFloats: 64},
+			{name: "big", id: "fedcba9876543210", inC: 3, inH: 224, inW: 224, outputs: 1000, arenaFloats: 1 << 20}}}
 }
 
 // TestNoDriver checks the one line and exit status 1 of a program on a
@@ -51,6 +52,7 @@ func TestNoDriver(t *testing.T) {
 	}{
 		{[]string{"-bench", "1", "-batch", "0"}, "-batch: expected 1 to 65536, got 0"},
 		{[]string{"-input", bin}, "expected 16 bytes"},
+		{[]string{"-bench", "1", "-batch", "65536", "-model", "big"}, "-batch 65536: the activations of 65536 samples of big exceed the 2^31 floats"},
 		{[]string{"-input", filepath.Join(t.TempDir(), "missing.png")}, "no such file"},
 	} {
 		code, _, stderr := runProg(c.args...)
@@ -59,7 +61,7 @@ func TestNoDriver(t *testing.T) {
 		}
 	}
 	code, stdout, _ := runProg("-list")
-	if code != 0 || stdout != "tiny\t0123456789abcdef\t1x2x2 -> 3\n" {
+	if code != 0 || stdout != "tiny\t0123456789abcdef\t1x2x2 -> 3\nbig\tfedcba9876543210\t3x224x224 -> 1000\n" {
 		t.Errorf("-list: status %d, %q", code, stdout)
 	}
 }
