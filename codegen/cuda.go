@@ -58,7 +58,7 @@ func (c *cudaModel) plan() (MemoryPlan, error) {
 		return MemoryPlan{}, err
 	}
 	n := c.net
-	return MemoryPlan{Bytes: 4 * int64(n.ActFloats), LowerBound: 4 * int64(n.LowerBnd), IRPeak: st.PeakActivationBytes,
+	return MemoryPlan{Bytes: 4 * int64(n.ActFloats), LowerBound: 4 * int64(n.LowerBound), IRPeak: st.PeakActivationBytes,
 		Overhead: 4 * int64(n.Padding), Buffers: n.Buffers, Tensors: n.Tensors}, nil
 }
 

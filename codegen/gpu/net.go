@@ -16,18 +16,18 @@ import (
 // floats per sample: for a batch of n the arena holds ActFloats*n floats
 // and a buffer at Off spans [Off*n, (Off+Len)*n), sample s at Len*s.
 type Net struct {
-	Kernels   []*Kernel // one a launch, in launch order
-	Launches  []Launch
-	ActFloats int       // arena floats a sample
-	Weights   []float32 // every kernel's weights, each array at a multiple of Align floats
-	Input     Buf       // the model input (C*H*W floats a sample)
-	Output    Buf       // the model output
-	Logits    Buf       // the softmax input when the model ends in softmax, else Output
-	Prob      bool      // the model ends in softmax
-	Buffers   int       // buffers of the arena
-	Tensors   int       // IR tensors, the input included
-	LowerBnd  int       // floats a sample of the buffers live during the busiest op
-	Padding   int       // max over ops of the alignment padding of the live buffers, floats a sample
+	Kernels    []*Kernel // one a launch, in launch order
+	Launches   []Launch
+	ActFloats  int       // arena floats a sample
+	Weights    []float32 // every kernel's weights, each array at a multiple of Align floats
+	Input      Buf       // the model input (C*H*W floats a sample)
+	Output     Buf       // the model output
+	Logits     Buf       // the softmax input when the model ends in softmax, else Output
+	Prob       bool      // the model ends in softmax
+	Buffers    int       // buffers of the arena
+	Tensors    int       // IR tensors, the input included
+	LowerBound int       // floats a sample of the buffers live during the busiest op
+	Padding    int       // max over ops of the alignment padding of the live buffers, floats a sample
 }
 
 // Align is the alignment of arena buffers and weight arrays, in floats
@@ -130,7 +130,7 @@ func Lower(m *ir.Model) (*Net, error) {
 				pad += b.len - b.raw
 			}
 		}
-		net.LowerBnd = max(net.LowerBnd, live)
+		net.LowerBound = max(net.LowerBound, live)
 		net.Padding = max(net.Padding, pad)
 	}
 	net.Buffers, net.Tensors = len(bufs), len(m.Ops)+1
