@@ -94,34 +94,60 @@ func Lower(m *ir.Model) (*Net, error) {
 		}
 		newBuf(op.Output, i)
 	}
-	// Placement: first fit in order of first use, next to the placed
-	// buffers whose lifetimes overlap.
-	order := make([]int, len(bufs))
-	for i := range order {
-		order[i] = i
+	// Placement: every buffer goes into the lowest gap (or the smallest
+	// sufficient one) left by the placed buffers whose lifetimes overlap
+	// its own; of several orders, the smallest arena wins.
+	orders := []func(a, b *buffer) bool{
+		func(a, b *buffer) bool { return a.def < b.def },                                   // first use
+		func(a, b *buffer) bool { return a.len > b.len },                                   // largest first
+		func(a, b *buffer) bool { return a.last-a.def > b.last-b.def },                     // longest lived first
+		func(a, b *buffer) bool { return a.len*(a.last-a.def+1) > b.len*(b.last-b.def+1) }, // largest area first
 	}
-	sort.SliceStable(order, func(a, b int) bool { return bufs[order[a]].def < bufs[order[b]].def })
-	var placed []*buffer
-	for _, i := range order {
-		b := bufs[i]
-		var busy [][2]int
-		for _, p := range placed {
-			if p.def <= b.last && b.def <= p.last {
-				busy = append(busy, [2]int{p.off, p.off + p.len})
+	best := -1
+	var bestOffs []int
+	for _, less := range orders {
+		order := make([]int, len(bufs))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(x, y int) bool { return less(bufs[order[x]], bufs[order[y]]) })
+		for _, bestFit := range []bool{false, true} {
+			offs := make([]int, len(bufs))
+			size := 0
+			for k, i := range order {
+				b := bufs[i]
+				var busy [][2]int
+				for _, j := range order[:k] {
+					if p := bufs[j]; p.def <= b.last && b.def <= p.last {
+						busy = append(busy, [2]int{offs[j], offs[j] + p.len})
+					}
+				}
+				sort.Slice(busy, func(x, y int) bool { return busy[x][0] < busy[y][0] })
+				at, fit, gap := 0, -1, 0
+				for _, r := range busy {
+					if r[0]-at >= b.len && (fit < 0 || r[0]-at < gap) {
+						fit, gap = at, r[0]-at
+						if !bestFit {
+							break
+						}
+					}
+					at = max(at, r[1])
+				}
+				if fit >= 0 {
+					at = fit
+				}
+				offs[i] = at
+				size = max(size, at+b.len)
+			}
+			if best < 0 || size < best {
+				best, bestOffs = size, offs
 			}
 		}
-		sort.Slice(busy, func(x, y int) bool { return busy[x][0] < busy[y][0] })
-		at := 0
-		for _, r := range busy {
-			if r[0]-at >= b.len {
-				break
-			}
-			at = max(at, r[1])
-		}
-		b.off = at
-		placed = append(placed, b)
-		net.ActFloats = max(net.ActFloats, at+b.len)
 	}
+	for i, b := range bufs {
+		b.off = bestOffs[i]
+	}
+	net.ActFloats = best
 	for op := -1; op <= len(m.Ops); op++ {
 		live, pad := 0, 0
 		for _, b := range bufs {
