@@ -28,6 +28,15 @@ func opModel(t *testing.T, name string, c, h, w int, f func(b *ir.Builder, x str
 // TestKernels checks every kernel kind, with its epilogues, against the
 // interpreter in the emulator, at batch 1 and 3.
 func TestKernels(t *testing.T) {
+	for _, m := range kernelModels(t) {
+		for _, n := range []int{1, 3} {
+			checkModel(t, m, n)
+		}
+	}
+}
+
+// kernelModels are small models around every kernel kind.
+func kernelModels(t *testing.T) []*ir.Model {
 	var models []*ir.Model
 	for _, k := range []int{3, 5, 7} {
 		for _, s := range []int{1, 2} {
@@ -84,11 +93,7 @@ func TestKernels(t *testing.T) {
 			return b.Dense("fc", v, 7, nil, nil)
 		}),
 	)
-	for _, m := range models {
-		for _, n := range []int{1, 3} {
-			checkModel(t, m, n)
-		}
-	}
+	return models
 }
 
 // TestEmulatorFindsRaces checks that the emulator reports the errors a GPU
