@@ -64,7 +64,7 @@ func newBackend(t *targets.Target) (backend, error) {
 	case targets.DeviceCPU:
 		return &cpuBackend{groups: map[string]bool{}}, nil
 	case targets.DeviceCUDA:
-		return newCUDABackend(t)
+		return newCUDABackend()
 	default:
 		return nil, fmt.Errorf("codegen: target %s: device %q has no code generator", t.Name, d)
 	}

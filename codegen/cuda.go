@@ -9,7 +9,6 @@ import (
 
 	"github.com/pnasml/pnas/codegen/gpu"
 	"github.com/pnasml/pnas/ir"
-	"github.com/pnasml/pnas/targets"
 )
 
 // The CUDA back end lowers every op onto one generated GPU kernel (package
@@ -20,7 +19,9 @@ import (
 // every kernel for sm_80 and sm_90 (kernels_sm80.ptx, kernels_sm90.ptx,
 // embedded by main.go), the program shell of package codegen/cudashell,
 // and requires github.com/ebitengine/purego, which loads the CUDA driver
-// at run time so that the program builds with cgo off.
+// at run time so that the program builds with cgo off. gpu.Lower does the
+// lowering, the arena placement and the weight layout in one pass; plan
+// and pack report and append what it computed.
 
 // puregoModule is the module the CUDA programs require, and its go.sum
 // lines; a test checks them against this repository's go.mod and go.sum.
@@ -35,7 +36,7 @@ type cudaBackend struct {
 	kernels []*gpu.Kernel // every model's, in order
 }
 
-func newCUDABackend(t *targets.Target) (backend, error) { return &cudaBackend{}, nil }
+func newCUDABackend() (backend, error) { return &cudaBackend{}, nil }
 
 type cudaModel struct {
 	b    *cudaBackend
