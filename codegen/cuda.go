@@ -19,9 +19,9 @@ import (
 // every kernel for sm_80 and sm_90 (kernels_sm80.ptx, kernels_sm90.ptx,
 // embedded by main.go), the program shell of package codegen/cudashell,
 // and requires github.com/ebitengine/purego, which loads the CUDA driver
-// at run time so that the program builds with cgo off. gpu.Lower does the
-// lowering, the arena placement and the weight layout in one pass; plan
-// and pack report and append what it computed.
+// at run time so that the program builds with cgo off. The stages are
+// gpu.Lower, Net.Plan (the arena) and Net.Pack (the weights' layout, then
+// appended to the blob).
 
 // puregoModule is the module the CUDA programs require, and its go.sum
 // lines; a test checks them against this repository's go.mod and go.sum.
@@ -54,6 +54,7 @@ func (b *cudaBackend) lower(m *ir.Model) (modelBackend, error) {
 }
 
 func (c *cudaModel) plan() (MemoryPlan, error) {
+	c.net.Plan()
 	st, err := c.m.Stats()
 	if err != nil {
 		return MemoryPlan{}, err
@@ -64,6 +65,7 @@ func (c *cudaModel) plan() (MemoryPlan, error) {
 }
 
 func (c *cudaModel) pack(bl *blob) error {
+	c.net.Pack()
 	bl.align()
 	c.base = bl.floats()
 	bl.add(c.net.Weights, c.base)

@@ -222,6 +222,8 @@ func fakeProgram(t *testing.T, m *ir.Model) (*program, map[string]*gpu.Kernel) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	net.Plan()
+	net.Pack()
 	ptx, err := gpu.PTX(gpu.SM90, net.Kernels)
 	if err != nil {
 		t.Fatal(err)

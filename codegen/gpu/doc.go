@@ -21,9 +21,9 @@
 // output channels up, 16x16 tiles below); depthwise, stem and grouped
 // convolutions are direct
 // (one output a thread); bias, residual and ReLU/ReLU6 are fused into the
-// epilogues. [Lower] turns a pass-optimised ir model into kernel launches,
-// an activation arena placed by liveness and packed weights; [Net.Emulate]
-// runs it, which is how the tests check every kernel against the
+// epilogues. [Lower] turns a pass-optimised ir model into kernel launches
+// and the buffers of an activation arena, [Net.Plan] places the buffers by
+// liveness and [Net.Pack] lays the weights out; [Net.Emulate] runs it, which is how the tests check every kernel against the
 // reference interpreter without a GPU.
 //
 // Package gpu imports ir and the standard library.

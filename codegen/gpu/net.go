@@ -10,7 +10,9 @@ import (
 
 // Net is a model lowered for the GPU: one kernel launch per op (a
 // flatten only reinterprets NCHW memory and launches nothing), an
-// activation arena and the packed weights.
+// activation arena and the packed weights. [Lower] makes the launches and
+// the arena's buffers, [Net.Plan] places the buffers, [Net.Pack] lays the
+// weights out; the offsets of the arguments are set by the last two.
 //
 // Activations are batch-major NCHW. Buffer offsets and lengths are in
 // floats per sample: for a batch of n the arena holds ActFloats*n floats
@@ -28,6 +30,17 @@ type Net struct {
 	Tensors    int       // IR tensors, the input included
 	LowerBound int       // floats a sample of the buffers live during the busiest op
 	Padding    int       // max over ops of the alignment padding of the live buffers, floats a sample
+
+	bufs            []*buffer // the arena's buffers
+	ops             int       // ops of the model
+	in, out, logits int       // buffers of the input, the output and the logits
+	planned, packed bool
+}
+
+// buffer is a range of the arena one or more tensors use (a flatten shares
+// its input's), live from the op that writes it to the last that reads it.
+type buffer struct {
+	len, raw, def, last, off int
 }
 
 // Align is the alignment of arena buffers and weight arrays, in floats
@@ -48,8 +61,11 @@ const (
 // Arg is one pointer argument of a launch.
 type Arg struct {
 	Kind ArgKind
-	Off  int
+	Off  int // set by Plan (ArgAct) and Pack (ArgWeight)
 	Len  int // floats (a sample for ArgAct)
+
+	buf  int       // ArgAct: the buffer
+	data []float32 // ArgWeight: the values
 }
 
 // Launch is one kernel launch: kernel Kernels[i] for op Op (index into the
@@ -70,12 +86,9 @@ func Lower(m *ir.Model) (*Net, error) {
 		return nil, err
 	}
 	last := ir.LastUse(m)
-	net := &Net{}
+	net := &Net{ops: len(m.Ops)}
 
 	// Buffers: one a tensor; a flatten shares its input's.
-	type buffer struct {
-		len, raw, def, last, off int
-	}
 	var bufs []*buffer
 	bufOf := map[string]int{}
 	newBuf := func(name string, def int) {
@@ -94,84 +107,9 @@ func Lower(m *ir.Model) (*Net, error) {
 		}
 		newBuf(op.Output, i)
 	}
-	// Placement: every buffer goes into the lowest gap (or the smallest
-	// sufficient one) left by the placed buffers whose lifetimes overlap
-	// its own; of several orders, the smallest arena wins.
-	orders := []func(a, b *buffer) bool{
-		func(a, b *buffer) bool { return a.def < b.def },                                   // first use
-		func(a, b *buffer) bool { return a.len > b.len },                                   // largest first
-		func(a, b *buffer) bool { return a.last-a.def > b.last-b.def },                     // longest lived first
-		func(a, b *buffer) bool { return a.len*(a.last-a.def+1) > b.len*(b.last-b.def+1) }, // largest area first
-	}
-	best := -1
-	var bestOffs []int
-	for _, less := range orders {
-		order := make([]int, len(bufs))
-		for i := range order {
-			order[i] = i
-		}
-		sort.SliceStable(order, func(x, y int) bool { return less(bufs[order[x]], bufs[order[y]]) })
-		for _, bestFit := range []bool{false, true} {
-			offs := make([]int, len(bufs))
-			size := 0
-			for k, i := range order {
-				b := bufs[i]
-				var busy [][2]int
-				for _, j := range order[:k] {
-					if p := bufs[j]; p.def <= b.last && b.def <= p.last {
-						busy = append(busy, [2]int{offs[j], offs[j] + p.len})
-					}
-				}
-				sort.Slice(busy, func(x, y int) bool { return busy[x][0] < busy[y][0] })
-				at, fit, gap := 0, -1, 0
-				for _, r := range busy {
-					if r[0]-at >= b.len && (fit < 0 || r[0]-at < gap) {
-						fit, gap = at, r[0]-at
-						if !bestFit {
-							break
-						}
-					}
-					at = max(at, r[1])
-				}
-				if fit >= 0 {
-					at = fit
-				}
-				offs[i] = at
-				size = max(size, at+b.len)
-			}
-			if best < 0 || size < best {
-				best, bestOffs = size, offs
-			}
-		}
-	}
-	for i, b := range bufs {
-		b.off = bestOffs[i]
-	}
-	net.ActFloats = best
-	for op := -1; op <= len(m.Ops); op++ {
-		live, pad := 0, 0
-		for _, b := range bufs {
-			if b.def <= op && op <= b.last {
-				live += b.len
-				pad += b.len - b.raw
-			}
-		}
-		net.LowerBound = max(net.LowerBound, live)
-		net.Padding = max(net.Padding, pad)
-	}
-	net.Buffers, net.Tensors = len(bufs), len(m.Ops)+1
-	act := func(name string) Arg {
-		b := bufs[bufOf[name]]
-		return Arg{ArgAct, b.off, numel(shapes[name])}
-	}
-	weight := func(v []float32) Arg {
-		for len(net.Weights)%Align != 0 {
-			net.Weights = append(net.Weights, 0)
-		}
-		a := Arg{ArgWeight, len(net.Weights), len(v)}
-		net.Weights = append(net.Weights, v...)
-		return a
-	}
+	net.bufs = bufs
+	act := func(name string) Arg { return Arg{Kind: ArgAct, Len: numel(shapes[name]), buf: bufOf[name]} }
+	weight := func(v []float32) Arg { return Arg{Kind: ArgWeight, Len: len(v), data: v} }
 
 	for i := range m.Ops {
 		op := &m.Ops[i]
@@ -243,17 +181,125 @@ func Lower(m *ir.Model) (*Net, error) {
 		net.Kernels = append(net.Kernels, k)
 		net.Launches = append(net.Launches, Launch{Op: i, Grid: g, Args: args})
 	}
-	for len(net.Weights)%Align != 0 {
-		net.Weights = append(net.Weights, 0)
-	}
-	net.Input = Buf{bufs[0].off, numel(m.Input.Shape)}
+	net.in, net.out, net.logits = 0, bufOf[m.Output], bufOf[m.Output]
+	net.Input = Buf{Len: numel(m.Input.Shape)}
 	o := act(m.Output)
-	net.Output, net.Logits = Buf{o.Off, o.Len}, Buf{o.Off, o.Len}
+	net.Output, net.Logits = Buf{Len: o.Len}, Buf{Len: o.Len}
 	if n := len(m.Ops); m.Ops[n-1].Type == ir.OpSoftmax && m.Ops[n-1].Output == m.Output {
 		l := act(m.Ops[n-1].Inputs[0])
-		net.Logits, net.Prob = Buf{l.Off, l.Len}, true
+		net.logits, net.Logits, net.Prob = l.buf, Buf{Len: l.Len}, true
 	}
+	net.Buffers, net.Tensors = len(bufs), len(m.Ops)+1
 	return net, nil
+}
+
+// Plan places the arena's buffers and sets the offsets of the activation
+// arguments, the input, output and logits, ActFloats, LowerBound and
+// Padding. Calling it again changes nothing.
+func (net *Net) Plan() {
+	if net.planned {
+		return
+	}
+	net.planned = true
+	bufs := net.bufs
+	// Placement: every buffer goes into the lowest gap (or the smallest
+	// sufficient one) left by the placed buffers whose lifetimes overlap
+	// its own; of several orders, the smallest arena wins.
+	orders := []func(a, b *buffer) bool{
+		func(a, b *buffer) bool { return a.def < b.def },                                   // first use
+		func(a, b *buffer) bool { return a.len > b.len },                                   // largest first
+		func(a, b *buffer) bool { return a.last-a.def > b.last-b.def },                     // longest lived first
+		func(a, b *buffer) bool { return a.len*(a.last-a.def+1) > b.len*(b.last-b.def+1) }, // largest area first
+	}
+	best := -1
+	var bestOffs []int
+	for _, less := range orders {
+		order := make([]int, len(bufs))
+		for i := range order {
+			order[i] = i
+		}
+		sort.SliceStable(order, func(x, y int) bool { return less(bufs[order[x]], bufs[order[y]]) })
+		for _, bestFit := range []bool{false, true} {
+			offs := make([]int, len(bufs))
+			size := 0
+			for k, i := range order {
+				b := bufs[i]
+				var busy [][2]int
+				for _, j := range order[:k] {
+					if p := bufs[j]; p.def <= b.last && b.def <= p.last {
+						busy = append(busy, [2]int{offs[j], offs[j] + p.len})
+					}
+				}
+				sort.Slice(busy, func(x, y int) bool { return busy[x][0] < busy[y][0] })
+				at, fit, gap := 0, -1, 0
+				for _, r := range busy {
+					if r[0]-at >= b.len && (fit < 0 || r[0]-at < gap) {
+						fit, gap = at, r[0]-at
+						if !bestFit {
+							break
+						}
+					}
+					at = max(at, r[1])
+				}
+				if fit >= 0 {
+					at = fit
+				}
+				offs[i] = at
+				size = max(size, at+b.len)
+			}
+			if best < 0 || size < best {
+				best, bestOffs = size, offs
+			}
+		}
+	}
+	for i, b := range bufs {
+		b.off = bestOffs[i]
+	}
+	net.ActFloats = best
+	for op := -1; op <= net.ops; op++ {
+		live, pad := 0, 0
+		for _, b := range bufs {
+			if b.def <= op && op <= b.last {
+				live += b.len
+				pad += b.len - b.raw
+			}
+		}
+		net.LowerBound = max(net.LowerBound, live)
+		net.Padding = max(net.Padding, pad)
+	}
+	for _, l := range net.Launches {
+		for i, a := range l.Args {
+			if a.Kind == ArgAct {
+				l.Args[i].Off = bufs[a.buf].off
+			}
+		}
+	}
+	net.Input.Off, net.Output.Off, net.Logits.Off = bufs[net.in].off, bufs[net.out].off, bufs[net.logits].off
+}
+
+// Pack lays every weight array out in Weights, each at a multiple of Align
+// floats, and sets the offsets of the weight arguments. Calling it again
+// changes nothing.
+func (net *Net) Pack() {
+	if net.packed {
+		return
+	}
+	net.packed = true
+	align := func() {
+		for len(net.Weights)%Align != 0 {
+			net.Weights = append(net.Weights, 0)
+		}
+	}
+	for _, l := range net.Launches {
+		for i, a := range l.Args {
+			if a.Kind == ArgWeight {
+				align()
+				l.Args[i].Off = len(net.Weights)
+				net.Weights = append(net.Weights, a.data...)
+			}
+		}
+	}
+	align()
 }
 
 func numel(s []int) int {
@@ -265,8 +311,11 @@ func numel(s []int) int {
 }
 
 // Emulate runs the net on a batch of n samples (input NCHW) in the
-// emulator and returns the output, n times Output.Len floats.
+// emulator and returns the output, n times Output.Len floats. It plans and
+// packs the net first where that was not done.
 func (net *Net) Emulate(input []float32, n int) ([]float32, error) {
+	net.Plan()
+	net.Pack()
 	if n < 1 || len(input) != n*net.Input.Len {
 		return nil, fmt.Errorf("gpu: expected %d samples of %d floats, got %d floats", n, net.Input.Len, len(input))
 	}
