@@ -10,7 +10,9 @@
 #                                     driver (DIR copied there; no Go needed):
 #                                     compares the programs' outputs with the
 #                                     reference (<= 1e-4 relative) and prints
-#                                     batch-1 and batch-64 latency
+#                                     batch-1 and batch-64 latency and, at
+#                                     batch 64, each layer class's share of
+#                                     the roofline
 #   scripts/gpu-check.sh emulate [DIR] after build, on any machine: runs the
 #                                     same kernels in the emulator (first
 #                                     sample) and compares them the same way
@@ -37,13 +39,14 @@ run() {
 	printf '%-16s %6s %14s %14s\n' net batch "median (us)" "eager (us)"
 	for n in $NETS; do
 		for b in 1 64; do
+			"$DIR/$n/model" -bench 200 -warmup 20 -batch "$b" -json > "$DIR/$n/bench-b$b.json"
 			out=$("$DIR/$n/model" -bench 200 -warmup 20 -batch "$b")
 			graph=$(echo "$out" | awk '$1 == "total" && $2 != "(eager)" {print $2}')
 			eager=$(echo "$out" | awk '$1 == "total" && $2 == "(eager)" {print $3}')
 			printf '%-16s %6d %14s %14s\n' "$n" "$b" "$graph" "$eager"
 		done
 	done
-	"$DIR/fmnist28/model" -bench 200 -warmup 20 -batch 1 | head -3
+	"$DIR/gpucheck" -roofline 64 -dir "$DIR"
 }
 
 case $mode in

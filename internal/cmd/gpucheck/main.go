@@ -13,6 +13,10 @@
 // |reference|); it exits with status 1 when one differs. With -emulate it
 // runs the same kernels in the emulator of package codegen/gpu on the
 // first sample instead, on any machine, and compares them the same way.
+// With -roofline N it reads the -bench -json reports DIR/NAME/bench-bN.json
+// and prints, per layer class, the achieved GFLOP/s and GB/s and the share
+// of the roofline (-peak-gflops, -peak-gbs; an H200's FP32 and HBM figures
+// by default) that binds.
 package main
 
 import (
@@ -45,6 +49,9 @@ func main() {
 	emulate := flag.Bool("emulate", false, "run the kernels in the emulator on the first sample and compare")
 	dir := flag.String("dir", "out/gpu-check", "work directory")
 	tol := flag.Float64("tol", 1e-4, "largest allowed error relative to max(1, |reference|)")
+	roof := flag.Int("roofline", 0, "print the per-class roofline share of the batch-N bench reports")
+	peakGFLOPS := flag.Float64("peak-gflops", 67000, "FP32 peak of the GPU, GFLOP/s (H200: 67 TFLOP/s without tensor cores)")
+	peakGBS := flag.Float64("peak-gbs", 4800, "memory bandwidth of the GPU, GB/s (H200: 4.8 TB/s)")
 	flag.Parse()
 	var err error
 	switch {
@@ -52,6 +59,12 @@ func main() {
 		err = prepareAll(*dir)
 	case *compare:
 		err = compareAll(*dir, *tol, "out.bin")
+	case *roof > 0:
+		for _, name := range nets {
+			if err = roofline(os.Stdout, *dir, name, *roof, *peakGFLOPS, *peakGBS); err != nil {
+				break
+			}
+		}
 	case *emulate:
 		err = emulateAll(*dir)
 		if err == nil {
