@@ -34,19 +34,19 @@ func (o BuildOptions) BuildEnv() ([]string, error) {
 	c := *t
 	if o.GOOS != "" {
 		if t.GOOS != "" && t.GOOS != o.GOOS {
-			return nil, fmt.Errorf("--goos %s: target %s is for GOOS %s", o.GOOS, t.Name, t.GOOS)
+			return nil, fmt.Errorf("codegen: build: GOOS %s requested, but target %s is for GOOS %s", o.GOOS, t.Name, t.GOOS)
 		}
 		c.GOOS = o.GOOS
 	}
 	if o.GOARCH != "" {
 		if t.GOARCH != "" && t.GOARCH != o.GOARCH {
-			return nil, fmt.Errorf("--goarch %s: target %s is for GOARCH %s", o.GOARCH, t.Name, t.GOARCH)
+			return nil, fmt.Errorf("codegen: build: GOARCH %s requested, but target %s is for GOARCH %s", o.GOARCH, t.Name, t.GOARCH)
 		}
 		c.GOARCH = o.GOARCH
 	}
 	if o.GOAMD64 != "" {
 		if !slices.Contains([]string{"v1", "v2", "v3", "v4"}, o.GOAMD64) {
-			return nil, fmt.Errorf("--goamd64: expected v1, v2, v3 or v4, got %q", o.GOAMD64)
+			return nil, fmt.Errorf("codegen: build: GOAMD64: expected v1, v2, v3 or v4, got %q", o.GOAMD64)
 		}
 		c.GOAMD64 = o.GOAMD64
 	}
@@ -72,9 +72,11 @@ func (o BuildOptions) BuildEnv() ([]string, error) {
 	return append(env, "GOFLAGS=", "GOWORK=off"), nil
 }
 
-// Build compiles the program written in dir into a static binary (cgo
-// off, -trimpath, -tags noasm for the "go" kernel set) and returns its
-// path. The go command's output is part of the error on failure.
+// Build compiles the program written in dir with cgo off, -trimpath and
+// -tags noasm for the "go" kernel set, and returns the binary's path. CPU
+// programs are static; CUDA programs are linked dynamically against the
+// system's C library, through which they load libcuda.so.1 at run time.
+// The go command's output is part of the error on failure.
 func Build(dir string, o BuildOptions) (string, error) {
 	env, err := o.BuildEnv()
 	if err != nil {

@@ -19,8 +19,7 @@ type modelEmitter struct {
 	ident  string // "model0"
 	name   string // model name
 	id     string
-	base   int // first float of the model's weights in the blob
-	blob   *blob
+	packed *packedWeights
 	layers []layerInfo
 	plan   MemoryPlan
 	rtPath string
@@ -43,30 +42,14 @@ func (e *modelEmitter) slice(s span) jen.Code {
 }
 
 // render emits the model file.
-func (e *modelEmitter) render() (*jen.File, error) {
+func (e *modelEmitter) render() *jen.File {
 	l := e.l
 	f := jen.NewFile("main")
 	f.HeaderComment(Banner)
 	f.ImportAlias(e.rtPath, "rt")
 	in := l.m.Input
 
-	// Weights of every step.
-	wSpan := map[*step]span{}
-	bSpan := map[*step]span{}
-	for _, st := range l.steps {
-		packed, err := packStep(st)
-		if err != nil {
-			return nil, fmt.Errorf("op %q: packing weights: %w", st.op.Name, err)
-		}
-		if packed != nil {
-			wSpan[st] = e.blob.add(packed, e.base)
-		}
-		if st.bias != nil {
-			bSpan[st] = e.blob.add(st.bias, e.base)
-		}
-	}
-	e.blob.align()
-	wlen := e.blob.floats() - e.base
+	wSpan, bSpan := e.packed.w, e.packed.b
 
 	// The network description.
 	var layerVals []jen.Code
@@ -78,24 +61,6 @@ func (e *modelEmitter) render() (*jen.File, error) {
 		layerVals = append(layerVals, jen.Line().Values(jen.Id("name").Op(":").Lit(ly.name), jen.Id("key").Op(":").Lit(ly.key),
 			jen.Id("ops").Op(":").Index().String().Values(ops...)))
 	}
-	floats := func(v []float32) jen.Code {
-		if len(v) == 0 {
-			return jen.Nil()
-		}
-		var c []jen.Code
-		for _, x := range v {
-			c = append(c, num(x))
-		}
-		return jen.Index().Float32().Values(c...)
-	}
-	var labels jen.Code = jen.Nil()
-	if len(in.Labels) > 0 {
-		var c []jen.Code
-		for _, s := range in.Labels {
-			c = append(c, jen.Lit(s))
-		}
-		labels = jen.Index().String().Values(c...)
-	}
 	field := func(name string, v jen.Code) jen.Code { return jen.Line().Id(name).Op(":").Add(v) }
 	f.Commentf("%s is the network %q (model id %s): input %s, %d outputs.", e.ident, e.name, e.id, dims(in.Shape), l.tensors[l.output].c)
 	f.Commentf("Its %d IR tensors live in %d buffers of a %d-byte activation arena.", e.plan.Tensors, e.plan.Buffers, e.plan.Bytes)
@@ -105,14 +70,14 @@ func (e *modelEmitter) render() (*jen.File, error) {
 		field("inC", jen.Lit(in.Shape[0])),
 		field("inH", jen.Lit(in.Shape[1])),
 		field("inW", jen.Lit(in.Shape[2])),
-		field("mean", floats(in.Mean)),
-		field("std", floats(in.Std)),
-		field("labels", labels),
+		field("mean", floatsLit(in.Mean)),
+		field("std", floatsLit(in.Std)),
+		field("labels", stringsLit(in.Labels)),
 		field("outputs", jen.Lit(l.tensors[l.output].c)),
 		field("probOutput", jen.Lit(l.prob)),
 		field("arenaFloats", jen.Lit(int(e.plan.Bytes/4))),
-		field("weightsOff", jen.Lit(e.base)),
-		field("weightsLen", jen.Lit(wlen)),
+		field("weightsOff", jen.Lit(e.packed.base)),
+		field("weightsLen", jen.Lit(e.packed.floats)),
 		field("layers", jen.Index().Id("layer").Values(append(layerVals, jen.Line())...)),
 		field("build", jen.Id("build"+title(e.ident))),
 		jen.Line(),
@@ -157,7 +122,7 @@ func (e *modelEmitter) render() (*jen.File, error) {
 		}
 		var ctor jen.Code
 		if st.kind == stepLinear {
-			ctor = e.rt("NewLinear").Call(jen.Lit(st.lin[0]), jen.Lit(st.lin[1]), jen.Lit(st.lin[2]), jen.Lit(st.lin[3]),
+			ctor = e.rt("NewLinear").Call(jen.Lit(st.lin.h), jen.Lit(st.lin.w), jen.Lit(st.lin.c), jen.Lit(st.lin.units),
 				e.slice(wSpan[st]), bias, e.rt(actIdent[st.act]))
 		} else {
 			ctor = e.rt("New"+t).Call(e.spec(st), e.slice(wSpan[st]), bias)
@@ -202,7 +167,31 @@ func (e *modelEmitter) render() (*jen.File, error) {
 	f.Line()
 	f.Commentf("forward runs %s on the input tensor; tm (may be nil) times the layers.", e.ident)
 	f.Add(recv().Id("forward").Params(jen.Id("p").Op("*").Add(e.rt("Pool")), jen.Id("tm").Op("*").Id("timer")).Error().Block(fw...))
-	return f, nil
+	return f
+}
+
+// floatsLit is a []float32 literal, nil when v is empty.
+func floatsLit(v []float32) jen.Code {
+	if len(v) == 0 {
+		return jen.Nil()
+	}
+	var c []jen.Code
+	for _, x := range v {
+		c = append(c, num(x))
+	}
+	return jen.Index().Float32().Values(c...)
+}
+
+// stringsLit is a []string literal, nil when v is empty.
+func stringsLit(v []string) jen.Code {
+	if len(v) == 0 {
+		return jen.Nil()
+	}
+	var c []jen.Code
+	for _, s := range v {
+		c = append(c, jen.Lit(s))
+	}
+	return jen.Index().String().Values(c...)
 }
 
 func title(s string) string { return string(s[0]-'a'+'A') + s[1:] }
@@ -214,7 +203,7 @@ func opType(st *step) string {
 	case stepLinear:
 		return "Linear"
 	case stepConv:
-		switch st.convKind {
+		switch st.conv.kind {
 		case runtime.KindPointwise:
 			return "Pointwise"
 		case runtime.KindDepthwise:
@@ -229,7 +218,7 @@ func opType(st *step) string {
 }
 
 func (e *modelEmitter) spec(st *step) jen.Code {
-	s := st.spec
+	s := st.conv.spec
 	kv := func(k string, v int) jen.Code { return jen.Id(k).Op(":").Lit(v) }
 	return e.rt("ConvSpec").Values(kv("Cin", s.Cin), kv("Cout", s.Cout), kv("KH", s.KH), kv("KW", s.KW),
 		kv("StrideH", s.StrideH), kv("StrideW", s.StrideW),

@@ -25,7 +25,7 @@ import (
 	"github.com/pnasml/pnas/targets"
 )
 
-//go:embed shell/*.go cpuid/*.txt
+//go:embed shell/*.go cpuid/*.txt cudashell/*.go
 var templates embed.FS
 
 // runtimeImport is the import path of the runtime in this repository; the
@@ -104,11 +104,12 @@ func Generate(models []*ir.Model, opt Options) (*Program, error) {
 	if err := checkModulePath(mod); err != nil {
 		return nil, err
 	}
+	be, err := newBackend(opt.Target)
+	if err != nil {
+		return nil, err
+	}
 	p := &Program{Module: mod, Target: opt.Target}
-	rtPath := mod + "/rt"
-	bl := &blob{}
-	groups := map[string]bool{}
-	var idents []string
+	g := &generated{module: mod, target: opt.Target, models: models, blob: &blob{}}
 	names := map[string]bool{}
 	for k, m := range models {
 		if names[m.Name] {
@@ -123,21 +124,19 @@ func Generate(models []*ir.Model, opt Options) (*Program, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Name, err)
 		}
-		l, err := lower(om)
+		mb, err := be.lower(om)
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Name, err)
 		}
-		plan, err := l.plan()
+		plan, err := mb.plan()
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Name, err)
 		}
-		for _, st := range l.steps {
-			groups[stepGroup(st)] = true
+		if err := mb.pack(g.blob); err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Name, err)
 		}
 		ident := fmt.Sprintf("model%d", k)
-		e := &modelEmitter{l: l, ident: ident, name: m.Name, id: id, base: bl.floats(), blob: bl,
-			layers: layers(om), plan: plan, rtPath: rtPath}
-		f, err := e.render()
+		f, err := mb.emit(modelMeta{ident: ident, name: m.Name, id: id, layers: layers(om), plan: plan, module: mod})
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Name, err)
 		}
@@ -153,27 +152,13 @@ func Generate(models []*ir.Model, opt Options) (*Program, error) {
 		p.Plans = append(p.Plans, plan)
 		p.IDs = append(p.IDs, id)
 		p.Models = append(p.Models, om)
-		idents = append(idents, ident)
+		g.idents = append(g.idents, ident)
 	}
-	mainSrc, err := renderJen(mainFile(models, idents, opt.Target), "main.go")
+	rest, err := be.files(g)
 	if err != nil {
 		return nil, err
 	}
-	p.Files = append(p.Files,
-		File{Path: "main.go", Data: mainSrc},
-		File{Path: "weights.bin", Data: bl.data},
-		File{Path: "go.mod", Data: []byte(fmt.Sprintf("// %s\n\nmodule %s\n\ngo 1.26\n", Banner, mod))},
-	)
-	shell, err := memoized("shell "+rtPath, func() ([]File, error) { return shellFiles(rtPath) })
-	if err != nil {
-		return nil, err
-	}
-	p.Files = append(p.Files, shell...)
-	rtFiles, err := runtimeFiles(opt.Target.KernelSet, groups)
-	if err != nil {
-		return nil, err
-	}
-	p.Files = append(p.Files, rtFiles...)
+	p.Files = append(p.Files, rest...)
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
 	return p, nil
 }
@@ -330,7 +315,7 @@ func (p *Program) Write(dir string) error {
 		}
 		for _, e := range entries {
 			rel := path.Join(sub, e.Name())
-			if e.IsDir() || want[rel] || !(strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, ".s")) {
+			if e.IsDir() || want[rel] || !(strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, ".s") || strings.HasSuffix(rel, ".ptx")) {
 				continue
 			}
 			full := filepath.Join(dir, filepath.FromSlash(rel))

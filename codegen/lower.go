@@ -56,20 +56,47 @@ type buffer struct {
 // tensorLen is the number of floats of the runtime tensor.
 func (b *buffer) tensorLen() int { return (b.h + 2*b.pad) * (b.w + 2*b.pad) * b.cs }
 
-// step is one runtime operator call.
+// step is one runtime operator call. Exactly the field of its kind is
+// set among conv and lin; the other kinds need no parameters.
 type step struct {
-	op       *ir.Op
-	index    int // op index
-	kind     stepKind
-	convKind string // runtime.Kind* for stepConv
-	spec     runtime.ConvSpec
-	in, in2  int // input tensors (in2: residual or second addend, -1 for none)
-	out      int
-	act      runtime.Act
-	lin      [4]int // linear: h, w, c, units
-	weights  []float32
-	bias     []float32
-	desc     string // one-line description for the generated code
+	op      *ir.Op
+	index   int // op index
+	kind    stepKind
+	in, in2 int // input tensors (in2: residual or second addend, -1 for none)
+	out     int
+	act     runtime.Act
+	conv    *convStep   // stepConv
+	lin     *linearStep // stepLinear
+	desc    string      // one-line description for the generated code
+}
+
+// convStep is a convolution (a batchnorm lowers to a depthwise 1x1 one)
+// with its weights in IR layout.
+type convStep struct {
+	spec    runtime.ConvSpec
+	kind    string // runtime.Kind*
+	weights []float32
+	bias    []float32
+}
+
+// linearStep is a dense layer reading an h x w x c input (a vector: 1 x 1
+// x c) with its weights in IR layout.
+type linearStep struct {
+	h, w, c, units int
+	weights        []float32
+	bias           []float32
+}
+
+// params returns the weights and bias of a step in IR layout (nil for the
+// kinds without parameters).
+func (st *step) params() (weights, bias []float32) {
+	switch {
+	case st.conv != nil:
+		return st.conv.weights, st.conv.bias
+	case st.lin != nil:
+		return st.lin.weights, st.lin.bias
+	}
+	return nil, nil
 }
 
 // lowered is a model ready for emission.
@@ -177,9 +204,16 @@ func lower(m *ir.Model) (*lowered, error) {
 }
 
 func opDesc(op *ir.Op, shapes ir.Shapes) string {
-	s := fmt.Sprintf("%s %q", op.Type, op.Name)
+	return fmt.Sprintf("%s %q%s: %s -> %s", op.Type, op.Name, opDetail(op), dims(shapes[op.Inputs[0]]), dims(shapes[op.Output]))
+}
+
+// opDetail is what a description says of an op after its type and name:
+// the kernel, stride, groups and residual of a convolution, and the fused
+// activation.
+func opDetail(op *ir.Op) string {
+	s := ""
 	if op.Type == ir.OpConv2D {
-		s = fmt.Sprintf("conv2d %q %dx%d/%d", op.Name, op.Kernel[0], op.Kernel[1], op.Stride[0])
+		s = fmt.Sprintf(" %dx%d/%d", op.Kernel[0], op.Kernel[1], op.Stride[0])
 		if op.Groups > 1 {
 			s += fmt.Sprintf(" g%d", op.Groups)
 		}
@@ -190,7 +224,7 @@ func opDesc(op *ir.Op, shapes ir.Shapes) string {
 	if a := op.FusedActivation(); a != ir.ActNone {
 		s += " " + string(a)
 	}
-	return fmt.Sprintf("%s: %s -> %s", s, dims(shapes[op.Inputs[0]]), dims(shapes[op.Output]))
+	return s
 }
 
 func dims(s []int) string {
@@ -205,7 +239,8 @@ func dims(s []int) string {
 }
 
 // lowerOp makes the step of op i with its weights in IR layout; they are
-// packed at emission, once the channel strides of the inputs are known.
+// packed after planning (packWeights), once the channel strides of the
+// inputs are known.
 func (l *lowered) lowerOp(i int, shapes ir.Shapes) (*step, error) {
 	m := l.m
 	op := &m.Ops[i]
@@ -218,41 +253,44 @@ func (l *lowered) lowerOp(i int, shapes ir.Shapes) (*step, error) {
 	switch op.Type {
 	case ir.OpConv2D:
 		st.kind = stepConv
-		st.spec = runtime.ConvSpec{
+		cs := &convStep{spec: runtime.ConvSpec{
 			Cin: in.c, Cout: op.OutChannels, KH: op.Kernel[0], KW: op.Kernel[1],
 			StrideH: op.Stride[0], StrideW: op.Stride[1],
 			PadT: op.Pads[0], PadL: op.Pads[1], PadB: op.Pads[2], PadR: op.Pads[3],
 			DilH: 1, DilW: 1, Groups: op.Groups, Act: st.act,
-		}
-		st.weights = m.Param(op.Name, "weight").Data
+		}}
+		cs.weights = m.Param(op.Name, "weight").Data
 		if op.Bias {
-			st.bias = m.Param(op.Name, "bias").Data
+			cs.bias = m.Param(op.Name, "bias").Data
 		}
+		st.conv = cs
 	case ir.OpBatchNorm:
 		// y = s*x + (b - mean*s), s = scale/sqrt(var+eps): a 1x1 conv with
 		// one filter per channel.
 		st.kind = stepConv
 		c := in.c
-		st.spec = runtime.ConvSpec{Cin: c, Cout: c, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: c}
+		cs := &convStep{spec: runtime.ConvSpec{Cin: c, Cout: c, KH: 1, KW: 1, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1, Groups: c}}
 		sc, bi, mu, va := m.Param(op.Name, "scale").Data, m.Param(op.Name, "bias").Data, m.Param(op.Name, "mean").Data, m.Param(op.Name, "var").Data
-		st.weights = make([]float32, c)
-		st.bias = make([]float32, c)
+		cs.weights = make([]float32, c)
+		cs.bias = make([]float32, c)
 		for ch := 0; ch < c; ch++ {
 			s := float64(sc[ch]) / math.Sqrt(float64(va[ch])+op.Epsilon)
-			st.weights[ch] = float32(s)
-			st.bias[ch] = float32(float64(bi[ch]) - float64(mu[ch])*s)
+			cs.weights[ch] = float32(s)
+			cs.bias[ch] = float32(float64(bi[ch]) - float64(mu[ch])*s)
 		}
+		st.conv = cs
 	case ir.OpDense:
 		st.kind = stepLinear
 		src := l.tensors[l.resolve(st.in)]
-		st.lin = [4]int{src.h, src.w, src.c, op.Units}
+		ls := &linearStep{h: src.h, w: src.w, c: src.c, units: op.Units}
 		if len(src.shape) == 1 {
-			st.lin = [4]int{1, 1, src.c, op.Units}
+			ls.h, ls.w = 1, 1
 		}
-		st.weights = m.Param(op.Name, "weight").Data
+		ls.weights = m.Param(op.Name, "weight").Data
 		if op.Bias {
-			st.bias = m.Param(op.Name, "bias").Data
+			ls.bias = m.Param(op.Name, "bias").Data
 		}
+		st.lin = ls
 	case ir.OpGlobalPool:
 		st.kind = stepPool
 	case ir.OpAdd:
@@ -266,11 +304,11 @@ func (l *lowered) lowerOp(i int, shapes ir.Shapes) (*step, error) {
 	default:
 		return nil, fmt.Errorf("op %q: op type %q has no runtime operator", op.Name, op.Type)
 	}
-	if st.kind == stepConv {
-		if err := st.spec.Validate(); err != nil {
+	if st.conv != nil {
+		if err := st.conv.spec.Validate(); err != nil {
 			return nil, fmt.Errorf("op %q: %w", op.Name, err)
 		}
-		st.convKind = st.spec.Kind()
+		st.conv.kind = st.conv.spec.Kind()
 	}
 	return st, nil
 }
@@ -363,7 +401,7 @@ func (l *lowered) assignBuffers() {
 	for _, r := range l.tensors[l.input].readers {
 		st := stepAt[r]
 		if st == nil || st.kind != stepConv || st.in != l.input || st.in2 == l.input ||
-			(st.convKind != runtime.KindDense && st.convKind != runtime.KindPointwise) {
+			(st.conv.kind != runtime.KindDense && st.conv.kind != runtime.KindPointwise) {
 			narrow = false
 		}
 	}
@@ -374,8 +412,8 @@ func (l *lowered) assignBuffers() {
 	for _, st := range l.steps {
 		if st.kind == stepConv {
 			b := l.bufOf(l.resolve(st.in))
-			b.pad = max(b.pad, st.spec.Halo())
-			st.spec.InStride = b.cs
+			b.pad = max(b.pad, st.conv.spec.Halo())
+			st.conv.spec.InStride = b.cs
 		}
 	}
 }

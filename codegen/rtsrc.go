@@ -19,11 +19,6 @@ import (
 // golang.org/x/sys/cpu, is replaced by CPUID-based detection so that
 // go.mod needs no requirements.
 
-// runtimeSource returns the runtime package's source files, embedded in
-// the runtime package itself so that compilation works from an installed
-// pnas binary.
-func runtimeSource() (fs.FS, error) { return runtime.Sources, nil }
-
 // replaced maps runtime files to the templates that replace them.
 var replaced = map[string][]struct{ tmpl, name string }{
 	"cpu_amd64.go": {{"cpu_amd64.go.txt", "cpu_amd64.go"}, {"cpuid_amd64.s.txt", "cpuid_amd64.s"}},
@@ -33,7 +28,7 @@ var replaced = map[string][]struct{ tmpl, name string }{
 func stepGroup(st *step) string {
 	switch st.kind {
 	case stepConv:
-		return st.convKind
+		return st.conv.kind
 	case stepLinear:
 		return "linear"
 	case stepPool:
@@ -59,10 +54,9 @@ func copyRuntime(kernelSet string, groups []string) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("codegen: %w", err)
 	}
-	src, err := runtimeSource()
-	if err != nil {
-		return nil, err
-	}
+	// The runtime's sources are embedded in the runtime package itself, so
+	// that compilation works from an installed pnas binary.
+	src := runtime.Sources
 	var out []File
 	add := func(name string, data []byte) error {
 		if kernelSet == "go" && !buildsWithNoasm(data) {

@@ -21,7 +21,7 @@ func kernelRank(name string) int {
 	return -1
 }
 
-// HostTarget returns the built-in target with the best kernel set this
+// HostTarget returns the built-in CPU target with the best kernel set this
 // machine supports (the first in preset order among equals): the default
 // of pnas compile.
 func HostTarget() (*targets.Target, error) {
@@ -31,7 +31,7 @@ func HostTarget() (*targets.Target, error) {
 	}
 	var best *targets.Target
 	for _, t := range all {
-		if !t.Builtin() || t.HostSupports() != nil {
+		if !t.Builtin() || t.DeviceKind() != targets.DeviceCPU || t.HostSupports() != nil {
 			continue
 		}
 		if best == nil || kernelRank(t.KernelSet) > kernelRank(best.KernelSet) {

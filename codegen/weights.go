@@ -40,21 +40,50 @@ func (b *blob) add(v []float32, base int) span {
 	return span{lo, lo + len(v)}
 }
 
+// packedWeights is where one model's packed weights lie in the blob.
+type packedWeights struct {
+	base   int // first float of the model in the blob
+	floats int // floats of the model, padded to arenaAlign
+	w, b   map[*step]span
+}
+
+// packWeights packs every step's weights and bias in its operator's layout
+// and appends them to the blob, the model's part padded to arenaAlign
+// floats.
+func packWeights(l *lowered, bl *blob) (*packedWeights, error) {
+	p := &packedWeights{base: bl.floats(), w: map[*step]span{}, b: map[*step]span{}}
+	for _, st := range l.steps {
+		packed, err := packStep(st)
+		if err != nil {
+			return nil, fmt.Errorf("op %q: packing weights: %w", st.op.Name, err)
+		}
+		if packed != nil {
+			p.w[st] = bl.add(packed, p.base)
+		}
+		if _, bias := st.params(); bias != nil {
+			p.b[st] = bl.add(bias, p.base)
+		}
+	}
+	bl.align()
+	p.floats = bl.floats() - p.base
+	return p, nil
+}
+
 // packStep packs a step's weights in its operator's layout.
 func packStep(st *step) ([]float32, error) {
 	switch st.kind {
 	case stepLinear:
-		return runtime.PackLinear(st.lin[0], st.lin[1], st.lin[2], st.lin[3], st.weights)
+		return runtime.PackLinear(st.lin.h, st.lin.w, st.lin.c, st.lin.units, st.lin.weights)
 	case stepConv:
-		switch st.convKind {
+		switch st.conv.kind {
 		case runtime.KindPointwise:
-			return runtime.PackPointwise(st.spec, st.weights)
+			return runtime.PackPointwise(st.conv.spec, st.conv.weights)
 		case runtime.KindDepthwise:
-			return runtime.PackDepthwise(st.spec, st.weights)
+			return runtime.PackDepthwise(st.conv.spec, st.conv.weights)
 		case runtime.KindDense:
-			return runtime.PackDense(st.spec, st.weights)
+			return runtime.PackDense(st.conv.spec, st.conv.weights)
 		default:
-			return runtime.PackGrouped(st.spec, st.weights)
+			return runtime.PackGrouped(st.conv.spec, st.conv.weights)
 		}
 	}
 	return nil, nil

@@ -27,6 +27,7 @@ var update = flag.Bool("update", false, "rewrite the expected files of testdata/
 //	            a fixed function of the name (see fillWeights)
 //	main.go     the expected generated main.go
 //	model.go    the expected generated model.go
+//	kernels_sm90.ptx  the expected PTX, for targets of device cuda
 //
 // go test ./golden -update rewrites main.go and model.go.
 type archive struct {
@@ -172,7 +173,11 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			changed := false
-			for _, name := range []string{"main.go", "model.go"} {
+			names := []string{"main.go", "model.go"}
+			if p.File("kernels_sm90.ptx") != nil {
+				names = append(names, "kernels_sm90.ptx")
+			}
+			for _, name := range names {
 				got := p.File(name)
 				if bytes.Equal(got, a.file(name)) {
 					continue

@@ -2,13 +2,16 @@
 // against, as data, and owns the latency model of each target.
 //
 // Targets. A [Target] names a device: GOOS/GOARCH/GOAMD64, the CPU
-// features it guarantees, the kernel set compiled programs use, the thread
-// count and its latency table. The presets (amd64, amd64-avx512, generic)
-// and the kernel sets live in the embedded presets.json; users add devices
-// as JSON files in directories given to [Lookup] and [List] or named by
+// features it guarantees, the kernel set compiled programs use, the device
+// kind that runs them ([Target.DeviceKind]: the CPU or a CUDA GPU), the
+// thread count and its latency table. The presets (amd64, amd64-avx512,
+// generic, cuda)
+// and the kernel sets live in the embedded presets.json; users add devices as
+// JSON files in directories given to [Lookup] and [List] or named by
 // $PNAS_TARGETS. No other package branches on target names: they read
 // these fields. [Target.HostSupports] checks the running CPU with
-// golang.org/x/sys/cpu.
+// golang.org/x/sys/cpu (for a CUDA target: that libcuda.so.1 is
+// installed).
 //
 // Latency tables. A [LUT] (pnas-lut/1) maps latency keys (in the formats of
 // package search/space; internal/archnet derives a model's keys from its

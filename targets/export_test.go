@@ -5,3 +5,6 @@ package targets
 func SupportsOn(t *Target, goos, goarch string, has func(string) bool) error {
 	return t.supports(goos, goarch, has)
 }
+
+// FindCUDADriver is findCUDADriver for tests.
+var FindCUDADriver = findCUDADriver

@@ -36,26 +36,50 @@ var embedded embed.FS
 // data: the built-in presets live in presets.json, and users add devices as
 // JSON files of the same form (one target per file, see docs/latency.md).
 type Target struct {
-	Name        string   `json:"name"`        // unique name, e.g. "amd64" or "lab/epyc-7763"
-	GOOS        string   `json:"goos"`        // GOOS to build for; empty: the host's
-	GOARCH      string   `json:"goarch"`      // GOARCH to build for; empty: the host's (kernel set "go" only)
-	GOAMD64     string   `json:"goamd64"`     // v1..v4 when GOARCH is amd64; empty otherwise (or for the Go default)
-	Features    []string `json:"features"`    // CPU features the target guarantees, x/sys/cpu names in lower case
-	KernelSet   string   `json:"kernel_set"`  // kernel set the compiled program uses ("go", "avx2", "avx512")
-	Threads     int      `json:"threads"`     // threads the compiled program runs with
-	LUT         string   `json:"lut"`         // latency table: path relative to the target file (or luts/ for presets); empty: none yet
-	Description string   `json:"description"` // one line for humans
+	Name        string   `json:"name"`             // unique name, e.g. "amd64" or "lab/epyc-7763"
+	GOOS        string   `json:"goos"`             // GOOS to build for; empty: the host's
+	GOARCH      string   `json:"goarch"`           // GOARCH to build for; empty: the host's (kernel set "go" only)
+	GOAMD64     string   `json:"goamd64"`          // v1..v4 when GOARCH is amd64; empty otherwise (or for the Go default)
+	Features    []string `json:"features"`         // CPU features the target guarantees, x/sys/cpu names in lower case
+	KernelSet   string   `json:"kernel_set"`       // kernel set the compiled program uses ("go", "avx2", "avx512")
+	Device      string   `json:"device,omitempty"` // what runs the kernels: "cpu" (also when empty) or "cuda"
+	Threads     int      `json:"threads"`          // threads the compiled program runs with
+	LUT         string   `json:"lut"`              // latency table: path relative to the target file (or luts/ for presets); empty: none yet
+	Description string   `json:"description"`      // one line for humans
 
 	// Source is where the target was defined: "builtin" or the file path.
 	Source string `json:"-"`
+}
+
+// Device kinds: what runs a target's kernels.
+const (
+	DeviceCPU  = "cpu"  // the host CPU runs Go and assembly kernels
+	DeviceCUDA = "cuda" // an NVIDIA GPU runs generated PTX kernels through the CUDA driver
+)
+
+// DeviceKind returns the target's device kind: DeviceCPU when the
+// "device" field is empty.
+func (t *Target) DeviceKind() string {
+	if t.Device == "" {
+		return DeviceCPU
+	}
+	return t.Device
+}
+
+func (ks *KernelSet) deviceKind() string {
+	if ks.Device == "" {
+		return DeviceCPU
+	}
+	return ks.Device
 }
 
 // KernelSet is a family of compute kernels the runtime provides, with the
 // architecture and CPU features it needs.
 type KernelSet struct {
 	Name        string   `json:"name"`
-	GOARCH      string   `json:"goarch"`   // empty: any architecture
-	Features    []string `json:"features"` // features the kernels execute
+	GOARCH      string   `json:"goarch"`           // empty: any architecture
+	Features    []string `json:"features"`         // features the kernels execute
+	Device      string   `json:"device,omitempty"` // device kind of the kernels; empty: "cpu"
 	Description string   `json:"description"`
 }
 
@@ -278,6 +302,9 @@ func (t *Target) validate(r *registry) error {
 			return fieldErr(fmt.Sprintf("features[%d]", i), "feature %q is listed twice", f)
 		}
 	}
+	if d := t.DeviceKind(); d != DeviceCPU && d != DeviceCUDA {
+		return fieldErr("device", "expected empty, %q or %q, got %q", DeviceCPU, DeviceCUDA, t.Device)
+	}
 	ks := r.kernelSet(t.KernelSet)
 	if ks == nil {
 		var names []string
@@ -285,6 +312,9 @@ func (t *Target) validate(r *registry) error {
 			names = append(names, k.Name)
 		}
 		return fieldErr("kernel_set", "expected one of %s, got %q", strings.Join(names, ", "), t.KernelSet)
+	}
+	if ks.deviceKind() != t.DeviceKind() {
+		return fieldErr("kernel_set", "kernel set %q runs on device %s, but the target's device is %s", ks.Name, ks.deviceKind(), t.DeviceKind())
 	}
 	if ks.GOARCH != "" && t.GOARCH != ks.GOARCH {
 		return fieldErr("kernel_set", "kernel set %q runs on goarch %s only, but the target's goarch is %q", ks.Name, ks.GOARCH, t.GOARCH)
@@ -410,12 +440,38 @@ func (t *Target) BuildEnv() []string {
 // HostSupports reports whether programs built for the target run on this
 // machine at full speed: the OS and architecture match and the CPU has
 // every feature the target and its GOAMD64 level require. The error lists
-// every missing feature.
+// every missing feature. For a CUDA target it reports whether the NVIDIA
+// driver library is installed (whether a GPU answers shows only when the
+// program runs).
 func (t *Target) HostSupports() error {
+	if t.DeviceKind() == DeviceCUDA {
+		if err := t.supports(runtime.GOOS, runtime.GOARCH, func(string) bool { return true }); err != nil {
+			return err
+		}
+		return findCUDADriver(os.Getenv("LD_LIBRARY_PATH"))
+	}
 	return t.supports(runtime.GOOS, runtime.GOARCH, func(f string) bool {
 		p := cpuFeatures[runtime.GOARCH][f]
 		return p != nil && *p
 	})
+}
+
+// cudaLibDirs are where NVIDIA's driver packages install libcuda.so.1.
+var cudaLibDirs = []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/nvidia/lib64", "/usr/lib/wsl/lib"}
+
+// findCUDADriver looks for libcuda.so.1 in the directories of
+// LD_LIBRARY_PATH and the usual system directories.
+func findCUDADriver(ldPath string) error {
+	dirs := append(filepath.SplitList(ldPath), cudaLibDirs...)
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "libcuda.so.1")); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("no CUDA driver: libcuda.so.1 not found (looked in LD_LIBRARY_PATH and %s)", strings.Join(cudaLibDirs, ", "))
 }
 
 func (t *Target) supports(goos, goarch string, has func(string) bool) error {

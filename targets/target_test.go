@@ -48,7 +48,7 @@ func TestPresets(t *testing.T) {
 			t.Errorf("%s: %v", tg.Name, err)
 		}
 	}
-	if want := []string{"amd64", "amd64-avx512", "generic"}; !slices.Equal(names, want) {
+	if want := []string{"amd64", "amd64-avx512", "generic", "cuda"}; !slices.Equal(names, want) {
 		t.Fatalf("presets = %v, want %v", names, want)
 	}
 	a, err := targets.Lookup("amd64")
@@ -81,8 +81,15 @@ func TestPresets(t *testing.T) {
 	for _, k := range sets {
 		ks = append(ks, k.Name)
 	}
-	if want := []string{"go", "avx2", "avx512"}; !slices.Equal(ks, want) {
+	if want := []string{"go", "avx2", "avx512", "cuda"}; !slices.Equal(ks, want) {
 		t.Errorf("kernel sets = %v, want %v", ks, want)
+	}
+	cu, _ := targets.Lookup("cuda")
+	if cu.DeviceKind() != targets.DeviceCUDA || cu.KernelSet != "cuda" || cu.GOOS != "linux" || cu.GOARCH != "amd64" {
+		t.Errorf("cuda preset = %+v", cu)
+	}
+	if g.DeviceKind() != targets.DeviceCPU {
+		t.Errorf("generic preset's device = %q", g.DeviceKind())
 	}
 }
 
@@ -102,7 +109,7 @@ func TestUserTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 4 || all[3].Name != "lab/epyc" {
+	if len(all) != 5 || all[4].Name != "lab/epyc" {
 		t.Errorf("List = %d targets, last %q", len(all), all[len(all)-1].Name)
 	}
 
@@ -142,7 +149,9 @@ func TestMalformedTargetFiles(t *testing.T) {
 		{"goarch", edit(`"goarch": "amd64"`, `"goarch": "x86"`), "goarch", []string{`got "x86"`, "amd64"}},
 		{"goamd64", edit(`"goamd64": "v3"`, `"goamd64": "v5"`), "goamd64", []string{"expected v1, v2, v3 or v4", `got "v5"`}},
 		{"feature", edit(`"bmi2"`, `"neon"`), "features[2]", []string{`expected a feature of goarch amd64`, `got "neon"`}},
-		{"kernel set", edit(`"kernel_set": "avx2"`, `"kernel_set": "neon"`), "kernel_set", []string{"expected one of go, avx2, avx512", `got "neon"`}},
+		{"kernel set", edit(`"kernel_set": "avx2"`, `"kernel_set": "neon"`), "kernel_set", []string{"expected one of go, avx2, avx512, cuda", `got "neon"`}},
+		{"device", edit(`"threads": 2`, `"threads": 2, "device": "tpu"`), "device", []string{`expected empty, "cpu" or "cuda", got "tpu"`}},
+		{"kernel device", edit(`"kernel_set": "avx2"`, `"kernel_set": "cuda"`), "kernel_set", []string{`kernel set "cuda" runs on device cuda, but the target's device is cpu`}},
 		{"kernel features", edit(`"kernel_set": "avx2"`, `"kernel_set": "avx512"`), "features", []string{`kernel set "avx512" executes avx512f`}},
 		{"kernel arch", edit(`"goarch": "amd64",
   "goamd64": "v3",
@@ -276,5 +285,17 @@ func TestImports(t *testing.T) {
 		if !allowed[p] {
 			t.Errorf("package targets depends on %s; it may import only the standard library, golang.org/x/sys/cpu, ir, search/space and internal/archnet", p)
 		}
+	}
+}
+
+// TestFindCUDADriver checks where a CUDA target looks for the driver.
+func TestFindCUDADriver(t *testing.T) {
+	dir := t.TempDir()
+	if err := targets.FindCUDADriver(dir); err != nil && !strings.Contains(err.Error(), "no CUDA driver: libcuda.so.1 not found") {
+		t.Errorf("empty directory: %v", err)
+	}
+	writeFile(t, filepath.Join(dir, "libcuda.so.1"), "")
+	if err := targets.FindCUDADriver("/nonexistent" + string(filepath.ListSeparator) + dir); err != nil {
+		t.Errorf("libcuda.so.1 in LD_LIBRARY_PATH: %v", err)
 	}
 }

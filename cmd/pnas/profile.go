@@ -44,7 +44,9 @@ Examples:
   pnas profile --space fmnist --target generic --goarch arm64 --no-run --dir out/prof-arm64
   scp out/prof-arm64/model pi:profile && ssh pi './profile -list'
   for m in $(ssh pi ./profile -list | cut -f1); do ssh pi "./profile -model $m -bench 300 -json" > $m.json; done
-  pnas lut ingest *.json --space fmnist -o lut-pi.json`
+  pnas lut ingest *.json --space fmnist -o lut-pi.json
+  # an NVIDIA GPU: a target file of device cuda (docs/cuda.md), then as above
+  pnas profile --space fmnist --target lab/h200 --no-run --dir out/prof-h200`
 }
 
 // Run profiles.

@@ -273,7 +273,12 @@ func classify(o *options, stdout io.Writer, in *instance, pool *rt.Pool, x []flo
 	if err != nil {
 		return err
 	}
-	spec := in.spec
+	return printTop(o, stdout, in.spec, out, logits)
+}
+
+// printTop prints the top classes of one sample's output and logits, as
+// text or (-json) as a classifyResult.
+func printTop(o *options, stdout io.Writer, spec *network, out, logits []float32) error {
 	probs := make([]float64, len(out))
 	if spec.probOutput {
 		for i, v := range out {
