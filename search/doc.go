@@ -26,6 +26,15 @@
 //   - [Searcher.Derive] keeps the argmax candidate of every layer, drops
 //     Zero layers and returns the network with its trained weights.
 //   - [Searcher.Save] and [Load] checkpoint and restore the whole state.
+//   - [Trainer] trains one network of a space (from scratch or from a
+//     model's weights, [Trainer.InitFrom]) on the searcher's graphs with
+//     the recipe of [TrainConfig]: SGD with Nesterov momentum, a cosine
+//     learning rate after a linear warm-up, weight decay not on BN or
+//     biases, label smoothing, random crop, flip and erasing, selection of
+//     the best epoch on the held-out set and BN statistics re-estimated at
+//     the end ([Trainer.Finish]); its checkpoints ([Trainer.Save],
+//     [LoadTrainer]) resume bit-identically. [ModelArch] reads a model's
+//     space and choice back from its search metadata.
 //
 // Graphs run on GoMLX's simplego backend (CGO-free) by default, with a
 // graph's independent ops running concurrently; Config.Backend names
