@@ -199,6 +199,9 @@ func (t *Trainer) Close() { t.s.Close() }
 // Config returns the recipe.
 func (t *Trainer) Config() TrainConfig { return t.cfg }
 
+// Plan returns the plan of the network's space.
+func (t *Trainer) Plan() *space.Plan { return t.s.plan }
+
 // Choice returns the network's candidate per layer.
 func (t *Trainer) Choice() []int { return slices.Clone(t.choice) }
 
