@@ -18,7 +18,9 @@
 //   - [Searcher.WeightStep] samples one path from softmax(alpha) (or
 //     uniformly during warm-up), builds and runs that path's GoMLX graph and
 //     updates only the weights it used; [Searcher.ArchStep] updates alpha on
-//     a held-out batch with the full_v2, two or all gate modes.
+//     a held-out batch with the full_v2, two or all gate modes, or with
+//     REINFORCE ([GateReinforce]: sampled paths rewarded by ACC*(LAT/T)^w
+//     against a moving-average baseline).
 //   - [Searcher.Run] is the schedule: warm-up epochs, then search epochs
 //     with one architecture step every Config.ArchEvery weight steps, then
 //     train epochs that train the argmax network alone

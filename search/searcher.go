@@ -45,6 +45,7 @@ type Searcher struct {
 	aug       *rand.Rand
 
 	pos Position
+	rl  rlState // REINFORCE baseline
 
 	mem memoryState
 
