@@ -1,6 +1,10 @@
 package plots
 
-import "testing"
+import (
+	"testing"
+
+	"gonum.org/v1/plot/plotter"
+)
 
 func TestTraining(t *testing.T) {
 	var eps []TrainEpoch
@@ -14,4 +18,31 @@ func TestTraining(t *testing.T) {
 	if _, err := Training("net", nil, -1); err == nil {
 		t.Fatal("no epochs: expected an error")
 	}
+}
+
+func TestPareto(t *testing.T) {
+	groups := []Group{
+		{Name: "searched", Points: []Point{{Label: "T=200", LatencyUS: 190, Accuracy: 0.90}, {Label: "T=300", LatencyUS: 310, Accuracy: 0.92}}},
+		{Name: "random", Points: []Point{{Label: "r0", LatencyUS: 250, Accuracy: 0.88}, {Label: "r1", LatencyUS: 350, Accuracy: 0.89}, {Label: "r2", LatencyUS: 400, Accuracy: 0.85}}},
+		{Name: "uniform", Points: []Point{{Label: "k3e3", LatencyUS: 150, Accuracy: 0.87}, {Label: "k7e6", LatencyUS: 500, Accuracy: 0.915}}},
+	}
+	b, err := Pareto("fmnist on amd64", groups, 300)
+	checkPNG(t, b, err, "pareto.png")
+	if _, err := Pareto("x", nil, 0); err == nil {
+		t.Fatal("no points: expected an error")
+	}
+	f := paretoFront(plotterXYs(groups[1].Points, groups[2].Points))
+	if len(f) != 4 || f[0].X != 150 || f[1].X != 250 || f[2].X != 350 || f[3].X != 500 {
+		t.Errorf("front %v, want every point but r2 (dominated by r1)", f)
+	}
+}
+
+func plotterXYs(ps ...[]Point) plotter.XYs {
+	var out plotter.XYs
+	for _, p := range ps {
+		for _, q := range p {
+			out = append(out, plotter.XY{X: q.LatencyUS, Y: q.Accuracy})
+		}
+	}
+	return out
 }
