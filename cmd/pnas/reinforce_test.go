@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -34,5 +35,8 @@ func TestSearchReinforce(t *testing.T) {
 	}
 	if !moved {
 		t.Errorf("alpha did not move: %v", info.Alpha)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "alpha-logodds.png")); err != nil {
+		t.Error(err)
 	}
 }

@@ -685,6 +685,13 @@ func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []epochRecord, t
 			}
 		}
 		errs = append(errs, writePNG(filepath.Join(dir, "alpha.png"), func() ([]byte, error) { return plots.Alpha(h) }))
+		var warm float64 // weight steps of the warm-up epochs
+		for _, r := range recs {
+			if r.Warmup {
+				warm = float64(r.WeightSteps)
+			}
+		}
+		errs = append(errs, writePNG(filepath.Join(dir, "alpha-logodds.png"), func() ([]byte, error) { return plots.AlphaLogOdds(h, warm) }))
 	}
 	blocks, err := archBlocks(m, plan)
 	if err != nil {

@@ -46,3 +46,23 @@ func plotterXYs(ps ...[]Point) plotter.XYs {
 	}
 	return out
 }
+
+func TestAlphaLogOdds(t *testing.T) {
+	h := AlphaHistory{Candidates: []string{"k3e3", "k5e6", "zero"}, Layers: []string{"s1.l0", "s1.l1", "s2.l0"}}
+	for s := 0; s < 10; s++ {
+		h.Steps = append(h.Steps, float64(100+10*s))
+	}
+	for l := 0; l < 3; l++ {
+		var recs [][]float64
+		for s := 0; s < 10; s++ {
+			a := 1.0/3 + 1e-4*float64(s*l) // movements far below what a p plot shows
+			recs = append(recs, []float64{a, (1 - a) / 2, (1 - a) / 2})
+		}
+		h.Probs = append(h.Probs, recs)
+	}
+	b, err := AlphaLogOdds(h, 100)
+	checkPNG(t, b, err, "alpha-logodds.png")
+	if _, err := AlphaLogOdds(AlphaHistory{}, 0); err == nil {
+		t.Fatal("no layers: expected an error")
+	}
+}
