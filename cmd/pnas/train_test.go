@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/search"
 )
 
 func trainArgs(spacePath, model, dir string, extra ...string) []string {
@@ -133,4 +138,56 @@ func choiceOf(out, file string) string {
 		}
 	}
 	return ""
+}
+
+// Ctrl-C (SIGINT) stops a training with a checkpoint and exit status 130;
+// --resume continues from the step it stopped at.
+func TestTrainInterruptSaves(t *testing.T) {
+	spacePath, _ := tinySetup(t)
+	nets := filepath.Join(t.TempDir(), "nets")
+	if code, _, errs := runCLI(t, "sample", "--space", spacePath, "--uniform", "k3e3", "-o", nets); code != 0 {
+		t.Fatal(errs)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(os.Args[0], trainArgs(spacePath, filepath.Join(nets, "tiny-k3e3.json"), dir, "--epochs", "500", "--checkpoint-every", "1000000")...)
+	cmd.Env = append(os.Environ(), "PNAS_TEST_MAIN=1")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(dir, logFile)); bytes.Count(b, []byte("\n")) >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no epoch logged in time:\n%s", buf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 || !strings.Contains(buf.String(), "checkpoint saved; continue with: pnas train --resume "+dir) {
+		t.Fatalf("after SIGINT: %v, output:\n%s", err, buf.String())
+	}
+	m := regexp.MustCompile(`stopped at step (\d+) of`).FindStringSubmatch(buf.String())
+	if m == nil {
+		t.Fatalf("no stop position in:\n%s", buf.String())
+	}
+	tr, err := search.LoadTrainer(filepath.Join(dir, ckptFile), search.Placement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := tr.Position()
+	tr.Close()
+	if fmt.Sprint(pos.WeightSteps) != m[1] {
+		t.Fatalf("checkpoint at step %d, the command said %s", pos.WeightSteps, m[1])
+	}
+	code, out, errs := runCLI(t, "train", "--resume", dir, "--stop-after", "2")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("resuming at epoch %d, step %d of", pos.Epoch, pos.WeightSteps)) {
+		t.Fatalf("resume: exit %d: %s\n%s", code, errs, out)
+	}
 }
