@@ -37,6 +37,10 @@
 //     the end ([Trainer.Finish]); its checkpoints ([Trainer.Save],
 //     [LoadTrainer]) resume bit-identically. [ModelArch] reads a model's
 //     space and choice back from its search metadata.
+//   - [Sample] draws random architectures of a space (seeded),
+//     [UniformChoice] names a uniform one, and [ArchModel] writes either as
+//     a model with fresh weights that a Trainer takes: the baselines of a
+//     search.
 //
 // Graphs run on GoMLX's simplego backend (CGO-free) by default, with a
 // graph's independent ops running concurrently; Config.Backend names
