@@ -9,7 +9,7 @@ import (
 )
 
 // pnas search --gates reinforce runs REINFORCE architecture steps and
-// records the mode in the derived model.
+// records the mode in the derived model, which pnas train --init trains on.
 func TestSearchReinforce(t *testing.T) {
 	spacePath, lutPath := tinySetup(t)
 	dir := filepath.Join(t.TempDir(), "run")
@@ -38,5 +38,9 @@ func TestSearchReinforce(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "alpha-logodds.png")); err != nil {
 		t.Error(err)
+	}
+	// the searched network trains on, from its inherited weights
+	if code, _, errs := runCLI(t, trainArgs(spacePath, filepath.Join(dir, "model.json"), filepath.Join(t.TempDir(), "train"), "--init", "--epochs", "1", "--warmup-epochs", "0")...); code != 0 {
+		t.Fatalf("train --init of the searched model: exit %d: %s", code, errs)
 	}
 }
