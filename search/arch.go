@@ -21,6 +21,8 @@ type ArchStats struct {
 	Frozen          int           // layers whose update was dropped because Zero was active
 	PathTime        time.Duration // forward and backward of the sampled path (whole step in all mode)
 	RecomputeTime   time.Duration // recomputing the other candidates (full_v2, two)
+	Reward          float64       // mean reward of the sampled paths (reinforce)
+	Baseline        float64       // the moving-average baseline after the step (reinforce)
 }
 
 // edge is the architecture-step state of one searchable layer.
@@ -38,6 +40,9 @@ type edge struct {
 func (s *Searcher) ArchStep(x []float32, labels []int) (ArchStats, error) {
 	if err := s.validateBatch(x, labels); err != nil {
 		return ArchStats{}, err
+	}
+	if s.cfg.GateMode == GateReinforce {
+		return s.reinforceStep(x, labels)
 	}
 	defer s.stepMemory()()
 	var (

@@ -35,6 +35,7 @@ type ckptState struct {
 	Sample   []byte       `json:"sample_rng"`
 	Aug      []byte       `json:"aug_rng"`
 	Position Position     `json:"position"`
+	Baseline *float64     `json:"rl_baseline,omitempty"` // REINFORCE baseline, once set
 }
 
 // Save writes the whole search state to path atomically (a temporary file
@@ -55,6 +56,9 @@ func (s *Searcher) encodeCheckpoint() ([]byte, error) {
 		Space: s.plan.Space, Config: s.cfg,
 		Alpha: s.alpha, AdamM: s.adamM, AdamV: s.adamV, AdamT: s.adamT,
 		Position: s.pos,
+	}
+	if s.rl.set {
+		st.Baseline = &s.rl.baseline
 	}
 	if s.lat != nil {
 		st.TableID = s.lat.TableID
@@ -200,6 +204,9 @@ func decodeCheckpoint(b []byte, table LatencyTable, rt *Placement) (*Searcher, e
 		return fail("aug_rng: %v", err)
 	}
 	s.pos = st.Position
+	if st.Baseline != nil {
+		s.rl = rlState{baseline: *st.Baseline, set: true}
+	}
 	return s, nil
 }
 

@@ -56,7 +56,11 @@ type Config struct {
 	ArchEvery       int     // weight steps per architecture step
 	ArchSkipEpoch0  bool    // no architecture steps in the first search epoch
 	AlphaInitStd    float64 // alpha ~ N(0, std^2)
-	GateMode        string  // GateFullV2, GateTwo or GateAll
+	GateMode        string  // GateFullV2, GateTwo, GateAll or GateReinforce
+
+	RLSamples       int     // reinforce: paths sampled per architecture step (M)
+	RLLatencyWeight float64 // reinforce: w of the reward ACC * (LAT/T)^w (0: accuracy alone)
+	RLBaselineDecay float64 // reinforce: b += decay * (mean R - b)
 
 	LatencyLoss   string  // the loss form: LossMulLog, LossAddLinear or LossNone (see LossFunc)
 	TargetLatency float64 // T, in the latency table's unit (microseconds)
@@ -110,6 +114,9 @@ func DefaultConfig() Config {
 		ArchSkipEpoch0:  true,
 		AlphaInitStd:    1e-3,
 		GateMode:        GateFullV2,
+		RLSamples:       10,
+		RLLatencyWeight: -0.1,
+		RLBaselineDecay: 0.99,
 		LatencyLoss:     LossMulLog,
 		TargetLatency:   0,
 		LatencyA:        0.2,
@@ -180,8 +187,12 @@ func (c *Config) Validate() error {
 	}
 	switch c.GateMode {
 	case GateFullV2, GateTwo, GateAll:
+	case GateReinforce:
+		if err := c.validateReinforce(); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("search config: GateMode: expected %q, %q or %q, got %q", GateFullV2, GateTwo, GateAll, c.GateMode)
+		return fmt.Errorf("search config: GateMode: expected %q, %q, %q or %q, got %q", GateFullV2, GateTwo, GateAll, GateReinforce, c.GateMode)
 	}
 	switch c.LatencyLoss {
 	case LossNone:

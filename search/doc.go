@@ -18,7 +18,9 @@
 //   - [Searcher.WeightStep] samples one path from softmax(alpha) (or
 //     uniformly during warm-up), builds and runs that path's GoMLX graph and
 //     updates only the weights it used; [Searcher.ArchStep] updates alpha on
-//     a held-out batch with the full_v2, two or all gate modes.
+//     a held-out batch with the full_v2, two or all gate modes, or with
+//     REINFORCE ([GateReinforce]: sampled paths rewarded by ACC*(LAT/T)^w
+//     against a moving-average baseline).
 //   - [Searcher.Run] is the schedule: warm-up epochs, then search epochs
 //     with one architecture step every Config.ArchEvery weight steps, then
 //     train epochs that train the argmax network alone
@@ -26,6 +28,19 @@
 //   - [Searcher.Derive] keeps the argmax candidate of every layer, drops
 //     Zero layers and returns the network with its trained weights.
 //   - [Searcher.Save] and [Load] checkpoint and restore the whole state.
+//   - [Trainer] trains one network of a space (from scratch or from a
+//     model's weights, [Trainer.InitFrom]) on the searcher's graphs with
+//     the recipe of [TrainConfig]: SGD with Nesterov momentum, a cosine
+//     learning rate after a linear warm-up, weight decay not on BN or
+//     biases, label smoothing, random crop, flip and erasing, selection of
+//     the best epoch on the held-out set and BN statistics re-estimated at
+//     the end ([Trainer.Finish]); its checkpoints ([Trainer.Save],
+//     [LoadTrainer]) resume bit-identically. [ModelArch] reads a model's
+//     space and choice back from its search metadata.
+//   - [Sample] draws random architectures of a space (seeded),
+//     [UniformChoice] names a uniform one, and [ArchModel] writes either as
+//     a model with fresh weights that a Trainer takes: the baselines of a
+//     search.
 //
 // Graphs run on GoMLX's simplego backend (CGO-free) by default, with a
 // graph's independent ops running concurrently; Config.Backend names

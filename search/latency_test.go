@@ -99,7 +99,10 @@ func TestConfigValidate(t *testing.T) {
 		edit func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.GateMode = "full" }, `GateMode: expected "full_v2", "two" or "all", got "full"`},
+		{func(c *Config) { c.GateMode = "full" }, `GateMode: expected "full_v2", "two", "all" or "reinforce", got "full"`},
+		{func(c *Config) { c.GateMode, c.RLSamples = GateReinforce, 0 }, "RLSamples: expected >= 1, got 0"},
+		{func(c *Config) { c.GateMode, c.RLBaselineDecay = GateReinforce, 2 }, "RLBaselineDecay: expected a value in [0, 1], got 2"},
+		{func(c *Config) { c.GateMode, c.LatencyLoss, c.TargetLatency = GateReinforce, LossNone, 0 }, "TargetLatency: expected a finite value > 0 for the reinforce reward"},
 		{func(c *Config) { c.BatchSize = 1 }, "BatchSize: expected >= 2, got 1"},
 		{func(c *Config) { c.Momentum = 1 }, "Momentum: expected a value in [0, 1), got 1"},
 		{func(c *Config) { c.TargetLatency = 0 }, "TargetLatency: expected a finite value > 0, got 0"},

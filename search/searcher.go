@@ -45,6 +45,7 @@ type Searcher struct {
 	aug       *rand.Rand
 
 	pos Position
+	rl  rlState // REINFORCE baseline
 
 	mem memoryState
 
@@ -415,7 +416,12 @@ func (s *Searcher) weightStep(x []float32, labels []int, lr float64, r netRun) (
 
 // sgd applies PyTorch's SGD (weight decay, momentum, Nesterov) in float32.
 func (s *Searcher) sgd(p *param, g []float64, lr float64) {
-	wd, mom, lr32 := float32(s.cfg.WeightDecay), float32(s.cfg.Momentum), float32(lr)
+	s.sgdDecay(p, g, lr, s.cfg.WeightDecay)
+}
+
+// sgdDecay is sgd with weight decay weightDecay.
+func (s *Searcher) sgdDecay(p *param, g []float64, lr, weightDecay float64) {
+	wd, mom, lr32 := float32(weightDecay), float32(s.cfg.Momentum), float32(lr)
 	first := p.buf == nil
 	if mom != 0 && first {
 		p.buf = make([]float32, len(p.w))

@@ -18,6 +18,8 @@ type EvalCmd struct {
 	Limit int    `help:"Evaluate only the first N images (0 = all)." default:"0"`
 	Batch int    `help:"Images per interpreter batch." default:"50"`
 	JSON  bool   `help:"Print the result as JSON."`
+
+	Binary string `help:"Measure the compiled program (from pnas compile) instead of the interpreter." type:"existingfile" placeholder:"PATH"`
 }
 
 // Help gives examples.
@@ -27,6 +29,7 @@ func (EvalCmd) Help() string {
   pnas eval model.json --data fashion-mnist-subset      # the embedded 500-image test subset
   pnas eval model.json --split test --limit 1000 --json
   pnas eval model.json --data folder:photos/ --split test
+  pnas eval model.json --binary out/model                # the compiled program you ship
 
 The reference interpreter is the plain, exact oracle that compiled programs
 are tested against; it favours clarity over speed.`
@@ -71,6 +74,9 @@ func (c *EvalCmd) Run(g *globals) error {
 	n := ds.Len()
 	if c.Limit > 0 && c.Limit < n {
 		n = c.Limit
+	}
+	if c.Binary != "" {
+		return c.runBinary(g, m, ds, n)
 	}
 	per := s[0] * s[1] * s[2]
 	bar := progress.New("eval", n)

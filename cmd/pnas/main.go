@@ -22,6 +22,9 @@ import (
 // CLI is the command tree.
 type CLI struct {
 	Search    SearchCmd    `cmd:"" help:"Search an architecture with ProxylessNAS on your data against a target's latency table."`
+	Train     TrainCmd     `cmd:"" help:"Train a network (from pnas search or pnas sample) with the reference recipe."`
+	Pareto    ParetoCmd    `cmd:"" help:"Measure trained networks with their compiled programs and plot accuracy against latency."`
+	Sample    SampleCmd    `cmd:"" help:"Write random or uniform architectures of a search space as model files for pnas train."`
 	Inspect   InspectCmd   `cmd:"" help:"Show a model's ops, output shapes, parameters and MACs."`
 	Eval      EvalCmd      `cmd:"" help:"Measure a model's accuracy on a data set with the reference interpreter."`
 	Import    ImportCmd    `cmd:"" help:"Convert an ONNX model into a pnas model."`

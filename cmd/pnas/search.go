@@ -42,7 +42,9 @@ type SearchCmd struct {
 	LossBeta      float64 `name:"loss-beta" help:"beta of mul#log." default:"0.3"`
 	LossLambda    float64 `name:"loss-lambda" help:"lambda of add#linear." default:"0.1"`
 
-	Gates          string  `help:"Gate gradient: full_v2, two (two paths, rescaled) or all (every candidate weighted, DARTS-style)." default:"full_v2" enum:"full_v2,two,all"`
+	Gates          string  `help:"Gate gradient: full_v2, two (two paths, rescaled), all (every candidate weighted, DARTS-style) or reinforce (sampled paths rewarded by ACC*(LAT/T)^w; --loss is not used)." default:"full_v2" enum:"full_v2,two,all,reinforce"`
+	RLSamples      int     `name:"rl-samples" help:"reinforce: paths sampled per architecture step." default:"10"`
+	RLWeight       float64 `name:"rl-weight" help:"reinforce: latency exponent w of the reward ACC*(LAT/T)^w (0: accuracy alone)." default:"-0.1"`
 	WarmupEpochs   int     `name:"warmup-epochs" help:"Weight-only epochs on uniformly sampled paths (reference: 40)." default:"5"`
 	Epochs         int     `help:"Search epochs (reference: 120)." default:"15"`
 	TrainEpochs    int     `name:"train-epochs" help:"Epochs after the search that train the derived network alone, starting from the supernet's weights (0: none)." default:"5"`
@@ -212,9 +214,10 @@ func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Co
 	cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs, cfg.TrainLR = c.WarmupEpochs, c.Epochs, c.TrainEpochs, c.TrainLR
 	cfg.LR, cfg.WarmupLR, cfg.WeightDecay, cfg.LabelSmoothing = c.LR, c.WarmupLR, c.WeightDecay, c.LabelSmoothing
 	cfg.ArchLR, cfg.ArchEvery, cfg.GateMode = c.ArchLR, c.ArchEvery, c.Gates
+	cfg.RLSamples, cfg.RLLatencyWeight = c.RLSamples, c.RLWeight
 	cfg.LatencyLoss, cfg.LatencyA, cfg.LatencyBeta, cfg.LatencyLambda = c.Loss, c.LossA, c.LossBeta, c.LossLambda
 	cfg.Parallelism, cfg.Backend = c.Threads, c.Backend
-	if c.Loss != search.LossNone {
+	if c.Loss != search.LossNone || c.Gates == search.GateReinforce {
 		if c.LatencyTarget != "" {
 			t, err := parseMicros(c.LatencyTarget)
 			if err != nil {
@@ -351,7 +354,7 @@ func (c *SearchCmd) Run(g *globals) error {
 		lat   search.LatencyTable
 		lfile string
 	)
-	if c.Loss != search.LossNone || !resume {
+	if c.Loss != search.LossNone || c.Gates == search.GateReinforce || !resume {
 		lut, lfile, err = c.loadTable()
 		if err != nil {
 			return err
@@ -682,6 +685,13 @@ func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []epochRecord, t
 			}
 		}
 		errs = append(errs, writePNG(filepath.Join(dir, "alpha.png"), func() ([]byte, error) { return plots.Alpha(h) }))
+		var warm float64 // weight steps of the warm-up epochs
+		for _, r := range recs {
+			if r.Warmup {
+				warm = float64(r.WeightSteps)
+			}
+		}
+		errs = append(errs, writePNG(filepath.Join(dir, "alpha-logodds.png"), func() ([]byte, error) { return plots.AlphaLogOdds(h, warm) }))
 	}
 	blocks, err := archBlocks(m, plan)
 	if err != nil {

@@ -26,6 +26,8 @@ const (
 // options are the parsed flags.
 type options struct {
 	input    string
+	eval     string
+	labels   string
 	index    int
 	k        int
 	json     bool
@@ -42,6 +44,7 @@ type options struct {
 const usageText = `Usage:
   %[1]s -input FILE [-k N] [-json] [-index N] [-threads N]
   %[1]s -bench N [-warmup N] [-json] [-threads N] [-input FILE]
+  %[1]s -eval IMAGES [-labels LABELS] [-json] [-threads N]
 
 Runs the compiled network %[2]q on one input and prints the top classes,
 or times it.
@@ -62,6 +65,10 @@ Flags:
   -threads N    threads (default: all %[3]d logical CPUs)
   -model NAME   which network to run, when the program holds several
   -list         list the networks of the program
+  -eval IMAGES  top-1 accuracy, overall and per class, over an IDX image
+                file (optionally gzipped) with -labels, or a folder with one
+                sub-folder of PNG/JPEG images per class (sorted by name)
+  -labels FILE  IDX label file (optionally gzipped) for -eval
 `
 
 // run is the program: it parses args and returns the exit status.
@@ -91,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer, prog *program) (*options, int) 
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.input, "input", "", "")
 	fs.IntVar(&o.index, "index", 0, "")
+	fs.StringVar(&o.eval, "eval", "", "")
+	fs.StringVar(&o.labels, "labels", "", "")
 	fs.IntVar(&o.k, "k", 5, "")
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.IntVar(&o.bench, "bench", 0, "")
@@ -122,8 +131,12 @@ func parseFlags(args []string, stderr io.Writer, prog *program) (*options, int) 
 	case o.list:
 	case o.bench < 0:
 		return bad("-bench: expected a positive number of runs, got %d", o.bench)
-	case o.bench == 0 && o.input == "":
-		return bad("nothing to do: give -input FILE or -bench N")
+	case o.eval != "" && (o.input != "" || o.bench > 0):
+		return bad("-eval: give it alone, without -input or -bench")
+	case o.labels != "" && o.eval == "":
+		return bad("-labels needs -eval")
+	case o.bench == 0 && o.input == "" && o.eval == "":
+		return bad("nothing to do: give -input FILE, -eval IMAGES or -bench N")
 	case o.dumpOut != "" && o.input == "":
 		return bad("-dump-output needs -input")
 	case o.k < 1:
@@ -216,6 +229,8 @@ func execute(o *options, stdout, stderr io.Writer, prog *program) error {
 	pool := rt.NewPool(o.threads)
 	defer pool.Close()
 	switch {
+	case o.eval != "":
+		return evaluate(o, stdout, in, pool)
 	case o.dumpOut != "":
 		return dumpOutputs(o, in, pool, samples)
 	case o.bench > 0:

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/pnasml/pnas/codegen"
+	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/internal/plots"
+	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/targets"
+)
+
+// ParetoCmd measures networks with their compiled programs and plots
+// accuracy against latency.
+type ParetoCmd struct {
+	Nets          []string `arg:"" help:"Trained models as GROUP=MODEL.json (group: searched, random, uniform, or any name)." placeholder:"GROUP=MODEL.json"`
+	Data          string   `help:"Data set: ${datasets}." default:"fashion-mnist"`
+	Split         string   `help:"Split on which accuracy is measured." default:"test" enum:"train,test"`
+	Limit         int      `help:"Evaluate only the first N images (0 = all)." default:"0"`
+	Target        string   `help:"Target to compile for (default: the built-in target with the best kernels this machine runs)." placeholder:"NAME"`
+	Runs          int      `help:"Timed runs per network (batch 1, 1 thread)." default:"200"`
+	LatencyTarget string   `name:"latency-target" help:"Target latency to mark, e.g. 300us." placeholder:"DURATION"`
+	Title         string   `help:"Plot title (default: data set and target)."`
+	Output        string   `short:"o" required:"" help:"Directory for pareto.png, pareto.json, pareto.md and the compiled programs." placeholder:"DIR"`
+}
+
+// Help gives examples.
+func (ParetoCmd) Help() string {
+	return `Compiles every model, times it with its own program (-bench, batch 1,
+1 thread, median), measures its top-1 accuracy with the same program
+(-eval) on the split, and writes DIR/pareto.png (accuracy against latency,
+one colour and marker per group, each group's Pareto front, the target
+latency marked), DIR/pareto.json and DIR/pareto.md (a table of accuracy,
+latency, MACs and parameters for every net).
+
+Examples:
+  pnas pareto searched=runs/t200/model.json searched=runs/t300/model.json \
+    random=runs/r0/model.json uniform=runs/k3e3/model.json --latency-target 300us -o pareto/`
+}
+
+// paretoRow is one network of pareto.json.
+type paretoRow struct {
+	Group     string  `json:"group"`
+	Model     string  `json:"model"`
+	Name      string  `json:"name"`
+	Arch      string  `json:"arch,omitempty"`
+	Accuracy  float64 `json:"accuracy"`
+	N         int     `json:"n"`
+	LatencyUS float64 `json:"latency_us"`
+	MACs      int64   `json:"macs"`
+	Params    int     `json:"params"`
+}
+
+// Run measures and plots.
+func (c *ParetoCmd) Run(g *globals) error {
+	if c.Runs < 1 {
+		return &exitError{code: 2, err: fmt.Errorf("--runs: expected a positive number, got %d", c.Runs)}
+	}
+	var target float64
+	if c.LatencyTarget != "" {
+		t, err := parseMicros(c.LatencyTarget)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		target = t
+	}
+	type net struct {
+		group, path string
+		m           *ir.Model
+	}
+	var nets []net
+	for _, a := range c.Nets {
+		group, path, ok := strings.Cut(a, "=")
+		if !ok || group == "" || path == "" {
+			return &exitError{code: 2, err: fmt.Errorf("%q: expected GROUP=MODEL.json", a)}
+		}
+		m, err := ir.Load(path)
+		if err != nil {
+			return err
+		}
+		nets = append(nets, net{group, path, m})
+	}
+	t, err := resolveTarget(c.Target)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Output, 0o755); err != nil {
+		return err
+	}
+	in := nets[0].m.Input.Shape
+	ds, err := data.Open(c.Data, c.Split, in[0], in[1], in[2])
+	if err != nil {
+		return err
+	}
+	n := ds.Len()
+	if c.Limit > 0 && c.Limit < n {
+		n = c.Limit
+	}
+	images, labels := filepath.Join(c.Output, "eval-images-idx-ubyte"), filepath.Join(c.Output, "eval-labels-idx1-ubyte")
+	if err := writeIDX(ds, n, images, labels); err != nil {
+		return err
+	}
+	defer os.Remove(images)
+	defer os.Remove(labels)
+	var rows []paretoRow
+	for i, nt := range nets {
+		st, err := nt.m.Stats()
+		if err != nil {
+			return fmt.Errorf("%s: %w", nt.path, err)
+		}
+		p, err := codegen.Generate([]*ir.Model{nt.m}, codegen.Options{Target: t})
+		if err != nil {
+			return fmt.Errorf("%s: %w", nt.path, err)
+		}
+		dir := filepath.Join(c.Output, "bin", fmt.Sprintf("%d-%s", i, nt.group))
+		if err := p.Write(dir); err != nil {
+			return err
+		}
+		bin, err := codegen.Build(dir, codegen.BuildOptions{Target: t})
+		if err != nil {
+			return fmt.Errorf("%s: %w", nt.path, err)
+		}
+		out, err := runProgram(bin, "-bench", fmt.Sprint(c.Runs), "-warmup", "20", "-threads", "1", "-json")
+		if err != nil {
+			return err
+		}
+		rep, err := targets.ParseBench(out)
+		if err != nil {
+			return fmt.Errorf("%s -bench: %w", bin, err)
+		}
+		if out, err = runProgram(bin, "-eval", images, "-labels", labels, "-json"); err != nil {
+			return err
+		}
+		var be binaryEval
+		if err := json.Unmarshal(out, &be); err != nil {
+			return fmt.Errorf("%s -eval: %v", bin, err)
+		}
+		row := paretoRow{Group: nt.group, Model: nt.path, Name: nt.m.Name, Accuracy: be.Accuracy, N: be.N,
+			LatencyUS: float64(rep.Total.MedianNS) / 1e3, MACs: st.MACs, Params: st.Params}
+		if s := nt.m.Metadata.Search; s != nil {
+			row.Arch = archNames(s.Choices)
+		}
+		rows = append(rows, row)
+		fmt.Fprintf(g.stdout, "%-10s %-40s accuracy %.4f  latency %8.1f µs  %6.2f MMACs  %7d params\n",
+			row.Group, row.Model, row.Accuracy, row.LatencyUS, float64(row.MACs)/1e6, row.Params)
+	}
+	b, _ := json.MarshalIndent(rows, "", "  ")
+	if err := ir.WriteFileAtomic(filepath.Join(c.Output, "pareto.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	if err := ir.WriteFileAtomic(filepath.Join(c.Output, "pareto.md"), []byte(paretoTable(rows, c.Data, c.Split, t.Name))); err != nil {
+		return err
+	}
+	var groups []plots.Group
+	index := map[string]int{}
+	for _, r := range rows {
+		gi, ok := index[r.Group]
+		if !ok {
+			gi = len(groups)
+			index[r.Group] = gi
+			groups = append(groups, plots.Group{Name: r.Group})
+		}
+		groups[gi].Points = append(groups[gi].Points, plots.Point{Label: r.Name, LatencyUS: r.LatencyUS, Accuracy: r.Accuracy})
+	}
+	title := c.Title
+	if title == "" {
+		title = fmt.Sprintf("%s %s accuracy vs latency on %s", c.Data, c.Split, t.Name)
+	}
+	if err := writePNG(filepath.Join(c.Output, "pareto.png"), func() ([]byte, error) { return plots.Pareto(title, groups, target) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "wrote %s, %s, %s\n", filepath.Join(c.Output, "pareto.png"), filepath.Join(c.Output, "pareto.json"), filepath.Join(c.Output, "pareto.md"))
+	return nil
+}
+
+func runProgram(bin string, args ...string) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s %s: %v: %s", bin, args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// archNames shortens choice annotations: "mbconv k3 e6" -> "k3e6".
+func archNames(choices []string) string {
+	out := make([]string, len(choices))
+	for i, c := range choices {
+		out[i] = strings.ReplaceAll(strings.TrimPrefix(c, "mbconv "), " ", "")
+	}
+	return strings.Join(out, "-")
+}
+
+// paretoTable renders the rows as a Markdown table.
+func paretoTable(rows []paretoRow, dataset, split, target string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| group | network | top-1 (%s %s) | latency µs (%s, batch 1, 1 thread, median) | MMACs | params | architecture |\n", dataset, split, target)
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %.4f | %.1f | %.2f | %d | %s |\n", r.Group, r.Name, r.Accuracy, r.LatencyUS, float64(r.MACs)/1e6, r.Params, r.Arch)
+	}
+	return b.String()
+}

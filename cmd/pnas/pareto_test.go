@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pnas pareto compiles, times and evaluates every net with its program and
+// writes the plot and the table; accuracy agrees with the interpreter's.
+func TestPareto(t *testing.T) {
+	spacePath, _ := tinySetup(t)
+	nets := filepath.Join(t.TempDir(), "nets")
+	if code, _, errs := runCLI(t, "sample", "--space", spacePath, "-n", "1", "--uniform", "k3e3,k7e6", "-o", nets); code != 0 {
+		t.Fatalf("sample: %s", errs)
+	}
+	out := filepath.Join(t.TempDir(), "pareto")
+	code, stdout, errs := runCLI(t, "pareto", "uniform="+filepath.Join(nets, "tiny-k3e3.json"), "uniform="+filepath.Join(nets, "tiny-k7e6.json"),
+		"random="+filepath.Join(nets, "tiny-random-0.json"), "--data", "fashion-mnist-subset", "--limit", "60", "--runs", "3",
+		"--latency-target", "50us", "-o", out)
+	if code != 0 {
+		t.Fatalf("pareto: exit %d: %s\n%s", code, errs, stdout)
+	}
+	var rows []paretoRow
+	b, err := os.ReadFile(filepath.Join(out, "pareto.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[0].Arch != "k3e3-k3e3-k3e3" || rows[2].Group != "random" {
+		t.Fatalf("rows %+v", rows)
+	}
+	for _, r := range rows {
+		if r.N != 60 || !(r.LatencyUS > 0) || r.MACs <= 0 || r.Params <= 0 {
+			t.Errorf("row %+v", r)
+		}
+		_, ev, _ := runCLI(t, "eval", r.Model, "--data", "fashion-mnist-subset", "--limit", "60", "--json")
+		var ref evalResult
+		json.Unmarshal([]byte(ev), &ref)
+		if ref.Top1 != r.Accuracy {
+			t.Errorf("%s: program accuracy %v, interpreter %v", r.Name, r.Accuracy, ref.Top1)
+		}
+	}
+	if !(rows[1].MACs > rows[0].MACs) {
+		t.Errorf("k7e6 %d MACs, k3e3 %d", rows[1].MACs, rows[0].MACs)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "pareto.md"))
+	if strings.Count(string(md), "\n") != 5 {
+		t.Errorf("pareto.md:\n%s", md)
+	}
+	if _, err := os.Stat(filepath.Join(out, "pareto.png")); err != nil {
+		t.Error(err)
+	}
+	if code, _, errs := runCLI(t, "pareto", "nogroup.json", "-o", out); code != 2 || !strings.Contains(errs, "expected GROUP=MODEL.json") {
+		t.Errorf("bad argument: exit %d, %s", code, errs)
+	}
+}

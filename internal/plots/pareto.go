@@ -1,0 +1,129 @@
+package plots
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Group is a named set of networks in a Pareto plot ("searched", "random",
+// "uniform").
+type Group struct {
+	Name   string
+	Points []Point
+}
+
+// Pareto plots accuracy against latency for several groups of networks,
+// each with its own colour and marker shape, every point labelled, the
+// Pareto front of every group drawn as a step line (the best accuracy
+// reachable at each latency) and the target latency, when > 0, as a
+// dashed vertical line.
+func Pareto(title string, groups []Group, targetUS float64) ([]byte, error) {
+	var all plotter.XYs
+	for _, g := range groups {
+		for _, q := range g.Points {
+			all = append(all, plotter.XY{X: q.LatencyUS, Y: q.Accuracy})
+		}
+	}
+	if len(all) == 0 {
+		return nil, fmt.Errorf("plots: no points")
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "latency (µs, batch 1, 1 thread, compiled program)"
+	p.Y.Label.Text = "top-1 accuracy"
+	xmin, xmax, ymin, ymax := plotter.XYRange(all)
+	if targetUS > 0 {
+		xmin, xmax = math.Min(xmin, targetUS), math.Max(xmax, targetUS)
+	}
+	mx, my := max((xmax-xmin)*0.08, 0.02*max(xmax, 1)), max((ymax-ymin)*0.08, 0.01)
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin-mx, xmax+mx, ymin-my, ymax+my
+	p.Add(plotter.NewGrid())
+	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}, draw.RingGlyph{}}
+	for gi, g := range groups {
+		if len(g.Points) == 0 {
+			continue
+		}
+		col := Palette[gi%len(Palette)]
+		xys := make(plotter.XYs, len(g.Points))
+		labels := make([]string, len(g.Points))
+		for i, q := range g.Points {
+			xys[i] = plotter.XY{X: q.LatencyUS, Y: q.Accuracy}
+			labels[i] = q.Label
+		}
+		s, err := plotter.NewScatter(xys)
+		if err != nil {
+			return nil, err
+		}
+		s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: shapes[gi%len(shapes)]}
+		p.Add(s)
+		front := paretoFront(xys)
+		if len(front) > 1 {
+			l, err := plotter.NewLine(front)
+			if err != nil {
+				return nil, err
+			}
+			l.StepStyle = plotter.PostStep
+			l.Color, l.Width = col, vg.Points(1)
+			l.Dashes = []vg.Length{vg.Points(3), vg.Points(2)}
+			p.Add(l)
+		}
+		p.Legend.Add(fmt.Sprintf("%s (%d)", g.Name, len(g.Points)), s)
+		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+		if err != nil {
+			return nil, err
+		}
+		for i := range lb.TextStyle {
+			lb.TextStyle[i].XAlign = draw.XLeft
+			lb.TextStyle[i].Font.Size = vg.Points(7)
+			lb.TextStyle[i].Color = col
+		}
+		lb.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(2)}
+		p.Add(lb)
+	}
+	if targetUS > 0 {
+		l, err := plotter.NewLine(plotter.XYs{{X: targetUS, Y: p.Y.Min}, {X: targetUS, Y: p.Y.Max}})
+		if err != nil {
+			return nil, err
+		}
+		l.Color = color.RGBA{0xd6, 0x27, 0x28, 0xff}
+		l.Width = vg.Points(1.5)
+		l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("target latency %.0f µs", targetUS), l)
+	}
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	img := vgimg.New(7*vg.Inch, 5*vg.Inch)
+	p.Draw(draw.New(img))
+	return encode(img)
+}
+
+// paretoFront returns the points not dominated by a faster, at least as
+// accurate one, by increasing latency.
+func paretoFront(xys plotter.XYs) plotter.XYs {
+	s := append(plotter.XYs(nil), xys...)
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].X != s[j].X {
+			return s[i].X < s[j].X
+		}
+		return s[i].Y > s[j].Y
+	})
+	var front plotter.XYs
+	best := math.Inf(-1)
+	for _, q := range s {
+		if q.Y > best {
+			front = append(front, q)
+			best = q.Y
+		}
+	}
+	return front
+}
