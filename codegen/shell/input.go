@@ -107,6 +107,22 @@ func loadSamples(path string, data []byte, index int, spec *network, many bool) 
 // maxImagePixels bounds the size of a decoded image.
 const maxImagePixels = 1 << 26
 
+// pixelsHeld bounds the pixels an encoded image of n bytes can describe,
+// so that a header claiming more is rejected before the decoder allocates
+// the image. A PNG pixel takes at least one bit before deflate, which
+// expands at most 1032 times; a JPEG spends at least one bit on every 8x8
+// block (its DC coefficient). Other formats get no bound beyond
+// maxImagePixels. (package data bounds images the same way.)
+func pixelsHeld(format string, n int) int {
+	switch format {
+	case "png":
+		return 8 * 1032 * n
+	case "jpeg":
+		return 64 * 8 * n
+	}
+	return maxImagePixels
+}
+
 func decodeImage(data []byte) (*pixels, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -114,6 +130,10 @@ func decodeImage(data []byte) (*pixels, error) {
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxImagePixels/cfg.Height {
 		return nil, fmt.Errorf("%s image is %dx%d pixels, expected at most %d pixels", format, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if limit := pixelsHeld(format, len(data)); cfg.Width*cfg.Height > limit {
+		return nil, fmt.Errorf("%s image header claims %dx%d pixels, more than its %d bytes can hold (at most %d): the file is truncated or corrupt",
+			format, cfg.Width, cfg.Height, len(data), limit)
 	}
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
