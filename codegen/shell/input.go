@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // inputError is a problem with the user's input: the program reports it on
@@ -356,14 +357,14 @@ func decodeNPY(data []byte, spec *network, many bool) ([][]float32, error) {
 		return nil, err
 	}
 	if d := strings.Trim(descr, `'"`); d != "<f4" {
-		return nil, badInput(".npy input: dtype %s, expected little-endian float32 ('<f4')", d)
+		return nil, badInput(".npy input: dtype %s, expected little-endian float32 ('<f4')", shown(d))
 	}
 	fo, err := npyField(header, "fortran_order")
 	if err != nil {
 		return nil, err
 	}
 	if fo != "False" {
-		return nil, badInput(".npy input: fortran_order is %s, expected False (C order)", fo)
+		return nil, badInput(".npy input: fortran_order is %s, expected False (C order)", shown(fo))
 	}
 	sh, err := npyField(header, "shape")
 	if err != nil {
@@ -376,7 +377,7 @@ func decodeNPY(data []byte, spec *network, many bool) ([][]float32, error) {
 		}
 		v, err := strconv.Atoi(f)
 		if err != nil || v < 0 {
-			return nil, badInput(".npy input: bad shape %s", sh)
+			return nil, badInput(".npy input: bad shape %s", shown(sh))
 		}
 		shape = append(shape, v)
 	}
@@ -398,6 +399,19 @@ func decodeNPY(data []byte, spec *network, many bool) ([][]float32, error) {
 		return nil, badInput(".npy input: data is %d bytes, shape %v needs %d (truncated or trailing data)", len(body), shape, 4*n*per)
 	}
 	return floatsToSamples(body, n, per)
+}
+
+// shown returns a value from an input file for an error message: as it is
+// when it is short and printable, else quoted and cut to 40 bytes, so that
+// the message stays one line.
+func shown(v string) string {
+	if len(v) <= 40 && !strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return v
+	}
+	if len(v) > 40 {
+		return strconv.Quote(v[:40]) + "..."
+	}
+	return strconv.Quote(v)
 }
 
 // npyField extracts the value of key from a .npy header dictionary.
