@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-apt test demo bench bench-latency onnx-ref clean
+.PHONY: all build deps deps-apt test demo bench bench-latency onnx-ref fuzz clean
 
 all: build
 
@@ -53,6 +53,11 @@ demo: build
 
 bench: build
 	@scripts/bench.sh
+
+# fuzz: a campaign over every fuzz target, FUZZTIME each (default 10m);
+# FUZZ=regexp picks targets by name (docs/fuzzing.md).
+fuzz:
+	@scripts/fuzz.sh $(FUZZ)
 
 # onnx-ref: after an intended change to ONNX export, rewrites the exports in
 # ir/onnx/testdata (export_*) and ONNX Runtime's outputs on them, which

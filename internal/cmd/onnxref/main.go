@@ -51,6 +51,15 @@ func torchRef(dir, tag, variant string, ops int) reference {
 	return reference{"PyTorch", p + "_" + variant + ".onnx", p + ".input.bin", p + ".torch_output.bin", 2, ops}
 }
 
+// committedRefs are the small reference models committed in dir.
+func committedRefs(dir string) []reference {
+	return []reference{
+		ortRef(dir, "mbconv_fmnist28", 40),
+		torchRef(dir, "torch_small", "op13_eval", 33),
+		torchRef(dir, "torch_small", "op9_preserve", 49),
+	}
+}
+
 func main() {
 	ortDir := flag.String("ort", "", "ortanchor models directory (mbconv_fmnist28, mobilenetv2_224 with .ref_input.bin/.ref_output.bin)")
 	torchDir := flag.String("torch", "", "export_torch.py output directory (torch_mbv2_*)")
@@ -60,12 +69,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "onnxref: unexpected arguments; usage: onnxref [-ort DIR] [-torch DIR] [-export DIR]")
 		os.Exit(2)
 	}
-	const committed = "ir/onnx/testdata"
-	refs := []reference{
-		ortRef(committed, "mbconv_fmnist28", 40),
-		torchRef(committed, "torch_small", "op13_eval", 33),
-		torchRef(committed, "torch_small", "op9_preserve", 49),
-	}
+	refs := committedRefs("ir/onnx/testdata")
 	if *ortDir != "" {
 		refs = append(refs, ortRef(*ortDir, "mobilenetv2_224", 100))
 	}
