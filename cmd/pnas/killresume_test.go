@@ -26,7 +26,9 @@ func TestSearchKillResume(t *testing.T) {
 	base := t.TempDir()
 
 	full := filepath.Join(base, "full")
+	start := time.Now()
 	code, out, errs := runCLI(t, searchArgs(spacePath, lutPath, full)...)
+	fullTime := time.Since(start)
 	if code != 0 {
 		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
 	}
@@ -117,17 +119,19 @@ func TestSearchKillResume(t *testing.T) {
 
 	t.Run("kill", func(t *testing.T) {
 		// Kill once the run is under way (its first checkpoint is on
-		// disk), after a random delay. Should the search finish within
-		// the delay, try again with a shorter one; a run that cannot be
-		// interrupted fails the test.
+		// disk), after a random delay of up to the time the whole
+		// uninterrupted search took, so that the kill can land anywhere
+		// from the first epoch to the writing of the outputs. Should the
+		// search finish within the delay, try again with a shorter one;
+		// a run that cannot be interrupted fails the test.
 		seed := uint64(time.Now().UnixNano())
 		rng := rand.New(rand.NewPCG(seed, 1))
-		maxDelay := 400 * time.Millisecond
+		maxDelay := fullTime
 		for attempt := 1; ; attempt++ {
 			dir := filepath.Join(base, "killed", string(rune('a'+attempt)))
 			delay := time.Duration(rng.Int64N(int64(maxDelay)))
 			if killSearch(t, searchArgs(spacePath, lutPath, dir), dir, delay) {
-				t.Logf("killed %v after the first checkpoint (attempt %d, seed %d)", delay, attempt, seed)
+				t.Logf("killed %v after the first checkpoint (attempt %d, seed %d; the whole search took %v)", delay, attempt, seed, fullTime)
 				sameAsFull(t, dir)
 				return
 			}
