@@ -28,7 +28,10 @@ const MaxImageSide = 4096
 // names starting with "." and deeper folders are skipped deliberately, so
 // that notes, thumbnails or OS metadata beside the images do no harm; files
 // directly in dir are skipped too. A file with an image extension that does
-// not decode is an error naming it, as is a class folder with no images.
+// not decode is an error naming it, as is a class folder with no images,
+// an image of more than 2^26 pixels (8192 x 8192) and one whose header
+// claims more pixels than its file can hold (checked before decoding, so
+// that a corrupt header cannot make the loader allocate the image).
 //
 // Each image is converted to c channels (1: greyscale, by the luma weights
 // of image/color's GrayModel; 3: RGB), with any transparency composited onto
