@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-apt test demo bench bench-latency clean
+.PHONY: all build deps deps-apt test demo bench bench-latency onnx-ref fuzz clean
 
 all: build
 
@@ -53,6 +53,23 @@ demo: build
 
 bench: build
 	@scripts/bench.sh
+
+# fuzz: a campaign over every fuzz target, FUZZTIME each (default 10m);
+# FUZZ=regexp picks targets by name (docs/fuzzing.md).
+fuzz:
+	@scripts/fuzz.sh $(FUZZ)
+
+# onnx-ref: after an intended change to ONNX export, rewrites the exports in
+# ir/onnx/testdata (export_*) and ONNX Runtime's outputs on them, which
+# TestExportsRunInORT compares with the interpreter (docs/onnx.md). Needs
+# node and npm (installs onnxruntime-node into .cache/ortnode).
+onnx-ref:
+	$(GO) test -count=1 -run '^TestExportsRunInORT$$' ./ir/onnx -update
+	mkdir -p .cache/ortnode && cd .cache/ortnode && { [ -f package.json ] || echo '{"private": true}' > package.json; } && \
+		ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1.30.0
+	for f in ir/onnx/testdata/export_*.pnas.onnx; do b=$${f%.pnas.onnx}; \
+		NODE_PATH=$(CURDIR)/.cache/ortnode/node_modules node ir/onnx/testdata/run_onnx.js $$f $$b.input.bin 0 --out $$b.ort_output.bin || exit 1; done
+	$(GO) test -count=1 -v -run '^TestExportsRunInORT$$' ./ir/onnx
 
 # bench-latency: predicted vs measured latency of 30 random fmnist networks.
 bench-latency: build

@@ -28,7 +28,10 @@ const MaxImageSide = 4096
 // names starting with "." and deeper folders are skipped deliberately, so
 // that notes, thumbnails or OS metadata beside the images do no harm; files
 // directly in dir are skipped too. A file with an image extension that does
-// not decode is an error naming it, as is a class folder with no images.
+// not decode is an error naming it, as is a class folder with no images,
+// an image of more than 2^26 pixels (8192 x 8192) and one whose header
+// claims more pixels than its file can hold (checked before decoding, so
+// that a corrupt header cannot make the loader allocate the image).
 //
 // Each image is converted to c channels (1: greyscale, by the luma weights
 // of image/color's GrayModel; 3: RGB), with any transparency composited onto
@@ -105,11 +108,39 @@ func isClassDir(dir string, e os.DirEntry) bool {
 	return false
 }
 
+// maxSourcePixels bounds the size of an image LoadImageFolder decodes
+// (8192 x 8192 pixels).
+const maxSourcePixels = 1 << 26
+
 // decodeImage reads and decodes the PNG or JPEG file at path.
 func decodeImage(path string) (image.Image, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
+	}
+	return decodeImageData(path, b)
+}
+
+// decodeImageData decodes b, the content of the PNG or JPEG file path. The
+// header's size is checked first, so that a file claiming more pixels than
+// it can hold is rejected before the decoder allocates them.
+func decodeImageData(path string, b []byte) (image.Image, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		got := fmt.Sprintf("%d bytes that do not decode (%v)", len(b), err)
+		return nil, formatErr(path, 0, "image", "a PNG or JPEG image", got)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, formatErr(path, 0, format+" image size", "at least 1x1 pixels", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height))
+	}
+	if cfg.Width > maxSourcePixels/cfg.Height {
+		return nil, formatErr(path, 0, format+" image size", fmt.Sprintf("at most %d pixels", maxSourcePixels),
+			fmt.Sprintf("%dx%d", cfg.Width, cfg.Height))
+	}
+	if limit := pixelsHeld(format, len(b)); cfg.Width*cfg.Height > limit {
+		return nil, formatErr(path, 0, format+" image size (header)",
+			fmt.Sprintf("at most %d pixels, as many as %d bytes can hold", limit, len(b)),
+			fmt.Sprintf("%dx%d: the file is truncated or corrupt", cfg.Width, cfg.Height))
 	}
 	img, format, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
@@ -120,6 +151,22 @@ func decodeImage(path string) (image.Image, error) {
 		return nil, formatErr(path, 0, format+" image size", "at least 1x1 pixels", fmt.Sprintf("%dx%d", r.Dx(), r.Dy()))
 	}
 	return img, nil
+}
+
+// pixelsHeld bounds the pixels an encoded image of n bytes can describe.
+// A PNG pixel takes at least one bit before deflate, which expands at most
+// 1032 times; a JPEG spends at least one bit on every 8x8 block (its DC
+// coefficient). Other formats get no bound beyond maxSourcePixels. (The
+// input decoder of generated programs, codegen/shell, bounds images the
+// same way.)
+func pixelsHeld(format string, n int) int {
+	switch format {
+	case "png":
+		return 8 * 1032 * n
+	case "jpeg":
+		return 64 * 8 * n
+	}
+	return maxSourcePixels
 }
 
 // toCHW converts img to c channels and resizes it to h x w, returning the

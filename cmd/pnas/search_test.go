@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pnasml/pnas/ir"
-	"github.com/pnasml/pnas/ir/interp"
 	"github.com/pnasml/pnas/search"
 	"github.com/pnasml/pnas/search/space"
 	"github.com/pnasml/pnas/targets"
@@ -71,106 +67,6 @@ func searchArgs(spacePath, lutPath, dir string, extra ...string) []string {
 		"--train-limit", "96", "--held-out", "32", "--batch", "8", "--arch-batch", "8", "--arch-every", "2",
 		"--warmup-epochs", "1", "--epochs", "2", "--train-epochs", "1", "--checkpoint-every", "3", "--latency-target", "20us",
 		"--seed", "3", "-o", dir}, extra...)
-}
-
-// A search killed with SIGKILL and resumed from its last checkpoint derives
-// the same architecture and bit-identical weights as an uninterrupted run,
-// and its outputs are complete.
-func TestSearchKillResume(t *testing.T) {
-	spacePath, lutPath := tinySetup(t)
-	base := t.TempDir()
-
-	full := filepath.Join(base, "full")
-	code, out, errs := runCLI(t, searchArgs(spacePath, lutPath, full)...)
-	if code != 0 {
-		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
-	}
-	for _, f := range []string{"model.json", "model.safetensors", "log.jsonl", "alpha.jsonl", "checkpoint.bin", "search.json", "alpha.png", "arch.png", "latency-accuracy.png"} {
-		if _, err := os.Stat(filepath.Join(full, f)); err != nil {
-			t.Errorf("run directory lacks %s", f)
-		}
-	}
-	recs, err := readEpochs(filepath.Join(full, logFile))
-	if err != nil || len(recs) != 4 {
-		t.Fatalf("log.jsonl: %d epochs (%v), want 4", len(recs), err)
-	}
-	if recs[2].Train || !recs[3].Train || !recs[0].Warmup {
-		t.Errorf("log.jsonl: epochs marked warm-up %v %v %v %v, train %v %v %v %v; want warm-up, search, search, train",
-			recs[0].Warmup, recs[1].Warmup, recs[2].Warmup, recs[3].Warmup, recs[0].Train, recs[1].Train, recs[2].Train, recs[3].Train)
-	}
-	m, err := ir.Load(filepath.Join(full, "model.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Metadata.Search == nil || m.Metadata.Search.LatencyTable == "" || len(m.Metadata.Search.Alpha) != 3 {
-		t.Fatalf("derived model lacks provenance: %+v", m.Metadata.Search)
-	}
-	if _, err := interp.Run(m, make([]float32, 28*28), 1); err != nil {
-		t.Fatalf("derived model does not run in the interpreter: %v", err)
-	}
-
-	// the same search, killed once it has checkpointed past epoch 0
-	killed := filepath.Join(base, "killed")
-	cmd := exec.Command(os.Args[0], searchArgs(spacePath, lutPath, killed)...)
-	cmd.Env = append(os.Environ(), "PNAS_TEST_MAIN=1")
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if b, _ := os.ReadFile(filepath.Join(killed, logFile)); bytes.Count(b, []byte("\n")) >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no epoch logged in time:\n%s", buf.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(150 * time.Millisecond) // land somewhere inside epoch 1
-	cmd.Process.Kill()
-	cmd.Wait()
-	if _, err := os.Stat(filepath.Join(killed, "model.json")); err == nil {
-		t.Skip("the search finished before it could be killed; nothing to resume")
-	}
-	code, out, errs = runCLI(t, "search", "--resume", killed)
-	if code != 0 {
-		t.Fatalf("resume failed (%d): %s\n%s", code, errs, out)
-	}
-	if !strings.Contains(out, "resuming at epoch") {
-		t.Errorf("resume output lacks the position:\n%s", out)
-	}
-	for _, f := range []string{"model.safetensors", "log.jsonl", "alpha.jsonl"} {
-		a, _ := os.ReadFile(filepath.Join(full, f))
-		b, _ := os.ReadFile(filepath.Join(killed, f))
-		if f == "log.jsonl" {
-			a, b = dropSeconds(a), dropSeconds(b)
-		}
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s differs between the uninterrupted and the killed-and-resumed run", f)
-		}
-	}
-	mk, err := ir.Load(filepath.Join(killed, "model.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(mk.Metadata.Search.Choices, ",") != strings.Join(m.Metadata.Search.Choices, ",") {
-		t.Errorf("architectures differ: %v vs %v", mk.Metadata.Search.Choices, m.Metadata.Search.Choices)
-	}
-}
-
-// dropSeconds removes the wall-clock field from log lines.
-func dropSeconds(b []byte) []byte {
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if i := strings.Index(l, `"seconds":`); i >= 0 {
-			l = l[:i]
-		}
-		out = append(out, l)
-	}
-	return []byte(strings.Join(out, "\n"))
 }
 
 func TestSearchErrors(t *testing.T) {

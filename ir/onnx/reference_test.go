@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/pnasml/pnas/ir"
 )
 
 // Reference models and outputs from two independent engines (docs/onnx.md):
@@ -79,67 +77,6 @@ func TestReferenceORTMBConv28(t *testing.T) {
 func TestReferenceTorchSmall(t *testing.T) {
 	torchModel(t, "testdata", "torch_small", "op13_eval", 33)
 	torchModel(t, "testdata", "torch_small", "op9_preserve", 49)
-}
-
-// MobileNetV2-224 (14 MB) is not committed. PNAS_ORT_MODELS names the
-// ortanchor models directory, PNAS_TORCH_MODELS the export_torch.py output
-// directory (docs/onnx.md).
-func TestReferenceMobileNetV2(t *testing.T) {
-	ortDir, torchDir := os.Getenv("PNAS_ORT_MODELS"), os.Getenv("PNAS_TORCH_MODELS")
-	if ortDir == "" && torchDir == "" {
-		t.Skip("PNAS_ORT_MODELS and PNAS_TORCH_MODELS are not set (see docs/onnx.md)")
-	}
-	if ortDir != "" {
-		ortModel(t, ortDir, "mbconv_fmnist28", 40)
-		ortModel(t, ortDir, "mobilenetv2_224", 100)
-	}
-	if torchDir != "" {
-		torchModel(t, torchDir, "torch_mbv2", "op13_eval", 100)
-		torchModel(t, torchDir, "torch_mbv2", "op9_preserve", 152)
-	}
-}
-
-// With PNAS_ONNX_EXPORT set to a directory, write exported models with an
-// input and the reference interpreter's output, for running in ONNX
-// Runtime (docs/onnx.md); MobileNetV2-224 too when PNAS_ORT_MODELS is set.
-func TestWriteExportsForORT(t *testing.T) {
-	dir := os.Getenv("PNAS_ONNX_EXPORT")
-	if dir == "" {
-		t.Skip("PNAS_ONNX_EXPORT is not set (see docs/onnx.md)")
-	}
-	models := []*ir.Model{tinyNet(t), fusedNet(t)}
-	paths := []string{filepath.Join("testdata", "mbconv_fmnist28.onnx"), filepath.Join("testdata", "torch_small_op9_preserve.onnx")}
-	if refs := os.Getenv("PNAS_ORT_MODELS"); refs != "" {
-		paths = append(paths, filepath.Join(refs, "mobilenetv2_224.onnx"))
-	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := Import(b, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		models = append(models, m)
-	}
-	for _, m := range models {
-		e, err := Export(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		const n = 2
-		x := make([]float32, n*numel(m.Input.Shape))
-		for i := range x {
-			x[i] = float32((i*7919)%1000)/125 - 2 // deterministic, in [-2, 6)
-		}
-		base := filepath.Join(dir, m.Name+".pnas")
-		if err := os.WriteFile(base+".onnx", e, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		writeF32(t, base+".input.bin", x)
-		writeF32(t, base+".interp.bin", run(t, m, x, n))
-	}
 }
 
 func BenchmarkImportMBConv28(b *testing.B) {
