@@ -26,6 +26,6 @@
 // the error on held-out networks. docs/latency.md describes every format and
 // the maths.
 //
-// Package targets imports the standard library, golang.org/x/sys/cpu and
-// package ir only.
+// Package targets imports the standard library, golang.org/x/sys/cpu,
+// package ir and internal/atomicfile (tables are written all-or-nothing) only.
 package targets

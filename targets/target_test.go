@@ -268,12 +268,12 @@ func TestImports(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	allowed := map[string]bool{
-		"github.com/pnasml/pnas/targets": true, "github.com/pnasml/pnas/ir": true,
+		"github.com/pnasml/pnas/targets": true, "github.com/pnasml/pnas/ir": true, "github.com/pnasml/pnas/internal/atomicfile": true,
 		"golang.org/x/sys/cpu": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		if !allowed[p] {
-			t.Errorf("package targets depends on %s; it may import only the standard library, golang.org/x/sys/cpu and ir", p)
+			t.Errorf("package targets depends on %s; it may import only the standard library, golang.org/x/sys/cpu, ir and internal/atomicfile", p)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/ir/onnx"
 )
@@ -100,7 +101,7 @@ func (c *ExportCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	if err := ir.WriteFileAtomic(c.Output, b); err != nil {
+	if err := atomicfile.Write(c.Output, b); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "wrote %s (%d bytes)\n", c.Output, len(b))

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"github.com/pnasml/pnas/internal/plots"
 	"github.com/pnasml/pnas/internal/progress"
 	"github.com/pnasml/pnas/ir"
@@ -382,7 +383,7 @@ func (c *SearchCmd) Run(g *globals) error {
 			run.Table = lat.ID()
 		}
 		b, _ := json.MarshalIndent(run, "", "  ")
-		if err := ir.WriteFileAtomic(filepath.Join(dir, runFile), append(b, '\n')); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, runFile), append(b, '\n')); err != nil {
 			return err
 		}
 		for _, f := range []string{logFile, alphaFile} {
@@ -468,7 +469,7 @@ func (c *SearchCmd) Run(g *globals) error {
 			saved = saved[len(saved)-2:]
 		}
 		b, _ := json.Marshal(saved)
-		if err := ir.WriteFileAtomic(filepath.Join(dir, sumsFile), b); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, sumsFile), b); err != nil {
 			return err
 		}
 		return s.Save(filepath.Join(dir, ckptFile))
@@ -610,7 +611,7 @@ func truncateJSONL(path string, keep func([]byte) bool) error {
 			out = append(out, '\n')
 		}
 	}
-	return ir.WriteFileAtomic(path, out)
+	return atomicfile.Write(path, out)
 }
 
 func readEpochs(path string) ([]epochRecord, error) {
@@ -713,7 +714,7 @@ func writePNG(path string, render func() ([]byte, error)) error {
 	if err != nil {
 		return err
 	}
-	return ir.WriteFileAtomic(path, b)
+	return atomicfile.Write(path, b)
 }
 
 // archBlocks lists the derived network's blocks for the architecture plot,
