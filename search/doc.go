@@ -25,6 +25,12 @@
 //   - [Searcher.Derive] keeps the argmax candidate of every layer, drops
 //     Zero layers and returns the network with its trained weights.
 //   - [Searcher.Save] and [Load] checkpoint and restore the whole state.
+//   - [RunDir] is a search's run directory and owns everything in it but
+//     the derived model: the settings (search.json), checkpoints, the
+//     per-epoch log and alpha history, and the running sums that let
+//     [RunDir.Run] resume mid-epoch and write exactly the lines an
+//     uninterrupted run writes. [CreateRun] starts one, [OpenRun] and
+//     [RunDir.Resume] continue it.
 //
 // Graphs run on GoMLX's simplego backend (CGO-free) by default, with a
 // graph's independent ops running concurrently; Config.Backend names

@@ -76,6 +76,28 @@ func TestPredictModel(t *testing.T) {
 	if !approx(total, want, 1e-12) || cv.ID() != l.ID()+"/corrected" {
 		t.Errorf("corrected view sums to %v (id %s), want %v", total, cv.ID(), want)
 	}
+	// The table a search reads sums to the prediction without the overhead
+	// added separately (it is in the classifier's entry).
+	for _, corr := range []*targets.Correction{l.Correction, nil} {
+		l.Correction = corr
+		st := l.SearchTable()
+		var total float64
+		for _, k := range keys {
+			v, ok := st.Lookup(k)
+			if !ok {
+				t.Fatalf("search table lacks %s", k)
+			}
+			total += v
+		}
+		want, _ := l.Predict(keys)
+		wantID := l.ID()
+		if corr != nil {
+			wantID += "/corrected"
+		}
+		if !approx(total, want, 1e-12) || st.ID() != wantID {
+			t.Errorf("correction %v: search table sums to %v (id %s), want %v (id %s)", corr != nil, total, st.ID(), want, wantID)
+		}
+	}
 }
 
 func TestPredictMissingKey(t *testing.T) {
