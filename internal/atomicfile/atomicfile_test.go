@@ -48,3 +48,35 @@ func TestWriteFailureLeavesFile(t *testing.T) {
 		t.Fatal("Write into a missing directory succeeded")
 	}
 }
+
+func TestPrepareAbortCommit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Prepare(path, []byte("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Fatalf("Prepare changed the file: %q", b)
+	}
+	p.Abort()
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Fatalf("Abort changed the file: %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("Abort left %d entries, want 1", len(ents))
+	}
+	p, err = Prepare(path, []byte("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new" {
+		t.Fatalf("after Commit: %q, want \"new\"", b)
+	}
+}
