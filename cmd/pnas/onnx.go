@@ -66,6 +66,9 @@ func (c *ImportCmd) Run(g *globals) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Model, err)
 	}
+	if err := os.MkdirAll(filepath.Dir(c.Output), 0o755); err != nil {
+		return err
+	}
 	if err := ir.Save(m, c.Output); err != nil {
 		return err
 	}
@@ -99,6 +102,9 @@ func (c *ExportCmd) Run(g *globals) error {
 	}
 	b, err := onnx.Export(m)
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(c.Output), 0o755); err != nil {
 		return err
 	}
 	if err := atomicfile.Write(c.Output, b); err != nil {

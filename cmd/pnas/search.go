@@ -63,6 +63,8 @@ type SearchCmd struct {
 	CheckpointEvery int    `name:"checkpoint-every" help:"Weight steps between checkpoints." default:"50"`
 	BNImages        int    `name:"bn-images" help:"Training images used to re-estimate the derived network's BN statistics (0 = keep the supernet's)." default:"2000"`
 	StopAfter       int    `name:"stop-after" help:"Stop (with a checkpoint) after N weight steps of this invocation; resume later." default:"0" hidden:""`
+
+	fastest, slowest float64 // the table's fastest and slowest network of the space, µs
 }
 
 // Help gives examples.
@@ -90,26 +92,79 @@ type epochRecord = search.EpochRecord
 
 func readEpochs(path string) ([]epochRecord, error) { return search.ReadEpochs(path) }
 
-// parseMicros reads "80us", "80µs", "1.2ms", "0.5s" or a plain number of
-// microseconds.
+// parseMicros reads "80us", "80µs", "1.2ms" or "0.5s" as microseconds. A
+// number without a unit is an error: it would be ambiguous.
 func parseMicros(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	units := []struct {
 		suffix string
 		scale  float64
 	}{{"us", 1}, {"µs", 1}, {"ms", 1e3}, {"s", 1e6}}
-	scale := 1.0
+	scale, num := 0.0, s
 	for _, u := range units {
 		if strings.HasSuffix(s, u.suffix) {
-			s, scale = strings.TrimSuffix(s, u.suffix), u.scale
+			num, scale = strings.TrimSuffix(s, u.suffix), u.scale
 			break
 		}
 	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || !(v > 0) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("--latency-target: expected a positive duration such as 80us or 1.2ms, got %q", s)
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || scale == 0 || !(v > 0) || math.IsInf(v, 0) {
+		return 0, &exitError{code: 2, err: fmt.Errorf("--latency-target: expected a positive duration with a unit (us, ms or s) such as 80us or 1.2ms, got %q", s)}
 	}
 	return v * scale, nil
+}
+
+// configFlags names the flag behind each search.Config field the command
+// sets, so that an invalid value is reported in the user's terms.
+var configFlags = map[string]string{
+	"BatchSize": "--batch", "ArchBatchSize": "--arch-batch", "WarmupEpochs": "--warmup-epochs", "SearchEpochs": "--epochs",
+	"TrainEpochs": "--train-epochs", "ArchEvery": "--arch-every", "Parallelism": "--threads", "WarmupLR": "--warmup-lr",
+	"LR": "--lr", "TrainLR": "--train-lr", "WeightDecay": "--weight-decay", "LabelSmoothing": "--label-smoothing",
+	"ArchLR": "--arch-lr", "GateMode": "--gates", "LatencyLoss": "--loss", "TargetLatency": "--latency-target",
+	"LatencyA": "--loss-a", "LatencyBeta": "--loss-beta", "LatencyLambda": "--loss-lambda",
+}
+
+// flagError rewrites a search.Config validation error ("search config:
+// Field: message") as a usage error naming the flag.
+func flagError(err error) error {
+	if err == nil {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(err.Error(), "search config: ")
+	if !ok {
+		return err
+	}
+	field, msg, ok := strings.Cut(rest, ": ")
+	if flag, known := configFlags[field]; ok && known {
+		return &exitError{code: 2, err: fmt.Errorf("%s: %s", flag, msg)}
+	}
+	return err
+}
+
+// checkFlags checks the flags of a new search before anything is read or
+// written: out-of-range values are usage errors named by their flags.
+func (c *SearchCmd) checkFlags() error {
+	for _, f := range []struct {
+		flag   string
+		v, min int
+	}{
+		{"--train-limit", c.TrainLimit, 0}, {"--held-out", c.HeldOut, 0}, {"--bn-images", c.BNImages, 0},
+		{"--checkpoint-every", c.CheckpointEvery, 1}, {"--stop-after", c.StopAfter, 0}, {"--epochs", c.Epochs, 1},
+	} {
+		if f.v < f.min {
+			return &exitError{code: 2, err: fmt.Errorf("%s: expected >= %d, got %d", f.flag, f.min, f.v)}
+		}
+	}
+	if c.LatencyTarget != "" {
+		if _, err := parseMicros(c.LatencyTarget); err != nil {
+			return err
+		}
+	}
+	cfg := c.baseConfig()
+	if cfg.LatencyLoss != search.LossNone {
+		cfg.TargetLatency = 100 // checked against the table later
+	}
+	return flagError(cfg.Validate())
 }
 
 // loadTable resolves the latency table: --lut, else the target's.
@@ -129,7 +184,9 @@ func (c *SearchCmd) loadTable() (*targets.LUT, string, error) {
 	return l, "", nil
 }
 
-func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Config, error) {
+// baseConfig is the configuration the flags give, without the target
+// latency.
+func (c *SearchCmd) baseConfig() search.Config {
 	cfg := search.DefaultConfig()
 	cfg.Seed = c.Seed
 	cfg.BatchSize, cfg.ArchBatchSize = c.Batch, c.ArchBatch
@@ -138,23 +195,37 @@ func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Co
 	cfg.ArchLR, cfg.ArchEvery, cfg.GateMode = c.ArchLR, c.ArchEvery, c.Gates
 	cfg.LatencyLoss, cfg.LatencyA, cfg.LatencyBeta, cfg.LatencyLambda = c.Loss, c.LossA, c.LossBeta, c.LossLambda
 	cfg.Parallelism, cfg.Backend = c.Threads, c.Backend
+	return cfg
+}
+
+// config is the search's configuration: the flags' plus the target
+// latency, which no network of the space may be unable to meet: a target
+// below the table's fastest network is a usage error naming the fastest
+// and the slowest.
+func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Config, error) {
+	cfg := c.baseConfig()
 	if c.Loss != search.LossNone {
+		lm, err := search.NewLatencyModel(plan, lat)
+		if err != nil {
+			return cfg, err
+		}
+		fast, slow := extremes(plan, lm)
+		c.fastest, c.slowest = fast, slow
 		if c.LatencyTarget != "" {
 			t, err := parseMicros(c.LatencyTarget)
 			if err != nil {
 				return cfg, err
 			}
+			if t < fast {
+				return cfg, &exitError{code: 2, err: fmt.Errorf("--latency-target %s: unreachable: the fastest network of space %s under table %s takes %.1f µs (the slowest %.1f µs); choose a target between them",
+					c.LatencyTarget, plan.Space.Name, lat.ID(), fast, slow)}
+			}
 			cfg.TargetLatency = t
 		} else {
-			lm, err := search.NewLatencyModel(plan, lat)
-			if err != nil {
-				return cfg, err
-			}
-			fast, slow := extremes(plan, lm)
 			cfg.TargetLatency = math.Sqrt(fast * slow)
 		}
 	}
-	return cfg, cfg.Validate()
+	return cfg, flagError(cfg.Validate())
 }
 
 // extremes returns the latency of the fastest and the slowest network of
@@ -191,8 +262,8 @@ func (c *SearchCmd) Run(g *globals) error {
 	if resume {
 		dir = rd.Path
 	}
-	if c.CheckpointEvery <= 0 {
-		return &exitError{code: 2, err: fmt.Errorf("--checkpoint-every: expected a positive number of steps, got %d", c.CheckpointEvery)}
+	if err := c.checkFlags(); err != nil {
+		return err
 	}
 
 	// the space and its candidates
@@ -212,11 +283,6 @@ func (c *SearchCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	d, err := c.data(plan)
-	if err != nil {
-		return err
-	}
-
 	// the latency table
 	var (
 		lut   *targets.LUT
@@ -231,16 +297,23 @@ func (c *SearchCmd) Run(g *globals) error {
 		lat = lut.SearchTable()
 	}
 
+	var cfg search.Config
+	if !resume {
+		if cfg, err = c.config(plan, lat); err != nil {
+			return err
+		}
+	}
+	d, err := c.data(plan)
+	if err != nil {
+		return err
+	}
+
 	var s *search.Searcher
 	if resume {
 		if s, err = rd.Resume(lat, search.Runtime{Backend: c.Backend, Parallelism: c.Threads}); err != nil {
 			return err
 		}
 	} else {
-		cfg, err := c.config(plan, lat)
-		if err != nil {
-			return err
-		}
 		if s, err = search.New(plan, cfg, lat); err != nil {
 			return err
 		}
@@ -252,7 +325,7 @@ func (c *SearchCmd) Run(g *globals) error {
 		}
 	}
 	defer s.Close()
-	cfg := s.Config()
+	cfg = s.Config()
 	pos := s.Position()
 
 	iters := d.Train.Len() / cfg.BatchSize
@@ -260,7 +333,11 @@ func (c *SearchCmd) Run(g *globals) error {
 	fmt.Fprintf(g.stdout, "search %s: space %s (%d searchable layers, %.3g networks), %d training / %d held-out images of %s\n",
 		dir, sp.Name, len(plan.Layers), plan.NumChoices(), d.Train.Len(), d.Held.Len(), c.Data)
 	if lat != nil {
-		fmt.Fprintf(g.stdout, "latency table %s (target %s), loss %s, target latency %.1f µs\n", lat.ID(), c.Target, cfg.LatencyLoss, cfg.TargetLatency)
+		fmt.Fprintf(g.stdout, "latency table %s (target %s), loss %s, target latency %.1f µs", lat.ID(), c.Target, cfg.LatencyLoss, cfg.TargetLatency)
+		if c.slowest > 0 {
+			fmt.Fprintf(g.stdout, " (the table's networks take %.1f to %.1f µs)", c.fastest, c.slowest)
+		}
+		fmt.Fprintln(g.stdout)
 	}
 	fmt.Fprintf(g.stdout, "schedule: %d warm-up + %d search + %d train epochs of %d steps (batch %d), gates %s, arch step every %d steps\n",
 		cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs, iters, cfg.BatchSize, cfg.GateMode, cfg.ArchEvery)
@@ -268,6 +345,9 @@ func (c *SearchCmd) Run(g *globals) error {
 		fmt.Fprintf(g.stdout, "resuming at epoch %d, step %d of %d\n", pos.Epoch, pos.WeightSteps, total)
 	}
 
+	// Ctrl-C (or SIGTERM) during the search stops it with a checkpoint;
+	// before and after, the signal ends the process as usual (the derived
+	// model is written atomically)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	bar := progress.New("search", total)
@@ -300,6 +380,7 @@ func (c *SearchCmd) Run(g *globals) error {
 		},
 	})
 	bar.Done()
+	stop()
 	if errors.Is(err, search.ErrStopped) || errors.Is(err, context.Canceled) {
 		p := s.Position()
 		fmt.Fprintf(g.stdout, "stopped at step %d of %d; checkpoint saved; continue with: pnas search --resume %s\n", p.WeightSteps, total, dir)
