@@ -267,3 +267,17 @@ func TestFailedTableCommandsChangeNothing(t *testing.T) {
 		}
 	}
 }
+
+// Help examples name only files that pnas writes: a search's run directory
+// holds model.json, never an arch.json.
+func TestHelpExamplesNameRealFiles(t *testing.T) {
+	for _, cmd := range [][]string{{"search"}, {"inspect"}, {"eval"}, {"compile"}, {"export"}, {"import"}, {"profile"}, {"calibrate"}, {"lut", "ingest"}, {"lut", "show"}} {
+		code, out, _ := runCLI(t, append(cmd, "--help")...)
+		if code != 0 {
+			t.Errorf("%v --help: exit %d", cmd, code)
+		}
+		if strings.Contains(out, "arch.json") {
+			t.Errorf("%v --help names arch.json, a file no command writes:\n%s", cmd, out)
+		}
+	}
+}
