@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-apt test demo bench bench-latency onnx-ref fuzz clean
+.PHONY: all build deps deps-go deps-apt test demo bench bench-latency onnx-ref fuzz clean
 
 all: build
 
@@ -28,10 +28,13 @@ deps-apt:
 			|| echo "warning: could not install$$need; using the embedded Fashion-MNIST subset"; \
 	fi
 
-deps: deps-apt
+deps-go:
 	$(GO) mod download
 
-build: deps
+deps: deps-apt deps-go
+
+# build (and so demo, which runs on the embedded subset) needs only Go modules.
+build: deps-go
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(PNAS) ./cmd/pnas
 
 # test: formatting, vet, every package's tests (fuzz seed corpora included),

@@ -12,9 +12,10 @@
 // examples and quick searches work on a machine without the full data set.
 // fmnist/gen.go regenerates it from the full set; docs/data.md records how.
 //
-// Imports: the standard library only. golang.org/x/image is allowed should
-// resizing or decoding ever need more than the standard library offers, but
-// nothing else; a test enforces this.
+// Imports: the standard library and internal/atomicfile (WriteIDX writes
+// all-or-nothing). golang.org/x/image is allowed should resizing or decoding
+// ever need more than the standard library offers, but nothing else; a test
+// enforces this.
 //
 // Data loading is its own package because two independent stages read it:
 // search trains the supernet on it and the CLI's eval measures compiled

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pnasml/pnas/internal/atomicfile"
 )
 
 // DefaultFashionMNISTDir is where the Debian package dataset-fashion-mnist
@@ -248,7 +250,7 @@ func writeMaybeGzip(path string, parts ...[]byte) error {
 			buf.Write(p)
 		}
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
 	return nil

@@ -19,5 +19,6 @@
 // The reference interpreter lives in package ir/interp and the IR-to-IR
 // passes in package ir/pass.
 //
-// Package ir imports only the standard library.
+// Package ir imports only the standard library and internal/atomicfile,
+// through which Save writes a model all-or-nothing.
 package ir

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/pnasml/pnas/internal/atomicfile"
 )
 
 // Decode parses a model JSON document (no weights) strictly: unknown fields
@@ -204,37 +206,8 @@ func Save(m *Model, path string) error {
 	if err := EncodeSafetensors(&wb, m.Params, meta); err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(filepath.Dir(path), c.Weights), wb.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(filepath.Dir(path), c.Weights), wb.Bytes()); err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, doc)
-}
-
-// WriteFileAtomic writes data to a temporary file next to path, syncs it
-// and renames it over path.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, doc)
 }

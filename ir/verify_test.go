@@ -521,28 +521,6 @@ func TestSaveAtomicReplace(t *testing.T) {
 	wantErr(t, ir.Save(small, missing), filepath.Join(dir, "no", "such"))
 }
 
-func TestWriteFileAtomicLeavesNoTemp(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	if err := os.WriteFile(p, bytes.Repeat([]byte("x"), 1000), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := ir.WriteFileAtomic(p, []byte("short")); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "short" {
-		t.Errorf("content = %q, want %q", b, "short")
-	}
-	// Renaming over a directory fails: the temp file is removed.
-	sub := filepath.Join(dir, "d")
-	os.Mkdir(sub, 0o755)
-	os.WriteFile(filepath.Join(sub, "x"), nil, 0o644)
-	wantErr(t, ir.WriteFileAtomic(sub, []byte("data")), "writing "+sub)
-	if diff := cmp.Diff([]string{"d", "f"}, dirNames(t, dir)); diff != "" {
-		t.Errorf("directory after a failed write (-want +got):\n%s", diff)
-	}
-}
-
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "net.json")

@@ -35,13 +35,17 @@ step "5. compile to a standalone program"
 BIN=$($PNAS compile "$OUT/run/model.json" -o "$OUT/model" | tail -n 1)
 ls -l "$BIN"
 
-step "6. run it on test images"
+step "6. run it on test images (and the true label of each)"
+CLASSES=("T-shirt/top" Trouser Pullover Dress Coat Sandal Shirt Sneaker Bag "Ankle boot")
+gzip -dc data/fmnist/t10k-labels-idx1-ubyte.gz >"$OUT/test-labels"
 for i in 0 1 2; do
+	label=$(od -An -tu1 -j $((8 + i)) -N1 "$OUT/test-labels" | tr -d ' ')
+	echo "test image $i, true label: $label ${CLASSES[$label]}"
 	"$BIN" -input data/fmnist/t10k-images-idx3-ubyte.gz -index $i -k 3
 done
 
 step "7. the program measures itself, and the measurement refits the latency table"
-"$BIN" -bench 300 -threads 1 | tail -n 5
+"$BIN" -bench 300 -threads 1
 $PNAS calibrate --table "$OUT/lut.json" --log "$OUT/measurements.jsonl" --run "$BIN" --run "$OUT/profile/model" --runs 200 -o "$OUT/lut-calibrated.json"
 
 step "done"

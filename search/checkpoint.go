@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/search/space"
 )
@@ -47,7 +48,7 @@ func (s *Searcher) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return ir.WriteFileAtomic(path, b)
+	return atomicfile.Write(path, b)
 }
 
 func (s *Searcher) encodeCheckpoint() ([]byte, error) {

@@ -41,6 +41,12 @@
 //     [UniformChoice] names a uniform one, and [ArchModel] writes either as
 //     a model with fresh weights that a Trainer takes: the baselines of a
 //     search.
+//   - [RunDir] is a search's run directory and owns everything in it but
+//     the derived model: the settings (search.json), checkpoints, the
+//     per-epoch log and alpha history, and the running sums that let
+//     [RunDir.Run] resume mid-epoch and write exactly the lines an
+//     uninterrupted run writes. [CreateRun] starts one, [OpenRun] and
+//     [RunDir.Resume] continue it.
 //
 // Graphs run on GoMLX's simplego backend (CGO-free) by default, with a
 // graph's independent ops running concurrently; Config.Backend names
@@ -55,5 +61,5 @@
 //
 // Package search imports the standard library, GoMLX (graph, tensors and
 // the simplego backend), and pnas's ir, data, search/space,
-// search/internal/gx and internal/archnet packages.
+// search/internal/gx, internal/archnet and internal/atomicfile packages.
 package search

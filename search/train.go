@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -490,7 +491,7 @@ func (t *Trainer) Save(path string) error {
 	if err := ir.EncodeSafetensors(&buf, tensors, meta); err != nil {
 		return fmt.Errorf("search: train checkpoint: %w", err)
 	}
-	return ir.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.Write(path, buf.Bytes())
 }
 
 // LoadTrainer restores a trainer saved by Save, running on rt's backend

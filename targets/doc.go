@@ -32,6 +32,6 @@
 // the maths.
 //
 // Package targets imports the standard library, golang.org/x/sys/cpu,
-// package ir and the search space's vocabulary (search/space and
-// internal/archnet) only.
+// package ir, internal/atomicfile (tables are written all-or-nothing) and the
+// search space's vocabulary (search/space and internal/archnet) only.
 package targets

@@ -466,8 +466,19 @@ type CalibrationReport struct {
 	KeysAdded     int      // entries new to the table
 
 	// InSample is true when nothing was held out: the statistics below are
-	// then measured on the fit reports themselves.
-	InSample bool
+	// then measured on the fit reports themselves. HoldoutSkipped says why
+	// when a positive holdout fraction held nothing out: too few networks
+	// were measured to hold one out and still refit the correction.
+	InSample       bool
+	HoldoutSkipped bool
+
+	// FitNetworks counts the distinct networks (model_id) of the fit
+	// reports. CorrectionRefitted says whether the whole-network correction
+	// was refitted: it needs at least two networks; otherwise the table's
+	// correction is kept as it was (Correction is then the old one, or
+	// zero without one).
+	FitNetworks        int
+	CorrectionRefitted bool
 	// Unpredictable lists evaluation reports left out of the statistics
 	// because the old or the new table lacks one of their keys.
 	Unpredictable []string
@@ -487,13 +498,26 @@ func (r CalibrationReport) String() string {
 	fmt.Fprintf(&b, "reports: %d (fit %d, held out %d, already folded %d); entries: %d updated, %d added\n",
 		r.Reports, r.FitReports, r.HeldOut, r.AlreadyFolded, r.KeysUpdated, r.KeysAdded)
 	c := r.Correction
-	fmt.Fprintf(&b, "correction: %.2f µs + %.4f x sum", c.InterceptUS, c.Scale)
-	for _, t := range sortedKeys(c.TypeScale) {
-		fmt.Fprintf(&b, "; %s x%.4f", t, c.TypeScale[t])
+	switch {
+	case r.CorrectionRefitted:
+		fmt.Fprintf(&b, "correction refitted on %d networks: ", r.FitNetworks)
+	case c.Scale != 0:
+		fmt.Fprintf(&b, "correction not refitted (%d network measured, %d needed), the table's kept: ", r.FitNetworks, minFitNetworks)
+	default:
+		fmt.Fprintf(&b, "correction not fitted (%d network measured, %d needed); the table has none\n", r.FitNetworks, minFitNetworks)
 	}
-	b.WriteString("\n")
+	if c.Scale != 0 {
+		fmt.Fprintf(&b, "%.2f µs + %.4f x sum", c.InterceptUS, c.Scale)
+		for _, t := range sortedKeys(c.TypeScale) {
+			fmt.Fprintf(&b, "; %s x%.4f", t, c.TypeScale[t])
+		}
+		b.WriteString("\n")
+	}
 	set := "held-out"
-	if r.InSample {
+	switch {
+	case r.HoldoutSkipped:
+		set = fmt.Sprintf("in-sample (nothing held out: %d measured, %d needed to hold one out)", r.FitNetworks, minFitNetworks+1)
+	case r.InSample:
 		set = "in-sample (nothing held out)"
 	}
 	fmt.Fprintf(&b, "%s networks: %d", set, r.AfterPredictor.N)
@@ -511,6 +535,11 @@ func (r CalibrationReport) String() string {
 	}
 	return b.String()
 }
+
+// minFitNetworks is the number of distinct networks the correction fit
+// needs: with one, the per-inference overhead and the scale cannot be told
+// apart.
+const minFitNetworks = 2
 
 // Calibrate refits table from bench reports of its target and machine.
 //
@@ -571,6 +600,12 @@ func Calibrate(table *LUT, reports []*BenchReport, holdoutFraction float64, seed
 	if holdoutFraction > 0 && nHold == 0 {
 		nHold = 1
 	}
+	// at least minFitNetworks models stay in the fit, so the correction can
+	// be refitted; with fewer measured, nothing is held out
+	if lim := len(groups) - minFitNetworks; nHold > lim {
+		rep.HoldoutSkipped = nHold > 0
+		nHold = max(lim, 0)
+	}
 	nHold = min(nHold, len(eligible))
 	rng := rand.New(rand.NewPCG(seed, 0x706e6173))
 	rng.Shuffle(len(eligible), func(i, j int) { eligible[i], eligible[j] = eligible[j], eligible[i] })
@@ -586,10 +621,12 @@ func Calibrate(table *LUT, reports []*BenchReport, holdoutFraction float64, seed
 			fit = append(fit, r)
 		}
 	}
-	if len(fit) < 2 {
-		return nil, rep, fmt.Errorf("calibrate: %d reports remain to fit after holding out %d models; need at least 2 (measure more networks or lower the holdout fraction)", len(fit), nHold)
-	}
 	rep.FitReports, rep.HeldOut = len(fit), len(eval)
+	fitModels := map[string]bool{}
+	for _, r := range fit {
+		fitModels[r.ModelID] = true
+	}
+	rep.FitNetworks = len(fitModels)
 	models := map[string]bool{}
 	for _, r := range eval {
 		models[r.Model] = true
@@ -625,17 +662,24 @@ func Calibrate(table *LUT, reports []*BenchReport, holdoutFraction float64, seed
 		next.GoVersion = gv
 	}
 
-	// Correction on the new table.
-	nets := make([]MeasuredNetwork, len(fit))
-	for i, r := range fit {
-		nets[i] = NetworkFromReport(r)
+	// Correction on the new table, when enough networks were measured to
+	// tell the per-inference overhead from the scale; else the table's is
+	// kept (if it has one).
+	if rep.FitNetworks >= minFitNetworks {
+		nets := make([]MeasuredNetwork, len(fit))
+		for i, r := range fit {
+			nets[i] = NetworkFromReport(r)
+		}
+		corr, err := Fit(next, nets)
+		if err != nil {
+			return nil, rep, fmt.Errorf("calibrate: %w", err)
+		}
+		next.Correction = corr
+		rep.CorrectionRefitted = true
 	}
-	corr, err := Fit(next, nets)
-	if err != nil {
-		return nil, rep, fmt.Errorf("calibrate: %w", err)
+	if next.Correction != nil {
+		rep.Correction = *next.Correction.clone()
 	}
-	next.Correction = corr
-	rep.Correction = *corr.clone()
 	if err := next.Validate(); err != nil {
 		return nil, rep, fmt.Errorf("calibrate: new table: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/pnasml/pnas/internal/testnet"
@@ -52,6 +54,28 @@ func TestPredictModel(t *testing.T) {
 	}
 	if !approx(total, want, 1e-12) || cv.ID() != l.ID()+"/corrected" {
 		t.Errorf("corrected view sums to %v (id %s), want %v", total, cv.ID(), want)
+	}
+	// The table a search reads sums to the prediction without the overhead
+	// added separately (it is in the classifier's entry).
+	for _, corr := range []*targets.Correction{l.Correction, nil} {
+		l.Correction = corr
+		st := l.SearchTable()
+		var total float64
+		for _, k := range keys {
+			v, ok := st.Lookup(k)
+			if !ok {
+				t.Fatalf("search table lacks %s", k)
+			}
+			total += v
+		}
+		want, _ := l.Predict(keys)
+		wantID := l.ID()
+		if corr != nil {
+			wantID += "/corrected"
+		}
+		if !approx(total, want, 1e-12) || st.ID() != wantID {
+			t.Errorf("correction %v: search table sums to %v (id %s), want %v (id %s)", corr != nil, total, st.ID(), want, wantID)
+		}
 	}
 }
 
@@ -264,8 +288,6 @@ func TestCalibrateErrors(t *testing.T) {
 	reports := syntheticReports(sp, cost, 4, 1, rng)
 	_, _, err := targets.Calibrate(old, reports, 1, 1)
 	wantErr(t, err, "holdout fraction", "[0, 1)")
-	_, _, err = targets.Calibrate(old, reports[:2], 0.5, 1)
-	wantErr(t, err, "1 reports remain to fit", "need at least 2")
 	other := table(cost)
 	other.Machine.CPU = "Other"
 	_, _, err = targets.Calibrate(other, reports, 0, 1)
@@ -305,5 +327,60 @@ func TestFitInterceptNotNegative(t *testing.T) {
 	}
 	if c.InterceptUS != 0 || math.Abs(c.Scale-num/den) > 1e-6 {
 		t.Fatalf("correction %+v: want intercept 0 and scale %.6f", c, num/den)
+	}
+}
+
+// Calibration from one or two measured networks works: nothing is held out
+// when that would leave fewer than two networks to fit, the entries are
+// refitted from the per-layer timings, and the whole-network correction is
+// refitted only from two networks on (else the table's is kept), and the
+// report says which.
+func TestCalibrateFewNetworks(t *testing.T) {
+	sp := newSpace()
+	rng := rand.New(rand.NewPCG(8, 9))
+	cost := baseCost(sp, rng)
+	old := table(cost)
+	reports := syntheticReports(sp, cost, 4, 1, rng)
+
+	next, rep, err := targets.Calibrate(old, reports[:1], 0.25, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Correction != nil || rep.CorrectionRefitted || !rep.InSample || !rep.HoldoutSkipped || rep.FitNetworks != 1 || rep.KeysUpdated+rep.KeysAdded == 0 {
+		t.Errorf("one network: correction %v, report %+v", next.Correction, rep)
+	}
+	if next.ID() == old.ID() {
+		t.Error("one network: the entries were not refitted (same table identity)")
+	}
+	wantText(t, rep.String(), "correction not fitted (1 network measured, 2 needed); the table has none", "in-sample (nothing held out: 1 measured, 3 needed to hold one out)")
+
+	// a table with a correction keeps it
+	old.Correction = &targets.Correction{InterceptUS: 3, Scale: 1.1}
+	next, rep, err = targets.Calibrate(old, reports[:1], 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Correction == nil || !reflect.DeepEqual(next.Correction, old.Correction) || rep.CorrectionRefitted {
+		t.Errorf("one network: correction %+v, want the table's %+v kept", next.Correction, old.Correction)
+	}
+	wantText(t, rep.String(), "correction not refitted (1 network measured, 2 needed), the table's kept: 3.00 µs + 1.1000 x sum")
+
+	// two networks: the correction is refitted on both, nothing held out
+	next, rep, err = targets.Calibrate(old, reports[:2], 0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.CorrectionRefitted || rep.FitNetworks != 2 || rep.HeldOut != 0 || reflect.DeepEqual(next.Correction, old.Correction) {
+		t.Errorf("two networks: correction %+v, report %+v", next.Correction, rep)
+	}
+	wantText(t, rep.String(), "correction refitted on 2 networks")
+}
+
+func wantText(t *testing.T, got string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("report lacks %q:\n%s", w, got)
+		}
 	}
 }

@@ -277,13 +277,13 @@ func TestImports(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	allowed := map[string]bool{
-		"github.com/pnasml/pnas/targets": true, "github.com/pnasml/pnas/ir": true,
+		"github.com/pnasml/pnas/targets": true, "github.com/pnasml/pnas/ir": true, "github.com/pnasml/pnas/internal/atomicfile": true,
 		"github.com/pnasml/pnas/search/space": true, "github.com/pnasml/pnas/internal/archnet": true,
 		"golang.org/x/sys/cpu": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		if !allowed[p] {
-			t.Errorf("package targets depends on %s; it may import only the standard library, golang.org/x/sys/cpu, ir, search/space and internal/archnet", p)
+			t.Errorf("package targets depends on %s; it may import only the standard library, golang.org/x/sys/cpu, ir, internal/atomicfile, search/space and internal/archnet", p)
 		}
 	}
 }

@@ -15,7 +15,7 @@ type InspectCmd struct {
 
 // Help gives examples.
 func (InspectCmd) Help() string {
-	return "Examples:\n  pnas inspect model.json\n  pnas inspect runs/fmnist/arch.json"
+	return "Examples:\n  pnas inspect model.json\n  pnas inspect runs/fm/model.json"
 }
 
 // Run prints the table.

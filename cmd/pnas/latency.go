@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"strings"
 
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"github.com/pnasml/pnas/targets"
 )
 
@@ -128,8 +130,23 @@ correction from total timings; the error before and after is reported on
 networks held out from the fit. The refitted table gets a new identity.`
 }
 
-// Run calibrates.
+// Run calibrates. Nothing is written unless the whole command succeeds:
+// the new reports are checked and the table refitted in memory first; the
+// refitted table is written beside its path, the log appended to, and only
+// then the table renamed into place.
 func (c *CalibrateCmd) Run(g *globals) error {
+	if !(c.Holdout >= 0 && c.Holdout < 1) {
+		return &exitError{code: 2, err: fmt.Errorf("--holdout: expected a fraction in [0, 1), got %v", c.Holdout)}
+	}
+	if c.Runs < 1 {
+		return &exitError{code: 2, err: fmt.Errorf("--runs: expected at least 1, got %d", c.Runs)}
+	}
+	if c.Threads < 0 {
+		return &exitError{code: 2, err: fmt.Errorf("--threads: expected >= 0, got %d", c.Threads)}
+	}
+	if len(c.Reports) > 0 && c.Binary == "" {
+		return &exitError{code: 2, err: fmt.Errorf("--binary: needed with report files, so the log records which program was measured")}
+	}
 	lut, err := targets.Load(c.Table)
 	if err != nil {
 		return err
@@ -139,17 +156,15 @@ func (c *CalibrateCmd) Run(g *globals) error {
 		return err
 	}
 	var recs []*targets.Measurement
-	if len(reports) > 0 {
-		if c.Binary == "" {
-			return fmt.Errorf("--binary: needed with report files, so the log records which program was measured")
+	for i, r := range reports {
+		if err := matchesTable(r, lut, c.Table); err != nil {
+			return fmt.Errorf("%s: %w", c.Reports[i], err)
 		}
-		for i, r := range reports {
-			m, err := targets.NewMeasurement(r, c.Binary, "")
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.Reports[i], err)
-			}
-			recs = append(recs, m)
+		m, err := targets.NewMeasurement(r, c.Binary, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.Reports[i], err)
 		}
+		recs = append(recs, m)
 	}
 	threads := c.Threads
 	if threads == 0 {
@@ -170,6 +185,9 @@ func (c *CalibrateCmd) Run(g *globals) error {
 			if err != nil {
 				return fmt.Errorf("%s -model %s -bench output: %w", bin, name, err)
 			}
+			if err := matchesTable(r, lut, c.Table); err != nil {
+				return fmt.Errorf("%s -model %s: %w", bin, name, err)
+			}
 			m, err := targets.NewMeasurement(r, bin, "")
 			if err != nil {
 				return fmt.Errorf("%s: %w", bin, err)
@@ -178,14 +196,13 @@ func (c *CalibrateCmd) Run(g *globals) error {
 			fmt.Fprintf(g.stderr, "measured %s: %.1f µs median\n", name, r.TotalUS())
 		}
 	}
-	if len(recs) > 0 {
-		if err := targets.AppendMeasurements(c.Log, recs...); err != nil {
-			return err
-		}
-	}
-	all, err := targets.ReadMeasurements(c.Log)
-	if err != nil {
+	logged, err := targets.ReadMeasurements(c.Log)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	all := append(logged, recs...)
+	if len(all) == 0 {
+		return &exitError{code: 2, err: fmt.Errorf("no measurements: give bench reports (with --binary), --run PROGRAM, or a --log that holds some")}
 	}
 	newLUT, rep, err := targets.Calibrate(lut, targets.Reports(all), c.Holdout, c.Seed)
 	if err != nil {
@@ -195,10 +212,42 @@ func (c *CalibrateCmd) Run(g *globals) error {
 	if out == "" {
 		out = c.Table
 	}
-	if err := newLUT.Save(out); err != nil {
+	b, err := newLUT.Marshal()
+	if err != nil {
+		return err
+	}
+	pending, err := atomicfile.Prepare(out, b)
+	if err != nil {
+		return err
+	}
+	if err := targets.AppendMeasurements(c.Log, recs...); err != nil {
+		pending.Abort()
+		return err
+	}
+	if err := pending.Commit(); err != nil {
 		return err
 	}
 	fmt.Fprint(g.stdout, rep.String())
+	if len(recs) > 0 {
+		fmt.Fprintf(g.stdout, "appended %d measurements to %s (%d in all)\n", len(recs), c.Log, len(all))
+	}
 	fmt.Fprintf(g.stdout, "wrote %s (%s)\n", out, newLUT.ID())
+	return nil
+}
+
+// matchesTable checks that a report was measured the way the table was
+// (target, kernel set, threads, machine), naming the program flag that
+// fixes a thread mismatch.
+func matchesTable(r *targets.BenchReport, lut *targets.LUT, table string) error {
+	switch {
+	case r.Target != lut.Target:
+		return fmt.Errorf("target: measured a program compiled for %q, the table %s is for %q", r.Target, table, lut.Target)
+	case r.Threads != lut.Threads:
+		return fmt.Errorf("threads: measured with %d threads, the table %s is for %d; run the program with -threads %d (e.g. model -bench 300 -json -threads %d)", r.Threads, table, lut.Threads, lut.Threads, lut.Threads)
+	case r.KernelSet != lut.KernelSet:
+		return fmt.Errorf("kernel_set: measured with kernel set %q, the table %s is for %q", r.KernelSet, table, lut.KernelSet)
+	case r.CPU != lut.Machine.CPU || r.Cores != lut.Machine.Cores:
+		return fmt.Errorf("cpu: measured on %q with %d cores, the table %s on %q with %d cores; build a table for this machine with pnas profile", r.CPU, r.Cores, table, lut.Machine.CPU, lut.Machine.Cores)
+	}
 	return nil
 }

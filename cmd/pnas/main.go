@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -21,6 +22,8 @@ import (
 
 // CLI is the command tree.
 type CLI struct {
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the pnas version and exit."`
+
 	Search    SearchCmd    `cmd:"" help:"Search an architecture with ProxylessNAS on your data against a target's latency table."`
 	Train     TrainCmd     `cmd:"" help:"Train a network (from pnas search or pnas sample) with the reference recipe."`
 	Pareto    ParetoCmd    `cmd:"" help:"Measure trained networks with their compiled programs and plot accuracy against latency."`
@@ -60,13 +63,13 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { exited = true; code = c }),
-		kong.Vars{"version": Version(), "datasets": data.Specs, "spaces": strings.Join(space.Names(), ", "), "backends": strings.Join(search.Backends(), ", ")},
+		kong.Vars{"version": "pnas " + Version(), "datasets": data.Specs, "spaces": strings.Join(space.Names(), ", "), "backends": strings.Join(search.Backends(), ", ")},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "pnas: %v\n", err)
 		return 1
 	}
-	ctx, err := parser.Parse(args)
+	ctx, err := parser.Parse(joinNegative(args))
 	if exited { // --help
 		return code
 	}
@@ -89,4 +92,23 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 // globals is what every command's Run receives.
 type globals struct {
 	stdout, stderr io.Writer
+}
+
+// joinNegative joins a long flag and a negative number after it ("--epochs
+// -1" becomes "--epochs=-1"), so that the flag's own check reports the
+// value instead of the parser taking "-1" for a flag.
+func joinNegative(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "--") && len(a) > 2 && !strings.Contains(a, "=") && i+1 < len(args) && strings.HasPrefix(args[i+1], "-") {
+			if _, err := strconv.ParseFloat(args[i+1], 64); err == nil {
+				out = append(out, a+"="+args[i+1])
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/ir/onnx"
 )
@@ -65,6 +66,9 @@ func (c *ImportCmd) Run(g *globals) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Model, err)
 	}
+	if err := os.MkdirAll(filepath.Dir(c.Output), 0o755); err != nil {
+		return err
+	}
 	if err := ir.Save(m, c.Output); err != nil {
 		return err
 	}
@@ -100,7 +104,10 @@ func (c *ExportCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	if err := ir.WriteFileAtomic(c.Output, b); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.Output), 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(c.Output, b); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "wrote %s (%d bytes)\n", c.Output, len(b))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,10 +152,10 @@ func (c *ParetoCmd) Run(g *globals) error {
 			row.Group, row.Model, row.Accuracy, row.LatencyUS, float64(row.MACs)/1e6, row.Params)
 	}
 	b, _ := json.MarshalIndent(rows, "", "  ")
-	if err := ir.WriteFileAtomic(filepath.Join(c.Output, "pareto.json"), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.Output, "pareto.json"), append(b, '\n')); err != nil {
 		return err
 	}
-	if err := ir.WriteFileAtomic(filepath.Join(c.Output, "pareto.md"), []byte(paretoTable(rows, c.Data, c.Split, t.Name))); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.Output, "pareto.md"), []byte(paretoTable(rows, c.Data, c.Split, t.Name))); err != nil {
 		return err
 	}
 	var groups []plots.Group

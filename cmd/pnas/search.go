@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/pnasml/pnas/data"
 	"github.com/pnasml/pnas/internal/archnet"
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"github.com/pnasml/pnas/internal/plots"
 	"github.com/pnasml/pnas/internal/progress"
 	"github.com/pnasml/pnas/ir"
@@ -66,6 +66,8 @@ type SearchCmd struct {
 	CheckpointEvery int    `name:"checkpoint-every" help:"Weight steps between checkpoints." default:"50"`
 	BNImages        int    `name:"bn-images" help:"Training images used to re-estimate the derived network's BN statistics (0 = keep the supernet's)." default:"2000"`
 	StopAfter       int    `name:"stop-after" help:"Stop (with a checkpoint) after N weight steps of this invocation; resume later." default:"0" hidden:""`
+
+	fastest, slowest float64 // the table's fastest and slowest network of the space, µs
 }
 
 // Help gives examples.
@@ -86,86 +88,86 @@ Examples:
   pnas search --resume runs/fmnist`
 }
 
-// searchRun is what RUNDIR/search.json holds: every setting of the run, so
-// that --resume continues with exactly the same ones.
-type searchRun struct {
-	Args      SearchCmd     `json:"args"`
-	Space     *space.Space  `json:"space"`
-	Config    search.Config `json:"config"`
-	Table     string        `json:"latency_table"`
-	TableFile string        `json:"latency_table_file,omitempty"`
-	Started   time.Time     `json:"started"`
-}
+// The run directory's log and its records, as package search writes them.
+const logFile = search.LogFile
 
-// epochRecord is one line of RUNDIR/log.jsonl.
-type epochRecord struct {
-	Epoch             int         `json:"epoch"`
-	Warmup            bool        `json:"warmup"`
-	Train             bool        `json:"train,omitempty"`
-	WeightSteps       int64       `json:"weight_steps"`
-	ArchSteps         int64       `json:"arch_steps"`
-	TrainLoss         float64     `json:"train_loss"`
-	TrainAccuracy     float64     `json:"train_accuracy"`
-	ArchLoss          float64     `json:"arch_loss,omitempty"`
-	HeldOutLoss       float64     `json:"heldout_loss"`
-	HeldOutAccuracy   float64     `json:"heldout_accuracy"`
-	Argmax            []string    `json:"argmax"`
-	ArgmaxLatencyUS   float64     `json:"argmax_latency_us"`
-	ArgmaxMACs        int64       `json:"argmax_macs"`
-	ExpectedLatencyUS float64     `json:"expected_latency_us"`
-	Entropy           []float64   `json:"entropy"`
-	Probs             [][]float64 `json:"probs"`
-	Seconds           float64     `json:"seconds"`
-}
+type epochRecord = search.EpochRecord
 
-// alphaRecord is one line of RUNDIR/alpha.jsonl (after each architecture step).
-type alphaRecord struct {
-	Step  int64       `json:"step"`
-	Probs [][]float64 `json:"probs"`
-}
+func readEpochs(path string) ([]epochRecord, error) { return search.ReadEpochs(path) }
 
-// epochSums are the running sums behind an epoch's mean training loss,
-// saved beside every checkpoint (keyed by step) so a resumed epoch reports
-// the same means as an uninterrupted one.
-type epochSums struct {
-	Step        int64   `json:"step"`
-	Epoch       int     `json:"epoch"`
-	LossSum     float64 `json:"loss_sum"`
-	AccSum      float64 `json:"acc_sum"`
-	ArchLossSum float64 `json:"arch_loss_sum"`
-	Steps       int     `json:"steps"`
-	ArchSteps   int     `json:"arch_steps"`
-	Seconds     float64 `json:"seconds"`
-}
-
-const (
-	sumsFile  = "sums.json"
-	runFile   = "search.json"
-	ckptFile  = "checkpoint.bin"
-	logFile   = "log.jsonl"
-	alphaFile = "alpha.jsonl"
-)
-
-// parseMicros reads "80us", "80µs", "1.2ms", "0.5s" or a plain number of
-// microseconds.
+// parseMicros reads "80us", "80µs", "1.2ms" or "0.5s" as microseconds. A
+// number without a unit is an error: it would be ambiguous.
 func parseMicros(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	units := []struct {
 		suffix string
 		scale  float64
 	}{{"us", 1}, {"µs", 1}, {"ms", 1e3}, {"s", 1e6}}
-	scale := 1.0
+	scale, num := 0.0, s
 	for _, u := range units {
 		if strings.HasSuffix(s, u.suffix) {
-			s, scale = strings.TrimSuffix(s, u.suffix), u.scale
+			num, scale = strings.TrimSuffix(s, u.suffix), u.scale
 			break
 		}
 	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || !(v > 0) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("--latency-target: expected a positive duration such as 80us or 1.2ms, got %q", s)
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || scale == 0 || !(v > 0) || math.IsInf(v, 0) {
+		return 0, &exitError{code: 2, err: fmt.Errorf("--latency-target: expected a positive duration with a unit (us, ms or s) such as 80us or 1.2ms, got %q", s)}
 	}
 	return v * scale, nil
+}
+
+// configFlags names the flag behind each search.Config field the command
+// sets, so that an invalid value is reported in the user's terms.
+var configFlags = map[string]string{
+	"BatchSize": "--batch", "ArchBatchSize": "--arch-batch", "WarmupEpochs": "--warmup-epochs", "SearchEpochs": "--epochs",
+	"TrainEpochs": "--train-epochs", "ArchEvery": "--arch-every", "Parallelism": "--threads", "WarmupLR": "--warmup-lr",
+	"LR": "--lr", "TrainLR": "--train-lr", "WeightDecay": "--weight-decay", "LabelSmoothing": "--label-smoothing",
+	"ArchLR": "--arch-lr", "GateMode": "--gates", "LatencyLoss": "--loss", "TargetLatency": "--latency-target",
+	"LatencyA": "--loss-a", "LatencyBeta": "--loss-beta", "LatencyLambda": "--loss-lambda",
+}
+
+// flagError rewrites a search.Config validation error ("search config:
+// Field: message") as a usage error naming the flag.
+func flagError(err error) error {
+	if err == nil {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(err.Error(), "search config: ")
+	if !ok {
+		return err
+	}
+	field, msg, ok := strings.Cut(rest, ": ")
+	if flag, known := configFlags[field]; ok && known {
+		return &exitError{code: 2, err: fmt.Errorf("%s: %s", flag, msg)}
+	}
+	return err
+}
+
+// checkFlags checks the flags of a new search before anything is read or
+// written: out-of-range values are usage errors named by their flags.
+func (c *SearchCmd) checkFlags() error {
+	for _, f := range []struct {
+		flag   string
+		v, min int
+	}{
+		{"--train-limit", c.TrainLimit, 0}, {"--held-out", c.HeldOut, 0}, {"--bn-images", c.BNImages, 0},
+		{"--checkpoint-every", c.CheckpointEvery, 1}, {"--stop-after", c.StopAfter, 0}, {"--epochs", c.Epochs, 1},
+	} {
+		if f.v < f.min {
+			return &exitError{code: 2, err: fmt.Errorf("%s: expected >= %d, got %d", f.flag, f.min, f.v)}
+		}
+	}
+	if c.LatencyTarget != "" {
+		if _, err := parseMicros(c.LatencyTarget); err != nil {
+			return err
+		}
+	}
+	cfg := c.baseConfig()
+	if cfg.LatencyLoss != search.LossNone || cfg.GateMode == search.GateReinforce {
+		cfg.TargetLatency = 100 // checked against the table later
+	}
+	return flagError(cfg.Validate())
 }
 
 // loadTable resolves the latency table: --lut, else the target's.
@@ -185,29 +187,9 @@ func (c *SearchCmd) loadTable() (*targets.LUT, string, error) {
 	return l, "", nil
 }
 
-// searchTable is the table the search reads: the LUT entries scaled by the
-// table's fitted whole-network correction, if it has one, with the
-// correction's fixed per-inference overhead c0 counted in the classifier
-// (Logits) entry that every network has once, so that E[LAT] is the
-// predictor's whole-network latency.
-func searchTable(l *targets.LUT) search.LatencyTable {
-	if l.Correction != nil {
-		return overheadTable{l.Corrected()}
-	}
-	return l
-}
-
-type overheadTable struct{ *targets.CorrectedTable }
-
-func (t overheadTable) Lookup(key string) (float64, bool) {
-	v, ok := t.CorrectedTable.Lookup(key)
-	if o := t.Overhead(); ok && o > 0 && space.KeyType(key) == space.LogitsType {
-		v += o
-	}
-	return v, ok
-}
-
-func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Config, error) {
+// baseConfig is the configuration the flags give, without the target
+// latency.
+func (c *SearchCmd) baseConfig() search.Config {
 	cfg := search.DefaultConfig()
 	cfg.Seed = c.Seed
 	cfg.BatchSize, cfg.ArchBatchSize = c.Batch, c.ArchBatch
@@ -217,23 +199,37 @@ func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Co
 	cfg.RLSamples, cfg.RLLatencyWeight = c.RLSamples, c.RLWeight
 	cfg.LatencyLoss, cfg.LatencyA, cfg.LatencyBeta, cfg.LatencyLambda = c.Loss, c.LossA, c.LossBeta, c.LossLambda
 	cfg.Parallelism, cfg.Backend = c.Threads, c.Backend
+	return cfg
+}
+
+// config is the search's configuration: the flags' plus the target
+// latency, which no network of the space may be unable to meet: a target
+// below the table's fastest network is a usage error naming the fastest
+// and the slowest.
+func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Config, error) {
+	cfg := c.baseConfig()
 	if c.Loss != search.LossNone || c.Gates == search.GateReinforce {
+		lm, err := search.NewLatencyModel(plan, lat)
+		if err != nil {
+			return cfg, err
+		}
+		fast, slow := extremes(plan, lm)
+		c.fastest, c.slowest = fast, slow
 		if c.LatencyTarget != "" {
 			t, err := parseMicros(c.LatencyTarget)
 			if err != nil {
 				return cfg, err
 			}
+			if t < fast {
+				return cfg, &exitError{code: 2, err: fmt.Errorf("--latency-target %s: unreachable: the fastest network of space %s under table %s takes %.1f µs (the slowest %.1f µs); choose a target between them",
+					c.LatencyTarget, plan.Space.Name, lat.ID(), fast, slow)}
+			}
 			cfg.TargetLatency = t
 		} else {
-			lm, err := search.NewLatencyModel(plan, lat)
-			if err != nil {
-				return cfg, err
-			}
-			fast, slow := extremes(plan, lm)
 			cfg.TargetLatency = math.Sqrt(fast * slow)
 		}
 	}
-	return cfg, cfg.Validate()
+	return cfg, flagError(cfg.Validate())
 }
 
 // extremes returns the latency of the fastest and the slowest network of
@@ -261,53 +257,24 @@ func extremes(plan *space.Plan, lm *search.LatencyModel) (float64, float64) {
 
 // Run searches.
 func (c *SearchCmd) Run(g *globals) error {
-	var (
-		run    searchRun
-		dir    string
-		resume = c.Resume != ""
-	)
-	switch {
-	case resume && c.Output != "" && c.Output != c.Resume:
-		return &exitError{code: 2, err: fmt.Errorf("--resume %s and -o %s: give one run directory", c.Resume, c.Output)}
-	case resume:
-		dir = c.Resume
-		b, err := os.ReadFile(filepath.Join(dir, runFile))
-		if err != nil {
-			return fmt.Errorf("--resume: %w (not a run directory?)", err)
-		}
-		if err := json.Unmarshal(b, &run); err != nil {
-			return fmt.Errorf("%s: %v", filepath.Join(dir, runFile), err)
-		}
-		// Where the search runs may change on resume; what it computes
-		// may not.
-		stop, threads, backend := c.StopAfter, c.Threads, c.Backend
-		*c = run.Args
-		c.StopAfter = stop
-		if threads != 0 {
-			c.Threads = threads
-		}
-		if backend != "" {
-			c.Backend = backend
-		}
-		if c.LUT == "" && run.TableFile != "" {
-			c.LUT = run.TableFile
-		}
-	case c.Output == "":
-		return &exitError{code: 2, err: fmt.Errorf("-o RUNDIR: expected a run directory (or --resume RUNDIR)")}
-	default:
-		dir = c.Output
-		if _, err := os.Stat(filepath.Join(dir, runFile)); err == nil {
-			return fmt.Errorf("%s already holds a search; continue it with --resume %s or choose another -o", dir, dir)
-		}
+	rd, err := c.settings()
+	if err != nil {
+		return err
 	}
-	if c.CheckpointEvery <= 0 {
-		return &exitError{code: 2, err: fmt.Errorf("--checkpoint-every: expected a positive number of steps, got %d", c.CheckpointEvery)}
+	resume := rd != nil
+	dir := c.Output
+	if resume {
+		dir = rd.Path
+	}
+	if err := c.checkFlags(); err != nil {
+		return err
 	}
 
 	// the space and its candidates
-	sp := run.Space
-	if sp == nil {
-		var err error
+	var sp *space.Space
+	if resume {
+		sp = rd.Settings.Space
+	} else {
 		if sp, err = space.Open(c.Space); err != nil {
 			return err
 		}
@@ -320,12 +287,165 @@ func (c *SearchCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
+	// the latency table
+	var (
+		lut   *targets.LUT
+		lat   search.LatencyTable
+		lfile string
+	)
+	if c.Loss != search.LossNone || c.Gates == search.GateReinforce || !resume {
+		lut, lfile, err = c.loadTable()
+		if err != nil {
+			return err
+		}
+		lat = lut.SearchTable()
+	}
 
-	// data: the training split minus a held-out part; the test split is not read
+	var cfg search.Config
+	if !resume {
+		if cfg, err = c.config(plan, lat); err != nil {
+			return err
+		}
+	}
+	d, err := c.data(plan)
+	if err != nil {
+		return err
+	}
+
+	var s *search.Searcher
+	if resume {
+		if s, err = rd.Resume(lat, search.Placement{Backend: c.Backend, Parallelism: c.Threads}); err != nil {
+			return err
+		}
+	} else {
+		if s, err = search.New(plan, cfg, lat); err != nil {
+			return err
+		}
+		args, _ := json.Marshal(c)
+		rd, err = search.CreateRun(dir, search.RunSettings{Args: args, TableFile: lfile, Started: time.Now().UTC().Truncate(time.Second)}, s)
+		if err != nil {
+			s.Close()
+			return err
+		}
+	}
+	defer s.Close()
+	cfg = s.Config()
+	pos := s.Position()
+
+	iters := d.Train.Len() / cfg.BatchSize
+	total := (cfg.WarmupEpochs + cfg.SearchEpochs + cfg.TrainEpochs) * iters
+	fmt.Fprintf(g.stdout, "search %s: space %s (%d searchable layers, %.3g networks), %d training / %d held-out images of %s\n",
+		dir, sp.Name, len(plan.Layers), plan.NumChoices(), d.Train.Len(), d.Held.Len(), c.Data)
+	if lat != nil {
+		fmt.Fprintf(g.stdout, "latency table %s (target %s), loss %s, target latency %.1f µs", lat.ID(), c.Target, cfg.LatencyLoss, cfg.TargetLatency)
+		if c.slowest > 0 {
+			fmt.Fprintf(g.stdout, " (the table's networks take %.1f to %.1f µs)", c.fastest, c.slowest)
+		}
+		fmt.Fprintln(g.stdout)
+	}
+	fmt.Fprintf(g.stdout, "schedule: %d warm-up + %d search + %d train epochs of %d steps (batch %d), gates %s, arch step every %d steps\n",
+		cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs, iters, cfg.BatchSize, cfg.GateMode, cfg.ArchEvery)
+	if resume {
+		fmt.Fprintf(g.stdout, "resuming at epoch %d, step %d of %d\n", pos.Epoch, pos.WeightSteps, total)
+	}
+
+	// Ctrl-C (or SIGTERM) during the search stops it with a checkpoint;
+	// before and after, the signal ends the process as usual (the derived
+	// model is written atomically)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := progress.New("search", total)
+	bar.Add(int(pos.WeightSteps))
+	defer bar.Done()
+	var lastE float64
+	err = rd.Run(ctx, s, d, search.RunOptions{
+		CheckpointEvery: c.CheckpointEvery,
+		StopAfter:       c.StopAfter,
+		Step: func(si search.StepInfo) {
+			if si.Arch != nil {
+				lastE = si.Arch.ExpectedLatency
+			}
+			bar.Add(1)
+			status := fmt.Sprintf("loss %.3f acc %.3f", si.Weight.Loss, si.Weight.Accuracy)
+			if lastE > 0 {
+				status += fmt.Sprintf(" E[LAT] %.1fµs", lastE)
+			}
+			bar.SetStatus("%s", status)
+		},
+		Epoch: func(e search.EpochRecord) {
+			kind := "search"
+			switch {
+			case e.Warmup:
+				kind = "warm-up"
+			case e.Train:
+				kind = "train"
+			}
+			bar.SetStatus("epoch %d (%s): held-out acc %.3f, argmax %.1fµs", e.Epoch, kind, e.HeldOutAccuracy, e.ArgmaxLatencyUS)
+		},
+	})
+	bar.Done()
+	stop()
+	if errors.Is(err, search.ErrStopped) || errors.Is(err, context.Canceled) {
+		p := s.Position()
+		fmt.Fprintf(g.stdout, "stopped at step %d of %d; checkpoint saved; continue with: pnas search --resume %s\n", p.WeightSteps, total, dir)
+		if errors.Is(err, context.Canceled) {
+			return &exitError{code: 130, err: fmt.Errorf("interrupted")}
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return c.derive(g, rd, s, plan, d, lut)
+}
+
+// settings resolves the run directory: for --resume, it reads the run's
+// settings into c (only where the search runs may change: threads,
+// backend, --stop-after) and returns the run; for a new search it checks
+// -o and returns nil.
+func (c *SearchCmd) settings() (*search.RunDir, error) {
+	switch {
+	case c.Resume != "" && c.Output != "" && c.Output != c.Resume:
+		return nil, &exitError{code: 2, err: fmt.Errorf("--resume %s and -o %s: give one run directory", c.Resume, c.Output)}
+	case c.Resume != "":
+		rd, err := search.OpenRun(c.Resume)
+		if err != nil {
+			return nil, fmt.Errorf("--resume: %w", err)
+		}
+		var args SearchCmd
+		if err := json.Unmarshal(rd.Settings.Args, &args); err != nil {
+			return nil, fmt.Errorf("%s: args: %v", filepath.Join(rd.Path, search.RunFile), err)
+		}
+		// Where the search runs may change on resume; what it computes
+		// may not.
+		stop, threads, backend := c.StopAfter, c.Threads, c.Backend
+		*c = args
+		c.StopAfter = stop
+		if threads != 0 {
+			c.Threads = threads
+		}
+		if backend != "" {
+			c.Backend = backend
+		}
+		if c.LUT == "" && rd.Settings.TableFile != "" {
+			c.LUT = rd.Settings.TableFile
+		}
+		return rd, nil
+	case c.Output == "":
+		return nil, &exitError{code: 2, err: fmt.Errorf("-o RUNDIR: expected a run directory (or --resume RUNDIR)")}
+	case search.HasRun(c.Output):
+		return nil, fmt.Errorf("%s already holds a search; continue it with --resume %s or choose another -o", c.Output, c.Output)
+	}
+	return nil, nil
+}
+
+// data opens the training split minus a held-out part; the test split is
+// not read.
+func (c *SearchCmd) data(plan *space.Plan) (search.Data, error) {
 	in := plan.Stem.In
 	trainAll, err := data.Open(c.Data, "train", in.C, in.H, in.W)
 	if err != nil {
-		return err
+		return search.Data{}, err
 	}
 	if c.TrainLimit > 0 && c.TrainLimit < trainAll.Len() {
 		idx := make([]int, c.TrainLimit)
@@ -340,249 +460,45 @@ func (c *SearchCmd) Run(g *globals) error {
 	}
 	train, held, err := data.HoldOut(trainAll, nHeld, c.Seed)
 	if err != nil {
-		return err
+		return search.Data{}, err
 	}
-	norm := train.Stats()
-	var aug *data.Augment
+	d := search.Data{Train: train, Held: held, Norm: train.Stats()}
 	if c.Augment {
-		aug = &data.Augment{Pad: 2, Flip: true}
+		d.Aug = &data.Augment{Pad: 2, Flip: true}
 	}
+	return d, nil
+}
 
-	// the latency table
-	var (
-		lut   *targets.LUT
-		lat   search.LatencyTable
-		lfile string
-	)
-	if c.Loss != search.LossNone || c.Gates == search.GateReinforce || !resume {
-		lut, lfile, err = c.loadTable()
-		if err != nil {
-			return err
-		}
-		lat = searchTable(lut)
-	}
-
-	var s *search.Searcher
-	if resume {
-		s, err = search.LoadOn(filepath.Join(dir, ckptFile), lat, search.Placement{Backend: c.Backend, Parallelism: c.Threads})
-		if err != nil {
-			return err
-		}
-	} else {
-		cfg, err := c.config(plan, lat)
-		if err != nil {
-			return err
-		}
-		s, err = search.New(plan, cfg, lat)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			s.Close()
-			return err
-		}
-		run = searchRun{Args: *c, Space: sp, Config: cfg, Started: time.Now().UTC().Truncate(time.Second), TableFile: lfile}
-		if lat != nil {
-			run.Table = lat.ID()
-		}
-		b, _ := json.MarshalIndent(run, "", "  ")
-		if err := ir.WriteFileAtomic(filepath.Join(dir, runFile), append(b, '\n')); err != nil {
-			return err
-		}
-		for _, f := range []string{logFile, alphaFile} {
-			os.Remove(filepath.Join(dir, f))
-		}
-		if err := s.Save(filepath.Join(dir, ckptFile)); err != nil {
-			return err
-		}
-	}
-	defer s.Close()
-	cfg := s.Config()
-	pos := s.Position()
-
-	// keep only log lines the checkpoint has seen
-	if err := truncateJSONL(filepath.Join(dir, logFile), func(line []byte) bool {
-		var r epochRecord
-		return json.Unmarshal(line, &r) == nil && r.Epoch < pos.Epoch
-	}); err != nil {
-		return err
-	}
-	if err := truncateJSONL(filepath.Join(dir, alphaFile), func(line []byte) bool {
-		var r alphaRecord
-		return json.Unmarshal(line, &r) == nil && r.Step <= pos.WeightSteps
-	}); err != nil {
-		return err
-	}
-	logW, err := os.OpenFile(filepath.Join(dir, logFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logW.Close()
-	alphaW, err := os.OpenFile(filepath.Join(dir, alphaFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	defer alphaW.Close()
-
-	iters := train.Len() / cfg.BatchSize
-	total := (cfg.WarmupEpochs + cfg.SearchEpochs + cfg.TrainEpochs) * iters
-	fmt.Fprintf(g.stdout, "search %s: space %s (%d searchable layers, %.3g networks), %d training / %d held-out images of %s\n",
-		dir, sp.Name, len(plan.Layers), plan.NumChoices(), train.Len(), held.Len(), c.Data)
-	if lat != nil {
-		fmt.Fprintf(g.stdout, "latency table %s (target %s), loss %s, target latency %.1f µs\n", lat.ID(), c.Target, cfg.LatencyLoss, cfg.TargetLatency)
-	}
-	fmt.Fprintf(g.stdout, "schedule: %d warm-up + %d search + %d train epochs of %d steps (batch %d), gates %s, arch step every %d steps\n",
-		cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs, iters, cfg.BatchSize, cfg.GateMode, cfg.ArchEvery)
-	if resume {
-		fmt.Fprintf(g.stdout, "resuming at epoch %d, step %d of %d\n", pos.Epoch, pos.WeightSteps, total)
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	bar := progress.New("search", total)
-	bar.Add(int(pos.WeightSteps))
-	defer bar.Done()
-	var (
-		sums       epochSums
-		saved      []epochSums // the sums at the last two checkpoints
-		epochStart = time.Now()
-		startSteps = pos.WeightSteps
-		errStopped = errors.New("stopped")
-		lastE      float64
-	)
-	if b, err := os.ReadFile(filepath.Join(dir, sumsFile)); err == nil {
-		var prev []epochSums
-		if json.Unmarshal(b, &prev) == nil {
-			for _, p := range prev {
-				if p.Step == pos.WeightSteps && p.Epoch == pos.Epoch {
-					sums = p
-					epochStart = epochStart.Add(-time.Duration(p.Seconds * float64(time.Second)))
-				}
-			}
-		}
-	}
-	// checkpoint writes the sums (keeping the previous entry, in case the
-	// process dies between the two writes), then the search state.
-	checkpoint := func(step int64) error {
-		cur := sums
-		cur.Step, cur.Epoch = step, s.Position().Epoch
-		cur.Seconds = time.Since(epochStart).Seconds()
-		saved = append(saved, cur)
-		if len(saved) > 2 {
-			saved = saved[len(saved)-2:]
-		}
-		b, _ := json.Marshal(saved)
-		if err := ir.WriteFileAtomic(filepath.Join(dir, sumsFile), b); err != nil {
-			return err
-		}
-		return s.Save(filepath.Join(dir, ckptFile))
-	}
-	hooks := search.Hooks{
-		Step: func(si search.StepInfo) error {
-			sums.LossSum += si.Weight.Loss
-			sums.AccSum += si.Weight.Accuracy
-			sums.Steps++
-			if si.Arch != nil {
-				sums.ArchLossSum += si.Arch.Loss
-				sums.ArchSteps++
-				lastE = si.Arch.ExpectedLatency
-				b, _ := json.Marshal(alphaRecord{Step: si.Position.WeightSteps, Probs: s.Probs()})
-				if _, err := alphaW.Write(append(b, '\n')); err != nil {
-					return err
-				}
-			}
-			bar.Add(1)
-			status := fmt.Sprintf("loss %.3f acc %.3f", si.Weight.Loss, si.Weight.Accuracy)
-			if lastE > 0 {
-				status += fmt.Sprintf(" E[LAT] %.1fµs", lastE)
-			}
-			bar.SetStatus("%s", status)
-			if si.Position.WeightSteps%int64(c.CheckpointEvery) == 0 {
-				if err := checkpoint(si.Position.WeightSteps); err != nil {
-					return err
-				}
-			}
-			if c.StopAfter > 0 && si.Position.WeightSteps-startSteps >= int64(c.StopAfter) {
-				return errStopped
-			}
-			return nil
-		},
-		Epoch: func(ei search.EpochInfo) error {
-			rec := epochRecord{
-				Epoch: ei.Epoch, Warmup: ei.Warmup, Train: ei.Train, WeightSteps: ei.Position.WeightSteps, ArchSteps: ei.Position.ArchSteps,
-				HeldOutLoss: ei.Eval.Loss, HeldOutAccuracy: ei.Eval.Accuracy, Argmax: ei.Argmax,
-				ArgmaxLatencyUS: ei.ArgmaxLatency, ArgmaxMACs: ei.ArgmaxMACs, ExpectedLatencyUS: ei.ExpectedLatency,
-				Entropy: ei.Entropy, Probs: ei.Probs, Seconds: time.Since(epochStart).Seconds(),
-			}
-			if sums.Steps > 0 {
-				rec.TrainLoss, rec.TrainAccuracy = sums.LossSum/float64(sums.Steps), sums.AccSum/float64(sums.Steps)
-			}
-			if sums.ArchSteps > 0 {
-				rec.ArchLoss = sums.ArchLossSum / float64(sums.ArchSteps)
-			}
-			sums = epochSums{}
-			epochStart = time.Now()
-			b, _ := json.Marshal(rec)
-			if _, err := logW.Write(append(b, '\n')); err != nil {
-				return err
-			}
-			if err := logW.Sync(); err != nil {
-				return err
-			}
-			if err := checkpoint(ei.Position.WeightSteps); err != nil {
-				return err
-			}
-			kind := "search"
-			switch {
-			case ei.Warmup:
-				kind = "warm-up"
-			case ei.Train:
-				kind = "train"
-			}
-			bar.SetStatus("epoch %d (%s): held-out acc %.3f, argmax %.1fµs", ei.Epoch, kind, ei.Eval.Accuracy, ei.ArgmaxLatency)
-			return nil
-		},
-	}
-	err = s.Run(ctx, search.Data{Train: train, Held: held, Norm: norm, Aug: aug}, hooks)
-	bar.Done()
-	if err != nil {
-		if errors.Is(err, errStopped) || errors.Is(err, context.Canceled) {
-			if serr := checkpoint(s.Position().WeightSteps); serr != nil {
-				return serr
-			}
-			p := s.Position()
-			fmt.Fprintf(g.stdout, "stopped at step %d of %d; checkpoint saved; continue with: pnas search --resume %s\n", p.WeightSteps, total, dir)
-			if errors.Is(err, context.Canceled) {
-				return &exitError{code: 130, err: fmt.Errorf("interrupted")}
-			}
-			return nil
-		}
-		return err
-	}
-
-	// re-estimate BN statistics for the chosen path, measure the held-out
-	// accuracy as the model will run (running statistics), derive
+// derive re-estimates BN statistics for the chosen path, measures the
+// held-out accuracy as the model will run (running statistics), writes the
+// derived model and the plots, and reports.
+func (c *SearchCmd) derive(g *globals, rd *search.RunDir, s *search.Searcher, plan *space.Plan, d search.Data, lut *targets.LUT) error {
 	arg := s.Argmax()
 	if c.BNImages > 0 {
-		if err := s.RecalibrateBN(train, norm, arg, c.BNImages); err != nil {
+		if err := s.RecalibrateBN(d.Train, d.Norm, arg, c.BNImages); err != nil {
 			return err
 		}
 	}
-	final, err := s.Evaluate(held, norm, arg, true)
+	final, err := s.Evaluate(d.Held, d.Norm, arg, true)
 	if err != nil {
 		return err
 	}
-	m, err := s.Derive(search.DeriveOptions{Name: sp.Name + "-searched", Mean: norm.Mean, Std: norm.Std, Labels: train.Classes, Target: c.Target})
+	m, err := s.Derive(search.DeriveOptions{Name: plan.Space.Name + "-searched", Mean: d.Norm.Mean, Std: d.Norm.Std, Labels: d.Train.Classes, Target: c.Target})
 	if err != nil {
 		return err
 	}
-	recs, _ := readEpochs(filepath.Join(dir, logFile))
 	m.Metadata.Accuracy = append(m.Metadata.Accuracy, ir.Accuracy{Data: c.Data, Split: "heldout", N: final.N, Top1: final.Accuracy})
-	modelPath := filepath.Join(dir, "model.json")
+	modelPath := filepath.Join(rd.Path, "model.json")
 	if err := ir.Save(m, modelPath); err != nil {
 		return err
 	}
-	if err := writePlots(dir, plan, m, recs, c.Target); err != nil {
+	recs, _ := rd.Epochs()
+	alphas, err := rd.Alphas()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(g.stderr, "warning: %v\n", err)
+	}
+	written, err := writePlots(rd.Path, plan, m, recs, alphas, c.Target)
+	if err != nil {
 		fmt.Fprintf(g.stderr, "warning: plots: %v\n", err)
 	}
 	fmt.Fprintf(g.stdout, "derived: %s\n", strings.Join(m.Metadata.Search.Choices, " "))
@@ -592,76 +508,31 @@ func (c *SearchCmd) Run(g *globals) error {
 		}
 	}
 	fmt.Fprintf(g.stdout, "held-out accuracy of the derived network: %.4f (%d images, BN running statistics)\n", final.Accuracy, final.N)
-	fmt.Fprintf(g.stdout, "wrote %s, %s, %s, %s\n", modelPath, filepath.Join(dir, "alpha.png"), filepath.Join(dir, "arch.png"), filepath.Join(dir, "latency-accuracy.png"))
+	fmt.Fprintf(g.stdout, "wrote %s\n", strings.Join(append([]string{modelPath}, written...), ", "))
 	fmt.Fprintln(g.stdout, modelPath)
 	return nil
 }
 
-// truncateJSONL rewrites path keeping the lines keep accepts (atomically);
-// a missing file is fine.
-func truncateJSONL(path string, keep func([]byte) bool) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var out []byte
-	for _, line := range strings.Split(string(b), "\n") {
-		if line != "" && keep([]byte(line)) {
-			out = append(out, line...)
-			out = append(out, '\n')
+// writePlots renders alpha.png (when there were architecture steps),
+// arch.png and latency-accuracy.png (when an epoch had a latency) and
+// returns the paths it wrote.
+func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []search.EpochRecord, alphas []search.AlphaRecord, target string) ([]string, error) {
+	var (
+		errs    []error
+		written []string
+	)
+	png := func(name string, render func() ([]byte, error)) {
+		path := filepath.Join(dir, name)
+		b, err := render()
+		if err == nil {
+			err = atomicfile.Write(path, b)
 		}
-	}
-	return ir.WriteFileAtomic(path, out)
-}
-
-func readEpochs(path string) ([]epochRecord, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var recs []epochRecord
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var r epochRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return recs, err
+		if err != nil {
+			errs = append(errs, err)
+			return
 		}
-		recs = append(recs, r)
+		written = append(written, path)
 	}
-	return recs, sc.Err()
-}
-
-func readAlpha(path string) ([]alphaRecord, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var recs []alphaRecord
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var r alphaRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return recs, err
-		}
-		recs = append(recs, r)
-	}
-	return recs, sc.Err()
-}
-
-// writePlots renders alpha.png, arch.png and latency-accuracy.png.
-func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []epochRecord, target string) error {
-	alphas, err := readAlpha(filepath.Join(dir, alphaFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	var errs []error
 	if len(alphas) > 0 {
 		// candidates of the widest layer name the lines; layers without Zero have one fewer
 		var names []string
@@ -684,21 +555,21 @@ func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []epochRecord, t
 				h.Probs[l] = append(h.Probs[l], a.Probs[l])
 			}
 		}
-		errs = append(errs, writePNG(filepath.Join(dir, "alpha.png"), func() ([]byte, error) { return plots.Alpha(h) }))
+		png("alpha.png", func() ([]byte, error) { return plots.Alpha(h) })
 		var warm float64 // weight steps of the warm-up epochs
 		for _, r := range recs {
 			if r.Warmup {
 				warm = float64(r.WeightSteps)
 			}
 		}
-		errs = append(errs, writePNG(filepath.Join(dir, "alpha-logodds.png"), func() ([]byte, error) { return plots.AlphaLogOdds(h, warm) }))
+		png("alpha-logodds.png", func() ([]byte, error) { return plots.AlphaLogOdds(h, warm) })
 	}
 	blocks, err := archBlocks(m, plan)
 	if err != nil {
-		return err
+		return written, err
 	}
 	title := fmt.Sprintf("%s on %s: %s", plan.Space.Name, target, m.Name)
-	errs = append(errs, writePNG(filepath.Join(dir, "arch.png"), func() ([]byte, error) { return plots.Architecture(title, blocks) }))
+	png("arch.png", func() ([]byte, error) { return plots.Architecture(title, blocks) })
 	var pts []plots.Point
 	train := 0
 	for _, r := range recs {
@@ -712,19 +583,11 @@ func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []epochRecord, t
 		}
 	}
 	if len(pts) > 0 {
-		errs = append(errs, writePNG(filepath.Join(dir, "latency-accuracy.png"), func() ([]byte, error) {
+		png("latency-accuracy.png", func() ([]byte, error) {
 			return plots.LatencyAccuracy("argmax network after each epoch (held-out accuracy; e: search, t: train epochs)", pts)
-		}))
+		})
 	}
-	return errors.Join(errs...)
-}
-
-func writePNG(path string, render func() ([]byte, error)) error {
-	b, err := render()
-	if err != nil {
-		return err
-	}
-	return ir.WriteFileAtomic(path, b)
+	return written, errors.Join(errs...)
 }
 
 // archBlocks lists the derived network's blocks for the architecture plot,

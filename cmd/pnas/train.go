@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -177,7 +178,7 @@ func (c *TrainCmd) Run(g *globals) error {
 		tr   *search.Trainer
 		d    search.Data
 		err  error
-		ckpt = filepath.Join(dir, ckptFile)
+		ckpt = filepath.Join(dir, search.CheckpointFile)
 	)
 	if resume {
 		if tr, err = search.LoadTrainer(ckpt, search.Placement{Backend: c.Backend, Parallelism: c.Threads}); err != nil {
@@ -232,7 +233,7 @@ func (c *TrainCmd) Run(g *globals) error {
 			tr.Close()
 			return err
 		}
-		if err := ir.WriteFileAtomic(filepath.Join(dir, trainRunFile), append(b, '\n')); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, trainRunFile), append(b, '\n')); err != nil {
 			tr.Close()
 			return err
 		}
@@ -247,7 +248,7 @@ func (c *TrainCmd) Run(g *globals) error {
 
 	// keep only log lines the checkpoint has seen
 	logPath := filepath.Join(dir, logFile)
-	if err := truncateJSONL(logPath, func(line []byte) bool {
+	if err := search.TruncateJSONL(logPath, func(line []byte) bool {
 		var r trainRecord
 		return json.Unmarshal(line, &r) == nil && r.Epoch < pos.Epoch
 	}); err != nil {
@@ -362,4 +363,13 @@ func writeTrainPlot(dir, name string, best int) error {
 			HeldLoss: r.HeldOutLoss, HeldAccuracy: r.HeldOutAccuracy})
 	}
 	return writePNG(filepath.Join(dir, "training.png"), func() ([]byte, error) { return plots.Training(name, eps, best) })
+}
+
+// writePNG renders a plot and writes it all-or-nothing.
+func writePNG(path string, render func() ([]byte, error)) error {
+	b, err := render()
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, b)
 }

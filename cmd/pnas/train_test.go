@@ -177,7 +177,7 @@ func TestTrainInterruptSaves(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no stop position in:\n%s", buf.String())
 	}
-	tr, err := search.LoadTrainer(filepath.Join(dir, ckptFile), search.Placement{})
+	tr, err := search.LoadTrainer(filepath.Join(dir, search.CheckpointFile), search.Placement{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -217,7 +217,7 @@ func execute(o *options, stdout, stderr io.Writer, prog *program) error {
 		if err != nil {
 			return badInput("%v", err)
 		}
-		samples, err = loadSamples(o.input, data, o.index, spec, o.dumpOut != "")
+		samples, err = loadSamples(o.input, data, o.index, spec, o.dumpOut != "", stderr)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math"
 	"runtime"
 	"strings"
@@ -43,7 +44,7 @@ func checkLoad(t *testing.T, path string, data []byte, index int, many bool) {
 	for _, spec := range fuzzSpecs() {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		xs, err := loadSamples(path, data, index, spec, many)
+		xs, err := loadSamples(path, data, index, spec, many, io.Discard)
 		runtime.ReadMemStats(&after)
 		if got, limit := after.TotalAlloc-before.TotalAlloc, allocBound(len(data)); got > limit {
 			t.Fatalf("%s: decoding %d bytes allocated %d bytes, more than %d", spec.name, len(data), got, limit)
@@ -248,7 +249,7 @@ func TestImageHeaderBoundsAllocation(t *testing.T) {
 	} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		_, err := loadSamples("x."+c.name, c.data, 0, fuzzSpecs()[0], false)
+		_, err := loadSamples("x."+c.name, c.data, 0, fuzzSpecs()[0], false, io.Discard)
 		runtime.ReadMemStats(&after)
 		if err == nil || !strings.Contains(err.Error(), "header claims 8000x8000 pixels, more than its") {
 			t.Errorf("%s: error %v, want the header's claim rejected", c.name, err)
@@ -259,7 +260,7 @@ func TestImageHeaderBoundsAllocation(t *testing.T) {
 	}
 	// A genuine image that compresses well is still accepted.
 	big := encodedPNG(t, image.NewGray(image.Rect(0, 0, 2000, 2000)))
-	if _, err := loadSamples("x.png", big, 0, fuzzSpecs()[0], false); err != nil {
+	if _, err := loadSamples("x.png", big, 0, fuzzSpecs()[0], false, io.Discard); err != nil {
 		t.Errorf("2000x2000 black PNG of %d bytes: %v", len(big), err)
 	}
 }

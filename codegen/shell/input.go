@@ -62,7 +62,10 @@ func sniff(path string, data []byte) string {
 // an IDX file), normalised as the network's input spec says; .bin and .npy
 // files give their values unchanged: exactly one sample, or, when many is
 // set, any positive whole number of samples.
-func loadSamples(path string, data []byte, index int, spec *network, many bool) ([][]float32, error) {
+//
+// An image whose aspect ratio differs from the network's input is
+// stretched to fit; a note on warn says so.
+func loadSamples(path string, data []byte, index int, spec *network, many bool, warn io.Writer) ([][]float32, error) {
 	format := sniff(path, data)
 	if format == "gzip" {
 		zr, err := gzip.NewReader(bytes.NewReader(data))
@@ -97,6 +100,10 @@ func loadSamples(path string, data []byte, index int, spec *network, many bool) 
 	}
 	if err != nil {
 		return nil, badInput("%s: %v", path, err)
+	}
+	if px.w*spec.inH != px.h*spec.inW {
+		fmt.Fprintf(warn, "note: %s is %dx%d (width x height); the model takes %dx%d, so it is resized with a different aspect ratio (stretched)\n",
+			path, px.w, px.h, spec.inW, spec.inH)
 	}
 	x, err := prepare(px, spec)
 	if err != nil {

@@ -401,3 +401,25 @@ func TestFallbackNotice(t *testing.T) {
 		t.Errorf("notice %q", notice)
 	}
 }
+
+// An image of another aspect ratio is classified after a note on stderr;
+// one of the model's own aspect ratio is resized silently.
+func TestAspectRatioNote(t *testing.T) {
+	for _, c := range []struct {
+		w, h int
+		note bool
+	}{{10, 7, true}, {8, 8, false}, {4, 4, false}} {
+		var b bytes.Buffer
+		if err := png.Encode(&b, solidImage(c.w, c.h, color.RGBA{R: 255, A: 255})); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := runProg(t, "-input", writeFile(t, "x.png", b.Bytes()))
+		if code != 0 {
+			t.Fatalf("%dx%d: exit %d: %s", c.w, c.h, code, errs)
+		}
+		want := fmt.Sprintf("is %dx%d (width x height); the model takes 4x4, so it is resized with a different aspect ratio", c.w, c.h)
+		if got := strings.Contains(errs, want); got != c.note {
+			t.Errorf("%dx%d: stderr %q; want the aspect-ratio note: %v", c.w, c.h, errs, c.note)
+		}
+	}
+}
