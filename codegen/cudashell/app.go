@@ -207,7 +207,7 @@ func execute(o *options, stdout, stderr io.Writer, prog *program, ld loader) err
 		if err != nil {
 			return badInput("%v", err)
 		}
-		samples, err = loadSamples(o.input, data, o.index, spec, o.dumpOut != "")
+		samples, err = loadSamples(o.input, data, o.index, spec, o.dumpOut != "", stderr)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // inputError is a problem with the user's input: the program reports it on
@@ -68,7 +69,10 @@ func sniff(path string, data []byte) string {
 // an IDX file), normalised as the network's input spec says; .bin and .npy
 // files give their values unchanged: exactly one sample, or, when many is
 // set, any positive whole number of samples.
-func loadSamples(path string, data []byte, index int, spec *network, many bool) ([][]float32, error) {
+//
+// An image whose aspect ratio differs from the network's input is
+// stretched to fit; a note on warn says so.
+func loadSamples(path string, data []byte, index int, spec *network, many bool, warn io.Writer) ([][]float32, error) {
 	format := sniff(path, data)
 	if format == "gzip" {
 		zr, err := gzip.NewReader(bytes.NewReader(data))
@@ -104,6 +108,10 @@ func loadSamples(path string, data []byte, index int, spec *network, many bool) 
 	if err != nil {
 		return nil, badInput("%s: %v", path, err)
 	}
+	if px.w*spec.inH != px.h*spec.inW {
+		fmt.Fprintf(warn, "note: %s is %dx%d (width x height); the model takes %dx%d, so it is resized with a different aspect ratio (stretched)\n",
+			path, px.w, px.h, spec.inW, spec.inH)
+	}
 	x, err := prepare(px, spec)
 	if err != nil {
 		return nil, badInput("%s: %v", path, err)
@@ -114,6 +122,22 @@ func loadSamples(path string, data []byte, index int, spec *network, many bool) 
 // maxImagePixels bounds the size of a decoded image.
 const maxImagePixels = 1 << 26
 
+// pixelsHeld bounds the pixels an encoded image of n bytes can describe,
+// so that a header claiming more is rejected before the decoder allocates
+// the image. A PNG pixel takes at least one bit before deflate, which
+// expands at most 1032 times; a JPEG spends at least one bit on every 8x8
+// block (its DC coefficient). Other formats get no bound beyond
+// maxImagePixels. (package data bounds images the same way.)
+func pixelsHeld(format string, n int) int {
+	switch format {
+	case "png":
+		return 8 * 1032 * n
+	case "jpeg":
+		return 64 * 8 * n
+	}
+	return maxImagePixels
+}
+
 func decodeImage(data []byte) (*pixels, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -121,6 +145,10 @@ func decodeImage(data []byte) (*pixels, error) {
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > maxImagePixels/cfg.Height {
 		return nil, fmt.Errorf("%s image is %dx%d pixels, expected at most %d pixels", format, cfg.Width, cfg.Height, maxImagePixels)
+	}
+	if limit := pixelsHeld(format, len(data)); cfg.Width*cfg.Height > limit {
+		return nil, fmt.Errorf("%s image header claims %dx%d pixels, more than its %d bytes can hold (at most %d): the file is truncated or corrupt",
+			format, cfg.Width, cfg.Height, len(data), limit)
 	}
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
@@ -343,14 +371,14 @@ func decodeNPY(data []byte, spec *network, many bool) ([][]float32, error) {
 		return nil, err
 	}
 	if d := strings.Trim(descr, `'"`); d != "<f4" {
-		return nil, badInput(".npy input: dtype %s, expected little-endian float32 ('<f4')", d)
+		return nil, badInput(".npy input: dtype %s, expected little-endian float32 ('<f4')", shown(d))
 	}
 	fo, err := npyField(header, "fortran_order")
 	if err != nil {
 		return nil, err
 	}
 	if fo != "False" {
-		return nil, badInput(".npy input: fortran_order is %s, expected False (C order)", fo)
+		return nil, badInput(".npy input: fortran_order is %s, expected False (C order)", shown(fo))
 	}
 	sh, err := npyField(header, "shape")
 	if err != nil {
@@ -363,7 +391,7 @@ func decodeNPY(data []byte, spec *network, many bool) ([][]float32, error) {
 		}
 		v, err := strconv.Atoi(f)
 		if err != nil || v < 0 {
-			return nil, badInput(".npy input: bad shape %s", sh)
+			return nil, badInput(".npy input: bad shape %s", shown(sh))
 		}
 		shape = append(shape, v)
 	}
@@ -385,6 +413,19 @@ func decodeNPY(data []byte, spec *network, many bool) ([][]float32, error) {
 		return nil, badInput(".npy input: data is %d bytes, shape %v needs %d (truncated or trailing data)", len(body), shape, 4*n*per)
 	}
 	return floatsToSamples(body, n, per)
+}
+
+// shown returns a value from an input file for an error message: as it is
+// when it is short and printable, else quoted and cut to 40 bytes, so that
+// the message stays one line.
+func shown(v string) string {
+	if len(v) <= 40 && !strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return v
+	}
+	if len(v) > 40 {
+		return strconv.Quote(v[:40]) + "..."
+	}
+	return strconv.Quote(v)
 }
 
 // npyField extracts the value of key from a .npy header dictionary.
