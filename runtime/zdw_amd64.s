@@ -5,7 +5,7 @@
 #include "textflag.h"
 
 // func dwK3S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·dwK3S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -138,7 +138,7 @@ dwK3S1AVX2_g7act:
 	CMPQ         R8, $+2
 	JNE          dwK3S1AVX2_g7store
 	MOVL         $0x40c00000, R8
-	MOVD         R8, X7
+	VMOVD        R8, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -224,7 +224,7 @@ dwK3S1AVX2_g1act:
 	CMPQ         SI, $+2
 	JNE          dwK3S1AVX2_g1store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X1
+	VMOVD        SI, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
@@ -286,7 +286,7 @@ dwK3S1AVX2_g2act:
 	CMPQ         SI, $+2
 	JNE          dwK3S1AVX2_g2store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X2
+	VMOVD        SI, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
@@ -361,7 +361,7 @@ dwK3S1AVX2_g3act:
 	CMPQ         SI, $+2
 	JNE          dwK3S1AVX2_g3store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X3
+	VMOVD        SI, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
@@ -447,7 +447,7 @@ dwK3S1AVX2_g4act:
 	CMPQ         SI, $+2
 	JNE          dwK3S1AVX2_g4store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X4
+	VMOVD        SI, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -546,7 +546,7 @@ dwK3S1AVX2_g5act:
 	CMPQ         SI, $+2
 	JNE          dwK3S1AVX2_g5store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X5
+	VMOVD        SI, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -656,7 +656,7 @@ dwK3S1AVX2_g6act:
 	CMPQ         SI, $+2
 	JNE          dwK3S1AVX2_g6store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X6
+	VMOVD        SI, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -715,7 +715,7 @@ dwK3S1AVX2_nores:
 	RET
 
 // func dwK3S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·dwK3S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -861,7 +861,7 @@ dwK3S2AVX2_g7act:
 	CMPQ         R8, $+2
 	JNE          dwK3S2AVX2_g7store
 	MOVL         $0x40c00000, R8
-	MOVD         R8, X7
+	VMOVD        R8, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -947,7 +947,7 @@ dwK3S2AVX2_g1act:
 	CMPQ         SI, $+2
 	JNE          dwK3S2AVX2_g1store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X1
+	VMOVD        SI, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
@@ -1011,7 +1011,7 @@ dwK3S2AVX2_g2act:
 	CMPQ         SI, $+2
 	JNE          dwK3S2AVX2_g2store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X2
+	VMOVD        SI, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
@@ -1090,7 +1090,7 @@ dwK3S2AVX2_g3act:
 	CMPQ         SI, $+2
 	JNE          dwK3S2AVX2_g3store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X3
+	VMOVD        SI, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
@@ -1182,7 +1182,7 @@ dwK3S2AVX2_g4act:
 	CMPQ         SI, $+2
 	JNE          dwK3S2AVX2_g4store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X4
+	VMOVD        SI, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -1289,7 +1289,7 @@ dwK3S2AVX2_g5act:
 	CMPQ         SI, $+2
 	JNE          dwK3S2AVX2_g5store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X5
+	VMOVD        SI, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -1409,7 +1409,7 @@ dwK3S2AVX2_g6act:
 	CMPQ         SI, $+2
 	JNE          dwK3S2AVX2_g6store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X6
+	VMOVD        SI, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -1468,7 +1468,7 @@ dwK3S2AVX2_nores:
 	RET
 
 // func dwK5S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·dwK5S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -1623,7 +1623,7 @@ dwK5S1AVX2_g7act:
 	CMPQ         R8, $+2
 	JNE          dwK5S1AVX2_g7store
 	MOVL         $0x40c00000, R8
-	MOVD         R8, X7
+	VMOVD        R8, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -1719,7 +1719,7 @@ dwK5S1AVX2_g1act:
 	CMPQ         SI, $+2
 	JNE          dwK5S1AVX2_g1store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X1
+	VMOVD        SI, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
@@ -1793,7 +1793,7 @@ dwK5S1AVX2_g2act:
 	CMPQ         SI, $+2
 	JNE          dwK5S1AVX2_g2store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X2
+	VMOVD        SI, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
@@ -1882,7 +1882,7 @@ dwK5S1AVX2_g3act:
 	CMPQ         SI, $+2
 	JNE          dwK5S1AVX2_g3store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X3
+	VMOVD        SI, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
@@ -1984,7 +1984,7 @@ dwK5S1AVX2_g4act:
 	CMPQ         SI, $+2
 	JNE          dwK5S1AVX2_g4store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X4
+	VMOVD        SI, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -2101,7 +2101,7 @@ dwK5S1AVX2_g5act:
 	CMPQ         SI, $+2
 	JNE          dwK5S1AVX2_g5store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X5
+	VMOVD        SI, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -2231,7 +2231,7 @@ dwK5S1AVX2_g6act:
 	CMPQ         SI, $+2
 	JNE          dwK5S1AVX2_g6store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X6
+	VMOVD        SI, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -2290,7 +2290,7 @@ dwK5S1AVX2_nores:
 	RET
 
 // func dwK5S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·dwK5S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -2458,7 +2458,7 @@ dwK5S2AVX2_g7act:
 	CMPQ         R8, $+2
 	JNE          dwK5S2AVX2_g7store
 	MOVL         $0x40c00000, R8
-	MOVD         R8, X7
+	VMOVD        R8, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -2554,7 +2554,7 @@ dwK5S2AVX2_g1act:
 	CMPQ         SI, $+2
 	JNE          dwK5S2AVX2_g1store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X1
+	VMOVD        SI, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
@@ -2630,7 +2630,7 @@ dwK5S2AVX2_g2act:
 	CMPQ         SI, $+2
 	JNE          dwK5S2AVX2_g2store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X2
+	VMOVD        SI, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
@@ -2723,7 +2723,7 @@ dwK5S2AVX2_g3act:
 	CMPQ         SI, $+2
 	JNE          dwK5S2AVX2_g3store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X3
+	VMOVD        SI, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
@@ -2831,7 +2831,7 @@ dwK5S2AVX2_g4act:
 	CMPQ         SI, $+2
 	JNE          dwK5S2AVX2_g4store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X4
+	VMOVD        SI, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -2956,7 +2956,7 @@ dwK5S2AVX2_g5act:
 	CMPQ         SI, $+2
 	JNE          dwK5S2AVX2_g5store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X5
+	VMOVD        SI, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -3096,7 +3096,7 @@ dwK5S2AVX2_g6act:
 	CMPQ         SI, $+2
 	JNE          dwK5S2AVX2_g6store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X6
+	VMOVD        SI, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -3155,7 +3155,7 @@ dwK5S2AVX2_nores:
 	RET
 
 // func dwK7S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·dwK7S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -3332,7 +3332,7 @@ dwK7S1AVX2_g7act:
 	CMPQ         R8, $+2
 	JNE          dwK7S1AVX2_g7store
 	MOVL         $0x40c00000, R8
-	MOVD         R8, X7
+	VMOVD        R8, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -3438,7 +3438,7 @@ dwK7S1AVX2_g1act:
 	CMPQ         SI, $+2
 	JNE          dwK7S1AVX2_g1store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X1
+	VMOVD        SI, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
@@ -3524,7 +3524,7 @@ dwK7S1AVX2_g2act:
 	CMPQ         SI, $+2
 	JNE          dwK7S1AVX2_g2store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X2
+	VMOVD        SI, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
@@ -3627,7 +3627,7 @@ dwK7S1AVX2_g3act:
 	CMPQ         SI, $+2
 	JNE          dwK7S1AVX2_g3store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X3
+	VMOVD        SI, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
@@ -3745,7 +3745,7 @@ dwK7S1AVX2_g4act:
 	CMPQ         SI, $+2
 	JNE          dwK7S1AVX2_g4store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X4
+	VMOVD        SI, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -3880,7 +3880,7 @@ dwK7S1AVX2_g5act:
 	CMPQ         SI, $+2
 	JNE          dwK7S1AVX2_g5store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X5
+	VMOVD        SI, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -4030,7 +4030,7 @@ dwK7S1AVX2_g6act:
 	CMPQ         SI, $+2
 	JNE          dwK7S1AVX2_g6store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X6
+	VMOVD        SI, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -4089,7 +4089,7 @@ dwK7S1AVX2_nores:
 	RET
 
 // func dwK7S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·dwK7S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -4279,7 +4279,7 @@ dwK7S2AVX2_g7act:
 	CMPQ         R8, $+2
 	JNE          dwK7S2AVX2_g7store
 	MOVL         $0x40c00000, R8
-	MOVD         R8, X7
+	VMOVD        R8, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -4385,7 +4385,7 @@ dwK7S2AVX2_g1act:
 	CMPQ         SI, $+2
 	JNE          dwK7S2AVX2_g1store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X1
+	VMOVD        SI, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
@@ -4473,7 +4473,7 @@ dwK7S2AVX2_g2act:
 	CMPQ         SI, $+2
 	JNE          dwK7S2AVX2_g2store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X2
+	VMOVD        SI, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
@@ -4580,7 +4580,7 @@ dwK7S2AVX2_g3act:
 	CMPQ         SI, $+2
 	JNE          dwK7S2AVX2_g3store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X3
+	VMOVD        SI, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
@@ -4704,7 +4704,7 @@ dwK7S2AVX2_g4act:
 	CMPQ         SI, $+2
 	JNE          dwK7S2AVX2_g4store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X4
+	VMOVD        SI, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -4847,7 +4847,7 @@ dwK7S2AVX2_g5act:
 	CMPQ         SI, $+2
 	JNE          dwK7S2AVX2_g5store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X5
+	VMOVD        SI, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -5007,7 +5007,7 @@ dwK7S2AVX2_g6act:
 	CMPQ         SI, $+2
 	JNE          dwK7S2AVX2_g6store
 	MOVL         $0x40c00000, SI
-	MOVD         SI, X6
+	VMOVD        SI, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1

@@ -5,7 +5,7 @@
 #include "textflag.h"
 
 // func gemmAVX2m1n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m1n1(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -85,7 +85,7 @@ gemmAVX2m1n1_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m1n1_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X1
+	VMOVD        AX, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
@@ -105,7 +105,7 @@ gemmAVX2m1n1_store:
 	RET
 
 // func gemmAVX2m2n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m2n1(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -199,7 +199,7 @@ gemmAVX2m2n1_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m2n1_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X2
+	VMOVD        AX, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
@@ -222,7 +222,7 @@ gemmAVX2m2n1_store:
 	RET
 
 // func gemmAVX2m3n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m3n1(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -330,7 +330,7 @@ gemmAVX2m3n1_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m3n1_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X3
+	VMOVD        AX, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
@@ -356,7 +356,7 @@ gemmAVX2m3n1_store:
 	RET
 
 // func gemmAVX2m4n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m4n1(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -479,7 +479,7 @@ gemmAVX2m4n1_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m4n1_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X4
+	VMOVD        AX, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -508,7 +508,7 @@ gemmAVX2m4n1_store:
 	RET
 
 // func gemmAVX2m5n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m5n1(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -648,7 +648,7 @@ gemmAVX2m5n1_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m5n1_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X5
+	VMOVD        AX, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -680,7 +680,7 @@ gemmAVX2m5n1_store:
 	RET
 
 // func gemmAVX2m6n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m6n1(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -834,7 +834,7 @@ gemmAVX2m6n1_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m6n1_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X6
+	VMOVD        AX, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -869,7 +869,7 @@ gemmAVX2m6n1_store:
 	RET
 
 // func gemmAVX2m1n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m1n2(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -962,7 +962,7 @@ gemmAVX2m1n2_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m1n2_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X2
+	VMOVD        AX, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
@@ -984,7 +984,7 @@ gemmAVX2m1n2_store:
 	RET
 
 // func gemmAVX2m2n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m2n2(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -1099,7 +1099,7 @@ gemmAVX2m2n2_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m2n2_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X4
+	VMOVD        AX, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -1126,7 +1126,7 @@ gemmAVX2m2n2_store:
 	RET
 
 // func gemmAVX2m3n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m3n2(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -1263,7 +1263,7 @@ gemmAVX2m3n2_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m3n2_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X6
+	VMOVD        AX, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -1295,7 +1295,7 @@ gemmAVX2m3n2_store:
 	RET
 
 // func gemmAVX2m4n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m4n2(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -1455,7 +1455,7 @@ gemmAVX2m4n2_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m4n2_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X8
+	VMOVD        AX, X8
 	VBROADCASTSS X8, Y8
 	VMINPS       Y8, Y0, Y0
 	VMINPS       Y8, Y1, Y1
@@ -1492,7 +1492,7 @@ gemmAVX2m4n2_store:
 	RET
 
 // func gemmAVX2m5n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m5n2(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -1677,7 +1677,7 @@ gemmAVX2m5n2_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m5n2_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X10
+	VMOVD        AX, X10
 	VBROADCASTSS X10, Y10
 	VMINPS       Y10, Y0, Y0
 	VMINPS       Y10, Y1, Y1
@@ -1719,7 +1719,7 @@ gemmAVX2m5n2_store:
 	RET
 
 // func gemmAVX2m6n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-// Requires: AVX, AVX2, FMA3, SSE2
+// Requires: AVX, AVX2, FMA3
 TEXT ·gemmAVX2m6n2(SB), NOSPLIT, $40-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
@@ -1926,7 +1926,7 @@ gemmAVX2m6n2_act:
 	CMPQ         AX, $+2
 	JNE          gemmAVX2m6n2_store
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X12
+	VMOVD        AX, X12
 	VBROADCASTSS X12, Y12
 	VMINPS       Y12, Y0, Y0
 	VMINPS       Y12, Y1, Y1

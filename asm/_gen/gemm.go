@@ -325,8 +325,11 @@ func broadcastSix(ctx *build.Context, s isa, v reg.VecVirtual) {
 		ctx.VPBROADCASTD(g, v)
 		return
 	}
+	// VMOVD, not MOVD: a legacy-SSE instruction while the upper halves of
+	// the vector registers are dirty costs Intel cores a state transition
+	// or a merge on every call.
 	x := ctx.XMM()
-	ctx.MOVD(g, x)
+	ctx.VMOVD(g, x)
 	ctx.VBROADCASTSS(x, v)
 }
 
