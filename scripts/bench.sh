@@ -54,6 +54,6 @@ else
 	echo "bench: no gcc, so no peak probe: the \"of peak\" column stays n/a" >&2
 fi
 TARGETS=${TARGETS:-amd64$([ $avx512 = 1 ] && echo ,amd64-avx512)}
-go run ./internal/cmd/perfcmp -peak "$PEAK" -harness "$HARNESS" -models-dir "$MODELS_DIR" -pnas bin/pnas \
+go run ./internal/cmd/perfcmp ${BASELINE:+-baseline "$BASELINE"} -peak "$PEAK" -harness "$HARNESS" -models-dir "$MODELS_DIR" -pnas bin/pnas \
 	-work "$OUT" -targets "$TARGETS" -threads "${THREADS:-1,2}" \
 	${MODELS:+-models "$MODELS"} -passes "${PASSES:-3}" -json "$OUT/results.json"

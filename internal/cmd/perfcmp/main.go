@@ -9,7 +9,9 @@
 // same input, then for several passes times ONNX Runtime (node bench.js) and
 // every target's program (-bench) at batch 1 for each thread count, and
 // prints the medians over passes as a markdown table, followed by where the
-// time goes per layer kind (one thread, last pass).
+// time goes per layer kind (one thread, last pass). With -baseline, each
+// target is also compiled by a second pnas binary (an earlier build) and its
+// programs are timed in the same passes, labelled "<target> (baseline)".
 package main
 
 import (
@@ -75,6 +77,7 @@ func main() {
 	harness := flag.String("harness", "bench/ort", "ONNX Runtime harness directory (bench.js and node_modules)")
 	modelsDir := flag.String("models-dir", "out/bench/models", "directory of the reference models (build_models.js and bench.js --ref output)")
 	pnas := flag.String("pnas", "bin/pnas", "pnas binary")
+	baseline := flag.String("baseline", "", "a second pnas binary whose programs are timed alongside, for before/after figures")
 	work := flag.String("work", "out/bench", "work directory")
 	models := flag.String("models", "mbconv_fmnist28,mobilenetv2_224,proxyless_mobile,proxyless_gpu,proxyless_cpu", "models to compare")
 	targets := flag.String("targets", "amd64", "pnas targets to compile for and compare (comma separated)")
@@ -91,7 +94,7 @@ func main() {
 			peakPerCore[k] = f
 		}
 	}
-	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, work: *work, runs: *runs}
+	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, baseline: *baseline, work: *work, runs: *runs}
 	if err := c.run(split(*models), split(*targets), ints(*threads), *passes, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "perfcmp:", err)
 		os.Exit(1)
@@ -179,10 +182,13 @@ func layerKind(op *ir.Op) string {
 	return "other"
 }
 
+const baselineSuffix = " (baseline)"
+
 var kinds = []string{"1x1", "depthwise", "full conv", "dense", "other"}
 
 type cmp struct {
 	harness, models, pnas, work string
+	baseline                    string
 	runs                        int
 	ops                         map[string]map[string]*ir.Op // model -> op name -> op
 }
@@ -220,14 +226,23 @@ func (c *cmp) prepare(m string, targets []string) (bins map[string]string, vsORT
 	}
 	fmt.Fprintf(os.Stderr, "%s: interpreter vs ONNX Runtime: %.2e\n", m, relErr(ref, want))
 	bins, vsORT, vsInterp = map[string]string{}, map[string]float64{}, map[string]float64{}
+	type build struct{ pnas, target, label, dir string }
+	var builds []build
 	for _, t := range targets {
-		out, err := sh(c.pnas, "compile", js, "--target", t, "-o", filepath.Join(c.work, m+"-"+t))
+		builds = append(builds, build{c.pnas, t, t, filepath.Join(c.work, m+"-"+t)})
+		if c.baseline != "" {
+			builds = append(builds, build{c.baseline, t, t + baselineSuffix, filepath.Join(c.work, m+"-"+t+"-baseline")})
+		}
+	}
+	for _, b := range builds {
+		t := b.label
+		out, err := sh(b.pnas, "compile", js, "--target", b.target, "-o", b.dir)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		bin := lines[len(lines)-1]
-		dump := filepath.Join(c.work, m+"-"+t+".out.bin")
+		dump := filepath.Join(b.dir, "out.bin")
 		if _, err := sh(bin, "-input", filepath.Join(c.models, m+".ref_input.bin"), "-dump-output", dump); err != nil {
 			return nil, nil, nil, err
 		}
@@ -294,6 +309,10 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 		for _, t := range threads {
 			for _, tg := range targets {
 				rows = append(rows, &row{Model: m, Target: tg, Threads: t, VsORT: vsORT[tg], VsInterp: vsInterp[tg]})
+				if c.baseline != "" {
+					tb := tg + baselineSuffix
+					rows = append(rows, &row{Model: m, Target: tb, Threads: t, VsORT: vsORT[tb], VsInterp: vsInterp[tb]})
+				}
 			}
 		}
 	}
