@@ -86,6 +86,7 @@ func main() {
 	runs := flag.Int("runs", 0, "pnas timed runs per pass (0: about one second's worth)")
 	jsonOut := flag.String("json", "", "also write the raw results here")
 	peak := flag.String("peak", "", "measured per-core peak GFLOP/s per kernel set, e.g. avx512=116,avx2=116,go=14.5")
+	from := flag.String("from", "", "print the tables of an earlier run's -json file (with this run's -peak) instead of measuring")
 	flag.Parse()
 	for _, kv := range strings.Split(*peak, ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -93,6 +94,13 @@ func main() {
 			fmt.Sscan(v, &f)
 			peakPerCore[k] = f
 		}
+	}
+	if *from != "" {
+		if err := reprint(*from); err != nil {
+			fmt.Fprintln(os.Stderr, "perfcmp:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, baseline: *baseline, work: *work, runs: *runs}
 	if err := c.run(split(*models), split(*targets), ints(*threads), *passes, *jsonOut); err != nil {
@@ -358,6 +366,33 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 			}
 		}
 	}
+	printTables(rows)
+	if jsonOut != "" {
+		b, err := json.MarshalIndent(rows, "", " ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(jsonOut, b, 0o644)
+	}
+	return nil
+}
+
+// reprint prints the tables of a -json file.
+func reprint(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rows []*row
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	printTables(rows)
+	return nil
+}
+
+// printTables prints the comparison and where the time goes.
+func printTables(rows []*row) {
 	fmt.Println("| model | MACs | threads | target | kernels | pnas ms | ONNX Runtime ms | pnas / ORT | pnas GFLOP/s | of peak |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
@@ -374,6 +409,10 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 	if len(rows) > 0 {
 		cpu = rows[0].CPU
 	}
+	passes := 0
+	if len(rows) > 0 {
+		passes = len(rows[0].PnasMS)
+	}
 	fmt.Printf("\n%s; medians of %d interleaved passes; pnas / ORT < 1 means pnas is faster; peak per core (GFLOP/s): %v\n", cpu, passes, peakPerCore)
 	fmt.Printf("\nwhere the time goes, 1 thread, last pass (ms, sum of per-layer medians):\n\n")
 	fmt.Printf("| model | target | %s |\n|---|---|%s\n", strings.Join(kinds, " | "), strings.Repeat("---|", len(kinds)))
@@ -387,12 +426,24 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 		}
 		fmt.Printf("| %s | %s | %s |\n", r.Model, r.Target, strings.Join(cells, " | "))
 	}
-	if jsonOut != "" {
-		b, err := json.MarshalIndent(rows, "", " ")
-		if err != nil {
-			return err
+	var pairs [][2]*row
+	for _, b := range rows {
+		if base, ok := strings.CutSuffix(b.Target, baselineSuffix); ok {
+			for _, r := range rows {
+				if r.Model == b.Model && r.Threads == b.Threads && r.Target == base {
+					pairs = append(pairs, [2]*row{b, r})
+				}
+			}
 		}
-		return os.WriteFile(jsonOut, b, 0o644)
 	}
-	return nil
+	if len(pairs) > 0 {
+		fmt.Printf("\nbaseline vs this build (medians; the same passes):\n\n")
+		fmt.Println("| model | threads | target | baseline ms | ms | ratio | baseline / ORT | / ORT |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
+		for _, p := range pairs {
+			b, r := median(p[0].PnasMS), median(p[1].PnasMS)
+			fmt.Printf("| %s | %d | %s | %.3f | %.3f | %.2fx | %.2fx | %.2fx |\n", p[1].Model, p[1].Threads, p[1].Target,
+				b, r, r/b, b/median(p[0].OrtMS), r/median(p[1].OrtMS))
+		}
+	}
 }
