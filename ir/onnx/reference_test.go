@@ -7,7 +7,7 @@ import (
 )
 
 // Reference models and outputs from two independent engines (docs/onnx.md):
-//   - ONNX Runtime: models built by the bench/ortanchor harness
+//   - ONNX Runtime: models built by the bench/ort harness
 //     (build_models.js); bench.js --ref saves a batch-1 input and ONNX
 //     Runtime's logits as NAME.ref_input.bin / NAME.ref_output.bin.
 //   - PyTorch: testdata/export_torch.py exports a MobileNetV2-style network

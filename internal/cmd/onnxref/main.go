@@ -1,6 +1,6 @@
 // Command onnxref checks ONNX import and export against reference outputs
 // of independent engines, including models too large to commit: the
-// MobileNetV2-224 models of the ONNX Runtime harness (bench/ortanchor,
+// MobileNetV2-224 models of the ONNX Runtime harness (bench/ort,
 // NAME.onnx with NAME.ref_input.bin and NAME.ref_output.bin) and of
 // PyTorch's exporter (ir/onnx/testdata/export_torch.py, TAG_VARIANT.onnx
 // with TAG.input.bin and TAG.torch_output.bin). The small models committed
@@ -61,7 +61,7 @@ func committedRefs(dir string) []reference {
 }
 
 func main() {
-	ortDir := flag.String("ort", "", "ortanchor models directory (mbconv_fmnist28, mobilenetv2_224 with .ref_input.bin/.ref_output.bin)")
+	ortDir := flag.String("ort", "", "bench/ort models directory (out/bench/models) (mbconv_fmnist28, mobilenetv2_224 with .ref_input.bin/.ref_output.bin)")
 	torchDir := flag.String("torch", "", "export_torch.py output directory (torch_mbv2_*)")
 	exportDir := flag.String("export", "", "write each model's re-export, input and interpreter output here")
 	flag.Parse()
