@@ -229,7 +229,7 @@ func FuzzFolderImage(f *testing.F) {
 // TestImageHeaderBoundsAllocation checks that an image whose header claims
 // far more pixels than the file holds is rejected before the decoder
 // allocates them: before the check, an 81-byte PNG claiming 8000x8000 pixels
-// allocated 256 MB, and one claiming 100000x100000 would ask for 40 GB.
+// allocated 244 MiB, and one claiming 100000x100000 would ask for 37 GiB.
 func TestImageHeaderBoundsAllocation(t *testing.T) {
 	small := solid(7, 5, color.RGBA{9, 9, 9, 255})
 	for _, c := range []struct {
