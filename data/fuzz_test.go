@@ -228,9 +228,8 @@ func FuzzFolderImage(f *testing.F) {
 
 // TestImageHeaderBoundsAllocation checks that an image whose header claims
 // far more pixels than the file holds is rejected before the decoder
-// allocates them: before the check, a 78-byte PNG claiming 8000x8000 pixels
-// allocated about 250 MB, and one claiming 100000x100000 more than the
-// machine has.
+// allocates them: before the check, an 81-byte PNG claiming 8000x8000 pixels
+// allocated 244 MiB, and one claiming 100000x100000 would ask for 37 GiB.
 func TestImageHeaderBoundsAllocation(t *testing.T) {
 	small := solid(7, 5, color.RGBA{9, 9, 9, 255})
 	for _, c := range []struct {

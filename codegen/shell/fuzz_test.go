@@ -229,8 +229,8 @@ func FuzzInputBin(f *testing.F) {
 
 // TestImageHeaderBoundsAllocation checks that an image whose header claims
 // far more pixels than the file holds is rejected before the decoder
-// allocates them (an 81-byte PNG claiming 8000x8000 pixels allocated 244 MB,
-// a 597-byte JPEG claiming 8000x8000 91 MB).
+// allocates them (an 81-byte PNG claiming 8000x8000 pixels allocated 244 MiB,
+// a 597-byte JPEG claiming 8000x8000 91 MiB).
 func TestImageHeaderBoundsAllocation(t *testing.T) {
 	small := solidImage(7, 5, color.White)
 	claimJPEG := encodedJPEG(t, small)
