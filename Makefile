@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-apt test demo bench bench-latency clean
+.PHONY: all build deps deps-apt deps-bench test demo bench bench-latency clean
 
 all: build
 
@@ -51,7 +51,24 @@ test: deps
 demo: build
 	@scripts/demo.sh
 
-bench: build
+# deps-bench installs what make bench needs besides Go: node and npm for
+# ONNX Runtime (the npm packages themselves come from bench/ort's
+# package-lock.json) and gcc for the peak probe.
+deps-bench:
+	@need=""; \
+	command -v node >/dev/null || need="$$need nodejs"; \
+	command -v npm >/dev/null || need="$$need npm"; \
+	command -v gcc >/dev/null || need="$$need gcc"; \
+	if [ -n "$$need" ]; then \
+		echo "installing:$$need"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need >/dev/null) \
+			|| echo "warning: could not install$$need"; \
+	fi
+
+# bench: pnas vs ONNX Runtime on the reference models, every x86 target the
+# CPU runs (scripts/bench.sh; PASSES, MODELS, THREADS, TARGETS, BASELINE).
+bench: build deps-bench
 	@scripts/bench.sh
 
 # bench-latency: predicted vs measured latency of 30 random fmnist networks.

@@ -9,7 +9,10 @@ import (
 )
 
 // generated are the files the generator writes into ../runtime.
-var generated = []string{"zgemm_amd64.s", "zgemm_amd64.go", "zdw_amd64.s", "zdw_amd64.go"}
+var generated = []string{
+	"zgemm_avx2_amd64.s", "zgemm_avx2_amd64.go", "zgemm_avx512_amd64.s", "zgemm_avx512_amd64.go",
+	"zdw_avx2_amd64.s", "zdw_avx2_amd64.go", "zdw_avx512_amd64.s", "zdw_avx512_amd64.go",
+}
 
 // runGen runs the generator into dir.
 func runGen(t *testing.T, dir string) {

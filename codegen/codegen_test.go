@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -360,6 +361,14 @@ func TestGeneratedFiles(t *testing.T) {
 		}
 		if a.File("main.go") == nil || a.File("model0.go") == nil || a.File("weights.bin") == nil {
 			t.Errorf("%s: missing main.go, model0.go or weights.bin", name)
+		}
+		// a program ships its own kernel set and those below it, never one above
+		want := map[string][]string{"generic": nil, "amd64": {"avx2"}, "amd64-avx512": {"avx2", "avx512"}}[name]
+		for _, set := range []string{"avx2", "avx512"} {
+			has := a.File("rt/zgemm_"+set+"_amd64.s") != nil && a.File("rt/zdw_"+set+"_amd64.s") != nil
+			if has != slices.Contains(want, set) {
+				t.Errorf("%s: ships the %s kernels: %v, want %v", name, set, has, !has)
+			}
 		}
 	}
 }

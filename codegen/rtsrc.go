@@ -14,7 +14,8 @@ import (
 // The runtime is copied into the generated module's rt/ directory, file by
 // file: the file groups of runtime.KernelFiles that the model's operators
 // need ("common", the families of the steps, and "elementwise", which the
-// program shell uses). For the "go" kernel set the files excluded by
+// program shell uses), without the kernel sets above the program's
+// (runtime.FilesForSet). For the "go" kernel set the files excluded by
 // -tags noasm are dropped. The runtime's CPU detection, which imports
 // golang.org/x/sys/cpu, is replaced by CPUID-based detection so that
 // go.mod needs no requirements.
@@ -50,7 +51,7 @@ func runtimeFiles(kernelSet string, groups map[string]bool) ([]File, error) {
 }
 
 func copyRuntime(kernelSet string, groups []string) ([]File, error) {
-	names, err := runtime.FilesFor(groups...)
+	names, err := runtime.FilesForSet(kernelSet, groups...)
 	if err != nil {
 		return nil, fmt.Errorf("codegen: %w", err)
 	}

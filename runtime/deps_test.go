@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ func TestDeps(t *testing.T) {
 // TestKernelFiles checks that the file groups cover the package and that
 // each group, copied alone with the common files into a fresh module (as a
 // generated program does), builds for amd64, amd64 without assembly, and
-// arm64.
+// arm64; and that FilesForSet leaves out the kernel sets above the chosen
+// one and still builds.
 func TestKernelFiles(t *testing.T) {
 	listed := map[string]bool{"files.go": true, "sources.go": true}
 	for _, fs := range runtime.KernelFiles {
@@ -61,15 +63,49 @@ func TestKernelFiles(t *testing.T) {
 		groups = append(groups, g)
 	}
 	sort.Strings(groups)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 2)
+	type unit struct {
+		name  string
+		files []string
+		envs  [][]string
+	}
+	var units []unit
 	for _, g := range groups {
 		files, err := runtime.FilesFor(g)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := t.TempDir()
+		units = append(units, unit{"group " + g, files, [][]string{{"GOARCH=amd64"}, {"GOARCH=amd64", "GOFLAGS=-tags=noasm"}, {"GOARCH=arm64"}}})
+	}
+	// every group at once, with only the kernel sets up to each one
+	for _, set := range []string{"go", "avx2"} {
+		files, err := runtime.FilesForSet(set, groups...)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, f := range files {
+			for _, above := range map[string][]string{"go": {"avx2", "avx512"}, "avx2": {"avx512"}}[set] {
+				if strings.Contains(f, "_"+above+"_") {
+					t.Errorf("FilesForSet(%q) has %s", set, f)
+				}
+			}
+		}
+		units = append(units, unit{"kernel set " + set, files, [][]string{{"GOARCH=amd64"}}})
+	}
+	all, err := runtime.FilesFor(groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := runtime.FilesForSet("avx512", groups...); err != nil || !slices.Equal(got, all) {
+		t.Errorf("FilesForSet(avx512) = %v, %v; want every file", got, err)
+	}
+	if _, err := runtime.FilesForSet("sse", "pool"); err == nil {
+		t.Error("FilesForSet accepted an unknown kernel set")
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2)
+	for _, u := range units {
+		dir := t.TempDir()
+		for _, f := range u.files {
 			b, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +121,7 @@ func TestKernelFiles(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "go.sum"), []byte(sysSum), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		for _, env := range [][]string{{"GOARCH=amd64"}, {"GOARCH=amd64", "GOFLAGS=-tags=noasm"}, {"GOARCH=arm64"}} {
+		for _, env := range u.envs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -95,7 +131,7 @@ func TestKernelFiles(t *testing.T) {
 				cmd.Dir = dir
 				cmd.Env = append(os.Environ(), append(env, "GOPROXY=off", "GOWORK=off")...)
 				if out, err := cmd.CombinedOutput(); err != nil {
-					t.Errorf("group %q alone (%v) does not build: %v\n%s", g, env, err, out)
+					t.Errorf("%s alone (%v) does not build: %v\n%s", u.name, env, err, out)
 				}
 			}()
 		}

@@ -18,13 +18,55 @@ var KernelFiles = map[string][]string{
 	KindPointwise: append([]string{"pointwise.go"}, gemmFiles...),
 	KindDense:     append([]string{"convdense.go"}, gemmFiles...),
 	"linear":      append([]string{"linear.go"}, gemmFiles...),
-	KindDepthwise: {"depthwise.go", "dw_amd64.go", "zdw_amd64.go", "zdw_amd64.s"},
+	KindDepthwise: {"depthwise.go", "dw_avx2_amd64.go", "zdw_avx2_amd64.go", "zdw_avx2_amd64.s",
+		"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s"},
 	KindGrouped:   {"grouped.go"},
 	"pool":        {"pool.go"},
 	"elementwise": {"elementwise.go"},
 }
 
-var gemmFiles = []string{"gemm.go", "gemm_amd64.go", "zgemm_amd64.go", "zgemm_amd64.s"}
+var gemmFiles = []string{"gemm.go", "gemm_avx2_amd64.go", "zgemm_avx2_amd64.go", "zgemm_avx2_amd64.s",
+	"gemm_avx512_amd64.go", "zgemm_avx512_amd64.go", "zgemm_avx512_amd64.s"}
+
+// setFiles lists the files that hold one amd64 kernel set's code: for the
+// GEMM and depthwise families a registration file plus the generated
+// declarations and assembly. TestKernelFiles checks that the groups above
+// list them.
+var setFiles = map[string][]string{
+	"avx2": {"gemm_avx2_amd64.go", "zgemm_avx2_amd64.go", "zgemm_avx2_amd64.s",
+		"dw_avx2_amd64.go", "zdw_avx2_amd64.go", "zdw_avx2_amd64.s"},
+	"avx512": {"gemm_avx512_amd64.go", "zgemm_avx512_amd64.go", "zgemm_avx512_amd64.s",
+		"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s"},
+}
+
+// FilesForSet is FilesFor for a program built for one kernel set: it leaves
+// out the files of every kernel set above it, so that an "avx2" program
+// carries no AVX-512 code and a "go" program no assembly. The sets below it
+// stay, as the fallback on a CPU that lacks the set (an "avx512" program
+// runs AVX2 kernels there).
+func FilesForSet(set string, groups ...string) ([]string, error) {
+	l, ok := levelByName(set)
+	if !ok {
+		return nil, fmt.Errorf("runtime: FilesForSet: unknown kernel set %q (want one of %q)", set, levelNames)
+	}
+	all, err := FilesFor(groups...)
+	if err != nil {
+		return nil, err
+	}
+	drop := map[string]bool{}
+	for i := l + 1; i < numLevels; i++ {
+		for _, f := range setFiles[levelNames[i]] {
+			drop[f] = true
+		}
+	}
+	out := all[:0]
+	for _, f := range all {
+		if !drop[f] {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
 
 // FilesFor returns the sorted, de-duplicated files a program needs for the
 // given groups, "common" included.

@@ -31,8 +31,9 @@ func dwGroup(s isa) int {
 
 func dwName(s isa, k, stride int) string { return fmt.Sprintf("dwK%dS%d%s", k, stride, s.name) }
 
-func genDW(ctx *build.Context) {
-	for _, s := range []isa{avx2, avx512} {
+// genDW adds the depthwise kernels of one instruction set.
+func genDW(s isa) func(ctx *build.Context) {
+	return func(ctx *build.Context) {
 		for _, k := range dwSizes {
 			for _, st := range dwStrides {
 				dwKernel(ctx, s, k, st)

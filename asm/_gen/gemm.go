@@ -32,8 +32,9 @@ const gemmSig = "func(a *float32, lda, kseg, nseg, segStride int, b *float32, bs
 // gemmName is the name of the micro-kernel with mr rows and nv vectors.
 func gemmName(s isa, mr, nv int) string { return fmt.Sprintf("gemm%sm%dn%d", s.name, mr, nv) }
 
-func genGEMM(ctx *build.Context) {
-	for _, s := range []isa{avx2, avx512} {
+// genGEMM adds the GEMM micro-kernels of one instruction set.
+func genGEMM(s isa) func(ctx *build.Context) {
+	return func(ctx *build.Context) {
 		for nv := 1; nv <= s.maxNV; nv++ {
 			for mr := 1; mr <= s.maxMR; mr++ {
 				gemmKernel(ctx, s, mr, nv)
@@ -325,8 +326,11 @@ func broadcastSix(ctx *build.Context, s isa, v reg.VecVirtual) {
 		ctx.VPBROADCASTD(g, v)
 		return
 	}
+	// VMOVD, not MOVD: a legacy-SSE instruction while the upper halves of
+	// the vector registers are dirty costs Intel cores a state transition
+	// or a merge on every call.
 	x := ctx.XMM()
-	ctx.MOVD(g, x)
+	ctx.VMOVD(g, x)
 	ctx.VBROADCASTSS(x, v)
 }
 

@@ -3,7 +3,8 @@
 //
 //	go run -C=_gen github.com/pnasml/pnas/asm/_gen [-out DIR]
 //
-// It writes zgemm_amd64.{s,go} and zdw_amd64.{s,go} into DIR (default
+// It writes zgemm_avx2_amd64.{s,go}, zgemm_avx512_amd64.{s,go},
+// zdw_avx2_amd64.{s,go} and zdw_avx512_amd64.{s,go} into DIR (default
 // ../../runtime). Output depends only on the program and its flags other
 // than -out: no maps are iterated, no time or path is recorded.
 package main
@@ -26,9 +27,13 @@ type unit struct {
 	gen  func(ctx *build.Context) // adds the functions
 }
 
+// One unit per kernel family and instruction set, so that a compiled
+// program copies only the files of its own kernel set.
 var units = []unit{
-	{"gemm", genGEMM},
-	{"dw", genDW},
+	{"gemm_avx2", genGEMM(avx2)},
+	{"gemm_avx512", genGEMM(avx512)},
+	{"dw_avx2", genDW(avx2)},
+	{"dw_avx512", genDW(avx512)},
 }
 
 func main() {

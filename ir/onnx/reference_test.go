@@ -9,7 +9,7 @@ import (
 )
 
 // Reference models and outputs from two independent engines (docs/onnx.md):
-//   - ONNX Runtime: models built by the bench/ortanchor harness
+//   - ONNX Runtime: models built by the bench/ort harness
 //     (build_models.js); bench.js --ref saves a batch-1 input and ONNX
 //     Runtime's logits as NAME.ref_input.bin / NAME.ref_output.bin.
 //   - PyTorch: testdata/export_torch.py exports a MobileNetV2-style network
@@ -82,7 +82,7 @@ func TestReferenceTorchSmall(t *testing.T) {
 }
 
 // MobileNetV2-224 (14 MB) is not committed. PNAS_ORT_MODELS names the
-// ortanchor models directory, PNAS_TORCH_MODELS the export_torch.py output
+// bench/ort models directory (out/bench/models), PNAS_TORCH_MODELS the export_torch.py output
 // directory (docs/onnx.md).
 func TestReferenceMobileNetV2(t *testing.T) {
 	ortDir, torchDir := os.Getenv("PNAS_ORT_MODELS"), os.Getenv("PNAS_TORCH_MODELS")

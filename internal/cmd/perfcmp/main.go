@@ -2,12 +2,16 @@
 // same models and weights, interleaved in one run so that the shared
 // machine's drift hits both engines alike. It is what `make bench` runs.
 //
-// It imports each reference ONNX model built by the ortanchor harness
-// (`pnas import`), compiles it (`pnas compile`), checks the program's logits
-// against ONNX Runtime's saved reference output, then for several passes
-// times ONNX Runtime (node bench.js) and the pnas program (-bench) at batch 1
-// for each thread count, and prints the medians over passes as a markdown
-// table.
+// It imports each reference ONNX model that bench/ort/build_models.js
+// writes (`pnas import`), compiles it once per target (`pnas compile
+// --target`), checks each program's logits against ONNX Runtime's saved
+// reference output and against the reference interpreter (ir/interp) on the
+// same input, then for several passes times ONNX Runtime (node bench.js) and
+// every target's program (-bench) at batch 1 for each thread count, and
+// prints the medians over passes as a markdown table, followed by where the
+// time goes per layer kind (one thread, last pass). With -baseline, each
+// target is also compiled by a second pnas binary (an earlier build) and its
+// programs are timed in the same passes, labelled "<target> (baseline)".
 package main
 
 import (
@@ -21,11 +25,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/ir/interp"
 )
 
 // peakPerCore is the register-only FP32 FMA peak of one core for each
 // kernel set, in GFLOP/s; -peak sets it from a measurement of this machine
-// (scripts/bench.sh runs the harness's peak.c).
+// (scripts/bench.sh runs bench/ort/peak.c).
 var peakPerCore = map[string]float64{}
 
 type ortResult struct {
@@ -40,32 +47,46 @@ type ortResult struct {
 
 type benchReport struct {
 	KernelSet string `json:"kernel_set"`
+	CPU       string `json:"cpu"`
 	Threads   int    `json:"threads"`
-	Total     struct {
+	Layers    []struct {
+		Name     string   `json:"name"`
+		Ops      []string `json:"ops"`
+		MedianNS float64  `json:"median_ns"`
+	} `json:"layers"`
+	Total struct {
 		MedianNS float64 `json:"median_ns"`
 	} `json:"total"`
 }
 
 type row struct {
-	Model     string    `json:"model"`
-	MACs      float64   `json:"macs"`
-	Threads   int       `json:"threads"`
-	KernelSet string    `json:"kernel_set"`
-	PnasMS    []float64 `json:"pnas_ms"`
-	OrtMS     []float64 `json:"ort_ms"`
-	MaxRelErr float64   `json:"max_rel_err"`
+	Model     string             `json:"model"`
+	Target    string             `json:"target"`
+	MACs      float64            `json:"macs"`
+	Threads   int                `json:"threads"`
+	KernelSet string             `json:"kernel_set"`
+	CPU       string             `json:"cpu"`
+	PnasMS    []float64          `json:"pnas_ms"`
+	OrtMS     []float64          `json:"ort_ms"`
+	VsORT     float64            `json:"max_rel_err_vs_ort"`
+	VsInterp  float64            `json:"max_rel_err_vs_interp"`
+	ByKind    map[string]float64 `json:"ms_by_layer_kind,omitempty"` // last pass
 }
 
 func main() {
-	ortDir := flag.String("ort", ".cache/ortanchor", "ortanchor harness directory (node_modules and models/)")
+	harness := flag.String("harness", "bench/ort", "ONNX Runtime harness directory (bench.js and node_modules)")
+	modelsDir := flag.String("models-dir", "out/bench/models", "directory of the reference models (build_models.js and bench.js --ref output)")
 	pnas := flag.String("pnas", "bin/pnas", "pnas binary")
+	baseline := flag.String("baseline", "", "a second pnas binary whose programs are timed alongside, for before/after figures")
 	work := flag.String("work", "out/bench", "work directory")
-	models := flag.String("models", "mbconv_fmnist28,mobilenetv2_224", "models to compare")
+	models := flag.String("models", "mbconv_fmnist28,mobilenetv2_224,proxyless_mobile,proxyless_gpu,proxyless_cpu", "models to compare")
+	targets := flag.String("targets", "amd64", "pnas targets to compile for and compare (comma separated)")
 	threads := flag.String("threads", "1,2", "thread counts")
 	passes := flag.Int("passes", 3, "interleaved passes")
 	runs := flag.Int("runs", 0, "pnas timed runs per pass (0: about one second's worth)")
 	jsonOut := flag.String("json", "", "also write the raw results here")
 	peak := flag.String("peak", "", "measured per-core peak GFLOP/s per kernel set, e.g. avx512=116,avx2=116,go=14.5")
+	from := flag.String("from", "", "print the tables of an earlier run's -json file (with this run's -peak) instead of measuring")
 	flag.Parse()
 	for _, kv := range strings.Split(*peak, ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -74,15 +95,33 @@ func main() {
 			peakPerCore[k] = f
 		}
 	}
-	if err := run(*ortDir, *pnas, *work, strings.Split(*models, ","), ints(*threads), *passes, *runs, *jsonOut); err != nil {
+	if *from != "" {
+		if err := reprint(*from); err != nil {
+			fmt.Fprintln(os.Stderr, "perfcmp:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, baseline: *baseline, work: *work, runs: *runs}
+	if err := c.run(split(*models), split(*targets), ints(*threads), *passes, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "perfcmp:", err)
 		os.Exit(1)
 	}
 }
 
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func ints(s string) []int {
 	var out []int
-	for _, f := range strings.Split(s, ",") {
+	for _, f := range split(s) {
 		var v int
 		fmt.Sscan(f, &v)
 		out = append(out, v)
@@ -124,100 +163,238 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func run(ortDir, pnas, work string, models []string, threads []int, passes, runs int, jsonOut string) error {
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
+// relErr is max |got-want| / max |want|.
+func relErr(got, want []float32) float64 {
+	var maxAbs, maxRef float64
+	for i := range got {
+		maxAbs = math.Max(maxAbs, math.Abs(float64(got[i]-want[i])))
+		maxRef = math.Max(maxRef, math.Abs(float64(want[i])))
 	}
-	bins := map[string]string{}
-	var rows []*row
-	for _, m := range models {
-		onnxPath := filepath.Join(ortDir, "models", m+".onnx")
-		js := filepath.Join(work, m+".json")
-		if _, err := sh(pnas, "import", onnxPath, "-o", js); err != nil {
-			return err
+	return maxAbs / maxRef
+}
+
+// layerKind names the kind of a model op for the per-layer picture.
+func layerKind(op *ir.Op) string {
+	switch {
+	case op == nil:
+		return "other"
+	case op.Type == ir.OpConv2D && op.Groups > 1:
+		return "depthwise"
+	case op.Type == ir.OpConv2D && len(op.Kernel) == 2 && op.Kernel[0] == 1 && op.Kernel[1] == 1:
+		return "1x1"
+	case op.Type == ir.OpConv2D:
+		return "full conv"
+	case op.Type == ir.OpDense:
+		return "dense"
+	}
+	return "other"
+}
+
+const baselineSuffix = " (baseline)"
+
+var kinds = []string{"1x1", "depthwise", "full conv", "dense", "other"}
+
+type cmp struct {
+	harness, models, pnas, work string
+	baseline                    string
+	runs                        int
+	ops                         map[string]map[string]*ir.Op // model -> op name -> op
+}
+
+// prepare imports model m, compiles it for target t and checks its logits
+// against ONNX Runtime's and the interpreter's; it returns the program.
+func (c *cmp) prepare(m string, targets []string) (bins map[string]string, vsORT, vsInterp map[string]float64, err error) {
+	onnxPath := filepath.Join(c.models, m+".onnx")
+	js := filepath.Join(c.work, m+".json")
+	if _, err := sh(c.pnas, "import", onnxPath, "-o", js); err != nil {
+		return nil, nil, nil, err
+	}
+	model, err := ir.Load(js)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c.ops[m] = map[string]*ir.Op{}
+	for i := range model.Ops {
+		c.ops[m][model.Ops[i].Name] = &model.Ops[i]
+	}
+	input, err := readFloats(filepath.Join(c.models, m+".ref_input.bin"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	want, err := readFloats(filepath.Join(c.models, m+".ref_output.bin"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ref, err := interp.Run(model, input, 1)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: interpreter: %w", m, err)
+	}
+	if len(ref) != len(want) {
+		return nil, nil, nil, fmt.Errorf("%s: the interpreter gives %d logits, ONNX Runtime %d", m, len(ref), len(want))
+	}
+	fmt.Fprintf(os.Stderr, "%s: interpreter vs ONNX Runtime: %.2e\n", m, relErr(ref, want))
+	bins, vsORT, vsInterp = map[string]string{}, map[string]float64{}, map[string]float64{}
+	type build struct{ pnas, target, label, dir string }
+	var builds []build
+	for _, t := range targets {
+		builds = append(builds, build{c.pnas, t, t, filepath.Join(c.work, m+"-"+t)})
+		if c.baseline != "" {
+			builds = append(builds, build{c.baseline, t, t + baselineSuffix, filepath.Join(c.work, m+"-"+t+"-baseline")})
 		}
-		out, err := sh(pnas, "compile", js, "-o", filepath.Join(work, m))
+	}
+	for _, b := range builds {
+		t := b.label
+		out, err := sh(b.pnas, "compile", js, "--target", b.target, "-o", b.dir)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		bins[m] = lines[len(lines)-1]
-		// numerics against ONNX Runtime's saved output
-		dump := filepath.Join(work, m+".out.bin")
-		if _, err := sh(bins[m], "-input", filepath.Join(ortDir, "models", m+".ref_input.bin"), "-dump-output", dump); err != nil {
-			return err
+		bin := lines[len(lines)-1]
+		dump := filepath.Join(b.dir, "out.bin")
+		if _, err := sh(bin, "-input", filepath.Join(c.models, m+".ref_input.bin"), "-dump-output", dump); err != nil {
+			return nil, nil, nil, err
 		}
 		got, err := readFloats(dump)
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
-		want, err := readFloats(filepath.Join(ortDir, "models", m+".ref_output.bin"))
+		if len(got) != len(want) {
+			return nil, nil, nil, fmt.Errorf("%s (%s): %d logits, ONNX Runtime has %d", m, t, len(got), len(want))
+		}
+		bins[t], vsORT[t], vsInterp[t] = bin, relErr(got, want), relErr(got, ref)
+		fmt.Fprintf(os.Stderr, "%s (%s): logits vs ONNX Runtime %.2e, vs interpreter %.2e (max |diff| / max |ref|)\n", m, t, vsORT[t], vsInterp[t])
+		if vsORT[t] > 1e-4 || vsInterp[t] > 1e-4 {
+			return nil, nil, nil, fmt.Errorf("%s (%s): logits differ by %.2e from ONNX Runtime and %.2e from the interpreter (limit 1e-4)", m, t, vsORT[t], vsInterp[t])
+		}
+	}
+	return bins, vsORT, vsInterp, nil
+}
+
+func (c *cmp) ort(m string, threads int) (ms, macs float64, err error) {
+	tmp, err := filepath.Abs(filepath.Join(c.work, "ort.json"))
+	if err != nil {
+		return 0, 0, err
+	}
+	models, err := filepath.Abs(c.models)
+	if err != nil {
+		return 0, 0, err
+	}
+	cmd := exec.Command("node", "bench.js", "--dir", models, "--models", m, "--threads", fmt.Sprint(threads),
+		"--batches", "1", "--json", tmp, "--quiet-wait", "3", "--attempts", "1")
+	cmd.Dir = c.harness
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, 0, fmt.Errorf("node bench.js: %v\n%s", err, out)
+	}
+	var or ortResult
+	b, err := os.ReadFile(tmp)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := json.Unmarshal(b, &or); err != nil {
+		return 0, 0, err
+	}
+	for _, x := range or.Results {
+		if x.Model == m && x.Threads == threads && x.Batch == 1 {
+			return x.MedianMS, x.MACs, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("node bench.js: no result for %s, %d threads", m, threads)
+}
+
+func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut string) error {
+	if err := os.MkdirAll(c.work, 0o755); err != nil {
+		return err
+	}
+	c.ops = map[string]map[string]*ir.Op{}
+	bins := map[string]map[string]string{}
+	var rows []*row
+	for _, m := range models {
+		b, vsORT, vsInterp, err := c.prepare(m, targets)
 		if err != nil {
 			return err
 		}
-		if len(got) != len(want) {
-			return fmt.Errorf("%s: %d logits, ONNX Runtime has %d", m, len(got), len(want))
-		}
-		var maxAbs, maxRef float64
-		for i := range got {
-			maxAbs = math.Max(maxAbs, math.Abs(float64(got[i]-want[i])))
-			maxRef = math.Max(maxRef, math.Abs(float64(want[i])))
-		}
-		rel := maxAbs / maxRef
-		fmt.Fprintf(os.Stderr, "%s: logits vs ONNX Runtime: max |diff| / max |ref| = %.2e\n", m, rel)
-		if rel > 1e-4 {
-			return fmt.Errorf("%s: logits differ from ONNX Runtime by %.2e relative (limit 1e-4)", m, rel)
-		}
+		bins[m] = b
 		for _, t := range threads {
-			rows = append(rows, &row{Model: m, Threads: t, MaxRelErr: rel})
+			for _, tg := range targets {
+				rows = append(rows, &row{Model: m, Target: tg, Threads: t, VsORT: vsORT[tg], VsInterp: vsInterp[tg]})
+				if c.baseline != "" {
+					tb := tg + baselineSuffix
+					rows = append(rows, &row{Model: m, Target: tb, Threads: t, VsORT: vsORT[tb], VsInterp: vsInterp[tb]})
+				}
+			}
 		}
 	}
 	for p := 0; p < passes; p++ {
-		for _, r := range rows {
-			fmt.Fprintf(os.Stderr, "pass %d/%d: %s threads %d\n", p+1, passes, r.Model, r.Threads)
-			tmp := filepath.Join(work, "ort.json")
-			abs, _ := filepath.Abs(tmp)
-			cmd := exec.Command("node", "bench.js", "--models", r.Model, "--threads", fmt.Sprint(r.Threads),
-				"--batches", "1", "--json", abs, "--quiet-wait", "3", "--attempts", "1")
-			cmd.Dir = ortDir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("node bench.js: %v\n%s", err, out)
-			}
-			var or ortResult
-			b, err := os.ReadFile(tmp)
+		for i := 0; i < len(rows); {
+			// one ONNX Runtime timing per model and thread count, then
+			// every target's program right after it
+			m, t := rows[i].Model, rows[i].Threads
+			fmt.Fprintf(os.Stderr, "pass %d/%d: %s threads %d\n", p+1, passes, m, t)
+			ms, macs, err := c.ort(m, t)
 			if err != nil {
 				return err
 			}
-			if err := json.Unmarshal(b, &or); err != nil {
-				return err
-			}
-			for _, x := range or.Results {
-				if x.Model == r.Model && x.Threads == r.Threads && x.Batch == 1 {
-					r.OrtMS = append(r.OrtMS, x.MedianMS)
-					r.MACs = x.MACs
+			for ; i < len(rows) && rows[i].Model == m && rows[i].Threads == t; i++ {
+				r := rows[i]
+				r.OrtMS = append(r.OrtMS, ms)
+				r.MACs = macs
+				n := c.runs
+				if n == 0 {
+					n = 200
+					if r.MACs > 1e8 {
+						n = 100
+					}
+				}
+				out, err := sh(bins[m][r.Target], "-bench", fmt.Sprint(n), "-json", "-threads", fmt.Sprint(t))
+				if err != nil {
+					return err
+				}
+				var br benchReport
+				if err := json.Unmarshal(out, &br); err != nil {
+					return fmt.Errorf("%s -bench output: %v", m, err)
+				}
+				r.KernelSet, r.CPU = br.KernelSet, br.CPU
+				r.PnasMS = append(r.PnasMS, br.Total.MedianNS/1e6)
+				r.ByKind = map[string]float64{}
+				for _, l := range br.Layers {
+					var op *ir.Op
+					if len(l.Ops) > 0 {
+						op = c.ops[m][l.Ops[0]]
+					}
+					r.ByKind[layerKind(op)] += l.MedianNS / 1e6
 				}
 			}
-			n := runs
-			if n == 0 {
-				n = 200
-				if r.MACs > 1e8 {
-					n = 100
-				}
-			}
-			out, err := sh(bins[r.Model], "-bench", fmt.Sprint(n), "-json", "-threads", fmt.Sprint(r.Threads))
-			if err != nil {
-				return err
-			}
-			var br benchReport
-			if err := json.Unmarshal(out, &br); err != nil {
-				return fmt.Errorf("%s -bench output: %v", r.Model, err)
-			}
-			r.KernelSet = br.KernelSet
-			r.PnasMS = append(r.PnasMS, br.Total.MedianNS/1e6)
 		}
 	}
-	fmt.Println("| model | MACs | threads | kernels | pnas ms | ONNX Runtime ms | pnas / ORT | pnas GFLOP/s | of peak |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	printTables(rows)
+	if jsonOut != "" {
+		b, err := json.MarshalIndent(rows, "", " ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(jsonOut, b, 0o644)
+	}
+	return nil
+}
+
+// reprint prints the tables of a -json file.
+func reprint(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rows []*row
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	printTables(rows)
+	return nil
+}
+
+// printTables prints the comparison and where the time goes.
+func printTables(rows []*row) {
+	fmt.Println("| model | MACs | threads | target | kernels | pnas ms | ONNX Runtime ms | pnas / ORT | pnas GFLOP/s | of peak |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		pm, om := median(r.PnasMS), median(r.OrtMS)
 		gf := 2 * r.MACs / (pm * 1e-3) / 1e9
@@ -225,13 +402,48 @@ func run(ortDir, pnas, work string, models []string, threads []int, passes, runs
 		if p := peakPerCore[r.KernelSet] * float64(r.Threads); p > 0 {
 			ofPeak = fmt.Sprintf("%.0f%%", 100*gf/p)
 		}
-		fmt.Printf("| %s | %.1f M | %d | %s | %.3f | %.3f | %.2fx | %.1f | %s |\n",
-			r.Model, r.MACs/1e6, r.Threads, r.KernelSet, pm, om, pm/om, gf, ofPeak)
+		fmt.Printf("| %s | %.1f M | %d | %s | %s | %.3f | %.3f | %.2fx | %.1f | %s |\n",
+			r.Model, r.MACs/1e6, r.Threads, r.Target, r.KernelSet, pm, om, pm/om, gf, ofPeak)
 	}
-	fmt.Printf("\nmedians of %d interleaved passes; pnas / ORT < 1 means pnas is faster; peak per core (GFLOP/s): %v\n", passes, peakPerCore)
-	if jsonOut != "" {
-		b, _ := json.MarshalIndent(rows, "", " ")
-		return os.WriteFile(jsonOut, b, 0o644)
+	cpu := ""
+	if len(rows) > 0 {
+		cpu = rows[0].CPU
 	}
-	return nil
+	passes := 0
+	if len(rows) > 0 {
+		passes = len(rows[0].PnasMS)
+	}
+	fmt.Printf("\n%s; medians of %d interleaved passes; pnas / ORT < 1 means pnas is faster; peak per core (GFLOP/s): %v\n", cpu, passes, peakPerCore)
+	fmt.Printf("\nwhere the time goes, 1 thread, last pass (ms, sum of per-layer medians):\n\n")
+	fmt.Printf("| model | target | %s |\n|---|---|%s\n", strings.Join(kinds, " | "), strings.Repeat("---|", len(kinds)))
+	for _, r := range rows {
+		if r.Threads != 1 {
+			continue
+		}
+		var cells []string
+		for _, k := range kinds {
+			cells = append(cells, fmt.Sprintf("%.3f", r.ByKind[k]))
+		}
+		fmt.Printf("| %s | %s | %s |\n", r.Model, r.Target, strings.Join(cells, " | "))
+	}
+	var pairs [][2]*row
+	for _, b := range rows {
+		if base, ok := strings.CutSuffix(b.Target, baselineSuffix); ok {
+			for _, r := range rows {
+				if r.Model == b.Model && r.Threads == b.Threads && r.Target == base {
+					pairs = append(pairs, [2]*row{b, r})
+				}
+			}
+		}
+	}
+	if len(pairs) > 0 {
+		fmt.Printf("\nbaseline vs this build (medians; the same passes):\n\n")
+		fmt.Println("| model | threads | target | baseline ms | ms | ratio | baseline / ORT | / ORT |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
+		for _, p := range pairs {
+			b, r := median(p[0].PnasMS), median(p[1].PnasMS)
+			fmt.Printf("| %s | %d | %s | %.3f | %.3f | %.2fx | %.2fx | %.2fx |\n", p[1].Model, p[1].Threads, p[1].Target,
+				b, r, r/b, b/median(p[0].OrtMS), r/median(p[1].OrtMS))
+		}
+	}
 }

@@ -4,66 +4,6 @@
 
 package runtime
 
-// gemmAVX2m1n1 is gemmTileGo with mr = 1 for tiles of up to 8 columns (1 vectors of 8 lanes), ncols > 0.
-//
-//go:noescape
-func gemmAVX2m1n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m2n1 is gemmTileGo with mr = 2 for tiles of up to 8 columns (1 vectors of 8 lanes), ncols > 0.
-//
-//go:noescape
-func gemmAVX2m2n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m3n1 is gemmTileGo with mr = 3 for tiles of up to 8 columns (1 vectors of 8 lanes), ncols > 0.
-//
-//go:noescape
-func gemmAVX2m3n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m4n1 is gemmTileGo with mr = 4 for tiles of up to 8 columns (1 vectors of 8 lanes), ncols > 0.
-//
-//go:noescape
-func gemmAVX2m4n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m5n1 is gemmTileGo with mr = 5 for tiles of up to 8 columns (1 vectors of 8 lanes), ncols > 0.
-//
-//go:noescape
-func gemmAVX2m5n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m6n1 is gemmTileGo with mr = 6 for tiles of up to 8 columns (1 vectors of 8 lanes), ncols > 0.
-//
-//go:noescape
-func gemmAVX2m6n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m1n2 is gemmTileGo with mr = 1 for tiles of up to 16 columns (2 vectors of 8 lanes), ncols > 8.
-//
-//go:noescape
-func gemmAVX2m1n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m2n2 is gemmTileGo with mr = 2 for tiles of up to 16 columns (2 vectors of 8 lanes), ncols > 8.
-//
-//go:noescape
-func gemmAVX2m2n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m3n2 is gemmTileGo with mr = 3 for tiles of up to 16 columns (2 vectors of 8 lanes), ncols > 8.
-//
-//go:noescape
-func gemmAVX2m3n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m4n2 is gemmTileGo with mr = 4 for tiles of up to 16 columns (2 vectors of 8 lanes), ncols > 8.
-//
-//go:noescape
-func gemmAVX2m4n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m5n2 is gemmTileGo with mr = 5 for tiles of up to 16 columns (2 vectors of 8 lanes), ncols > 8.
-//
-//go:noescape
-func gemmAVX2m5n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
-// gemmAVX2m6n2 is gemmTileGo with mr = 6 for tiles of up to 16 columns (2 vectors of 8 lanes), ncols > 8.
-//
-//go:noescape
-func gemmAVX2m6n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
-
 // gemmAVX512m1n1 is gemmTileGo with mr = 1 for tiles of up to 16 columns (1 vectors of 16 lanes), ncols > 0.
 //
 //go:noescape

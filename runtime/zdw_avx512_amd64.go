@@ -4,36 +4,6 @@
 
 package runtime
 
-// dwK3S1AVX2 is dwRowsGo with kh = kw = 3 and stride = 1; c is a multiple of 8 or the end of the channels.
-//
-//go:noescape
-func dwK3S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-
-// dwK3S2AVX2 is dwRowsGo with kh = kw = 3 and stride = 2; c is a multiple of 8 or the end of the channels.
-//
-//go:noescape
-func dwK3S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-
-// dwK5S1AVX2 is dwRowsGo with kh = kw = 5 and stride = 1; c is a multiple of 8 or the end of the channels.
-//
-//go:noescape
-func dwK5S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-
-// dwK5S2AVX2 is dwRowsGo with kh = kw = 5 and stride = 2; c is a multiple of 8 or the end of the channels.
-//
-//go:noescape
-func dwK5S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-
-// dwK7S1AVX2 is dwRowsGo with kh = kw = 7 and stride = 1; c is a multiple of 8 or the end of the channels.
-//
-//go:noescape
-func dwK7S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-
-// dwK7S2AVX2 is dwRowsGo with kh = kw = 7 and stride = 2; c is a multiple of 8 or the end of the channels.
-//
-//go:noescape
-func dwK7S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-
 // dwK3S1AVX512 is dwRowsGo with kh = kw = 3 and stride = 1; c is a multiple of 16 or the end of the channels.
 //
 //go:noescape

@@ -2,12 +2,9 @@
 
 package runtime
 
-// Registers the generated GEMM micro-kernels of zgemm_amd64.s.
+// Registers the generated AVX-512 GEMM micro-kernels of
+// zgemm_avx512_amd64.s: tiles of 1..14 rows by 16 or 32 columns.
 func init() {
-	gemmImpls[levelAVX2] = &gemmImpl{mr: 6, vw: 8, maxNV: 2, tiles: [][]tileFunc{
-		{gemmAVX2m1n1, gemmAVX2m2n1, gemmAVX2m3n1, gemmAVX2m4n1, gemmAVX2m5n1, gemmAVX2m6n1},
-		{gemmAVX2m1n2, gemmAVX2m2n2, gemmAVX2m3n2, gemmAVX2m4n2, gemmAVX2m5n2, gemmAVX2m6n2},
-	}}
 	gemmImpls[levelAVX512] = &gemmImpl{mr: 14, vw: 16, maxNV: 2, tiles: [][]tileFunc{
 		{gemmAVX512m1n1, gemmAVX512m2n1, gemmAVX512m3n1, gemmAVX512m4n1, gemmAVX512m5n1, gemmAVX512m6n1, gemmAVX512m7n1,
 			gemmAVX512m8n1, gemmAVX512m9n1, gemmAVX512m10n1, gemmAVX512m11n1, gemmAVX512m12n1, gemmAVX512m13n1, gemmAVX512m14n1},

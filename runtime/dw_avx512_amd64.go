@@ -2,13 +2,9 @@
 
 package runtime
 
-// Registers the generated depthwise kernels of zdw_amd64.s, by {k, stride}.
+// Registers the generated AVX-512 depthwise kernels of zdw_avx512_amd64.s,
+// by {k, stride}.
 func init() {
-	dwImpls[levelAVX2] = &dwImpl{vw: 8, kernels: map[[2]int]dwFunc{
-		{3, 1}: dwK3S1AVX2, {3, 2}: dwK3S2AVX2,
-		{5, 1}: dwK5S1AVX2, {5, 2}: dwK5S2AVX2,
-		{7, 1}: dwK7S1AVX2, {7, 2}: dwK7S2AVX2,
-	}}
 	dwImpls[levelAVX512] = &dwImpl{vw: 16, kernels: map[[2]int]dwFunc{
 		{3, 1}: dwK3S1AVX512, {3, 2}: dwK3S2AVX512,
 		{5, 1}: dwK5S1AVX512, {5, 2}: dwK5S2AVX512,

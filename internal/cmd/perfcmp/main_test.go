@@ -1,0 +1,69 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pnasml/pnas/ir"
+)
+
+func TestLayerKind(t *testing.T) {
+	for _, c := range []struct {
+		op   *ir.Op
+		want string
+	}{
+		{&ir.Op{Type: ir.OpConv2D, Kernel: []int{3, 3}, Groups: 32}, "depthwise"},
+		{&ir.Op{Type: ir.OpConv2D, Kernel: []int{1, 1}, Groups: 1}, "1x1"},
+		{&ir.Op{Type: ir.OpConv2D, Kernel: []int{3, 3}, Groups: 1}, "full conv"},
+		{&ir.Op{Type: ir.OpDense}, "dense"},
+		{&ir.Op{Type: ir.OpGlobalPool}, "other"},
+		{nil, "other"},
+	} {
+		if got := layerKind(c.op); got != c.want {
+			t.Errorf("layerKind(%+v) = %q, want %q", c.op, got, c.want)
+		}
+	}
+}
+
+func TestMedianRelErr(t *testing.T) {
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median of 3 = %v", m)
+	}
+	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
+		t.Errorf("median of 4 = %v", m)
+	}
+	if !math.IsNaN(median(nil)) {
+		t.Error("median of nothing is not NaN")
+	}
+	if e := relErr([]float32{1, -2.5}, []float32{1, -2}); e != 0.25 {
+		t.Errorf("relErr = %v, want 0.25", e)
+	}
+}
+
+// TestReprint checks that -from reads what -json writes.
+func TestReprint(t *testing.T) {
+	rows := []*row{
+		{Model: "m", Target: "amd64", Threads: 1, KernelSet: "avx2", MACs: 1e6, PnasMS: []float64{1, 2, 3}, OrtMS: []float64{2, 2, 2}},
+		{Model: "m", Target: "amd64" + baselineSuffix, Threads: 1, KernelSet: "avx2", MACs: 1e6, PnasMS: []float64{4}, OrtMS: []float64{2}},
+	}
+	b, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := reprint(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := reprint(path); err == nil {
+		t.Error("reprint accepted a broken file")
+	}
+}
