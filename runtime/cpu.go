@@ -12,10 +12,11 @@ const (
 	levelGo     = 0 // portable Go, every architecture
 	levelAVX2   = 1 // amd64 AVX2 + FMA3
 	levelAVX512 = 2 // amd64 AVX-512F
+	levelNEON   = 1 // arm64 Advanced SIMD (names per architecture: archLevelNames)
 	numLevels   = 3
 )
 
-var levelNames = [numLevels]string{"go", "avx2", "avx512"}
+var levelNames = archLevelNames
 
 // hwLevel is the highest level this CPU and this build can run, capped by
 // the environment: PNAS_NOASM=1 allows only "go", PNAS_KERNELS=<set>
@@ -38,7 +39,7 @@ func capLevel(l int, noasm, kernels string) int {
 
 func levelByName(name string) (int, bool) {
 	for i, n := range levelNames {
-		if n == name {
+		if n != "" && n == name {
 			return i, true
 		}
 	}
@@ -48,7 +49,8 @@ func levelByName(name string) (int, bool) {
 // level is the active kernel level.
 func level() int { return int(activeLevel.Load()) }
 
-// KernelSet names the active kernel set: "avx512", "avx2" or "go".
+// KernelSet names the active kernel set: "avx512", "avx2" or "go" on
+// amd64, "neon" or "go" on arm64.
 func KernelSet() string { return levelNames[level()] }
 
 // KernelSets lists the kernel sets this CPU and build can run, lowest

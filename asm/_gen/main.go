@@ -63,6 +63,7 @@ func main() {
 		}
 	}
 	writeKernels(*out)
+	writeNEON(*out)
 }
 
 // argv is the command recorded in the banner: the go:generate invocation
