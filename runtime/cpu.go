@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"sync/atomic"
 )
 
@@ -12,11 +13,21 @@ const (
 	levelGo     = 0 // portable Go, every architecture
 	levelAVX2   = 1 // amd64 AVX2 + FMA3
 	levelAVX512 = 2 // amd64 AVX-512F
-	levelNEON   = 1 // arm64 Advanced SIMD (names per architecture: archLevelNames)
+	levelNEON   = 1 // arm64 Advanced SIMD (names per architecture: levelNamesFor)
 	numLevels   = 3
 )
 
-var levelNames = archLevelNames
+var levelNames = levelNamesFor(goruntime.GOARCH)
+
+// levelNamesFor names the kernel levels of an architecture: on arm64 level
+// 1 is NEON and there is no level 2; elsewhere they are the amd64 names
+// (other architectures reach only level 0, "go").
+func levelNamesFor(goarch string) [numLevels]string {
+	if goarch == "arm64" {
+		return [numLevels]string{"go", "neon", ""}
+	}
+	return [numLevels]string{"go", "avx2", "avx512"}
+}
 
 // hwLevel is the highest level this CPU and this build can run, capped by
 // the environment: PNAS_NOASM=1 allows only "go", PNAS_KERNELS=<set>

@@ -14,8 +14,7 @@ import (
 // (KindPointwise, KindDepthwise, KindDense, KindGrouped) and "linear",
 // "pool", "elementwise", "gemm", "common".
 var KernelFiles = map[string][]string{
-	"common": {"doc.go", "tensor.go", "threads.go", "yield_linux.go", "yield_other.go", "cpu.go", "cpu_amd64.go", "cpu_arm64.go", "cpu_other.go",
-		"levels_arm64.go", "levels_other.go", "convspec.go"},
+	"common":      {"doc.go", "tensor.go", "threads.go", "yield_linux.go", "yield_other.go", "cpu.go", "cpu_amd64.go", "cpu_arm64.go", "cpu_other.go", "convspec.go"},
 	"gemm":        gemmFiles,
 	KindPointwise: append([]string{"pointwise.go"}, gemmFiles...),
 	KindDense:     append([]string{"convdense.go"}, gemmFiles...),
