@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -97,4 +98,59 @@ func TestNEONEncodings(t *testing.T) {
 		}
 	}
 	t.Logf("%d distinct encodings checked", len(words))
+}
+
+// neonFMAShare returns, per function of a generated NEON assembly file, the
+// FMA instructions and all instructions of the inner loop that starts at
+// label and ends with its BNE (the loop branch included).
+func neonFMAShare(t *testing.T, file, label string) map[string][2]int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "runtime", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][2]int{}
+	for _, fn := range strings.Split(string(b), "\nTEXT ·")[1:] {
+		name := fn[:strings.IndexByte(fn, '(')]
+		_, body, ok := strings.Cut(fn, "\n"+label+":\n")
+		if !ok {
+			t.Fatalf("%s: %s has no loop %s", file, name, label)
+		}
+		body, _, _ = strings.Cut(body, "BNE "+label)
+		fma, all := 0, 1
+		for _, l := range strings.Split(body, "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" || strings.HasSuffix(l, ":") {
+				continue
+			}
+			all++
+			if strings.HasPrefix(l, "VFMLA") || strings.Contains(l, "// fmla") {
+				fma++
+			}
+		}
+		out[name] = [2]int{fma, all}
+	}
+	return out
+}
+
+// TestNEONFMAShare reports the FMA share of every NEON kernel's inner loop
+// (go test -v -run NEONFMAShare ./asm/) and holds the full-size GEMM tile
+// to at least 80%.
+func TestNEONFMAShare(t *testing.T) {
+	for _, k := range []struct{ file, label string }{{"zgemm_neon_arm64.s", "k4"}, {"zdw_neon_arm64.s", "vec"}} {
+		shares := neonFMAShare(t, k.file, k.label)
+		var names []string
+		for n := range shares {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			s := shares[n]
+			t.Logf("%-12s inner loop %-4s %3d FMA of %3d instructions: %.1f%%", n, k.label, s[0], s[1], 100*float64(s[0])/float64(s[1]))
+		}
+	}
+	g := neonFMAShare(t, "zgemm_neon_arm64.s", "k4")["gemmNEONm5"]
+	if share := float64(g[0]) / float64(g[1]); share < 0.8 {
+		t.Errorf("gemmNEONm5: FMA share of the inner loop %.1f%%, want at least 80%%", 100*share)
+	}
 }

@@ -4,32 +4,32 @@
 
 package runtime
 
-// dwK3S1NEON is dwRowsGo for a 3x3 kernel with stride 1; c is a multiple of 4.
+// dwK3S1NEON is dwRowsGo for a 3x3 kernel with stride 1; c is a multiple of 8.
 //
 //go:noescape
 func dwK3S1NEON(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
 
-// dwK3S2NEON is dwRowsGo for a 3x3 kernel with stride 2; c is a multiple of 4.
+// dwK3S2NEON is dwRowsGo for a 3x3 kernel with stride 2; c is a multiple of 8.
 //
 //go:noescape
 func dwK3S2NEON(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
 
-// dwK5S1NEON is dwRowsGo for a 5x5 kernel with stride 1; c is a multiple of 4.
+// dwK5S1NEON is dwRowsGo for a 5x5 kernel with stride 1; c is a multiple of 8.
 //
 //go:noescape
 func dwK5S1NEON(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
 
-// dwK5S2NEON is dwRowsGo for a 5x5 kernel with stride 2; c is a multiple of 4.
+// dwK5S2NEON is dwRowsGo for a 5x5 kernel with stride 2; c is a multiple of 8.
 //
 //go:noescape
 func dwK5S2NEON(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
 
-// dwK7S1NEON is dwRowsGo for a 7x7 kernel with stride 1; c is a multiple of 4.
+// dwK7S1NEON is dwRowsGo for a 7x7 kernel with stride 1; c is a multiple of 8.
 //
 //go:noescape
 func dwK7S1NEON(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
 
-// dwK7S2NEON is dwRowsGo for a 7x7 kernel with stride 2; c is a multiple of 4.
+// dwK7S2NEON is dwRowsGo for a 7x7 kernel with stride 2; c is a multiple of 8.
 //
 //go:noescape
 func dwK7S2NEON(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)

@@ -24,7 +24,7 @@ TEXT ·dwK3S1NEON(SB), NOSPLIT, $0-112
 	LSL $2, R3, R3
 	LSL $2, R4, R4 // cs in bytes: tap and pixel step
 	LSL $2, R8, R8
-	LSR $2, R9, R9 // channel vectors
+	LSR $3, R9, R9 // groups of 8 channels
 	MOVD $1, R14
 	MUL R14, R4, R15 // input step per output pixel
 	MUL R14, R3, R16 // input step per output row
@@ -34,69 +34,83 @@ row:
 	MOVD R7, R20
 	MOVD R11, R21 // pixels left
 pix:
-	MOVD R17, R22 // input at this pixel's channel vector
-	MOVD R5, R23 // weights of this channel vector
-	MOVD R6, R24 // bias of this channel vector
-	MOVD $0, R25 // byte offset of the channel vector
-	MOVD R9, R26 // channel vectors left
+	MOVD R17, R22 // input at this pixel's channel group
+	MOVD R5, R23 // weights of this channel group
+	MOVD R6, R24 // bias of this channel group
+	MOVD $0, R25 // byte offset of the channel group
+	MOVD R9, R26 // channel groups left
 vec:
 	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
 	MOVD R22, R12
 	MOVD R23, R13
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P 16(R24), [V2.S4]
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P 32(R24), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 	CBZ R7, act
 	ADD R20, R25, R14
-	VLD1 (R14), [V2.S4]
+	VLD1 (R14), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 act:
 	MOVD act+104(FP), R14
 	CBZ R14, store
 	VEOR V29.B16, V29.B16, V29.B16
 	WORD $0x4e3df400 // fmax v0.4s, v0.4s, v29.4s
+	WORD $0x4e3df421 // fmax v1.4s, v1.4s, v29.4s
 	CMP $2, R14
 	BNE store
 	MOVW $0x40c00000, R13 // 6.0
 	VDUP R13, V30.S4
 	WORD $0x4ebef400 // fmin v0.4s, v0.4s, v30.4s
+	WORD $0x4ebef421 // fmin v1.4s, v1.4s, v30.4s
 store:
 	ADD R19, R25, R14
-	VST1 [V0.S4], (R14)
-	ADD $16, R22, R22
-	ADD $16, R23, R23
-	ADD $16, R25, R25
+	VST1 [V0.S4, V1.S4], (R14)
+	ADD $32, R22, R22
+	ADD $32, R23, R23
+	ADD $32, R25, R25
 	SUBS $1, R26, R26
 	BNE vec
 	ADD R15, R17, R17
@@ -135,7 +149,7 @@ TEXT ·dwK3S2NEON(SB), NOSPLIT, $0-112
 	LSL $2, R3, R3
 	LSL $2, R4, R4 // cs in bytes: tap and pixel step
 	LSL $2, R8, R8
-	LSR $2, R9, R9 // channel vectors
+	LSR $3, R9, R9 // groups of 8 channels
 	MOVD $2, R14
 	MUL R14, R4, R15 // input step per output pixel
 	MUL R14, R3, R16 // input step per output row
@@ -145,69 +159,83 @@ row:
 	MOVD R7, R20
 	MOVD R11, R21 // pixels left
 pix:
-	MOVD R17, R22 // input at this pixel's channel vector
-	MOVD R5, R23 // weights of this channel vector
-	MOVD R6, R24 // bias of this channel vector
-	MOVD $0, R25 // byte offset of the channel vector
-	MOVD R9, R26 // channel vectors left
+	MOVD R17, R22 // input at this pixel's channel group
+	MOVD R5, R23 // weights of this channel group
+	MOVD R6, R24 // bias of this channel group
+	MOVD $0, R25 // byte offset of the channel group
+	MOVD R9, R26 // channel groups left
 vec:
 	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
 	MOVD R22, R12
 	MOVD R23, R13
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P 16(R24), [V2.S4]
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P 32(R24), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 	CBZ R7, act
 	ADD R20, R25, R14
-	VLD1 (R14), [V2.S4]
+	VLD1 (R14), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 act:
 	MOVD act+104(FP), R14
 	CBZ R14, store
 	VEOR V29.B16, V29.B16, V29.B16
 	WORD $0x4e3df400 // fmax v0.4s, v0.4s, v29.4s
+	WORD $0x4e3df421 // fmax v1.4s, v1.4s, v29.4s
 	CMP $2, R14
 	BNE store
 	MOVW $0x40c00000, R13 // 6.0
 	VDUP R13, V30.S4
 	WORD $0x4ebef400 // fmin v0.4s, v0.4s, v30.4s
+	WORD $0x4ebef421 // fmin v1.4s, v1.4s, v30.4s
 store:
 	ADD R19, R25, R14
-	VST1 [V0.S4], (R14)
-	ADD $16, R22, R22
-	ADD $16, R23, R23
-	ADD $16, R25, R25
+	VST1 [V0.S4, V1.S4], (R14)
+	ADD $32, R22, R22
+	ADD $32, R23, R23
+	ADD $32, R25, R25
 	SUBS $1, R26, R26
 	BNE vec
 	ADD R15, R17, R17
@@ -246,7 +274,7 @@ TEXT ·dwK5S1NEON(SB), NOSPLIT, $0-112
 	LSL $2, R3, R3
 	LSL $2, R4, R4 // cs in bytes: tap and pixel step
 	LSL $2, R8, R8
-	LSR $2, R9, R9 // channel vectors
+	LSR $3, R9, R9 // groups of 8 channels
 	MOVD $1, R14
 	MUL R14, R4, R15 // input step per output pixel
 	MUL R14, R3, R16 // input step per output row
@@ -256,121 +284,151 @@ row:
 	MOVD R7, R20
 	MOVD R11, R21 // pixels left
 pix:
-	MOVD R17, R22 // input at this pixel's channel vector
-	MOVD R5, R23 // weights of this channel vector
-	MOVD R6, R24 // bias of this channel vector
-	MOVD $0, R25 // byte offset of the channel vector
-	MOVD R9, R26 // channel vectors left
+	MOVD R17, R22 // input at this pixel's channel group
+	MOVD R5, R23 // weights of this channel group
+	MOVD R6, R24 // bias of this channel group
+	MOVD $0, R25 // byte offset of the channel group
+	MOVD R9, R26 // channel groups left
 vec:
 	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
 	MOVD R22, R12
 	MOVD R23, R13
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P 16(R24), [V2.S4]
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P 32(R24), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 	CBZ R7, act
 	ADD R20, R25, R14
-	VLD1 (R14), [V2.S4]
+	VLD1 (R14), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 act:
 	MOVD act+104(FP), R14
 	CBZ R14, store
 	VEOR V29.B16, V29.B16, V29.B16
 	WORD $0x4e3df400 // fmax v0.4s, v0.4s, v29.4s
+	WORD $0x4e3df421 // fmax v1.4s, v1.4s, v29.4s
 	CMP $2, R14
 	BNE store
 	MOVW $0x40c00000, R13 // 6.0
 	VDUP R13, V30.S4
 	WORD $0x4ebef400 // fmin v0.4s, v0.4s, v30.4s
+	WORD $0x4ebef421 // fmin v1.4s, v1.4s, v30.4s
 store:
 	ADD R19, R25, R14
-	VST1 [V0.S4], (R14)
-	ADD $16, R22, R22
-	ADD $16, R23, R23
-	ADD $16, R25, R25
+	VST1 [V0.S4, V1.S4], (R14)
+	ADD $32, R22, R22
+	ADD $32, R23, R23
+	ADD $32, R25, R25
 	SUBS $1, R26, R26
 	BNE vec
 	ADD R15, R17, R17
@@ -409,7 +467,7 @@ TEXT ·dwK5S2NEON(SB), NOSPLIT, $0-112
 	LSL $2, R3, R3
 	LSL $2, R4, R4 // cs in bytes: tap and pixel step
 	LSL $2, R8, R8
-	LSR $2, R9, R9 // channel vectors
+	LSR $3, R9, R9 // groups of 8 channels
 	MOVD $2, R14
 	MUL R14, R4, R15 // input step per output pixel
 	MUL R14, R3, R16 // input step per output row
@@ -419,121 +477,151 @@ row:
 	MOVD R7, R20
 	MOVD R11, R21 // pixels left
 pix:
-	MOVD R17, R22 // input at this pixel's channel vector
-	MOVD R5, R23 // weights of this channel vector
-	MOVD R6, R24 // bias of this channel vector
-	MOVD $0, R25 // byte offset of the channel vector
-	MOVD R9, R26 // channel vectors left
+	MOVD R17, R22 // input at this pixel's channel group
+	MOVD R5, R23 // weights of this channel group
+	MOVD R6, R24 // bias of this channel group
+	MOVD $0, R25 // byte offset of the channel group
+	MOVD R9, R26 // channel groups left
 vec:
 	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
 	MOVD R22, R12
 	MOVD R23, R13
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P 16(R24), [V2.S4]
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P 32(R24), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 	CBZ R7, act
 	ADD R20, R25, R14
-	VLD1 (R14), [V2.S4]
+	VLD1 (R14), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 act:
 	MOVD act+104(FP), R14
 	CBZ R14, store
 	VEOR V29.B16, V29.B16, V29.B16
 	WORD $0x4e3df400 // fmax v0.4s, v0.4s, v29.4s
+	WORD $0x4e3df421 // fmax v1.4s, v1.4s, v29.4s
 	CMP $2, R14
 	BNE store
 	MOVW $0x40c00000, R13 // 6.0
 	VDUP R13, V30.S4
 	WORD $0x4ebef400 // fmin v0.4s, v0.4s, v30.4s
+	WORD $0x4ebef421 // fmin v1.4s, v1.4s, v30.4s
 store:
 	ADD R19, R25, R14
-	VST1 [V0.S4], (R14)
-	ADD $16, R22, R22
-	ADD $16, R23, R23
-	ADD $16, R25, R25
+	VST1 [V0.S4, V1.S4], (R14)
+	ADD $32, R22, R22
+	ADD $32, R23, R23
+	ADD $32, R25, R25
 	SUBS $1, R26, R26
 	BNE vec
 	ADD R15, R17, R17
@@ -572,7 +660,7 @@ TEXT ·dwK7S1NEON(SB), NOSPLIT, $0-112
 	LSL $2, R3, R3
 	LSL $2, R4, R4 // cs in bytes: tap and pixel step
 	LSL $2, R8, R8
-	LSR $2, R9, R9 // channel vectors
+	LSR $3, R9, R9 // groups of 8 channels
 	MOVD $1, R14
 	MUL R14, R4, R15 // input step per output pixel
 	MUL R14, R3, R16 // input step per output row
@@ -582,197 +670,251 @@ row:
 	MOVD R7, R20
 	MOVD R11, R21 // pixels left
 pix:
-	MOVD R17, R22 // input at this pixel's channel vector
-	MOVD R5, R23 // weights of this channel vector
-	MOVD R6, R24 // bias of this channel vector
-	MOVD $0, R25 // byte offset of the channel vector
-	MOVD R9, R26 // channel vectors left
+	MOVD R17, R22 // input at this pixel's channel group
+	MOVD R5, R23 // weights of this channel group
+	MOVD R6, R24 // bias of this channel group
+	MOVD $0, R25 // byte offset of the channel group
+	MOVD R9, R26 // channel groups left
 vec:
 	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
 	MOVD R22, R12
 	MOVD R23, R13
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P 16(R24), [V2.S4]
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P 32(R24), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 	CBZ R7, act
 	ADD R20, R25, R14
-	VLD1 (R14), [V2.S4]
+	VLD1 (R14), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 act:
 	MOVD act+104(FP), R14
 	CBZ R14, store
 	VEOR V29.B16, V29.B16, V29.B16
 	WORD $0x4e3df400 // fmax v0.4s, v0.4s, v29.4s
+	WORD $0x4e3df421 // fmax v1.4s, v1.4s, v29.4s
 	CMP $2, R14
 	BNE store
 	MOVW $0x40c00000, R13 // 6.0
 	VDUP R13, V30.S4
 	WORD $0x4ebef400 // fmin v0.4s, v0.4s, v30.4s
+	WORD $0x4ebef421 // fmin v1.4s, v1.4s, v30.4s
 store:
 	ADD R19, R25, R14
-	VST1 [V0.S4], (R14)
-	ADD $16, R22, R22
-	ADD $16, R23, R23
-	ADD $16, R25, R25
+	VST1 [V0.S4, V1.S4], (R14)
+	ADD $32, R22, R22
+	ADD $32, R23, R23
+	ADD $32, R25, R25
 	SUBS $1, R26, R26
 	BNE vec
 	ADD R15, R17, R17
@@ -811,7 +953,7 @@ TEXT ·dwK7S2NEON(SB), NOSPLIT, $0-112
 	LSL $2, R3, R3
 	LSL $2, R4, R4 // cs in bytes: tap and pixel step
 	LSL $2, R8, R8
-	LSR $2, R9, R9 // channel vectors
+	LSR $3, R9, R9 // groups of 8 channels
 	MOVD $2, R14
 	MUL R14, R4, R15 // input step per output pixel
 	MUL R14, R3, R16 // input step per output row
@@ -821,197 +963,251 @@ row:
 	MOVD R7, R20
 	MOVD R11, R21 // pixels left
 pix:
-	MOVD R17, R22 // input at this pixel's channel vector
-	MOVD R5, R23 // weights of this channel vector
-	MOVD R6, R24 // bias of this channel vector
-	MOVD $0, R25 // byte offset of the channel vector
-	MOVD R9, R26 // channel vectors left
+	MOVD R17, R22 // input at this pixel's channel group
+	MOVD R5, R23 // weights of this channel group
+	MOVD R6, R24 // bias of this channel group
+	MOVD $0, R25 // byte offset of the channel group
+	MOVD R9, R26 // channel groups left
 vec:
 	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
 	MOVD R22, R12
 	MOVD R23, R13
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
 	ADD R3, R12, R12
 	MOVD R12, R14
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P (R14)(R4), [V1.S4]
-	VLD1.P (R13)(R4), [V2.S4]
-	VFMLA V1.S4, V2.S4, V0.S4
-	VLD1.P 16(R24), [V2.S4]
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P (R14)(R4), [V2.S4, V3.S4]
+	VLD1.P (R13)(R4), [V4.S4, V5.S4]
+	VFMLA V2.S4, V4.S4, V0.S4
+	VFMLA V3.S4, V5.S4, V1.S4
+	VLD1.P 32(R24), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 	CBZ R7, act
 	ADD R20, R25, R14
-	VLD1 (R14), [V2.S4]
+	VLD1 (R14), [V2.S4, V3.S4]
 	WORD $0x4e22d400 // fadd v0.4s, v0.4s, v2.4s
+	WORD $0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
 act:
 	MOVD act+104(FP), R14
 	CBZ R14, store
 	VEOR V29.B16, V29.B16, V29.B16
 	WORD $0x4e3df400 // fmax v0.4s, v0.4s, v29.4s
+	WORD $0x4e3df421 // fmax v1.4s, v1.4s, v29.4s
 	CMP $2, R14
 	BNE store
 	MOVW $0x40c00000, R13 // 6.0
 	VDUP R13, V30.S4
 	WORD $0x4ebef400 // fmin v0.4s, v0.4s, v30.4s
+	WORD $0x4ebef421 // fmin v1.4s, v1.4s, v30.4s
 store:
 	ADD R19, R25, R14
-	VST1 [V0.S4], (R14)
-	ADD $16, R22, R22
-	ADD $16, R23, R23
-	ADD $16, R25, R25
+	VST1 [V0.S4, V1.S4], (R14)
+	ADD $32, R22, R22
+	ADD $32, R23, R23
+	ADD $32, R25, R25
 	SUBS $1, R26, R26
 	BNE vec
 	ADD R15, R17, R17

@@ -266,7 +266,8 @@ func genActNEON(f *neonFile, n int, actReg, tmp, done string) {
 }
 
 // Depthwise kernels, one per {k, stride}: every output pixel, every
-// vector of 4 channels, k*k taps of VLD1 input, VLD1 weight, VFMLA.
+// group of 8 channels (two vectors), k*k taps of a two-vector VLD1 of the
+// input, one of the weights and two VFMLA.
 var dwShapesNEON = [][2]int{{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {7, 2}}
 
 const dwDecl = "(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)"
@@ -277,10 +278,10 @@ func genDWNEON(f *neonFile) {
 	}
 }
 
-// genDWKernelNEON writes dwK<k>S<s>NEON. c must be a multiple of 4.
+// genDWKernelNEON writes dwK<k>S<s>NEON. c must be a multiple of 8.
 func genDWKernelNEON(f *neonFile, k, s int) {
 	name := fmt.Sprintf("dwK%dS%dNEON", k, s)
-	f.text(name, fmt.Sprintf("// %s is dwRowsGo for a %dx%d kernel with stride %d; c is a multiple of 4.", name, k, k, s), dwDecl, 14*8)
+	f.text(name, fmt.Sprintf("// %s is dwRowsGo for a %dx%d kernel with stride %d; c is a multiple of 8.", name, k, k, s), dwDecl, 14*8)
 	for i, a := range []string{"out", "outRow", "in", "inRow", "cs", "w", "bias", "res", "resRow", "c", "oh", "ow", "stride", "act"} {
 		f.arg(a, i, fmt.Sprintf("R%d", i))
 	}
@@ -288,7 +289,7 @@ func genDWKernelNEON(f *neonFile, k, s int) {
 	f.l("LSL $2, R3, R3")
 	f.l("LSL $2, R4, R4 // cs in bytes: tap and pixel step")
 	f.l("LSL $2, R8, R8")
-	f.l("LSR $2, R9, R9 // channel vectors")
+	f.l("LSR $3, R9, R9 // groups of 8 channels")
 	f.l("MOVD $%d, R14", s)
 	f.l("MUL R14, R4, R15 // input step per output pixel")
 	f.l("MUL R14, R3, R16 // input step per output row")
@@ -299,41 +300,45 @@ func genDWKernelNEON(f *neonFile, k, s int) {
 	f.l("MOVD R7, R20")
 	f.l("MOVD R11, R21 // pixels left")
 	f.label("pix")
-	f.l("MOVD R17, R22 // input at this pixel's channel vector")
-	f.l("MOVD R5, R23 // weights of this channel vector")
-	f.l("MOVD R6, R24 // bias of this channel vector")
-	f.l("MOVD $0, R25 // byte offset of the channel vector")
-	f.l("MOVD R9, R26 // channel vectors left")
+	f.l("MOVD R17, R22 // input at this pixel's channel group")
+	f.l("MOVD R5, R23 // weights of this channel group")
+	f.l("MOVD R6, R24 // bias of this channel group")
+	f.l("MOVD $0, R25 // byte offset of the channel group")
+	f.l("MOVD R9, R26 // channel groups left")
 	f.label("vec")
 	f.l("VEOR V0.B16, V0.B16, V0.B16")
+	f.l("VEOR V1.B16, V1.B16, V1.B16")
 	f.l("MOVD R22, R12")
 	f.l("MOVD R23, R13")
 	for i := 0; i < k; i++ {
 		f.l("MOVD R12, R14")
 		for j := 0; j < k; j++ {
-			f.l("VLD1.P (R14)(R4), [V1.S4]")
-			f.l("VLD1.P (R13)(R4), [V2.S4]")
-			f.l("VFMLA V1.S4, V2.S4, V0.S4")
+			f.l("VLD1.P (R14)(R4), [V2.S4, V3.S4]")
+			f.l("VLD1.P (R13)(R4), [V4.S4, V5.S4]")
+			f.l("VFMLA V2.S4, V4.S4, V0.S4")
+			f.l("VFMLA V3.S4, V5.S4, V1.S4")
 		}
 		if i < k-1 {
 			f.l("ADD R3, R12, R12")
 		}
 	}
-	f.l("VLD1.P 16(R24), [V2.S4]")
+	f.l("VLD1.P 32(R24), [V2.S4, V3.S4]")
 	f.op("fadd", 0, 0, 2, 0)
+	f.op("fadd", 1, 1, 3, 0)
 	f.l("CBZ R7, act")
 	f.l("ADD R20, R25, R14")
-	f.l("VLD1 (R14), [V2.S4]")
+	f.l("VLD1 (R14), [V2.S4, V3.S4]")
 	f.op("fadd", 0, 0, 2, 0)
+	f.op("fadd", 1, 1, 3, 0)
 	f.label("act")
 	f.l("MOVD act+104(FP), R14")
-	genActNEON(f, 1, "R14", "R13", "store")
+	genActNEON(f, 2, "R14", "R13", "store")
 	f.label("store")
 	f.l("ADD R19, R25, R14")
-	f.l("VST1 [V0.S4], (R14)")
-	f.l("ADD $16, R22, R22")
-	f.l("ADD $16, R23, R23")
-	f.l("ADD $16, R25, R25")
+	f.l("VST1 [V0.S4, V1.S4], (R14)")
+	f.l("ADD $32, R22, R22")
+	f.l("ADD $32, R23, R23")
+	f.l("ADD $32, R25, R25")
 	f.l("SUBS $1, R26, R26")
 	f.l("BNE vec")
 	f.l("ADD R15, R17, R17")
