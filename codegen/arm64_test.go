@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pnasml/pnas/runtime"
 	"github.com/pnasml/pnas/targets"
 )
 
@@ -37,4 +38,29 @@ func TestARM64MatchesInterpreter(t *testing.T) {
 	t.Run("go", func(t *testing.T) {
 		checkSome(t, bin, []string{qemu}, []string{"-kernels", "go"}, func(i int) bool { return i%10 == 0 })
 	})
+}
+
+// TestKernelSetsAgree checks that every CPU kernel set of presets.json is
+// one the runtime can copy for a program (runtime.FilesForSet), and that
+// the assembly it carries is for the set's architecture only.
+func TestKernelSetsAgree(t *testing.T) {
+	sets, err := targets.KernelSets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ks := range sets {
+		if ks.Device != "" && ks.Device != "cpu" {
+			continue
+		}
+		files, err := runtime.FilesForSet(ks.Name, "gemm", runtime.KindDepthwise)
+		if err != nil {
+			t.Errorf("kernel set %s: %v", ks.Name, err)
+			continue
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, ".s") && (ks.GOARCH == "" || !strings.HasSuffix(f, "_"+ks.GOARCH+".s")) {
+				t.Errorf("kernel set %s (goarch %q) carries %s", ks.Name, ks.GOARCH, f)
+			}
+		}
+	}
 }
