@@ -137,7 +137,7 @@ func neonFMAShare(t *testing.T, file, label string) map[string][2]int {
 // (go test -v -run NEONFMAShare ./asm/) and holds the full-size GEMM tile
 // to at least 80%.
 func TestNEONFMAShare(t *testing.T) {
-	for _, k := range []struct{ file, label string }{{"zgemm_neon_arm64.s", "k4"}, {"zdw_neon_arm64.s", "vec"}} {
+	for _, k := range []struct{ file, label string }{{"zgemm_neon_arm64.s", "k4"}, {"zdw_neon_arm64.s", "vecq"}, {"zdw_neon_arm64.s", "vec"}} {
 		shares := neonFMAShare(t, k.file, k.label)
 		var names []string
 		for n := range shares {

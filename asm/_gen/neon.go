@@ -265,8 +265,12 @@ func genActNEON(f *neonFile, n int, actReg, tmp, done string) {
 	}
 }
 
-// Depthwise kernels, one per {k, stride}: every output pixel, every
-// group of 8 channels (two vectors), k*k taps of a two-vector VLD1 of the
+// Depthwise kernels, one per {k, stride}, on groups of 8 channels (two
+// vectors). px output pixels of a row at a time (8 for k3/k5, 4 for k7):
+// per kernel row, the k weights of the group are loaded once into 2k
+// registers, each of the (px-1)*stride+k input columns once, and every
+// column feeds the pixels that use it (2*px accumulators, V0...). The last
+// ow%px pixels run one at a time: k*k taps of a two-vector VLD1 of the
 // input, one of the weights and two VFMLA.
 var dwShapesNEON = [][2]int{{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {7, 2}}
 
@@ -299,6 +303,9 @@ func genDWKernelNEON(f *neonFile, k, s int) {
 	f.l("MOVD R0, R19")
 	f.l("MOVD R7, R20")
 	f.l("MOVD R11, R21 // pixels left")
+	genDWQuadNEON(f, k, s)
+	f.label("single")
+	f.l("CBZ R21, rowdone")
 	f.label("pix")
 	f.l("MOVD R17, R22 // input at this pixel's channel group")
 	f.l("MOVD R5, R23 // weights of this channel group")
@@ -348,6 +355,7 @@ func genDWKernelNEON(f *neonFile, k, s int) {
 	f.label("nextpix")
 	f.l("SUBS $1, R21, R21")
 	f.l("BNE pix")
+	f.label("rowdone")
 	f.l("ADD R16, R2, R2")
 	f.l("ADD R1, R0, R0")
 	f.l("CBZ R7, nextrow")
@@ -356,4 +364,86 @@ func genDWKernelNEON(f *neonFile, k, s int) {
 	f.l("SUBS $1, R10, R10")
 	f.l("BNE row")
 	f.l("RET")
+}
+
+// genDWQuadNEON writes the four-pixel loop of a depthwise kernel: while at
+// least 4 pixels of the row are left (R21), compute them for every channel
+// group, then continue at label single.
+func genDWQuadNEON(f *neonFile, k, s int) {
+	px := 8 // pixels per step: 2*px accumulators, 2 input and 2*k weight registers
+	if k > 5 {
+		px = 4
+	}
+	in, w := 2*px, 2*px+2 // first input and weight registers
+	f.label("quad")
+	f.l("CMP $%d, R21", px)
+	f.l("BLT single")
+	f.l("MOVD R17, R22 // input at the first pixel's channel group")
+	f.l("MOVD R5, R23 // weights of this channel group")
+	f.l("MOVD R6, R24 // bias of this channel group")
+	f.l("MOVD $0, R25 // byte offset of the channel group")
+	f.l("MOVD R9, R26 // channel groups left")
+	f.label("vecq")
+	for v := 0; v < 2*px; v++ {
+		f.l("VEOR V%d.B16, V%d.B16, V%d.B16", v, v, v)
+	}
+	f.l("MOVD R22, R12")
+	f.l("MOVD R23, R13")
+	for i := 0; i < k; i++ {
+		f.l("MOVD R12, R14")
+		for j := 0; j < k; j++ {
+			f.l("VLD1.P (R13)(R4), [V%d.S4, V%d.S4]", w+2*j, w+1+2*j)
+		}
+		for c := 0; c < (px-1)*s+k; c++ {
+			f.l("VLD1.P (R14)(R4), [V%d.S4, V%d.S4]", in, in+1)
+			for p := 0; p < px; p++ {
+				if j := c - p*s; j >= 0 && j < k {
+					f.l("VFMLA V%d.S4, V%d.S4, V%d.S4", in, w+2*j, 2*p)
+					f.l("VFMLA V%d.S4, V%d.S4, V%d.S4", in+1, w+1+2*j, 2*p+1)
+				}
+			}
+		}
+		if i < k-1 {
+			f.l("ADD R3, R12, R12")
+		}
+	}
+	f.l("VLD1.P 32(R24), [V%d.S4, V%d.S4]", in, in+1)
+	for p := 0; p < px; p++ {
+		f.op("fadd", 2*p, 2*p, in, 0)
+		f.op("fadd", 2*p+1, 2*p+1, in+1, 0)
+	}
+	f.l("CBZ R7, actq")
+	f.l("ADD R20, R25, R14")
+	for p := 0; p < px; p++ {
+		f.l("VLD1 (R14), [V%d.S4, V%d.S4]", in, in+1)
+		f.op("fadd", 2*p, 2*p, in, 0)
+		f.op("fadd", 2*p+1, 2*p+1, in+1, 0)
+		if p < px-1 {
+			f.l("ADD R4, R14, R14")
+		}
+	}
+	f.label("actq")
+	f.l("MOVD act+104(FP), R14")
+	genActNEON(f, 2*px, "R14", "R13", "storeq")
+	f.label("storeq")
+	f.l("ADD R19, R25, R14")
+	for p := 0; p < px; p++ {
+		f.l("VST1 [V%d.S4, V%d.S4], (R14)", 2*p, 2*p+1)
+		if p < px-1 {
+			f.l("ADD R4, R14, R14")
+		}
+	}
+	f.l("ADD $32, R22, R22")
+	f.l("ADD $32, R23, R23")
+	f.l("ADD $32, R25, R25")
+	f.l("SUBS $1, R26, R26")
+	f.l("BNE vecq")
+	sh := map[int]int{4: 2, 8: 3}[px]
+	f.l("ADD R15<<%d, R17, R17 // %d pixels on", sh, px)
+	f.l("ADD R4<<%d, R19, R19", sh)
+	f.l("CBZ R20, nextq")
+	f.l("ADD R4<<%d, R20, R20", sh)
+	f.label("nextq")
+	f.l("SUB $%d, R21, R21", px)
+	f.l("B quad")
 }
