@@ -99,7 +99,8 @@
 //	          masked tails; depthwise over 16 channels at a time
 //	"avx2"    amd64 AVX2 + FMA3: GEMM tiles up to 6x16; depthwise over 8
 //	"neon"    arm64 NEON (every ARMv8-A CPU): GEMM tiles up to 5x16 with
-//	          FMLA by element; depthwise over 8 channels
+//	          FMLA by element; depthwise over 8 channels of 8 (k3, k5) or
+//	          4 (k7) pixels
 //	"go"      portable Go, every architecture, and the noasm or purego
 //	          build tags
 //
