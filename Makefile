@@ -21,6 +21,7 @@ deps-apt:
 	@need=""; \
 	[ -d $(FMNIST) ] || need="$$need dataset-fashion-mnist"; \
 	command -v qemu-aarch64-static >/dev/null || need="$$need qemu-user-static"; \
+	command -v llvm-mc >/dev/null || command -v llvm-mc-14 >/dev/null || need="$$need llvm"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -38,7 +39,8 @@ build: deps-go
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(PNAS) ./cmd/pnas
 
 # test: formatting, vet, every package's tests (fuzz seed corpora included),
-# the pure-Go kernel twins under -tags noasm, the arm64 build and the
+# the pure-Go kernel twins under -tags noasm, the arm64 build, the runtime's
+# tests on the NEON kernels under qemu-aarch64-static, and the
 # build with GoMLX's XLA backend (-tags xla).
 test: deps
 	@echo "== gofmt"; out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^asm/_gen/')); \
@@ -47,6 +49,7 @@ test: deps
 	@echo "== go test"; $(GO) test -count=1 -timeout 20m ./...
 	@echo "== go test -tags noasm (pure-Go kernels)"; $(GO) test -count=1 -tags noasm ./runtime/...
 	@echo "== arm64 build"; GOARCH=arm64 $(GO) vet ./runtime/... ./ir/... ./data/...
+	@echo "== arm64 NEON kernels under qemu"; GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64-static ./runtime/...
 	@echo "== xla build tag (cgo)"; if command -v gcc >/dev/null; then \
 		CGO_ENABLED=1 $(GO) build -tags xla -o /dev/null ./cmd/pnas; \
 	else echo "no C compiler: the -tags xla build (GoMLX's XLA backend needs cgo) is not checked"; fi

@@ -10,6 +10,17 @@
 //	zdw_avx2_amd64.{s,go}      depthwise kernels for 3x3, 5x5 and 7x7,
 //	zdw_avx512_amd64.{s,go}    strides 1 and 2, register-blocked
 //
+//	zgemm_neon_arm64.{s,go}    arm64 NEON GEMM micro-kernels: 1..5 rows x 16
+//	zdw_neon_arm64.{s,go}      arm64 NEON depthwise kernels, k 3/5/7, s 1/2
+//
+// avo emits amd64 only: the NEON files come from neon.go, a small emitter
+// of Go arm64 assembly in the same generator. Instructions Go's assembler
+// lacks (FMLA by element, vector FADD/FMAX/FMIN) are written as WORD
+// directives whose encodings the generator computes from a table, with
+// the instruction in LLVM syntax as the line's comment; TestNEONEncodings
+// assembles every such comment with llvm-mc and compares the encodings,
+// and TestNEONFMAShare reports the FMA share of each kernel's inner loop.
+//
 // One pair per family and kernel set, so that a compiled program copies
 // only its own kernel set's code (runtime.FilesForSet).
 //

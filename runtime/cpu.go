@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"sync/atomic"
 )
 
@@ -12,10 +13,21 @@ const (
 	levelGo     = 0 // portable Go, every architecture
 	levelAVX2   = 1 // amd64 AVX2 + FMA3
 	levelAVX512 = 2 // amd64 AVX-512F
+	levelNEON   = 1 // arm64 Advanced SIMD (names per architecture: levelNamesFor)
 	numLevels   = 3
 )
 
-var levelNames = [numLevels]string{"go", "avx2", "avx512"}
+var levelNames = levelNamesFor(goruntime.GOARCH)
+
+// levelNamesFor names the kernel levels of an architecture: on arm64 level
+// 1 is NEON and there is no level 2; elsewhere they are the amd64 names
+// (other architectures reach only level 0, "go").
+func levelNamesFor(goarch string) [numLevels]string {
+	if goarch == "arm64" {
+		return [numLevels]string{"go", "neon", ""}
+	}
+	return [numLevels]string{"go", "avx2", "avx512"}
+}
 
 // hwLevel is the highest level this CPU and this build can run, capped by
 // the environment: PNAS_NOASM=1 allows only "go", PNAS_KERNELS=<set>
@@ -38,7 +50,7 @@ func capLevel(l int, noasm, kernels string) int {
 
 func levelByName(name string) (int, bool) {
 	for i, n := range levelNames {
-		if n == name {
+		if n != "" && n == name {
 			return i, true
 		}
 	}
@@ -48,7 +60,8 @@ func levelByName(name string) (int, bool) {
 // level is the active kernel level.
 func level() int { return int(activeLevel.Load()) }
 
-// KernelSet names the active kernel set: "avx512", "avx2" or "go".
+// KernelSet names the active kernel set: "avx512", "avx2" or "go" on
+// amd64, "neon" or "go" on arm64.
 func KernelSet() string { return levelNames[level()] }
 
 // KernelSets lists the kernel sets this CPU and build can run, lowest

@@ -77,26 +77,28 @@ func TestKernelFiles(t *testing.T) {
 		units = append(units, unit{"group " + g, files, [][]string{{"GOARCH=amd64"}, {"GOARCH=amd64", "GOFLAGS=-tags=noasm"}, {"GOARCH=arm64"}}})
 	}
 	// every group at once, with only the kernel sets up to each one
-	for _, set := range []string{"go", "avx2"} {
+	for _, set := range []string{"go", "avx2", "neon"} {
 		files, err := runtime.FilesForSet(set, groups...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range files {
-			for _, above := range map[string][]string{"go": {"avx2", "avx512"}, "avx2": {"avx512"}}[set] {
+			for _, above := range map[string][]string{"go": {"avx2", "avx512", "neon"}, "avx2": {"avx512", "neon"}, "neon": {"avx2", "avx512"}}[set] {
 				if strings.Contains(f, "_"+above+"_") {
 					t.Errorf("FilesForSet(%q) has %s", set, f)
 				}
 			}
 		}
-		units = append(units, unit{"kernel set " + set, files, [][]string{{"GOARCH=amd64"}}})
+		goarch := map[string]string{"go": "amd64", "avx2": "amd64", "neon": "arm64"}[set]
+		units = append(units, unit{"kernel set " + set, files, [][]string{{"GOARCH=" + goarch}}})
 	}
 	all, err := runtime.FilesFor(groups...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	all = slices.DeleteFunc(all, func(f string) bool { return strings.Contains(f, "neon") })
 	if got, err := runtime.FilesForSet("avx512", groups...); err != nil || !slices.Equal(got, all) {
-		t.Errorf("FilesForSet(avx512) = %v, %v; want every file", got, err)
+		t.Errorf("FilesForSet(avx512) = %v, %v; want every file but the arm64 kernel set's", got, err)
 	}
 	if _, err := runtime.FilesForSet("sse", "pool"); err == nil {
 		t.Error("FilesForSet accepted an unknown kernel set")

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -13,22 +14,24 @@ import (
 // (KindPointwise, KindDepthwise, KindDense, KindGrouped) and "linear",
 // "pool", "elementwise", "gemm", "common".
 var KernelFiles = map[string][]string{
-	"common":      {"doc.go", "tensor.go", "threads.go", "yield_linux.go", "yield_other.go", "cpu.go", "cpu_amd64.go", "cpu_other.go", "convspec.go"},
+	"common":      {"doc.go", "tensor.go", "threads.go", "yield_linux.go", "yield_other.go", "cpu.go", "cpu_amd64.go", "cpu_arm64.go", "cpu_other.go", "convspec.go"},
 	"gemm":        gemmFiles,
 	KindPointwise: append([]string{"pointwise.go"}, gemmFiles...),
 	KindDense:     append([]string{"convdense.go"}, gemmFiles...),
 	"linear":      append([]string{"linear.go"}, gemmFiles...),
 	KindDepthwise: {"depthwise.go", "dw_avx2_amd64.go", "zdw_avx2_amd64.go", "zdw_avx2_amd64.s",
-		"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s"},
+		"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s",
+		"dw_neon_arm64.go", "zdw_neon_arm64.go", "zdw_neon_arm64.s"},
 	KindGrouped:   {"grouped.go"},
 	"pool":        {"pool.go"},
 	"elementwise": {"elementwise.go"},
 }
 
 var gemmFiles = []string{"gemm.go", "gemm_avx2_amd64.go", "zgemm_avx2_amd64.go", "zgemm_avx2_amd64.s",
-	"gemm_avx512_amd64.go", "zgemm_avx512_amd64.go", "zgemm_avx512_amd64.s"}
+	"gemm_avx512_amd64.go", "zgemm_avx512_amd64.go", "zgemm_avx512_amd64.s",
+	"gemm_neon_arm64.go", "neon_arm64.go", "zgemm_neon_arm64.go", "zgemm_neon_arm64.s"}
 
-// setFiles lists the files that hold one amd64 kernel set's code: for the
+// setFiles lists the files that hold one kernel set's code: for the
 // GEMM and depthwise families a registration file plus the generated
 // declarations and assembly. TestKernelFiles checks that the groups above
 // list them.
@@ -37,25 +40,54 @@ var setFiles = map[string][]string{
 		"dw_avx2_amd64.go", "zdw_avx2_amd64.go", "zdw_avx2_amd64.s"},
 	"avx512": {"gemm_avx512_amd64.go", "zgemm_avx512_amd64.go", "zgemm_avx512_amd64.s",
 		"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s"},
+	"neon": {"gemm_neon_arm64.go", "neon_arm64.go", "zgemm_neon_arm64.go", "zgemm_neon_arm64.s",
+		"dw_neon_arm64.go", "zdw_neon_arm64.go", "zdw_neon_arm64.s"},
 }
 
-// FilesForSet is FilesFor for a program built for one kernel set: it leaves
-// out the files of every kernel set above it, so that an "avx2" program
-// carries no AVX-512 code and a "go" program no assembly. The sets below it
-// stay, as the fallback on a CPU that lacks the set (an "avx512" program
-// runs AVX2 kernels there).
+// kernelSets are the kernel sets of every architecture with their level:
+// a program for a set keeps the files of the sets of its architecture at
+// or below that level. The names match levelNames on their architecture.
+var kernelSets = []struct {
+	name, goarch string
+	level        int
+}{
+	{"go", "", levelGo},
+	{"avx2", "amd64", levelAVX2},
+	{"avx512", "amd64", levelAVX512},
+	{"neon", "arm64", levelNEON},
+}
+
+// FilesForSet is FilesFor for a program built for one kernel set, of any
+// architecture: it leaves out the files of every kernel set above it and
+// of every other architecture's sets, so that an "avx2" program carries no
+// AVX-512 code, a "neon" program no amd64 code and a "go" program no
+// assembly. The sets below it stay, as the fallback on a CPU that lacks the
+// set (an "avx512" program runs AVX2 kernels there).
 func FilesForSet(set string, groups ...string) ([]string, error) {
-	l, ok := levelByName(set)
-	if !ok {
-		return nil, fmt.Errorf("runtime: FilesForSet: unknown kernel set %q (want one of %q)", set, levelNames)
+	i := slices.IndexFunc(kernelSets, func(k struct {
+		name, goarch string
+		level        int
+	}) bool {
+		return k.name == set
+	})
+	if i < 0 {
+		names := make([]string, len(kernelSets))
+		for j, k := range kernelSets {
+			names[j] = k.name
+		}
+		return nil, fmt.Errorf("runtime: FilesForSet: unknown kernel set %q (want one of %q)", set, names)
 	}
+	chosen := kernelSets[i]
 	all, err := FilesFor(groups...)
 	if err != nil {
 		return nil, err
 	}
 	drop := map[string]bool{}
-	for i := l + 1; i < numLevels; i++ {
-		for _, f := range setFiles[levelNames[i]] {
+	for _, k := range kernelSets {
+		if k.goarch == chosen.goarch && k.level <= chosen.level {
+			continue
+		}
+		for _, f := range setFiles[k.name] {
 			drop[f] = true
 		}
 	}

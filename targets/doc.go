@@ -5,7 +5,8 @@
 // features it guarantees, the kernel set compiled programs use, the device
 // kind that runs them ([Target.DeviceKind]: the CPU or a CUDA GPU), the
 // thread count and its latency table. The presets (amd64, amd64-avx512,
-// generic, cuda)
+// arm64 and the arm64 device presets arm64/cortex-a72, arm64/cortex-a76,
+// arm64/neoverse-n1, arm64/neoverse-v1, generic, cuda)
 // and the kernel sets live in the embedded presets.json; users add devices as
 // JSON files in directories given to [Lookup] and [List] or named by
 // $PNAS_TARGETS. No other package branches on target names: they read

@@ -48,7 +48,8 @@ func TestPresets(t *testing.T) {
 			t.Errorf("%s: %v", tg.Name, err)
 		}
 	}
-	if want := []string{"amd64", "amd64-avx512", "generic", "cuda"}; !slices.Equal(names, want) {
+	if want := []string{"amd64", "amd64-avx512", "arm64", "arm64/cortex-a72", "arm64/cortex-a76",
+		"arm64/neoverse-n1", "arm64/neoverse-v1", "generic", "cuda"}; !slices.Equal(names, want) {
 		t.Fatalf("presets = %v, want %v", names, want)
 	}
 	a, err := targets.Lookup("amd64")
@@ -62,6 +63,15 @@ func TestPresets(t *testing.T) {
 	v4, _ := targets.Lookup("amd64-avx512")
 	if v4.GOAMD64 != "v4" || v4.KernelSet != "avx512" || !slices.Contains(v4.Features, "avx512f") {
 		t.Errorf("amd64-avx512 preset = %+v", v4)
+	}
+	for _, name := range names[2:7] {
+		a, _ := targets.Lookup(name)
+		if a.GOOS != "linux" || a.GOARCH != "arm64" || a.KernelSet != "neon" || !slices.Equal(a.Features, []string{"asimd"}) {
+			t.Errorf("%s preset = %+v", name, a)
+		}
+		if want := map[bool]int{true: 1, false: 4}[name == "arm64"]; a.Threads != want {
+			t.Errorf("%s preset: %d threads, want %d", name, a.Threads, want)
+		}
 	}
 	g, _ := targets.Lookup("generic")
 	if g.GOARCH != "" || g.KernelSet != "go" || len(g.Features) != 0 {
@@ -81,7 +91,7 @@ func TestPresets(t *testing.T) {
 	for _, k := range sets {
 		ks = append(ks, k.Name)
 	}
-	if want := []string{"go", "avx2", "avx512", "cuda"}; !slices.Equal(ks, want) {
+	if want := []string{"go", "avx2", "avx512", "neon", "cuda"}; !slices.Equal(ks, want) {
 		t.Errorf("kernel sets = %v, want %v", ks, want)
 	}
 	cu, _ := targets.Lookup("cuda")
@@ -109,7 +119,7 @@ func TestUserTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 5 || all[4].Name != "lab/epyc" {
+	if len(all) != 10 || all[9].Name != "lab/epyc" {
 		t.Errorf("List = %d targets, last %q", len(all), all[len(all)-1].Name)
 	}
 
@@ -122,8 +132,8 @@ func TestUserTargets(t *testing.T) {
 
 func TestLookupUnknown(t *testing.T) {
 	t.Setenv(targets.EnvDirs, "")
-	_, err := targets.Lookup("arm64")
-	wantErr(t, err, `unknown target "arm64"`, "amd64, amd64-avx512, generic")
+	_, err := targets.Lookup("riscv64")
+	wantErr(t, err, `unknown target "riscv64"`, "amd64, amd64-avx512, arm64, arm64/cortex-a72")
 	_, err = targets.Lookup("amd64", filepath.Join(t.TempDir(), "missing"))
 	wantErr(t, err, "target directory", "missing")
 }
@@ -149,7 +159,8 @@ func TestMalformedTargetFiles(t *testing.T) {
 		{"goarch", edit(`"goarch": "amd64"`, `"goarch": "x86"`), "goarch", []string{`got "x86"`, "amd64"}},
 		{"goamd64", edit(`"goamd64": "v3"`, `"goamd64": "v5"`), "goamd64", []string{"expected v1, v2, v3 or v4", `got "v5"`}},
 		{"feature", edit(`"bmi2"`, `"neon"`), "features[2]", []string{`expected a feature of goarch amd64`, `got "neon"`}},
-		{"kernel set", edit(`"kernel_set": "avx2"`, `"kernel_set": "neon"`), "kernel_set", []string{"expected one of go, avx2, avx512, cuda", `got "neon"`}},
+		{"kernel set", edit(`"kernel_set": "avx2"`, `"kernel_set": "sve"`), "kernel_set", []string{"expected one of go, avx2, avx512, neon, cuda", `got "sve"`}},
+		{"kernel arch neon", edit(`"kernel_set": "avx2"`, `"kernel_set": "neon"`), "kernel_set", []string{`kernel set "neon" runs on goarch arm64 only`}},
 		{"device", edit(`"threads": 2`, `"threads": 2, "device": "tpu"`), "device", []string{`expected empty, "cpu" or "cuda", got "tpu"`}},
 		{"kernel device", edit(`"kernel_set": "avx2"`, `"kernel_set": "cuda"`), "kernel_set", []string{`kernel set "cuda" runs on device cuda, but the target's device is cpu`}},
 		{"kernel features", edit(`"kernel_set": "avx2"`, `"kernel_set": "avx512"`), "features", []string{`kernel set "avx512" executes avx512f`}},

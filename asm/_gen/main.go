@@ -5,7 +5,8 @@
 //
 // It writes zgemm_avx2_amd64.{s,go}, zgemm_avx512_amd64.{s,go},
 // zdw_avx2_amd64.{s,go} and zdw_avx512_amd64.{s,go} into DIR (default
-// ../../runtime). Output depends only on the program and its flags other
+// ../../runtime), the arm64 NEON kernels zgemm_neon_arm64.{s,go} and
+// zdw_neon_arm64.{s,go} (neon.go) and the kernels of DIR/kernels. Output depends only on the program and its flags other
 // than -out: no maps are iterated, no time or path is recorded.
 package main
 
@@ -63,6 +64,7 @@ func main() {
 		}
 	}
 	writeKernels(*out)
+	writeNEON(*out)
 }
 
 // argv is the command recorded in the banner: the go:generate invocation

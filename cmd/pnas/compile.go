@@ -13,7 +13,7 @@ import (
 // CompileCmd compiles a model into a standalone Go program.
 type CompileCmd struct {
 	Model   string   `arg:"" help:"Model file (NAME.json, weights in NAME.safetensors beside it)." type:"existingfile"`
-	Target  string   `help:"Target to compile for: amd64, amd64-avx512, generic, cuda, or a user target (default: the built-in target with the best kernels this machine runs)." placeholder:"NAME"`
+	Target  string   `help:"Target to compile for: amd64, amd64-avx512, arm64 (or a device preset such as arm64/cortex-a76), generic, cuda, or a user target (default: the built-in target with the best kernels this machine runs)." placeholder:"NAME"`
 	Out     string   `short:"o" required:"" help:"Directory of the generated Go module (created if needed)." type:"path" placeholder:"DIR"`
 	GOAMD64 string   `name:"goamd64" help:"Override the target's GOAMD64 level (v1, v2, v3 or v4)." placeholder:"LEVEL"`
 	GOOS    string   `name:"goos" help:"GOOS to build for, for targets that leave it open (generic)." placeholder:"GOOS"`

@@ -24,8 +24,9 @@ func readF32(t *testing.T, path string) []float32 {
 }
 
 // The 28x28 MBConv reference model built by the ONNX Runtime harness
-// imports, compiles (best kernels of this machine, and pure Go) and gives
-// ONNX Runtime's saved logits within 1e-4 relative.
+// imports, compiles (best kernels of this machine, pure Go, and arm64 NEON
+// run under qemu-aarch64-static) and gives ONNX Runtime's saved logits
+// within 1e-4 relative.
 func TestCompiledMatchesONNXRuntime(t *testing.T) {
 	dir := t.TempDir()
 	td := "../../ir/onnx/testdata/"
@@ -34,7 +35,7 @@ func TestCompiledMatchesONNXRuntime(t *testing.T) {
 		t.Fatalf("import: %s", errs)
 	}
 	want := readF32(t, td+"mbconv_fmnist28.ref_output.bin")
-	for _, target := range []string{"", "generic"} {
+	for _, target := range []string{"", "generic", "arm64"} {
 		args := []string{"compile", js, "-o", filepath.Join(dir, "out"+target)}
 		if target != "" {
 			args = append(args, "--target", target)
@@ -46,7 +47,15 @@ func TestCompiledMatchesONNXRuntime(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		bin := lines[len(lines)-1]
 		dump := filepath.Join(dir, "logits"+target+".bin")
-		if o, err := exec.Command(bin, "-input", td+"mbconv_fmnist28.ref_input.bin", "-dump-output", dump).CombinedOutput(); err != nil {
+		run := []string{bin, "-input", td + "mbconv_fmnist28.ref_input.bin", "-dump-output", dump}
+		if target == "arm64" {
+			qemu, err := exec.LookPath("qemu-aarch64-static")
+			if err != nil {
+				t.Fatal("qemu-aarch64-static not installed (make deps-apt installs Debian's qemu-user-static)")
+			}
+			run = append([]string{qemu}, run...)
+		}
+		if o, err := exec.Command(run[0], run[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", bin, err, o)
 		}
 		got := readF32(t, dump)

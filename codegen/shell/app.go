@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer, prog *program) (*options, int) 
 	// Debugging: write the raw model output of every sample of a .bin or
 	// .npy input (any number of samples) to a file as float32.
 	fs.StringVar(&o.dumpOut, "dump-output", "", "")
-	// Debugging: cap the kernel set ("go", "avx2", "avx512").
+	// Debugging: cap the kernel set ("go", "avx2", "avx512"; "go", "neon" on arm64).
 	fs.StringVar(&o.kernels, "kernels", "", "")
 	usage := func() { fmt.Fprintf(stderr, usageText, o.progName, prog.nets[0].name, goruntime.NumCPU()) }
 	if err := fs.Parse(args); err != nil {
@@ -168,8 +168,12 @@ func findNet(prog *program, name string) (*network, error) {
 // selectKernels caps the runtime's kernel set at the best one compiled in
 // and says so when the CPU cannot run that one.
 func selectKernels(prog *program, o *options, stderr io.Writer) error {
+	sets := []string{"go", "avx2", "avx512"}
+	if goruntime.GOARCH == "arm64" {
+		sets = []string{"go", "neon"}
+	}
 	rank := func(name string) int {
-		for i, n := range []string{"go", "avx2", "avx512"} {
+		for i, n := range sets {
 			if n == name {
 				return i
 			}
@@ -179,7 +183,7 @@ func selectKernels(prog *program, o *options, stderr io.Writer) error {
 	want := prog.kernelSet
 	if o.kernels != "" {
 		if rank(o.kernels) < 0 {
-			return badInput("-kernels: unknown kernel set %q (expected go, avx2 or avx512)", o.kernels)
+			return badInput("-kernels: unknown kernel set %q (expected one of %s)", o.kernels, strings.Join(sets, ", "))
 		}
 		if rank(o.kernels) < rank(want) {
 			want = o.kernels

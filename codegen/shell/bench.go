@@ -148,37 +148,58 @@ func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.P
 }
 
 // cpuModel names the processor: /proc/cpuinfo's model name on Linux (or
-// the ARM implementer and part), else the architecture.
+// the ARM core, from its implementer and part), else the architecture.
 func cpuModel() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err == nil {
 		defer f.Close()
-		var impl, part string
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			k, v, ok := strings.Cut(sc.Text(), ":")
-			if !ok {
-				continue
-			}
-			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-			switch k {
-			case "model name", "Hardware", "cpu model":
-				if v != "" {
-					return v
-				}
-			case "CPU implementer":
-				if impl == "" {
-					impl = v
-				}
-			case "CPU part":
-				if part == "" {
-					part = v
-				}
-			}
-		}
-		if impl != "" {
-			return fmt.Sprintf("%s implementer %s part %s", goruntime.GOARCH, impl, part)
+		if m := cpuModelFrom(f); m != "" {
+			return m
 		}
 	}
 	return "unknown " + goruntime.GOARCH
+}
+
+// armParts names the cores of Arm Ltd. (CPU implementer 0x41) by CPU part.
+var armParts = map[string]string{
+	"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+	"0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+	"0xd0c": "Neoverse N1", "0xd0d": "Cortex-A77", "0xd40": "Neoverse V1", "0xd41": "Cortex-A78",
+	"0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2",
+	"0xd49": "Neoverse N2", "0xd4f": "Neoverse V2",
+}
+
+// cpuModelFrom reads a /proc/cpuinfo: its model name, or for ARM cores
+// without one the core's name and its implementer and part; "" if neither.
+func cpuModelFrom(r io.Reader) string {
+	var impl, part string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "model name", "Hardware", "cpu model":
+			if v != "" {
+				return v
+			}
+		case "CPU implementer":
+			if impl == "" {
+				impl = v
+			}
+		case "CPU part":
+			if part == "" {
+				part = v
+			}
+		}
+	}
+	if impl == "" {
+		return ""
+	}
+	if name, ok := armParts[strings.ToLower(part)]; ok && impl == "0x41" {
+		return fmt.Sprintf("Arm %s (implementer %s part %s)", name, impl, part)
+	}
+	return fmt.Sprintf("%s implementer %s part %s", goruntime.GOARCH, impl, part)
 }

@@ -13,7 +13,7 @@ import (
 // program is everything the generated main.go hands to run.
 type program struct {
 	target    string     // target the program was compiled for
-	kernelSet string     // best kernel set compiled in ("go", "avx2", "avx512")
+	kernelSet string     // best kernel set compiled in ("go", "avx2", "avx512", "neon")
 	weights   []byte     // the embedded little-endian float32 blob of every network
 	nets      []*network // the compiled networks; the first is the default
 }

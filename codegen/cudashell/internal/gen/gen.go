@@ -24,7 +24,7 @@ var shared = []struct {
 }{
 	{"input.go", nil},
 	{"app.go", []string{"exitOK", "oneLine", "findNet", "topEntry", "classifyResult", "printTop", "softmax64"}},
-	{"bench.go", []string{"benchSchema", "timing", "layerTiming", "benchReport", "summarize", "benchInput", "cpuModel"}},
+	{"bench.go", []string{"benchSchema", "timing", "layerTiming", "benchReport", "summarize", "benchInput", "cpuModel", "armParts", "cpuModelFrom"}},
 }
 
 // Source renders zshared.go from the CPU shell's sources in shellDir.
