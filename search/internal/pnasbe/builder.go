@@ -20,6 +20,7 @@ type Node struct {
 	inputs []*Node
 	b      *Builder
 	attr   any // op-specific data
+	fused  fusion
 }
 
 // Builder records a graph's ops; ops the backend does not implement come
@@ -90,7 +91,7 @@ func init() {
 		backends.OpTypeTranspose, backends.OpTypeBroadcastInDim, backends.OpTypeSlice, backends.OpTypeConcatenate,
 		backends.OpTypeIota, backends.OpTypeConvertDType, backends.OpTypeWhere, backends.OpTypeClamp,
 		backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin, backends.OpTypeReduceProduct,
-		backends.OpTypeDotGeneral, backends.OpTypePad,
+		backends.OpTypeDotGeneral, backends.OpTypePad, backends.OpTypeReverse, backends.OpTypeConvGeneral,
 	} {
 		supported[op] = true
 	}

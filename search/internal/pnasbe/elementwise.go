@@ -472,7 +472,7 @@ func clamp[T number](lo, x, hi, o []T, workers int) {
 	})
 }
 
-func iota(out *Buffer, axis int) error {
+func iotaFill(out *Buffer, axis int) error {
 	dims := out.shape.Dimensions
 	inner := 1
 	for _, d := range dims[axis+1:] {

@@ -32,6 +32,7 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 		return nil, err
 	}
 	b.compiled = true
+	fuse(b.nodes)
 	e := &Executable{be: b.be, b: b, outputs: outs, uses: make([]int, len(b.nodes)), isOut: make([]bool, len(b.nodes))}
 	reach := make([]bool, len(b.nodes))
 	for _, n := range outs {
@@ -200,6 +201,8 @@ func (r *run) exec(n *Node, ins []*Buffer) (*Buffer, error) {
 	out := r.alloc(n.shape)
 	var err error
 	switch {
+	case n.fused == fusedBandMask:
+		err = bandMask(ins, out, r.workers)
 	case unaryOps[n.op]:
 		err = r.unary(n.op, ins[0], out)
 	case binaryOps[n.op] || compareOps[n.op]:
@@ -216,7 +219,7 @@ func (r *run) exec(n *Node, ins []*Buffer) (*Buffer, error) {
 		case backends.OpTypeConcatenate:
 			r.concatenate(n.attr.(int), ins, out)
 		case backends.OpTypeIota:
-			err = iota(out, n.attr.(int))
+			err = iotaFill(out, n.attr.(int))
 		case backends.OpTypeConvertDType:
 			err = convert(ins[0], out)
 		case backends.OpTypeWhere:
@@ -229,6 +232,10 @@ func (r *run) exec(n *Node, ins []*Buffer) (*Buffer, error) {
 			err = r.dot(ins[0], ins[1], n.attr.(*dotAttr), out)
 		case backends.OpTypePad:
 			err = r.pad(ins[0], ins[1], n.attr.(*padAttr), out)
+		case backends.OpTypeReverse:
+			err = r.reverse(ins[0], n.attr.([]int), out)
+		case backends.OpTypeConvGeneral:
+			err = r.conv(ins[0], ins[1], n.attr.(*convAttr), out)
 		default:
 			err = fmt.Errorf("op not implemented")
 		}
