@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-apt test demo bench bench-latency clean
+.PHONY: all build deps deps-apt test demo bench bench-search bench-latency clean
 
 all: build
 
@@ -53,6 +53,16 @@ demo: build
 
 bench: build
 	@scripts/bench.sh
+
+# bench-search: the searcher's steps on pnas's backend (AVX-512 and AVX2
+# kernels) next to PyTorch 1.13 (Debian python3-torch, installed when
+# missing) doing the same steps, interleaved; table in docs/search.md.
+bench-search: deps
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-torch >/dev/null; }
+	$(GO) build -o $(BIN)/searchbench ./search/internal/searchbench
+	/usr/bin/python3 scripts/bench_search.py
 
 # bench-latency: predicted vs measured latency of 30 random fmnist networks.
 bench-latency: build

@@ -176,8 +176,9 @@ func TestMemoryStable(t *testing.T) {
 // TestMemoryStablePnas runs weight and architecture steps on ever
 // different paths on the default backend, which changes no process-wide
 // setting: the GC percentage and the memory limit stay as the process set
-// them, and after a collection the heap is back at its level before the
-// steps (nothing a graph allocated outlives its step).
+// them, and after a collection the heap stays at its level after the first
+// step (the backend keeps at most about one working set of free buffers for
+// the next graphs; nothing else a graph allocated outlives its step).
 func TestMemoryStablePnas(t *testing.T) {
 	s := newTest(t, tinySpace("k3e3", "k5e6", "k7e3", "zero"), testConfig())
 	s.ManageProcessMemory() // no effect on this backend

@@ -25,6 +25,7 @@ func init() {
 type Backend struct {
 	workers   int
 	finalized bool
+	keep      keep // buffers freed by executions, for the next ones
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -77,8 +78,11 @@ func (b *Backend) Capabilities() backends.Capabilities {
 	return c
 }
 func (b *Backend) Builder(name string) backends.Builder { return newBuilder(b, name) }
-func (b *Backend) Finalize()                            { b.finalized = true }
-func (b *Backend) IsFinalized() bool                    { return b.finalized }
+func (b *Backend) Finalize() {
+	b.finalized = true
+	b.keep.clear()
+}
+func (b *Backend) IsFinalized() bool { return b.finalized }
 
 // Buffer is a tensor in Go memory: flat is a slice of the dtype's Go type.
 type Buffer struct {

@@ -1,8 +1,10 @@
 package pnasbe
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -86,20 +88,28 @@ type poolKey struct {
 
 // run is the state of one execution.
 type run struct {
-	workers int
-	pool    map[poolKey][]any
+	be         *Backend
+	workers    int
+	pool       map[poolKey][]any
+	live, peak int64 // bytes held by the execution's values and scratch
 }
 
-// alloc returns a buffer of the shape; its contents are undefined.
+func bytesOf(k poolKey) int64 { return int64(k.n) * int64(k.dt.Size()) }
+
+// alloc returns a buffer of the shape; its contents are undefined. It
+// reuses a free buffer of the same dtype and size from this execution,
+// else from the backend's keep (buffers earlier executions freed).
 func (r *run) alloc(s shapes.Shape) *Buffer {
 	k := poolKey{s.DType, s.Size()}
 	var flat any
 	if l := r.pool[k]; len(l) > 0 {
 		flat = l[len(l)-1]
 		r.pool[k] = l[:len(l)-1]
-	} else {
+	} else if flat = r.be.keep.take(k); flat == nil {
 		flat = makeFlat(s.DType, s.Size())
 	}
+	r.live += bytesOf(k)
+	r.peak = max(r.peak, r.live)
 	return &Buffer{shape: s, flat: flat, st: &storage{refs: 1}}
 }
 
@@ -112,6 +122,81 @@ func (r *run) release(b *Buffer) {
 	if b.st.refs == 0 {
 		k := poolKey{b.shape.DType, b.shape.Size()}
 		r.pool[k] = append(r.pool[k], b.flat)
+		r.live -= bytesOf(k)
+	}
+}
+
+// keep holds the buffers executions freed, for the next executions, up to
+// the working set of the largest recent execution: the backend owns its
+// memory, so the Go collector sees a steady heap instead of a graph's
+// worth of garbage per step, and pages are not faulted in afresh.
+type keep struct {
+	mu    sync.Mutex
+	free  map[poolKey][]any
+	bytes int64
+	limit int64
+}
+
+func (k *keep) take(key poolKey) any {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	l := k.free[key]
+	if len(l) == 0 {
+		return nil
+	}
+	f := l[len(l)-1]
+	l[len(l)-1] = nil
+	k.free[key] = l[:len(l)-1]
+	k.bytes -= bytesOf(key)
+	return f
+}
+
+// clear drops every kept buffer.
+func (k *keep) clear() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.free, k.bytes, k.limit = nil, 0, 0
+}
+
+// give takes back the free buffers of a finished execution whose working
+// set peaked at peak bytes, and trims the keep to its limit, dropping the
+// smallest sizes first (in a fixed order).
+func (k *keep) give(pool map[poolKey][]any, peak int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.free == nil {
+		k.free = map[poolKey][]any{}
+	}
+	// The limit follows the executions: the largest of the last working
+	// set and half the previous limit.
+	k.limit = max(peak, k.limit/2)
+	for key, l := range pool {
+		k.free[key] = append(k.free[key], l...)
+		k.bytes += int64(len(l)) * bytesOf(key)
+	}
+	if k.bytes <= k.limit {
+		return
+	}
+	keys := make([]poolKey, 0, len(k.free))
+	for key := range k.free {
+		keys = append(keys, key)
+	}
+	slices.SortFunc(keys, func(a, b poolKey) int {
+		if c := cmp.Compare(bytesOf(a), bytesOf(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.dt, b.dt)
+	})
+	for _, key := range keys {
+		for len(k.free[key]) > 0 && k.bytes > k.limit {
+			l := k.free[key]
+			l[len(l)-1] = nil
+			k.free[key] = l[:len(l)-1]
+			k.bytes -= bytesOf(key)
+		}
+		if len(k.free[key]) == 0 {
+			delete(k.free, key)
+		}
 	}
 }
 
@@ -137,7 +222,8 @@ func (e *Executable) Execute(inputs []backends.Buffer, _ []bool, _ backends.Devi
 		}
 		vals[p.id] = &Buffer{shape: in.shape, flat: in.flat}
 	}
-	r := &run{workers: e.be.workers, pool: map[poolKey][]any{}}
+	r := &run{be: e.be, workers: e.be.workers, pool: map[poolKey][]any{}}
+	defer func() { e.be.keep.give(r.pool, r.peak) }()
 	uses := slices.Clone(e.uses)
 	prof := profiling()
 	for _, n := range e.nodes {

@@ -6,9 +6,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"syscall"
 	"time"
 
+	"github.com/pnasml/pnas/runtime/kernels"
 	"github.com/pnasml/pnas/search"
 	"github.com/pnasml/pnas/search/internal/pnasbe"
 	"github.com/pnasml/pnas/search/space"
@@ -24,6 +26,7 @@ func main() {
 	warm := flag.Int("warm", 2, "untimed steps first")
 	par := flag.Int("parallelism", 0, "Config.Parallelism: 0 concurrent ops on all cores, N > 0 ops one at a time with N workers")
 	head := flag.Float64("headroom", 0, "Config.MemoryHeadroom: memory limit per graph as a multiple of its planned working set (0: default, < 0: none)")
+	jsonOut := flag.Bool("json", false, "print one JSON line (median step time, cores used, peak RSS) instead of text")
 	opprof := flag.Bool("opprofile", false, "print the time per op and shape of the pnas backend")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	backend := flag.String("backend", "", "Config.Backend: \"\" (pnas, the default), go, go:ops_sequential, ...")
@@ -33,14 +36,14 @@ func main() {
 		pnasbe.EnableProfile(true)
 		defer pnasbe.WriteProfile(os.Stdout, 40)
 	}
-	if err := run(*spaceName, *what, *gate, *backend, *k, *batch, *steps, *warm, *par, *head, *repeat, *prof); err != nil {
+	if err := run(*spaceName, *what, *gate, *backend, *k, *batch, *steps, *warm, *par, *head, *repeat, *prof, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "searchbench:", err)
 		os.Exit(1)
 
 	}
 }
 
-func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, head float64, repeat int, prof string) error {
+func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, head float64, repeat int, prof string, jsonOut bool) error {
 	sp, err := space.Builtin(spaceName)
 	if err != nil {
 		return err
@@ -107,6 +110,7 @@ func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, 
 	best := make([]float64, steps)
 	bestCPU := make([]float64, steps)
 	var pathT, recT, wall, cpu float64
+	var all []float64
 	for r := 0; r < repeat; r++ {
 		s, err := search.New(plan, cfg, tab)
 		if err != nil {
@@ -142,6 +146,7 @@ func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, 
 			}
 			dt, dc := time.Since(t0).Seconds(), cpuSeconds()-c0
 			wall += dt
+			all = append(all, dt)
 			cpu += dc
 			pathT += p.Seconds()
 			recT += rc.Seconds()
@@ -162,6 +167,17 @@ func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, 
 	}
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	slices.Sort(all)
+	median := all[len(all)/2]
+	if len(all)%2 == 0 {
+		median = (all[len(all)/2-1] + all[len(all)/2]) / 2
+	}
+	if jsonOut {
+		fmt.Printf("{\"median_s\": %.6f, \"cores\": %.3f, \"rss_mib\": %.1f, \"kernels\": %q}\n",
+			median, cpu/wall, float64(ru.Maxrss)/1024, kernels.KernelSet())
+		return nil
+	}
+	fmt.Printf("step median %.3f s\n", median)
 	fmt.Printf("backend=%q space=%s what=%s gate=%s k=%d batch=%d steps=%d repeat=%d\n", backend, spaceName, what, cfg.GateMode, k, batch, steps, repeat)
 	fmt.Printf("step mean %.3f s (%.1f images/s), %.2f cpu-s, %.2f cores; per-step minimum over repetitions: mean %.3f s (%.1f images/s), %.2f cpu-s\n",
 		wall/n, float64(batch)*n/wall, cpu/n, cpu/wall, sumBest/float64(steps), float64(batch*steps)/sumBest, sumBestCPU/float64(steps))
