@@ -12,11 +12,11 @@ import argparse, json, os, platform, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = [  # label, searchbench args, torch args, timed steps, warm-up steps
-    ("binarized weight step, K=2", ["-what", "weight", "-k", "2"], ["--what", "weight", "--k", "2"], 8, 2),
-    ("binarized weight step, K=7", ["-what", "weight", "-k", "7"], ["--what", "weight", "--k", "7"], 8, 2),
-    ("full_v2 architecture step, K=7", ["-what", "arch", "-gate", "full_v2", "-k", "7"], ["--what", "full_v2", "--k", "7"], 5, 1),
-    ("two architecture step, K=7", ["-what", "arch", "-gate", "two", "-k", "7"], ["--what", "two", "--k", "7"], 5, 1),
-    ("all (DARTS) weight step, K=7", ["-what", "allweight", "-k", "7"], ["--what", "allweight", "--k", "7"], 3, 1),
+    ("binarized weight step, K=2", ["-what", "weight", "-k", "2"], ["--what", "weight", "--k", "2"], 6, 2),
+    ("binarized weight step, K=7", ["-what", "weight", "-k", "7"], ["--what", "weight", "--k", "7"], 6, 2),
+    ("full_v2 architecture step, K=7", ["-what", "arch", "-gate", "full_v2", "-k", "7"], ["--what", "full_v2", "--k", "7"], 4, 1),
+    ("two architecture step, K=7", ["-what", "arch", "-gate", "two", "-k", "7"], ["--what", "two", "--k", "7"], 4, 1),
+    ("all (DARTS) weight step, K=7", ["-what", "allweight", "-k", "7"], ["--what", "allweight", "--k", "7"], 2, 1),
 ]
 
 
@@ -49,9 +49,8 @@ def main():
     seen_sets = {}
     for p in range(a.passes):
         for label, sb, tb, n, warm in steps:
-            torch_steps = max(n, 10) if "weight step, K" in label and "all" not in label else n
             r = run(["/usr/bin/python3", "scripts/bench_search_torch.py", "--threads", str(a.threads),
-                     "--steps", str(torch_steps), "--warm", str(warm + 1)] + tb)
+                     "--steps", str(n), "--warm", str(warm + 1)] + tb)
             res.setdefault((label, "torch"), []).append(r)
             for ks in sets:
                 env = dict(os.environ, GOMAXPROCS=str(a.threads), PNAS_KERNELS=ks)

@@ -147,8 +147,9 @@ func gemm64(batch int, ta, tb bool, m, n, k int, a []float64, lda, sa int, b []f
 func gemv(batch int, ta, tb bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, workers int) {
 	sa, sb := m*k, k*n
 	if n == 1 {
-		// c[bi, i] = Σ_p opA[i, p] b[p]; b's column is contiguous.
-		if !ta {
+		// c[bi, i] = Σ_p opA[i, p] b[p]; b's column is contiguous (and so
+		// is A's row when m == 1, transposed or not).
+		if !ta || m == 1 {
 			parallel(batch*m, workers, batch*m*k, func(lo, hi int) {
 				for it := lo; it < hi; it++ {
 					bi, i := it/m, it%m
@@ -170,7 +171,7 @@ func gemv(batch int, ta, tb bool, m, n, k int, a []float32, lda int, b []float32
 		return
 	}
 	// m == 1: c[bi, j] = Σ_p a[p] opB[p, j]; a's row is contiguous.
-	if tb {
+	if tb || n == 1 {
 		parallel(batch*n, workers, batch*n*k, func(lo, hi int) {
 			for it := lo; it < hi; it++ {
 				bi, j := it/n, it%n
