@@ -12,10 +12,9 @@
 // after its last reader, and the next op of the same size and dtype reuses
 // it; Reshape and Identity are views. When an execution ends its free
 // buffers go to the backend's keep, which the next executions draw from;
-// the keep holds only sizes the last executions asked for and is bounded by
-// the working set of the largest recent execution (halving each time a
-// smaller one ends), so the backend owns its memory and sets no
-// process-wide GC or memory-limit setting.
+// the keep is bounded by the working set of the largest recent execution
+// (halving each time a smaller one ends), so the backend owns its memory
+// and sets no process-wide GC or memory-limit setting.
 //
 // Depthwise convolutions are ConvGeneral ops in the [C, N, H, W] layout
 // (see conv.go: the forward pass and both gradients as a framework writes

@@ -131,20 +131,15 @@ func (r *run) release(b *Buffer) {
 // memory, so the Go collector sees a steady heap instead of a graph's
 // worth of garbage per step, and pages are not faulted in afresh.
 type keep struct {
-	mu     sync.Mutex
-	free   map[poolKey][]any
-	wanted map[poolKey]bool // sizes asked for since the last give
-	bytes  int64
-	limit  int64
+	mu    sync.Mutex
+	free  map[poolKey][]any
+	bytes int64
+	limit int64
 }
 
 func (k *keep) take(key poolKey) any {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.wanted == nil {
-		k.wanted = map[poolKey]bool{}
-	}
-	k.wanted[key] = true
 	l := k.free[key]
 	if len(l) == 0 {
 		return nil
@@ -179,15 +174,6 @@ func (k *keep) give(pool map[poolKey][]any, peak int64) {
 		k.free[key] = append(k.free[key], l...)
 		k.bytes += int64(len(l)) * bytesOf(key)
 	}
-	// Sizes no execution asked for since the last give are not kept (the
-	// paths change from step to step, and with them some sizes).
-	for key, l := range k.free {
-		if !k.wanted[key] {
-			k.bytes -= int64(len(l)) * bytesOf(key)
-			delete(k.free, key)
-		}
-	}
-	k.wanted = nil
 	if k.bytes <= k.limit {
 		return
 	}
