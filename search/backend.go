@@ -34,7 +34,7 @@ func openBackend(cfg Config) (backends.Backend, error) {
 	}
 	name, conf, _ := strings.Cut(spec, ":")
 	if name == pnasbe.BackendName {
-		// The searcher's own options first; the user's override them.
+		// Parallelism applies unless the spec names a parallelism.
 		if cfg.Parallelism > 0 && !strings.Contains(conf, "parallelism=") {
 			conf = strings.TrimPrefix(fmt.Sprintf("%s,parallelism=%d", conf, cfg.Parallelism), ",")
 		}
