@@ -11,11 +11,6 @@
 //	                                strides 1 and 2, register-blocked;
 //	                                AVX2+FMA and AVX-512
 //
-// and, into ../runtime/kernels (package kernels, for training and
-// inference): zsgemm_amd64.* (GEMM micro-kernels over packed panels, AVX2
-// 6x16 and AVX-512 12x32), zdwk_amd64.* (depthwise row and filter-gradient
-// kernels, k 3/5/7, strides 1/2) and zelem_amd64.* (element-wise kernels).
-//
 // Each .go file declares the assembly functions; its doc comments name the
 // portable Go function in package runtime (gemmTileGo, dwRowsGo) whose loop
 // is the reference semantics. Both files carry the build constraint
@@ -32,6 +27,16 @@
 // banner). TestGeneratedCurrent re-runs it into a temporary directory and
 // fails when the committed files differ, and checks that two runs produce
 // identical bytes.
+//
+// The generator also writes, into ../runtime/kernels (package kernels, for
+// training and inference): zsgemm_amd64.* (GEMM micro-kernels over packed panels,
+// AVX2 6x16 and AVX-512 12x32), zdot_amd64.* (unpacked dot-product tiles
+// for A·Bᵀ with a long k, up to 4x3 AVX2 and 6x4 AVX-512), zdwk_amd64.*
+// (depthwise row and filter-gradient kernels, k 3/5/7, strides 1/2),
+// zpack_amd64.* (depthwise row copies and stride-2 de-interleaves),
+// zelem_amd64.* (element-wise kernels) and zpeak_amd64.* (register-only
+// FMA loops for the benchmarks' peak figures); their twins are in package
+// kernels.
 //
 // This package has no Go API; it imports nothing.
 package asm

@@ -6,5 +6,8 @@ func init() {
 	generated = append(generated,
 		"kernels/zsgemm_amd64.s", "kernels/zsgemm_amd64.go",
 		"kernels/zdwk_amd64.s", "kernels/zdwk_amd64.go",
-		"kernels/zelem_amd64.s", "kernels/zelem_amd64.go")
+		"kernels/zelem_amd64.s", "kernels/zelem_amd64.go",
+		"kernels/zdot_amd64.s", "kernels/zdot_amd64.go",
+		"kernels/zpack_amd64.s", "kernels/zpack_amd64.go",
+		"kernels/zpeak_amd64.s", "kernels/zpeak_amd64.go")
 }

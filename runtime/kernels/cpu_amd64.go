@@ -8,7 +8,9 @@ import "golang.org/x/sys/cpu"
 func detectLevel() int {
 	x := cpu.X86
 	switch {
-	case x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ && x.HasAVX2 && x.HasFMA:
+	// The AVX-512 set also runs the AVX2 element-wise kernels and builds
+	// lane masks with BMI2's SHLX.
+	case x.HasAVX512F && x.HasAVX512BW && x.HasAVX512VL && x.HasAVX512DQ && x.HasAVX2 && x.HasFMA && x.HasBMI2:
 		return levelAVX512
 	case x.HasAVX2 && x.HasFMA:
 		return levelAVX2

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -104,6 +105,10 @@ func TestDepthwise(t *testing.T) {
 				}
 			}
 		}
+		// Many images: several groups side by side, the last one partial.
+		for _, d := range []dwCase{{2, 25, 5, 33, 3, 1}, {2, 23, 6, 31, 5, 2}, {1, 37, 4, 14, 7, 2}, {1, 70, 3, 7, 3, 2}} {
+			d.check(t, r, 2)
+		}
 		// Generic sizes run the Go twins.
 		for _, d := range []dwCase{{2, 2, 9, 11, 1, 1}, {2, 2, 9, 11, 4, 1}, {3, 1, 10, 13, 3, 3}, {2, 2, 8, 8, 9, 2}} {
 			d.check(t, r, 2)
@@ -180,4 +185,66 @@ func TestDWKernelTwins(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDWPackTwins compares the packing kernels with their Go twin.
+func TestDWPackTwins(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for l, impl := range dwImpls {
+		if impl == nil || l > hwLevel {
+			continue
+		}
+		for s := 1; s <= 2; s++ {
+			if impl.pack[s] == nil {
+				t.Errorf("%s: no packing kernel for stride %d", levelNames[l], s)
+				continue
+			}
+			for _, wd := range []int{1, 2, 3, 7, 8, 9, 14, 15, 16, 17, 28, 31, 32, 33, 47, 64, 65} {
+				rows := 1 + r.IntN(4)
+				lds, ldd := wd+r.IntN(3), wd+r.IntN(5)
+				src := randSlice(r, (rows-1)*lds+wd)
+				n := rows * ldd
+				got0, got1 := newGuarded(n, func(int) float32 { return 9 }), newGuarded(n, func(int) float32 { return 9 })
+				want0, want1 := append([]float32(nil), got0.s()...), append([]float32(nil), got1.s()...)
+				dwPackGo(s, want0, want1, ldd, src, lds, rows, wd)
+				impl.pack[s](got0.s(), got1.s(), ldd, src, lds, rows, wd)
+				got0.check(t, "d0")
+				got1.check(t, "d1")
+				if !sameBits(got0.s(), want0) || !sameBits(got1.s(), want1) {
+					t.Fatalf("%s s=%d wd=%d rows=%d: differs from dwPackGo", levelNames[l], s, wd, rows)
+				}
+				if s == 2 {
+					// The interleave kernel undoes the split.
+					ldo := wd + r.IntN(3)
+					out := newGuarded((rows-1)*ldo+wd, func(int) float32 { return 9 })
+					wantOut := append([]float32(nil), out.s()...)
+					dwUnpackGo(wantOut, ldo, want0, want1, ldd, rows, wd)
+					impl.unpack(out.s(), ldo, got0.s(), got1.s(), ldd, rows, wd)
+					out.check(t, "dst")
+					if !sameBits(out.s(), wantOut) {
+						t.Fatalf("%s wd=%d rows=%d: interleave differs from dwUnpackGo", levelNames[l], wd, rows)
+					}
+					for rr := 0; rr < rows; rr++ {
+						if !sameBits(out.s()[rr*ldo:rr*ldo+wd], src[rr*lds:rr*lds+wd]) {
+							t.Fatalf("%s wd=%d: interleave does not invert the split", levelNames[l], wd)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDepthwiseEmpty: no channels or no images is a no-op; a short slice
+// panics with the argument's name.
+func TestDepthwiseEmpty(t *testing.T) {
+	DepthwiseForward(nil, 0, 4, 5, 5, nil, 3, 1, nil, 2)
+	DepthwiseBackwardData(nil, 3, 0, 5, 5, make([]float32, 27), 3, 2, nil, 2)
+	DepthwiseBackwardFilter(nil, nil, 3, 0, 5, 5, 3, 1, make([]float32, 27), 2)
+	defer func() {
+		if e := recover(); e == nil || !strings.Contains(fmt.Sprint(e), "len(y)") {
+			t.Fatalf("short y: recovered %v", e)
+		}
+	}()
+	DepthwiseForward(make([]float32, 25), 1, 1, 5, 5, make([]float32, 9), 3, 1, make([]float32, 24), 1)
 }

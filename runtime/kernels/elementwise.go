@@ -165,6 +165,45 @@ func sumLanesGo(x []float32, vw int) float32 {
 	return a[0]
 }
 
+// Dot returns the sum of x[i]*y[i] for i < len(x); y must be at least as
+// long. The vector kernels sum lane-wise as Sum does.
+func Dot(x, y []float32) float32 {
+	checkSame("Dot", len(x), "y", len(y))
+	if f := elem().dot; f != nil {
+		return f(x, y[:len(x)])
+	}
+	return dotGo(x, y)
+}
+
+// dotGo is the Go path of Dot: one sequential sum.
+func dotGo(x, y []float32) float32 {
+	y = y[:len(x)]
+	s := float32(0)
+	for i, v := range x {
+		s += v * y[i]
+	}
+	return s
+}
+
+// dotLanesGo is the reference of the Dot kernels, as sumLanesGo over the
+// products x[i]*y[i].
+func dotLanesGo(x, y []float32, vw int) float32 {
+	a := make([]float32, 4*vw)
+	y = y[:len(x)]
+	for i, v := range x {
+		a[i%(4*vw)] += v * y[i]
+	}
+	for l := 0; l < vw; l++ {
+		a[l] = (a[l] + a[vw+l]) + (a[2*vw+l] + a[3*vw+l])
+	}
+	for half := vw / 2; half >= 1; half /= 2 {
+		for l := 0; l < half; l++ {
+			a[l] += a[half+l]
+		}
+	}
+	return a[0]
+}
+
 // SumRows sets dst[i] to the sum of row i of the rows×cols matrix x (row
 // stride cols), e.g. per-channel sums in the [C, N·H·W] layout; rows are
 // split between at most workers goroutines.
@@ -186,6 +225,7 @@ type elemKernels struct {
 	relu6     func(dst, x []float32)
 	relu6Grad func(dx, x, dy []float32)
 	sum       func(x []float32) float32
+	dot       func(x, y []float32) float32
 }
 
 var elemImpls [numLevels]*elemKernels

@@ -76,6 +76,14 @@ func TestElementwise(t *testing.T) {
 			if got := Sum(a); !closeTo(got, s, m) {
 				t.Fatalf("Sum n=%d = %v, want %v", n, got, s)
 			}
+			s, m = 0, 0
+			for i, v := range a {
+				s += float64(v) * float64(b[i])
+				m += math.Abs(float64(v) * float64(b[i]))
+			}
+			if got := Dot(a, b); !closeTo(got, s, m) {
+				t.Fatalf("Dot n=%d = %v, want %v", n, got, s)
+			}
 		}
 	})
 }
@@ -120,6 +128,10 @@ func TestSumTwin(t *testing.T) {
 			x := randSlice(r, n)
 			if got, want := e.sum(x), sumLanesGo(x, 8); math.Float32bits(got) != math.Float32bits(want) {
 				t.Fatalf("%s n=%d: %v, twin %v", levelNames[l], n, got, want)
+			}
+			y := randSlice(r, n)
+			if got, want := e.dot(x, y), dotLanesGo(x, y, 8); math.Abs(float64(got-want)) > 1e-5*float64(n) {
+				t.Fatalf("%s dot n=%d: %v, twin %v", levelNames[l], n, got, want)
 			}
 		}
 	}

@@ -8,18 +8,33 @@ import "unsafe"
 // drivers.
 
 func init() {
-	gemmKernels[levelAVX2] = &gemmKernel{mr: 6, nr: 16, fn: func(kc int, a, b, c []float32, ldc int, load bool) {
+	gemmKernels[levelAVX2] = &gemmKernel{mr: 6, nr: 16, fn: func(kc int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 		_ = a[kc*6-1]
-		_ = b[kc*16-1]
+		_ = b[(kc-1)*ldb+15]
 		_ = c[5*ldc+15]
-		sgemmAVX2m6n16(kc, &a[0], &b[0], &c[0], ldc, b2i(load))
+		sgemmAVX2m6n16(kc, &a[0], &b[0], ldb, &c[0], ldc, b2i(load))
 	}}
-	gemmKernels[levelAVX512] = &gemmKernel{mr: 12, nr: 32, fn: func(kc int, a, b, c []float32, ldc int, load bool) {
+	gemmKernels[levelAVX512] = &gemmKernel{mr: 12, nr: 32, fn: func(kc int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 		_ = a[kc*12-1]
-		_ = b[kc*32-1]
+		_ = b[(kc-1)*ldb+31]
 		_ = c[11*ldc+31]
-		sgemmAVX512m12n32(kc, &a[0], &b[0], &c[0], ldc, b2i(load))
+		sgemmAVX512m12n32(kc, &a[0], &b[0], ldb, &c[0], ldc, b2i(load))
 	}}
+
+	dotImpls[levelAVX2] = &dotKernels{mr: 4, nr: 3, vw: 8, tiles: dotTiles(8, [][]dotAsm{
+		{sdotAVX2m1n1, sdotAVX2m1n2, sdotAVX2m1n3},
+		{sdotAVX2m2n1, sdotAVX2m2n2, sdotAVX2m2n3},
+		{sdotAVX2m3n1, sdotAVX2m3n2, sdotAVX2m3n3},
+		{sdotAVX2m4n1, sdotAVX2m4n2, sdotAVX2m4n3},
+	})}
+	dotImpls[levelAVX512] = &dotKernels{mr: 6, nr: 4, vw: 16, tiles: dotTiles(16, [][]dotAsm{
+		{sdotAVX512m1n1, sdotAVX512m1n2, sdotAVX512m1n3, sdotAVX512m1n4},
+		{sdotAVX512m2n1, sdotAVX512m2n2, sdotAVX512m2n3, sdotAVX512m2n4},
+		{sdotAVX512m3n1, sdotAVX512m3n2, sdotAVX512m3n3, sdotAVX512m3n4},
+		{sdotAVX512m4n1, sdotAVX512m4n2, sdotAVX512m4n3, sdotAVX512m4n4},
+		{sdotAVX512m5n1, sdotAVX512m5n2, sdotAVX512m5n3, sdotAVX512m5n4},
+		{sdotAVX512m6n1, sdotAVX512m6n2, sdotAVX512m6n3, sdotAVX512m6n4},
+	})}
 
 	type rowAsm = func(y *float32, ldy int, x *float32, ldx, hoff int, w *float32, rows, nv int)
 	type filtAsm = func(acc, dy *float32, ldd int, x *float32, ldx, hoff int, rows, nv int)
@@ -45,6 +60,13 @@ func init() {
 				d.rows[k][s] = dwRowAdapter(set.rows[k][s], k, s, set.vw)
 				d.filt[k][s] = dwFiltAdapter(set.filt[k][s], k, s, set.vw)
 			}
+		}
+		if set.vw == 8 {
+			d.pack = [3]dwPackFunc{1: dwPackAdapter(dwPackS1AVX2, 1), 2: dwPackAdapter(dwPackS2AVX2, 2)}
+			d.unpack = dwUnpackAdapter(dwUnpackS2AVX2)
+		} else {
+			d.pack = [3]dwPackFunc{1: dwPackAdapter(dwPackS1AVX512, 1), 2: dwPackAdapter(dwPackS2AVX512, 2)}
+			d.unpack = dwUnpackAdapter(dwUnpackS2AVX512)
 		}
 		dwImpls[set.level] = d
 	}
@@ -105,6 +127,15 @@ func init() {
 			}
 			return s + sumGo(x[n:])
 		},
+		dot: func(x, y []float32) float32 {
+			n := len(x) &^ 31
+			s := float32(0)
+			if n > 0 {
+				_ = y[n-1]
+				s = elemDotAVX2(&x[0], &y[0], n)
+			}
+			return s + dotGo(x[n:], y[n:len(x)])
+		},
 	}
 }
 
@@ -147,5 +178,73 @@ func dwFiltAdapter(f func(acc, dy *float32, ldd int, x *float32, ldx, hoff int, 
 		_ = dy[(rows-1)*ldd+cols-1]
 		_ = x[((rows-1)*s+k)*ldx-1]
 		f(unsafe.SliceData(acc), unsafe.SliceData(dy), ldd, unsafe.SliceData(x), ldx, hoff, rows, nv)
+	}
+}
+
+type dotAsm = func(k int, a *float32, lda int, b *float32, ldb int, t *float32)
+
+// dotTiles wraps the dot-product tiles fs[r-1][c-1] with extent checks.
+func dotTiles(vw int, fs [][]dotAsm) [][]func(k int, a []float32, lda int, b []float32, ldb int, t []float32) {
+	out := make([][]func(k int, a []float32, lda int, b []float32, ldb int, t []float32), len(fs))
+	for r := range fs {
+		for c := range fs[r] {
+			f, rows, cols := fs[r][c], r+1, c+1
+			out[r] = append(out[r], func(k int, a []float32, lda int, b []float32, ldb int, t []float32) {
+				if k <= 0 || k%vw != 0 {
+					panic("kernels: dot tile: k must be a positive multiple of the vector width")
+				}
+				_ = a[(rows-1)*lda+k-1]
+				_ = b[(cols-1)*ldb+k-1]
+				_ = t[rows*cols-1]
+				f(k, &a[0], lda, &b[0], ldb, &t[0])
+			})
+		}
+	}
+	return out
+}
+
+// dwPackTab is the lane table of the packing kernels: lanes 0..15, the
+// even lanes 0..30 and the odd lanes 1..31 of a pair of vectors, and the
+// two halves of the interleave of a pair.
+var dwPackTab = [80]int32{
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
+	1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+	0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+	8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31,
+}
+
+// dwPackAdapter checks the extent of a packing kernel's operands and calls it.
+func dwPackAdapter(f func(d0, d1 *float32, ldd int, src *float32, lds, rows, wd int, tab *int32), s int) dwPackFunc {
+	return func(d0, d1 []float32, ldd int, src []float32, lds, rows, wd int) {
+		if rows <= 0 || wd <= 0 {
+			return
+		}
+		_ = src[(rows-1)*lds+wd-1]
+		if s == 1 {
+			_ = d0[(rows-1)*ldd+wd-1]
+		} else {
+			_ = d0[(rows-1)*ldd+(wd+1)/2-1]
+			if wd > 1 {
+				_ = d1[(rows-1)*ldd+wd/2-1]
+			}
+		}
+		f(unsafe.SliceData(d0), unsafe.SliceData(d1), ldd, unsafe.SliceData(src), lds, rows, wd, &dwPackTab[0])
+	}
+}
+
+// dwUnpackAdapter checks the extent of an interleave kernel's operands and
+// calls it.
+func dwUnpackAdapter(f func(dst *float32, ldd int, e, o *float32, lds, rows, wd int, tab *int32)) dwUnpackFunc {
+	return func(dst []float32, ldd int, e, o []float32, lds, rows, wd int) {
+		if rows <= 0 || wd <= 0 {
+			return
+		}
+		_ = dst[(rows-1)*ldd+wd-1]
+		_ = e[(rows-1)*lds+(wd+1)/2-1]
+		if wd > 1 {
+			_ = o[(rows-1)*lds+wd/2-1]
+		}
+		f(unsafe.SliceData(dst), ldd, unsafe.SliceData(e), unsafe.SliceData(o), lds, rows, wd, &dwPackTab[0])
 	}
 }

@@ -26,7 +26,7 @@ const (
 // fn has the semantics of sgemmTileGo.
 type gemmKernel struct {
 	mr, nr int
-	fn     func(kc int, a, b, c []float32, ldc int, load bool)
+	fn     func(kc int, a, b []float32, ldb int, c []float32, ldc int, load bool)
 }
 
 var gemmKernels [numLevels]*gemmKernel
@@ -44,13 +44,14 @@ func gemmFor(l int) *gemmKernel {
 }
 
 // sgemmTileGo is the reference of every GEMM micro-kernel. a is a packed
-// panel of kc columns of mr floats, b a packed panel of kc rows of nr floats:
+// panel of kc columns of mr floats, b a panel of kc rows of nr floats, ldb
+// apart (nr when packed, the matrix's row stride when read in place):
 //
 //	for r := 0; r < mr; r++ {
 //		for j := 0; j < nr; j++ {
 //			s := float32(0)
 //			for p := 0; p < kc; p++ {
-//				s += a[p*mr+r] * b[p*nr+j]
+//				s += a[p*mr+r] * b[p*ldb+j]
 //			}
 //			if load {
 //				c[r*ldc+j] += s
@@ -59,12 +60,12 @@ func gemmFor(l int) *gemmKernel {
 //			}
 //		}
 //	}
-func sgemmTileGo(mr, nr, kc int, a, b, c []float32, ldc int, load bool) {
+func sgemmTileGo(mr, nr, kc int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 	for r := 0; r < mr; r++ {
 		for j := 0; j < nr; j++ {
 			s := float32(0)
 			for p := 0; p < kc; p++ {
-				s += a[p*mr+r] * b[p*nr+j]
+				s += a[p*mr+r] * b[p*ldb+j]
 			}
 			if load {
 				c[r*ldc+j] += s
@@ -76,14 +77,14 @@ func sgemmTileGo(mr, nr, kc int, a, b, c []float32, ldc int, load bool) {
 }
 
 // sgemm4x4Go is sgemmTileGo with mr = nr = 4, register-blocked.
-func sgemm4x4Go(kc int, a, b, c []float32, ldc int, load bool) {
+func sgemm4x4Go(kc int, a, b []float32, ldb int, c []float32, ldc int, load bool) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
 	a = a[:kc*4]
-	b = b[:kc*4]
+	b = b[:(kc-1)*ldb+4]
 	for p := 0; p < kc; p++ {
 		ap := a[p*4 : p*4+4 : p*4+4]
-		bp := b[p*4 : p*4+4 : p*4+4]
+		bp := b[p*ldb : p*ldb+4 : p*ldb+4]
 		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		c00 += a0 * b0
@@ -131,6 +132,20 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32,
 	}
 	if k == 0 || alpha == 0 {
 		parallelFor(m, min(workers, gemmWorkers(m, n, 1)), func(lo, hi int) { scaleC(beta, c, lo, hi, 0, n, ldc) })
+		return
+	}
+	if d := dotFor(level()); d != nil && useDot(transA, transB, m, n, k) {
+		mt, nt := (m+d.mr-1)/d.mr, (n+d.nr-1)/d.nr
+		w := min(max(workers, 1), gemmWorkers(m, n, k))
+		if mt >= nt {
+			parallelFor(mt, w, func(lo, hi int) {
+				dotRange(d, lo*d.mr, min(hi*d.mr, m), 0, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			})
+			return
+		}
+		parallelFor(nt, w, func(lo, hi int) {
+			dotRange(d, 0, m, lo*d.nr, min(hi*d.nr, n), k, alpha, a, lda, b, ldb, beta, c, ldc)
+		})
 		return
 	}
 	g := gemmFor(level())
@@ -225,6 +240,7 @@ func gemmRange(g *gemmKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha 
 	bufs := getGemmBufs(g)
 	defer gemmPool.Put(bufs)
 	mr, nr := g.mr, g.nr
+	direct := useDirectB(transB, i1-i0)
 	if beta != 0 {
 		scaleC(beta, c, i0, i1, j0, j1, ldc)
 	}
@@ -233,22 +249,31 @@ func gemmRange(g *gemmKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha 
 		for pc := 0; pc < k; pc += gemmKC {
 			kcb := min(gemmKC, k-pc)
 			load := beta != 0 || pc > 0
-			packB(bufs.b, b, ldb, transB, pc, kcb, jc, ncb, nr)
+			if !direct {
+				packB(bufs.b, b, ldb, transB, pc, kcb, jc, ncb, nr)
+			} else if ncb%nr != 0 {
+				// Only the last, partial panel is packed (zero-padded).
+				q := ncb / nr * nr
+				packB(bufs.b[q*kcb:], b, ldb, false, pc, kcb, jc+q, ncb-q, nr)
+			}
 			for ic := i0; ic < i1; ic += gemmMC {
 				mcb := min(gemmMC, i1-ic)
 				packA(bufs.a, a, lda, transA, ic, mcb, pc, kcb, mr, alpha)
 				for jr := 0; jr < ncb; jr += nr {
 					nrb := min(nr, ncb-jr)
-					bp := bufs.b[(jr/nr)*kcb*nr:]
+					bp, bld := bufs.b[(jr/nr)*kcb*nr:], nr
+					if direct && nrb == nr {
+						bp, bld = b[pc*ldb+jc+jr:], ldb
+					}
 					for ir := 0; ir < mcb; ir += mr {
 						mrb := min(mr, mcb-ir)
 						ap := bufs.a[(ir/mr)*kcb*mr:]
 						ci := (ic+ir)*ldc + jc + jr
 						if mrb == mr && nrb == nr {
-							g.fn(kcb, ap, bp, c[ci:], ldc, load)
+							g.fn(kcb, ap, bp, bld, c[ci:], ldc, load)
 							continue
 						}
-						g.fn(kcb, ap, bp, bufs.tile, nr, false)
+						g.fn(kcb, ap, bp, bld, bufs.tile, nr, false)
 						for r := 0; r < mrb; r++ {
 							row := c[ci+r*ldc : ci+r*ldc+nrb]
 							t := bufs.tile[r*nr : r*nr+nrb]
@@ -266,6 +291,11 @@ func gemmRange(g *gemmKernel, transA, transB bool, i0, i1, j0, j1, k int, alpha 
 		}
 	}
 }
+
+// useDirectB reports whether full B panels are read in place (B not
+// transposed) instead of packed: when few rows of C use each panel, packing
+// costs as much as the product.
+var useDirectB = func(transB bool, rows int) bool { return !transB && rows <= gemmMC }
 
 // packA copies alpha*op(A)[i0:i0+mc, p0:p0+kc] into panels of mr rows:
 // panel q holds dst[q*kc*mr + p*mr + r] = alpha*op(A)[i0+q*mr+r, p0+p],
@@ -351,5 +381,106 @@ func SgemmBatched(batch int, transA, transB bool, m, n, k int, alpha float32,
 	}
 	for i := 0; i < batch; i++ {
 		one(i, workers)
+	}
+}
+
+// dotKernels is one level's dot-product tiles for C = A·Bᵀ with both
+// operands contiguous along k: tiles[r-1][c-1] has the semantics of
+// sdotTileGo with mr = r, nr = c.
+type dotKernels struct {
+	mr, nr, vw int
+	tiles      [][]func(k int, a []float32, lda int, b []float32, ldb int, t []float32)
+}
+
+var dotImpls [numLevels]*dotKernels
+
+// dotFor returns the dot-product tiles of the highest level <= l, or nil.
+func dotFor(l int) *dotKernels {
+	for ; l > 0; l-- {
+		if dotImpls[l] != nil {
+			return dotImpls[l]
+		}
+	}
+	return nil
+}
+
+// useDot picks the unpacked dot-product path: A·Bᵀ (both operands
+// contiguous along k) with k long and C narrow, as for a filter gradient
+// dW = dY·Xᵀ, where packing would cost as much as the product. The choice
+// depends on the shape only, never on workers.
+func useDot(transA, transB bool, m, n, k int) bool {
+	return !transA && transB && k >= 256 && min(m, n) <= 96
+}
+
+// sdotTileGo is the reference of every dot-product tile: for i < mr,
+// j < nr, vw lanes accumulate along k (k a multiple of vw), then fold
+// pairwise, the upper half of the lanes onto the lower half, to one float:
+//
+//	var l [vw]float32
+//	for p := 0; p < k; p++ {
+//		l[p%vw] += a[i*lda+p] * b[j*ldb+p]
+//	}
+//	for h := vw / 2; h >= 1; h /= 2 {
+//		for q := 0; q < h; q++ {
+//			l[q] += l[h+q]
+//		}
+//	}
+//	t[i*nr+j] = l[0]
+func sdotTileGo(mr, nr, vw, k int, a []float32, lda int, b []float32, ldb int, t []float32) {
+	l := make([]float32, vw)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < nr; j++ {
+			clear(l)
+			ar, br := a[i*lda:i*lda+k], b[j*ldb:j*ldb+k]
+			for p, v := range ar {
+				l[p%vw] += v * br[p]
+			}
+			for h := vw / 2; h >= 1; h /= 2 {
+				for q := 0; q < h; q++ {
+					l[q] += l[h+q]
+				}
+			}
+			t[i*nr+j] = l[0]
+		}
+	}
+}
+
+// dotRange computes C[i0:i1, j0:j1] = alpha*A·Bᵀ + beta*C on the calling
+// goroutine: tiles sum the first k&^(vw-1) products, then the rest are
+// added in order, then alpha and beta apply.
+func dotRange(d *dotKernels, i0, i1, j0, j1, k int, alpha float32,
+	a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	kv := k &^ (d.vw - 1)
+	var t [64]float32
+	for i := i0; i < i1; i += d.mr {
+		r := min(d.mr, i1-i)
+		for j := j0; j < j1; j += d.nr {
+			cc := min(d.nr, j1-j)
+			if kv > 0 {
+				d.tiles[r-1][cc-1](kv, a[i*lda:], lda, b[j*ldb:], ldb, t[:])
+			} else {
+				clear(t[:])
+			}
+			for ii := 0; ii < r; ii++ {
+				ar := a[(i+ii)*lda+kv : (i+ii)*lda+k]
+				for jj := 0; jj < cc; jj++ {
+					s := t[ii*cc+jj]
+					br := b[(j+jj)*ldb+kv : (j+jj)*ldb+k]
+					for p, v := range ar {
+						s += v * br[p]
+					}
+					s *= alpha
+					ce := &c[(i+ii)*ldc+j+jj]
+					switch beta {
+					case 0:
+						*ce = s
+					case 1:
+						*ce += s
+					default:
+						*ce = beta**ce + s
+					}
+				}
+			}
+		}
 	}
 }

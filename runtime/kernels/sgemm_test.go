@@ -136,6 +136,8 @@ func TestSgemmLarge(t *testing.T) {
 		{m: 151, n: 2085, k: 300, alpha: 1, beta: 0, pad: 1},
 		{ta: true, m: 37, n: 333, k: 517, alpha: 0.5, beta: 1, pad: 3},
 		{tb: true, m: 290, n: 45, k: 261, alpha: 1, beta: 0.25},
+		{tb: true, m: 23, n: 97, k: 1003, alpha: 1.5, beta: 0, pad: 2},
+		{tb: true, m: 144, n: 24, k: 4099, alpha: 1, beta: 1},
 		{ta: true, tb: true, m: 97, n: 101, k: 1030, alpha: -1, beta: 0},
 	}
 	if testing.Short() {
@@ -234,16 +236,44 @@ func TestGemmKernelTwins(t *testing.T) {
 		}
 		for _, kc := range []int{1, 2, 3, 4, 5, 8, 17, 256} {
 			for _, load := range []bool{false, true} {
-				ldc := g.nr + 3
-				a, b := randSlice(r, kc*g.mr), randSlice(r, kc*g.nr)
+				ldc, ldb := g.nr+3, g.nr+r.IntN(2)*5
+				a, b := randSlice(r, kc*g.mr), randSlice(r, (kc-1)*ldb+g.nr)
 				c := newGuarded(g.mr*ldc, func(int) float32 { return float32(r.Float64()) })
 				want := append([]float32(nil), c.s()...)
-				sgemmTileGo(g.mr, g.nr, kc, a, b, want, ldc, load)
-				g.fn(kc, a, b, c.s(), ldc, load)
+				sgemmTileGo(g.mr, g.nr, kc, a, b, ldb, want, ldc, load)
+				g.fn(kc, a, b, ldb, c.s(), ldc, load)
 				c.check(t, "c")
 				for i, v := range c.s() {
 					if math.Abs(float64(v-want[i])) > 1e-5*float64(kc) {
 						t.Fatalf("%s kc=%d load=%v: c[%d] = %v, want %v", levelNames[l], kc, load, i, v, want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDotKernelTwins compares every dot-product tile with its Go twin.
+func TestDotKernelTwins(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	for l, d := range dotImpls {
+		if d == nil || l > hwLevel {
+			continue
+		}
+		for mr := 1; mr <= d.mr; mr++ {
+			for nr := 1; nr <= d.nr; nr++ {
+				for _, k := range []int{d.vw, 3 * d.vw, 37 * d.vw} {
+					lda, ldb := k+r.IntN(5), k+r.IntN(5)
+					a, b := randSlice(r, mr*lda), randSlice(r, nr*ldb)
+					got := newGuarded(mr*nr, func(int) float32 { return 0 })
+					want := make([]float32, mr*nr)
+					sdotTileGo(mr, nr, d.vw, k, a, lda, b, ldb, want)
+					d.tiles[mr-1][nr-1](k, a, lda, b, ldb, got.s())
+					got.check(t, "t")
+					for i, v := range got.s() {
+						if math.Abs(float64(v-want[i])) > 1e-5*float64(k) {
+							t.Fatalf("%s %dx%d k=%d: t[%d] = %v, want %v", levelNames[l], mr, nr, k, i, v, want[i])
+						}
 					}
 				}
 			}

@@ -38,3 +38,8 @@ func elemReLU6GradAVX2(dx *float32, x *float32, dy *float32, n int)
 //
 //go:noescape
 func elemSumAVX2(x *float32, n int) float32
+
+// elemDotAVX2 is dotLanesGo over n floats, n a multiple of 32.
+//
+//go:noescape
+func elemDotAVX2(x *float32, y *float32, n int) float32

@@ -175,11 +175,11 @@ elemMulAVX2_done:
 	RET
 
 // func elemReLU6AVX2(dst *float32, x *float32, n int)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX, AVX2
 TEXT ·elemReLU6AVX2(SB), NOSPLIT, $0-24
 	VXORPS       Y0, Y0, Y0
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X1
+	VMOVD        AX, X1
 	VBROADCASTSS X1, Y1
 	MOVQ         dst+0(FP), AX
 	MOVQ         x+8(FP), CX
@@ -221,11 +221,11 @@ elemReLU6AVX2_done:
 	RET
 
 // func elemReLU6GradAVX2(dx *float32, x *float32, dy *float32, n int)
-// Requires: AVX, AVX2, SSE2
+// Requires: AVX, AVX2
 TEXT ·elemReLU6GradAVX2(SB), NOSPLIT, $0-32
 	VXORPS       Y0, Y0, Y0
 	MOVL         $0x40c00000, AX
-	MOVD         AX, X1
+	VMOVD        AX, X1
 	VBROADCASTSS X1, Y1
 	MOVQ         dx+0(FP), AX
 	MOVQ         x+8(FP), CX
@@ -317,4 +317,45 @@ elemSumAVX2_fold:
 	VADDSS       X1, X0, X0
 	VZEROUPPER
 	MOVSS        X0, ret+16(FP)
+	RET
+
+// func elemDotAVX2(x *float32, y *float32, n int) float32
+// Requires: AVX, FMA3, SSE
+TEXT ·elemDotAVX2(SB), NOSPLIT, $0-28
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ   x+0(FP), AX
+	MOVQ   y+8(FP), CX
+	MOVQ   n+16(FP), DX
+
+elemDotAVX2_loop:
+	CMPQ        DX, $+32
+	JL          elemDotAVX2_fold
+	VMOVUPS     (AX), Y4
+	VFMADD231PS (CX), Y4, Y0
+	VMOVUPS     32(AX), Y4
+	VFMADD231PS 32(CX), Y4, Y1
+	VMOVUPS     64(AX), Y4
+	VFMADD231PS 64(CX), Y4, Y2
+	VMOVUPS     96(AX), Y4
+	VFMADD231PS 96(CX), Y4, Y3
+	ADDQ        $+128, AX
+	ADDQ        $+128, CX
+	SUBQ        $+32, DX
+	JMP         elemDotAVX2_loop
+
+elemDotAVX2_fold:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
 	RET

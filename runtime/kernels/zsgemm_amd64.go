@@ -7,9 +7,9 @@ package kernels
 // sgemmAVX2m6n16 is sgemmTileGo with mr = 6, nr = 16; load != 0 adds to C.
 //
 //go:noescape
-func sgemmAVX2m6n16(kc int, a *float32, b *float32, c *float32, ldc int, load int)
+func sgemmAVX2m6n16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, load int)
 
 // sgemmAVX512m12n32 is sgemmTileGo with mr = 12, nr = 32; load != 0 adds to C.
 //
 //go:noescape
-func sgemmAVX512m12n32(kc int, a *float32, b *float32, c *float32, ldc int, load int)
+func sgemmAVX512m12n32(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, load int)

@@ -4,11 +4,11 @@
 
 #include "textflag.h"
 
-// func sgemmAVX2m6n16(kc int, a *float32, b *float32, c *float32, ldc int, load int)
+// func sgemmAVX2m6n16(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, load int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·sgemmAVX2m6n16(SB), NOSPLIT, $0-48
-	MOVQ       c+24(FP), AX
-	MOVQ       ldc+32(FP), CX
+TEXT ·sgemmAVX2m6n16(SB), NOSPLIT, $0-56
+	MOVQ       c+32(FP), AX
+	MOVQ       ldc+40(FP), CX
 	SHLQ       $+2, CX
 	MOVQ       AX, DX
 	PREFETCHT0 (DX)
@@ -44,6 +44,9 @@ TEXT ·sgemmAVX2m6n16(SB), NOSPLIT, $0-48
 	MOVQ       a+8(FP), DX
 	MOVQ       b+16(FP), BX
 	MOVQ       kc+0(FP), SI
+	MOVQ       ldb+24(FP), DI
+	SHLQ       $+2, DI
+	LEAQ       (DI)(DI*2), R8
 	CMPQ       SI, $+4
 	JL         sgemmAVX2m6n16_k1
 
@@ -68,8 +71,8 @@ sgemmAVX2m6n16_k4:
 	VBROADCASTSS 20(DX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      64(BX), Y12
-	VMOVUPS      96(BX), Y13
+	VMOVUPS      (BX)(DI*1), Y12
+	VMOVUPS      32(BX)(DI*1), Y13
 	VBROADCASTSS 24(DX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -88,8 +91,8 @@ sgemmAVX2m6n16_k4:
 	VBROADCASTSS 44(DX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      128(BX), Y12
-	VMOVUPS      160(BX), Y13
+	VMOVUPS      (BX)(DI*2), Y12
+	VMOVUPS      32(BX)(DI*2), Y13
 	VBROADCASTSS 48(DX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -108,8 +111,8 @@ sgemmAVX2m6n16_k4:
 	VBROADCASTSS 68(DX), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	VMOVUPS      192(BX), Y12
-	VMOVUPS      224(BX), Y13
+	VMOVUPS      (BX)(R8*1), Y12
+	VMOVUPS      32(BX)(R8*1), Y13
 	VBROADCASTSS 72(DX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
@@ -129,7 +132,7 @@ sgemmAVX2m6n16_k4:
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
 	ADDQ         $+96, DX
-	ADDQ         $+256, BX
+	LEAQ         (BX)(DI*4), BX
 	SUBQ         $+4, SI
 	CMPQ         SI, $+4
 	JGE          sgemmAVX2m6n16_k4
@@ -158,12 +161,12 @@ sgemmAVX2m6n16_k1:
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
 	ADDQ         $+24, DX
-	ADDQ         $+64, BX
+	ADDQ         DI, BX
 	DECQ         SI
 	JMP          sgemmAVX2m6n16_k1
 
 sgemmAVX2m6n16_done:
-	MOVQ   load+40(FP), DX
+	MOVQ   load+48(FP), DX
 	TESTQ  DX, DX
 	JZ     sgemmAVX2m6n16_store
 	MOVQ   AX, DX
@@ -208,11 +211,11 @@ sgemmAVX2m6n16_store:
 	VZEROUPPER
 	RET
 
-// func sgemmAVX512m12n32(kc int, a *float32, b *float32, c *float32, ldc int, load int)
+// func sgemmAVX512m12n32(kc int, a *float32, b *float32, ldb int, c *float32, ldc int, load int)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·sgemmAVX512m12n32(SB), NOSPLIT, $0-48
-	MOVQ       c+24(FP), AX
-	MOVQ       ldc+32(FP), CX
+TEXT ·sgemmAVX512m12n32(SB), NOSPLIT, $0-56
+	MOVQ       c+32(FP), AX
+	MOVQ       ldc+40(FP), CX
 	SHLQ       $+2, CX
 	MOVQ       AX, DX
 	PREFETCHT0 (DX)
@@ -278,6 +281,9 @@ TEXT ·sgemmAVX512m12n32(SB), NOSPLIT, $0-48
 	MOVQ       a+8(FP), DX
 	MOVQ       b+16(FP), BX
 	MOVQ       kc+0(FP), SI
+	MOVQ       ldb+24(FP), DI
+	SHLQ       $+2, DI
+	LEAQ       (DI)(DI*2), R8
 	CMPQ       SI, $+4
 	JL         sgemmAVX512m12n32_k1
 
@@ -320,8 +326,8 @@ sgemmAVX512m12n32_k4:
 	VBROADCASTSS 44(DX), Z26
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Z25, Z26, Z23
-	VMOVUPS      128(BX), Z24
-	VMOVUPS      192(BX), Z25
+	VMOVUPS      (BX)(DI*1), Z24
+	VMOVUPS      64(BX)(DI*1), Z25
 	VBROADCASTSS 48(DX), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
@@ -358,8 +364,8 @@ sgemmAVX512m12n32_k4:
 	VBROADCASTSS 92(DX), Z26
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Z25, Z26, Z23
-	VMOVUPS      256(BX), Z24
-	VMOVUPS      320(BX), Z25
+	VMOVUPS      (BX)(DI*2), Z24
+	VMOVUPS      64(BX)(DI*2), Z25
 	VBROADCASTSS 96(DX), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
@@ -396,8 +402,8 @@ sgemmAVX512m12n32_k4:
 	VBROADCASTSS 140(DX), Z26
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Z25, Z26, Z23
-	VMOVUPS      384(BX), Z24
-	VMOVUPS      448(BX), Z25
+	VMOVUPS      (BX)(R8*1), Z24
+	VMOVUPS      64(BX)(R8*1), Z25
 	VBROADCASTSS 144(DX), Z26
 	VFMADD231PS  Z24, Z26, Z0
 	VFMADD231PS  Z25, Z26, Z1
@@ -435,7 +441,7 @@ sgemmAVX512m12n32_k4:
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Z25, Z26, Z23
 	ADDQ         $+192, DX
-	ADDQ         $+512, BX
+	LEAQ         (BX)(DI*4), BX
 	SUBQ         $+4, SI
 	CMPQ         SI, $+4
 	JGE          sgemmAVX512m12n32_k4
@@ -482,12 +488,12 @@ sgemmAVX512m12n32_k1:
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Z25, Z26, Z23
 	ADDQ         $+48, DX
-	ADDQ         $+128, BX
+	ADDQ         DI, BX
 	DECQ         SI
 	JMP          sgemmAVX512m12n32_k1
 
 sgemmAVX512m12n32_done:
-	MOVQ   load+40(FP), DX
+	MOVQ   load+48(FP), DX
 	TESTQ  DX, DX
 	JZ     sgemmAVX512m12n32_store
 	MOVQ   AX, DX
