@@ -153,7 +153,7 @@ func gemv(batch int, ta, tb bool, m, n, k int, a []float32, lda int, b []float32
 			parallel(batch*m, workers, batch*m*k, func(lo, hi int) {
 				for it := lo; it < hi; it++ {
 					bi, i := it/m, it%m
-					c[it] = dot(a[bi*sa+i*lda:bi*sa+i*lda+k], b[bi*sb:bi*sb+k])
+					c[it] = kernels.Dot(a[bi*sa+i*lda:bi*sa+i*lda+k], b[bi*sb:bi*sb+k])
 				}
 			})
 			return
@@ -175,7 +175,7 @@ func gemv(batch int, ta, tb bool, m, n, k int, a []float32, lda int, b []float32
 		parallel(batch*n, workers, batch*n*k, func(lo, hi int) {
 			for it := lo; it < hi; it++ {
 				bi, j := it/n, it%n
-				c[it] = dot(a[bi*sa:bi*sa+k], b[bi*sb+j*ldb:bi*sb+j*ldb+k])
+				c[it] = kernels.Dot(a[bi*sa:bi*sa+k], b[bi*sb+j*ldb:bi*sb+j*ldb+k])
 			}
 		})
 		return
@@ -189,27 +189,4 @@ func gemv(batch int, ta, tb bool, m, n, k int, a []float32, lda int, b []float32
 			}
 		}
 	})
-}
-
-// dot returns Σ x[i]*y[i] with eight partial sums combined in a fixed
-// order.
-func dot(x, y []float32) float32 {
-	y = y[:len(x)]
-	var s [8]float32
-	i := 0
-	for ; i+8 <= len(x); i += 8 {
-		xx, yy := x[i:i+8:i+8], y[i:i+8:i+8]
-		s[0] += xx[0] * yy[0]
-		s[1] += xx[1] * yy[1]
-		s[2] += xx[2] * yy[2]
-		s[3] += xx[3] * yy[3]
-		s[4] += xx[4] * yy[4]
-		s[5] += xx[5] * yy[5]
-		s[6] += xx[6] * yy[6]
-		s[7] += xx[7] * yy[7]
-	}
-	for ; i < len(x); i++ {
-		s[0] += x[i] * y[i]
-	}
-	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }
