@@ -160,12 +160,15 @@ func TestConformElementwise(t *testing.T) {
 			c := graph.LogicalOr(graph.LogicalAnd(a, b), graph.LogicalNot(b))
 			return graph.Where(c, in[0], in[1])
 		}, x, y)
-		conform(t, fmt.Sprintf("clamp and its fused gradient mask %v", dims), 0, func(g *graph.Graph, in []*graph.Node) *graph.Node {
-			z, six := graph.ScalarZero(g, dtypes.Float32), graph.Scalar(g, dtypes.Float32, 2)
-			c := graph.Clamp(z, in[0], six)
-			inside := graph.LogicalAnd(graph.GreaterThan(c, z), graph.LessThan(c, six))
-			return graph.Add(c, graph.Where(inside, in[1], z))
-		}, x, y)
+		for _, hi := range []float64{2, 6} {
+			xs := randT(rng, -2, 8, dims...)
+			conform(t, fmt.Sprintf("clamp to [0, %g] and its fused gradient mask %v", hi, dims), 0, func(g *graph.Graph, in []*graph.Node) *graph.Node {
+				z, top := graph.ScalarZero(g, dtypes.Float32), graph.Scalar(g, dtypes.Float32, hi)
+				c := graph.Clamp(z, in[0], top)
+				inside := graph.LogicalAnd(graph.GreaterThan(c, z), graph.LessThan(c, top))
+				return graph.Add(c, graph.Where(inside, in[1], z))
+			}, xs, y)
+		}
 		ia := rng.IntN(len(dims))
 		conform(t, fmt.Sprintf("ConvertDType and Iota %v axis %d", dims, ia), 0, func(g *graph.Graph, in []*graph.Node) *graph.Node {
 			i := graph.ConvertDType(graph.ConvertDType(graph.MulScalar(in[0], 10), dtypes.Int32), dtypes.Float64)

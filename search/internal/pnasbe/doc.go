@@ -21,7 +21,8 @@
 // them), run by kernels.DepthwiseForward, DepthwiseBackwardData and
 // DepthwiseBackwardFilter; other convolutions are refused when the graph is
 // built. Compile fuses Where(LogicalAnd(y > lo, y < hi), t, f) with scalar
-// bounds (a clamp's gradient mask) into one pass. EnableProfile and
+// bounds (a clamp's gradient mask) into one pass (kernels.ReLU6Grad for
+// lo = 0, hi = 6, f = 0). EnableProfile and
 // WriteProfile time the ops by type and shape.
 //
 // DotGeneral maps to one batched matrix product (kernels.SgemmBatched):

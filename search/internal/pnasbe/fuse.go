@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/pnasml/pnas/runtime/kernels"
 )
 
 // fusion marks a node that runs a fused pattern instead of its own op.
@@ -46,6 +47,12 @@ func fuse(nodes []*Node) {
 func bandMask(ins []*Buffer, out *Buffer, workers int) error {
 	switch o := out.flat.(type) {
 	case []float32:
+		y, t := ins[0].flat.([]float32), ins[3].flat.([]float32)
+		if ins[1].flat.([]float32)[0] == 0 && ins[2].flat.([]float32)[0] == 6 && ins[4].flat.([]float32)[0] == 0 {
+			// ReLU6's gradient: the vector kernel.
+			parallel(len(o), workers, len(o), func(a, b int) { kernels.ReLU6Grad(o[a:b], y[a:b], t[a:b]) })
+			return nil
+		}
 		bandMaskT(ins[0].flat.([]float32), ins[1].flat.([]float32)[0], ins[2].flat.([]float32)[0],
 			ins[3].flat.([]float32), ins[4].flat.([]float32)[0], o, workers)
 	case []float64:
