@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-go deps-apt deps-bench test demo bench bench-latency onnx-ref fuzz clean
+.PHONY: all build deps deps-go deps-apt deps-bench test demo bench bench-search bench-latency onnx-ref fuzz clean
 
 all: build
 
@@ -47,7 +47,7 @@ test: deps
 		if [ -n "$$out" ]; then echo "not gofmt'd:"; echo "$$out"; exit 1; fi
 	@echo "== go vet"; $(GO) vet ./...
 	@echo "== go test"; $(GO) test -count=1 -timeout 20m ./...
-	@echo "== go test -tags noasm (pure-Go kernels)"; $(GO) test -count=1 -tags noasm ./runtime/...
+	@echo "== go test -tags noasm (pure-Go kernels)"; $(GO) test -count=1 -tags noasm ./runtime/... ./search/internal/pnasbe
 	@echo "== arm64 build"; GOARCH=arm64 $(GO) vet ./runtime/... ./ir/... ./data/...
 	@echo "== arm64 NEON kernels under qemu"; GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64-static ./runtime/...
 	@echo "== xla build tag (cgo)"; if command -v gcc >/dev/null; then \
@@ -93,6 +93,16 @@ onnx-ref:
 	for f in ir/onnx/testdata/export_*.pnas.onnx; do b=$${f%.pnas.onnx}; \
 		NODE_PATH=$(CURDIR)/.cache/ortnode/node_modules node ir/onnx/testdata/run_onnx.js $$f $$b.input.bin 0 --out $$b.ort_output.bin || exit 1; done
 	$(GO) test -count=1 -v -run '^TestExportsRunInORT$$' ./ir/onnx
+
+# bench-search: the searcher's steps on pnas's backend (AVX-512 and AVX2
+# kernels) next to PyTorch 1.13 (Debian python3-torch, installed when
+# missing) doing the same steps, interleaved; table in docs/search.md.
+bench-search: deps
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-torch >/dev/null; }
+	$(GO) build -o $(BIN)/searchbench ./search/internal/searchbench
+	/usr/bin/python3 scripts/bench_search.py
 
 # bench-latency: predicted vs measured latency of 30 random fmnist networks.
 bench-latency: build

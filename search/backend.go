@@ -9,25 +9,41 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/pnasml/pnas/search/internal/pnasbe"
 )
 
 // Backends returns the GoMLX backends compiled into this program, sorted:
-// "go" (simplego, pure Go) always; "xla" (with its aliases) in a build with
-// the xla tag.
+// "pnas" (pnas's own, the default) and "go" (GoMLX's simplego, pure Go)
+// always; "xla" (with its aliases) in a build with the xla tag.
 func Backends() []string {
 	names := backends.List()
 	slices.Sort(names)
 	return names
 }
 
+// DefaultBackend is the backend of a searcher whose Config.Backend is "".
+const DefaultBackend = pnasbe.BackendName
+
 // openBackend returns the GoMLX backend of a searcher: cfg.Backend passed
-// through to backends.NewWithConfig when set, else simplego as
-// cfg.Parallelism asks (newBackend).
+// through to backends.NewWithConfig when set, else pnas's own backend with
+// cfg.Parallelism workers per op.
 func openBackend(cfg Config) (backends.Backend, error) {
-	if cfg.Backend == "" {
-		return newBackend(cfg.Parallelism)
+	spec := cfg.Backend
+	if spec == "" {
+		spec = DefaultBackend
 	}
-	name, conf, _ := strings.Cut(cfg.Backend, ":")
+	name, conf, _ := strings.Cut(spec, ":")
+	if name == pnasbe.BackendName {
+		// Parallelism applies unless the spec names a parallelism.
+		if cfg.Parallelism > 0 && !strings.Contains(conf, "parallelism=") {
+			conf = strings.TrimPrefix(fmt.Sprintf("%s,parallelism=%d", conf, cfg.Parallelism), ",")
+		}
+		be, err := pnasbe.New(conf)
+		if err != nil {
+			return nil, fmt.Errorf("search: backend %q: %w", spec, err)
+		}
+		return be, nil
+	}
 	if !slices.Contains(backends.List(), name) {
 		hint := ""
 		if name == "xla" || name == "stablehlo" || name == "hlo" || name == "shlo" {

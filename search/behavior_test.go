@@ -121,9 +121,14 @@ func TestTwoModeRescale(t *testing.T) {
 // step), run its graphs under a memory budget and restore the process's
 // memory limit; over 40 steps the heap must not grow, and no custom
 // gradients or cached nodes may be left behind.
+//
+// This is simplego's regime, which the program opts into
+// (ManageProcessMemory); TestMemoryStablePnas checks the default backend.
 func TestMemoryStable(t *testing.T) {
 	cfg := testConfig()
+	cfg.Backend = "go"
 	s := newTest(t, tinySpace("k3e3", "k5e6", "k7e3", "zero"), cfg)
+	s.ManageProcessMemory()
 	rng := rand.New(rand.NewPCG(12, 13))
 	x, y := synthBatch(s.Plan(), 8, rng)
 	heap := func() uint64 {
@@ -168,6 +173,53 @@ func TestMemoryStable(t *testing.T) {
 	}
 }
 
+// TestMemoryStablePnas runs weight and architecture steps on ever
+// different paths on the default backend, which changes no process-wide
+// setting: the GC percentage and the memory limit stay as the process set
+// them, and after a collection the heap stays at its level after the first
+// step (the backend keeps at most about one working set of free buffers for
+// the next graphs; nothing else a graph allocated outlives its step).
+func TestMemoryStablePnas(t *testing.T) {
+	s := newTest(t, tinySpace("k3e3", "k5e6", "k7e3", "zero"), testConfig())
+	s.ManageProcessMemory() // no effect on this backend
+	rng := rand.New(rand.NewPCG(12, 13))
+	x, y := synthBatch(s.Plan(), 8, rng)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	const processLimit = 3 << 30
+	old := debug.SetMemoryLimit(processLimit)
+	defer debug.SetMemoryLimit(old)
+	oldGC := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(oldGC)
+	var h0 uint64
+	for i := 0; i <= 40; i++ {
+		if _, err := s.WeightStep(x, y, 0.01, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ArchStep(x, y); err != nil {
+			t.Fatal(err)
+		}
+		if lim := debug.SetMemoryLimit(-1); lim != processLimit {
+			t.Fatalf("step %d: memory limit %d, want the process's %d", i, lim, processLimit)
+		}
+		if gc := debug.SetGCPercent(77); gc != 77 {
+			t.Fatalf("step %d: GOGC %d, want the process's 77", i, gc)
+		}
+		if i == 0 {
+			h0 = heap()
+		} else if h := heap(); h > h0+4<<20 {
+			t.Errorf("step %d: %d bytes of heap after a collection, %d after the first step", i, h, h0)
+		}
+	}
+	if n := numCustomVJPs(); n != 0 {
+		t.Errorf("%d custom gradient entries left after the steps", n)
+	}
+}
+
 // synthDataset makes a learnable data set in the data package's format.
 func synthDataset(p *space.Plan, n int, seed uint64) *data.Dataset {
 	in := p.Stem.In
@@ -193,8 +245,21 @@ var errStop = errors.New("stop")
 // TestResumeBitIdentical runs a schedule uninterrupted and, with the same
 // seed, stopped mid-epoch, saved, loaded and continued: alpha, Adam state,
 // weights, momentum and BN statistics must agree bit for bit.
+//
+// The run and the resumed run use the default backend with different
+// worker counts, and simplego with different schedules.
 func TestResumeBitIdentical(t *testing.T) {
+	for _, tc := range []struct{ backend, resumeOn string }{
+		{"", "pnas:parallelism=1"},
+		{"go", "go:ops_sequential"},
+	} {
+		t.Run("backend="+tc.resumeOn, func(t *testing.T) { testResumeBitIdentical(t, tc.backend, tc.resumeOn) })
+	}
+}
+
+func testResumeBitIdentical(t *testing.T, backend, resumeOn string) {
 	cfg := testConfig()
+	cfg.Backend = backend
 	cfg.WarmupEpochs, cfg.SearchEpochs = 1, 2
 	cfg.ArchEvery = 2
 	cfg.ArchSkipEpoch0 = false
@@ -242,10 +307,10 @@ func TestResumeBitIdentical(t *testing.T) {
 			t.Fatal(err)
 		}
 		part.Close()
-		// Resumed on a differently configured backend (ops one at a time,
-		// one worker): where a search runs does not change what it
+		// Resumed on a differently configured backend (one worker, ops
+		// one at a time): where a search runs does not change what it
 		// computes.
-		resumed, err := LoadOn(path, tab, Placement{Backend: "go:ops_sequential", Parallelism: 1})
+		resumed, err := LoadOn(path, tab, Placement{Backend: resumeOn, Parallelism: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

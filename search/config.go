@@ -71,17 +71,23 @@ type Config struct {
 	BNMomentum float64 // running statistics: r = (1-m) r + m * batch (PyTorch convention)
 	BNEps      float64 // variance epsilon
 
-	Parallelism int // 0: run a graph's independent ops concurrently on all cores; N > 0: ops one at a time, N workers each
+	// Parallelism: on the default backend, the goroutines each op uses (0:
+	// GOMAXPROCS). On simplego ("go"), 0 runs a graph's independent ops
+	// concurrently on all cores and N > 0 runs ops one at a time with N
+	// workers each.
+	Parallelism int
 
 	// Backend is a GoMLX backend spec, "name[:config]" as
-	// backends.NewWithConfig takes it ("go:ops_sequential", "xla:cpu",
-	// "xla:cuda"); "" is the pure-Go simplego backend set up by
-	// Parallelism. Only backends compiled into the program are available
-	// (Backends); GoMLX's default bundle is never imported.
+	// backends.NewWithConfig takes it ("pnas:parallelism=2", "go",
+	// "go:ops_sequential", "xla:cpu", "xla:cuda"); "" is pnas's own CPU
+	// backend (DefaultBackend) with Parallelism workers per op. Only
+	// backends compiled into the program are available (Backends);
+	// GoMLX's default bundle is never imported.
 	Backend string
 
-	// MemoryHeadroom sets the soft memory limit under which each graph
-	// runs: the live heap at the start of the step plus MemoryHeadroom
+	// MemoryHeadroom applies on simplego when the program has opted in
+	// with Searcher.ManageProcessMemory: the soft memory limit under which
+	// each graph runs is the live heap at the start of the step plus MemoryHeadroom
 	// times the graph's planned working set plus 64 MiB (0:
 	// DefaultMemoryHeadroom; negative: no limit, the process's GOGC and
 	// GOMEMLIMIT alone). It trades memory for collections; it does not

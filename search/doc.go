@@ -48,18 +48,21 @@
 //     uninterrupted run writes. [CreateRun] starts one, [OpenRun] and
 //     [RunDir.Resume] continue it.
 //
-// Graphs run on GoMLX's simplego backend (CGO-free) by default, with a
-// graph's independent ops running concurrently; Config.Backend names
-// another GoMLX backend compiled into the program (the xla build tag adds
-// XLA/PJRT). the layers are built from package
+// Graphs run on pnas's own GoMLX backend (search/internal/pnasbe, CGO-free)
+// by default: ops one at a time, each over all cores, on the SIMD kernels of
+// runtime/kernels, with depthwise convolutions native. Config.Backend names
+// another GoMLX backend compiled into the program: "go" (simplego) or, with
+// the xla build tag, XLA/PJRT. The layers are built from package
 // search/internal/gx, whose gradients are checked against finite
-// differences. Each step runs under a memory budget derived from the
-// planned working set of its graphs (gx.PlanMemory, Config.MemoryHeadroom)
-// and ends by emptying the backend's buffer pools, so the memory of a
-// binarized search depends neither on the candidates' kernel sizes nor on
-// the number of steps.
+// differences on both pure-Go backends. The default backend owns its
+// buffers (bounded by a graph's working set), so the memory of a binarized
+// search depends neither on the candidates' kernel sizes nor on the number
+// of steps, and the library changes no process-wide setting; on simplego a
+// program may opt into per-step memory budgets
+// (Searcher.ManageProcessMemory), which the pnas command does.
 //
 // Package search imports the standard library, GoMLX (graph, tensors and
 // the simplego backend), and pnas's ir, data, search/space,
-// search/internal/gx, internal/archnet and internal/atomicfile packages.
+// search/internal/gx, search/internal/pnasbe (its own backend),
+// internal/archnet and internal/atomicfile packages.
 package search

@@ -139,8 +139,12 @@ const memorySlack = 64 << 20
 // budget. Ending the step restores the process's GOGC and limit and
 // collects twice, which empties the pools, so nothing a step allocated
 // outlives it. A tighter limit set by the process wins.
+//
+// The library never does this on its own: a program opts in with
+// ManageProcessMemory, since the GC settings and the memory limit belong
+// to the whole process.
 func (s *Searcher) stepMemory() (end func()) {
-	if !s.pooled() {
+	if !s.mem.managed || !s.pooled() {
 		return func() {}
 	}
 	if !s.mem.primed {
@@ -177,8 +181,20 @@ func (s *Searcher) pooled() bool {
 	return ok
 }
 
+// ManageProcessMemory lets the searcher run each step under a memory
+// budget of its own (see Config.MemoryHeadroom): during a step it turns the
+// process's GC off, sets the process's soft memory limit, and collects
+// twice when the step ends, restoring the process's GOGC and limit. This
+// is for programs that run a search on GoMLX's simplego backend ("go") and
+// nothing else that is sensitive to the collector at the same time (the
+// pnas command does it); simplego's buffer pools otherwise make the heap
+// grow with the number of distinct shapes. It has no effect on any other
+// backend; pnas's own backend owns its buffers and needs no budget.
+func (s *Searcher) ManageProcessMemory() { s.mem.managed = true }
+
 // memoryState is the searcher's memory budgeting (see stepMemory).
 type memoryState struct {
+	managed      bool  // ManageProcessMemory was called
 	primed       bool  // a collection ran before the first step
 	inStep       bool  // a step is running
 	base         int64 // live heap at the start of the step

@@ -59,7 +59,7 @@ type SearchCmd struct {
 	ArchLR         float64 `name:"arch-lr" help:"Adam learning rate of the architecture parameters." default:"1e-3"`
 	Seed           int64   `help:"Seed of weights, architecture parameters, sampling and data order." default:"0"`
 	Threads        int     `help:"Worker threads (0 = all cores)." default:"0"`
-	Backend        string  `help:"GoMLX backend spec, name[:config] (compiled in: ${backends}); default: the pure-Go backend. E.g. go:ops_sequential, or xla:cpu / xla:cuda in a build with -tags xla." placeholder:"SPEC"`
+	Backend        string  `help:"GoMLX backend spec, name[:config] (compiled in: ${backends}); default: pnas, the built-in CPU backend (pnas:parallelism=N). E.g. go (GoMLX simplego), go:ops_sequential, or xla:cpu / xla:cuda in a build with -tags xla." placeholder:"SPEC"`
 
 	Output          string `short:"o" help:"Run directory: checkpoints, logs, plots and the derived model." placeholder:"RUNDIR"`
 	Resume          string `help:"Continue the search in RUNDIR from its last checkpoint." placeholder:"RUNDIR"`
@@ -329,6 +329,9 @@ func (c *SearchCmd) Run(g *globals) error {
 		}
 	}
 	defer s.Close()
+	// The command owns the process: on simplego each step may run under
+	// its own memory budget.
+	s.ManageProcessMemory()
 	cfg = s.Config()
 	pos := s.Position()
 

@@ -44,7 +44,16 @@ const tapsMaxK = 3
 //
 // The band of the last group carries the custom gradient (see
 // customTaps), so the forward pass costs nothing beyond the products.
-func Depthwise(x, w *Node, s int) *Node { return depthwiseStacked(x, w, s, maxStack) }
+//
+// On pnas's own backend (see NativeDepthwise) Depthwise is one
+// ConvGeneral instead, and its gradients are the two ConvGenerals of
+// depthwiseConv, which that backend runs as depthwise kernels.
+func Depthwise(x, w *Node, s int) *Node {
+	if nativeDepthwise(x, w) {
+		return depthwiseConv(x, w, s)
+	}
+	return depthwiseStacked(x, w, s, maxStack)
+}
 
 // depthwiseStacked is Depthwise stacking up to rows row windows at once in
 // the forward pass (the backward pass always uses maxStack).
@@ -107,6 +116,9 @@ func depthwiseStacked(x, w *Node, s, rows int) *Node {
 // row windows in one product and no custom-gradient machinery (a graph
 // that keeps nothing for a backward pass is not made larger by the stack).
 func DepthwiseForward(x, w *Node, s int) *Node {
+	if nativeDepthwise(x, w) {
+		return depthwiseConv(x, w, s)
+	}
 	d := x.Shape().Dimensions
 	c, n, h, wd := d[0], d[1], d[2], d[3]
 	k := w.Shape().Dimensions[w.Rank()-1]
@@ -280,4 +292,67 @@ func bandConst(g *Graph, dt dtypes.DType, k, wo, wd, s int) *Node {
 		c = graph.ConvertDType(c, dt)
 	}
 	return c
+}
+
+// NativeBackend is the name of the backend that runs depthwise
+// convolutions natively (pnas's own, package search/internal/pnasbe).
+const NativeBackend = "pnas"
+
+// nativeDepthwise reports whether Depthwise should be one ConvGeneral: on
+// NativeBackend, with a kernel of at least 3 (k = 1 would need a negative
+// padding in the kernel gradient).
+func nativeDepthwise(x, w *Node) bool {
+	k := w.Shape().Dimensions[w.Rank()-1]
+	return native(x.Graph()) && k >= 3
+}
+
+// native reports whether g runs on NativeBackend.
+func native(g *Graph) bool { return g.Backend().Name() == NativeBackend }
+
+// cnhw is the ConvGeneral axes configuration of a depthwise convolution in
+// the layout [C, N, H, W] with kernels [C, 1, k, k].
+var cnhw = graph.ConvolveAxesConfig{
+	InputBatch: 1, InputChannels: 0, InputSpatial: []int{2, 3},
+	KernelInputChannels: 1, KernelOutputChannels: 0, KernelSpatial: []int{2, 3},
+	OutputBatch: 1, OutputChannels: 0, OutputSpatial: []int{2, 3},
+}
+
+// filterAxes computes a depthwise kernel gradient as a convolution of x
+// (its channel axis as the batch, grouped by C) with the output gradient
+// as the kernel.
+var filterAxes = graph.ConvolveAxesConfig{
+	InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+	KernelInputChannels: 1, KernelOutputChannels: 0, KernelSpatial: []int{2, 3},
+	OutputBatch: 1, OutputChannels: 0, OutputSpatial: []int{2, 3},
+}
+
+// depthwiseConv is Depthwise as one grouped ConvGeneral (groups = C,
+// stride s, padding k/2), with the standard gradients written as
+// ConvGenerals too:
+//
+//   - dx: the output gradient v dilated by s (input dilation), convolved
+//     with the spatially reversed kernel, stride 1, padding (k-1-p,
+//     k-1-p+r) where p = k/2 and r = (H+2p-k) mod s;
+//   - dw: x with its channels as the batch (batch groups = C) convolved
+//     with v as the kernel, kernel dilation s, padding (p, p-r).
+func depthwiseConv(x, w *Node, s int) *Node {
+	d := x.Shape().Dimensions
+	c, h, wd := d[0], d[2], d[3]
+	k := w.Shape().Dimensions[w.Rank()-1]
+	p := k / 2
+	w4 := w
+	if w.Rank() != 4 {
+		w4 = graph.Reshape(w, c, 1, k, k)
+	}
+	y := graph.ConvGeneral(x, w4, cnhw, []int{s, s}, [][2]int{{p, p}, {p, p}}, nil, nil, c, 1)
+	setVJP(y, func(node *Node, vs []*Node, _ shapes.Shape) []*Node {
+		v := vs[0]
+		rh, rw := (h+2*p-k)%s, (wd+2*p-k)%s
+		dx := graph.ConvGeneral(v, graph.Reverse(graph.StopGradient(w4), 2, 3), cnhw, []int{1, 1},
+			[][2]int{{k - 1 - p, k - 1 - p + rh}, {k - 1 - p, k - 1 - p + rw}}, []int{s, s}, nil, c, 1)
+		dw := graph.ConvGeneral(graph.StopGradient(x), v, filterAxes, []int{1, 1},
+			[][2]int{{p, p - rh}, {p, p - rw}}, nil, []int{s, s}, 1, c)
+		return []*Node{dx, dw}
+	})
+	return y
 }

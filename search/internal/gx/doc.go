@@ -17,6 +17,19 @@
 // node instead, so their backward passes are a few large ops instead of
 // GoMLX's op-by-op chain and their forward passes cost nothing extra.
 //
+// On pnas's own backend (NativeBackend, package search/internal/pnasbe)
+// some blocks take a direct form instead: Depthwise is one grouped
+// ConvGeneral whose VJP is two ConvGenerals (input and kernel gradients, as
+// a framework writes them), which that backend runs as depthwise kernels;
+// per-channel broadcasts are one BroadcastInDim and per-channel sums one
+// ReduceSum. simplego keeps the forms above.
+//
+// The VJP wrappers are installed in graph.VJPRegistration once, when the
+// package is initialized, for DotGeneral, Slice, Clamp, Identity, Add and
+// ConvGeneral; for every node that gx did not create they call the VJP that
+// was registered before, so other GoMLX users in the same process see
+// GoMLX's gradients unchanged (at the cost of one map lookup per node).
+//
 // Activations use the layout [C, N, H, W] (channels first), so a 1x1
 // convolution is one matrix product and per-channel statistics reduce a
 // contiguous row.

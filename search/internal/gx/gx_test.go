@@ -4,23 +4,38 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
+	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	_ "github.com/pnasml/pnas/search/internal/pnasbe"
 )
 
-var testBackend = func() backends.Backend {
-	b, err := simplego.New("ops_sequential")
-	if err != nil {
-		panic(err)
+// testBackend is the backend the tests run on (see TestMain).
+var testBackend backends.Backend
+
+// TestMain runs every test twice: on simplego ("go") and on pnas's own
+// backend ("pnas"), whose depthwise convolutions take the native path.
+func TestMain(m *testing.M) {
+	code := 0
+	for _, name := range []string{"go:ops_sequential", "pnas"} {
+		be, err := backends.NewWithConfig(name)
+		if err != nil {
+			panic(err)
+		}
+		testBackend = be
+		if c := m.Run(); c != 0 {
+			fmt.Fprintf(os.Stderr, "gx tests failed on backend %s\n", name)
+			code = c
+		}
 	}
-	return b
-}()
+	os.Exit(code)
+}
 
 // arr is a float64 test array.
 type arr struct {
@@ -207,7 +222,11 @@ func TestDepthwise(t *testing.T) {
 		w := randArr(rng, c.c, 1, c.k, c.k)
 		want := naiveConv(x, w, c.s, c.c)
 		got := run(t, func(g *Graph, in []*Node) []*Node {
-			return []*Node{Depthwise(in[0], in[1], c.s), DepthwiseForward(in[0], in[1], c.s)}
+			y := Depthwise(in[0], in[1], c.s)
+			if native := testBackend.Name() == NativeBackend && c.k >= 3; native != (y.Type() == graph.NodeTypeConvGeneral) {
+				t.Errorf("%s on %s: Depthwise ends in %s", name, testBackend.Name(), y.Type())
+			}
+			return []*Node{y, DepthwiseForward(in[0], in[1], c.s)}
 		}, x, w)
 		closeTo(t, name, got[0], want)
 		closeTo(t, name+" forward only", got[1], want)

@@ -76,10 +76,13 @@ const bcastBlock = 64
 // only builds the block), then one Concatenate of M/64 copies of the block
 // and the remainder, which the backend runs as memory copies. Three nodes
 // whatever M (a doubling chain needs log2 M).
+//
+// On NativeBackend, whose BroadcastInDim is a strided fill, it is one
+// BroadcastInDim.
 func bcastRows(v *Node, m int) *Node {
 	c := v.Shape().Dimensions[0]
 	col := graph.Reshape(v, c, 1)
-	if m <= bcastBlock {
+	if m <= bcastBlock || native(v.Graph()) {
 		return graph.BroadcastToDims(col, c, m)
 	}
 	block := graph.BroadcastToDims(col, c, bcastBlock)
@@ -102,7 +105,12 @@ func channelDot(a, b *Node) *Node {
 }
 
 // channelSums returns sum x[c,...] per channel of x [C, ...].
+//
+// On NativeBackend it is a ReduceSum (contiguous rows, vectorised).
 func channelSums(x *Node) *Node {
+	if native(x.Graph()) {
+		return graph.ReduceSum(x, iota(1, x.Rank()-1)...)
+	}
 	d := x.Shape().Dimensions
 	ones := filled(x, 1, d[1:]...)
 	ax := iota(1, x.Rank()-1)

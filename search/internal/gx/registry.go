@@ -31,6 +31,7 @@ var wrapped = []graph.NodeType{
 	graph.NodeTypeClamp,
 	graph.NodeTypeIdentity,
 	graph.NodeTypeAdd,
+	graph.NodeTypeConvGeneral,
 }
 
 func init() {

@@ -6,10 +6,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"syscall"
 	"time"
 
+	"github.com/pnasml/pnas/runtime/kernels"
 	"github.com/pnasml/pnas/search"
+	"github.com/pnasml/pnas/search/internal/pnasbe"
 	"github.com/pnasml/pnas/search/space"
 )
 
@@ -23,16 +26,24 @@ func main() {
 	warm := flag.Int("warm", 2, "untimed steps first")
 	par := flag.Int("parallelism", 0, "Config.Parallelism: 0 concurrent ops on all cores, N > 0 ops one at a time with N workers")
 	head := flag.Float64("headroom", 0, "Config.MemoryHeadroom: memory limit per graph as a multiple of its planned working set (0: default, < 0: none)")
+	jsonOut := flag.Bool("json", false, "print one JSON line (median step time, cores used, peak RSS) instead of text")
+	opprof := flag.Bool("opprofile", false, "print the time per op and shape of the pnas backend")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
+	backend := flag.String("backend", "", "Config.Backend: \"\" (pnas, the default), go, go:ops_sequential, ...")
 	repeat := flag.Int("repeat", 1, "run the same steps this many times (fresh searcher, same seed); report the per-step minimum too")
 	flag.Parse()
-	if err := run(*spaceName, *what, *gate, *k, *batch, *steps, *warm, *par, *head, *repeat, *prof); err != nil {
+	if *opprof {
+		pnasbe.EnableProfile(true)
+		defer pnasbe.WriteProfile(os.Stdout, 40)
+	}
+	if err := run(*spaceName, *what, *gate, *backend, *k, *batch, *steps, *warm, *par, *head, *repeat, *prof, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "searchbench:", err)
 		os.Exit(1)
+
 	}
 }
 
-func run(spaceName, what, gate string, k, batch, steps, warm, par int, head float64, repeat int, prof string) error {
+func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, head float64, repeat int, prof string, jsonOut bool) error {
 	sp, err := space.Builtin(spaceName)
 	if err != nil {
 		return err
@@ -55,6 +66,7 @@ func run(spaceName, what, gate string, k, batch, steps, warm, par int, head floa
 	cfg.BatchSize, cfg.ArchBatchSize = batch, batch
 	cfg.Parallelism = par
 	cfg.MemoryHeadroom = head
+	cfg.Backend = backend
 	cfg.LatencyLoss = search.LossMulLog
 	tab := search.MACTable(plan, 1000)
 	m, err := search.NewLatencyModel(plan, tab)
@@ -98,11 +110,13 @@ func run(spaceName, what, gate string, k, batch, steps, warm, par int, head floa
 	best := make([]float64, steps)
 	bestCPU := make([]float64, steps)
 	var pathT, recT, wall, cpu float64
+	var all []float64
 	for r := 0; r < repeat; r++ {
 		s, err := search.New(plan, cfg, tab)
 		if err != nil {
 			return err
 		}
+		s.ManageProcessMemory() // as the pnas command does (simplego only)
 		step := func() (time.Duration, time.Duration, error) {
 			if what == "arch" {
 				st, err := s.ArchStep(x, y)
@@ -132,6 +146,7 @@ func run(spaceName, what, gate string, k, batch, steps, warm, par int, head floa
 			}
 			dt, dc := time.Since(t0).Seconds(), cpuSeconds()-c0
 			wall += dt
+			all = append(all, dt)
 			cpu += dc
 			pathT += p.Seconds()
 			recT += rc.Seconds()
@@ -152,7 +167,18 @@ func run(spaceName, what, gate string, k, batch, steps, warm, par int, head floa
 	}
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	fmt.Printf("space=%s what=%s gate=%s k=%d batch=%d steps=%d repeat=%d\n", spaceName, what, cfg.GateMode, k, batch, steps, repeat)
+	slices.Sort(all)
+	median := all[len(all)/2]
+	if len(all)%2 == 0 {
+		median = (all[len(all)/2-1] + all[len(all)/2]) / 2
+	}
+	if jsonOut {
+		fmt.Printf("{\"median_s\": %.6f, \"cores\": %.3f, \"rss_mib\": %.1f, \"kernels\": %q}\n",
+			median, cpu/wall, float64(ru.Maxrss)/1024, kernels.KernelSet())
+		return nil
+	}
+	fmt.Printf("step median %.3f s\n", median)
+	fmt.Printf("backend=%q space=%s what=%s gate=%s k=%d batch=%d steps=%d repeat=%d\n", backend, spaceName, what, cfg.GateMode, k, batch, steps, repeat)
 	fmt.Printf("step mean %.3f s (%.1f images/s), %.2f cpu-s, %.2f cores; per-step minimum over repetitions: mean %.3f s (%.1f images/s), %.2f cpu-s\n",
 		wall/n, float64(batch)*n/wall, cpu/n, cpu/wall, sumBest/float64(steps), float64(batch*steps)/sumBest, sumBestCPU/float64(steps))
 	if what == "arch" {

@@ -1,0 +1,93 @@
+"""make bench-search: the searcher's steps on pnas's backend next to PyTorch 1.13
+doing the same steps, interleaved (each configuration in its own process, the
+processes alternating), on the same machine.
+
+  /usr/bin/python3 scripts/bench_search.py [--passes 3] [--threads 2] [--sets avx512,avx2]
+
+Prints a Markdown table of median step times (median over passes of each
+process's median), images/s, the pnas/PyTorch throughput ratio, cores used
+and peak RSS; writes out/bench-search/results.json.
+"""
+import argparse, json, os, platform, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS = [  # label, searchbench args, torch args, timed steps, warm-up steps
+    ("binarized weight step, K=2", ["-what", "weight", "-k", "2"], ["--what", "weight", "--k", "2"], 6, 2),
+    ("binarized weight step, K=7", ["-what", "weight", "-k", "7"], ["--what", "weight", "--k", "7"], 6, 2),
+    ("full_v2 architecture step, K=7", ["-what", "arch", "-gate", "full_v2", "-k", "7"], ["--what", "full_v2", "--k", "7"], 4, 1),
+    ("two architecture step, K=7", ["-what", "arch", "-gate", "two", "-k", "7"], ["--what", "two", "--k", "7"], 4, 1),
+    ("all (DARTS) weight step, K=7", ["-what", "allweight", "-k", "7"], ["--what", "allweight", "--k", "7"], 2, 1),
+]
+
+
+def run(cmd, env=None):
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        sys.exit(f"bench-search: {' '.join(cmd)} failed:\n{out.stderr}{out.stdout}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--passes", type=int, default=int(os.environ.get("PASSES", "3")))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sets", default=os.environ.get("SETS", "avx512,avx2"), help="pnas kernel sets (PNAS_KERNELS)")
+    ap.add_argument("--searchbench", default=os.path.join(ROOT, "bin", "searchbench"))
+    ap.add_argument("--only", default="", help="comma-separated step labels prefixes")
+    a = ap.parse_args()
+    steps = [s for s in STEPS if not a.only or any(s[0].startswith(p) for p in a.only.split(","))]
+    sets = a.sets.split(",")
+    res = {}  # (label, who) -> list of results
+    seen_sets = {}
+    for p in range(a.passes):
+        for label, sb, tb, n, warm in steps:
+            r = run(["/usr/bin/python3", "scripts/bench_search_torch.py", "--threads", str(a.threads),
+                     "--steps", str(n), "--warm", str(warm + 1)] + tb)
+            res.setdefault((label, "torch"), []).append(r)
+            for ks in sets:
+                env = dict(os.environ, GOMAXPROCS=str(a.threads), PNAS_KERNELS=ks)
+                r = run([a.searchbench, "-json", "-steps", str(n), "-warm", str(warm)] + sb, env)
+                seen_sets[ks] = r["kernels"]
+                res.setdefault((label, ks), []).append(r)
+            print(f"pass {p + 1}/{a.passes}: {label} done", file=sys.stderr, flush=True)
+    sets = [s for s in sets if seen_sets.get(s) == s]  # sets the CPU has
+    med = lambda rs, k: statistics.median(r[k] for r in rs)
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; {a.threads} threads; batch 64; "
+          f"{a.passes} passes; {time.strftime('%Y-%m-%d', time.gmtime())}")
+    hdr = "| step | " + " | ".join(f"pnas ({s})" for s in sets) + " | PyTorch 1.13 | " + \
+          " | ".join(f"pnas/PyTorch throughput ({s})" for s in sets) + " |"
+    print(hdr)
+    print("|" + "---|" * (2 + 2 * len(sets)))
+    out = {"cpu": cpu_model(), "threads": a.threads, "passes": a.passes, "rows": []}
+    for label, *_ in steps:
+        t = res[(label, "torch")]
+        tt = med(t, "median_s")
+        cells, ratios, row = [], [], {"step": label, "torch_s": tt, "torch_rss_mib": med(t, "rss_mib"), "torch_cores": med(t, "cores")}
+        for s in sets:
+            ps = med(res[(label, s)], "median_s")
+            cells.append(f"{1e3 * ps:.0f} ms ({64 / ps:.0f} img/s)")
+            ratios.append(f"{tt / ps:.2f}x")
+            row[s] = {"s": ps, "rss_mib": med(res[(label, s)], "rss_mib"), "cores": med(res[(label, s)], "cores")}
+        print(f"| {label} | " + " | ".join(cells) + f" | {1e3 * tt:.0f} ms ({64 / tt:.0f} img/s) | " + " | ".join(ratios) + " |")
+        out["rows"].append(row)
+    print()
+    print("| step | " + " | ".join(f"pnas ({s}) peak RSS, cores" for s in sets) + " | PyTorch peak RSS, cores |")
+    print("|" + "---|" * (2 + len(sets)))
+    for row in out["rows"]:
+        print(f"| {row['step']} | " + " | ".join(f"{row[s]['rss_mib']:.0f} MiB, {row[s]['cores']:.2f}" for s in sets) +
+              f" | {row['torch_rss_mib']:.0f} MiB, {row['torch_cores']:.2f} |")
+    os.makedirs(os.path.join(ROOT, "out", "bench-search"), exist_ok=True)
+    with open(os.path.join(ROOT, "out", "bench-search", "results.json"), "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

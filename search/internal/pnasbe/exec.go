@@ -1,0 +1,334 @@
+package pnasbe
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// Executable runs a compiled graph: its ops one at a time in creation
+// order (a topological order), each op on up to Backend.Workers goroutines.
+type Executable struct {
+	be      *Backend
+	b       *Builder
+	nodes   []*Node // reachable nodes in execution order
+	uses    []int   // per node id: how many reachable ops read it
+	outputs []*Node
+	isOut   []bool // per node id
+}
+
+var _ backends.Executable = (*Executable)(nil)
+
+func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingSpec) (backends.Executable, error) {
+	if len(shardings) > 0 {
+		return nil, fmt.Errorf("pnas backend: sharding not supported")
+	}
+	outs, err := b.in(outputs...)
+	if err != nil {
+		return nil, err
+	}
+	b.compiled = true
+	fuse(b.nodes)
+	e := &Executable{be: b.be, b: b, outputs: outs, uses: make([]int, len(b.nodes)), isOut: make([]bool, len(b.nodes))}
+	reach := make([]bool, len(b.nodes))
+	for _, n := range outs {
+		reach[n.id] = true
+		e.isOut[n.id] = true
+	}
+	for i := len(b.nodes) - 1; i >= 0; i-- {
+		if !reach[i] {
+			continue
+		}
+		for _, in := range b.nodes[i].inputs {
+			reach[in.id] = true
+			e.uses[in.id]++
+		}
+	}
+	for i, n := range b.nodes {
+		if reach[i] {
+			e.nodes = append(e.nodes, n)
+		}
+	}
+	return e, nil
+}
+
+func (e *Executable) Finalize() {}
+
+func (e *Executable) Inputs() ([]string, []shapes.Shape) {
+	ss := make([]shapes.Shape, len(e.b.params))
+	for i, p := range e.b.params {
+		ss[i] = p.shape
+	}
+	return slices.Clone(e.b.pnames), ss
+}
+
+func (e *Executable) Outputs() []shapes.Shape {
+	ss := make([]shapes.Shape, len(e.outputs))
+	for i, n := range e.outputs {
+		ss[i] = n.shape
+	}
+	return ss
+}
+
+// storage is the reference-counted memory of intermediate values; views
+// (Reshape, Identity) share it. When the last reader is done it goes back
+// to the execution's pool.
+type storage struct{ refs int }
+
+type poolKey struct {
+	dt dtypes.DType
+	n  int
+}
+
+// run is the state of one execution.
+type run struct {
+	be         *Backend
+	workers    int
+	pool       map[poolKey][]any
+	live, peak int64 // bytes held by the execution's values and scratch
+}
+
+func bytesOf(k poolKey) int64 { return int64(k.n) * int64(k.dt.Size()) }
+
+// alloc returns a buffer of the shape; its contents are undefined. It
+// reuses a free buffer of the same dtype and size from this execution,
+// else from the backend's keep (buffers earlier executions freed).
+func (r *run) alloc(s shapes.Shape) *Buffer {
+	k := poolKey{s.DType, s.Size()}
+	var flat any
+	if l := r.pool[k]; len(l) > 0 {
+		flat = l[len(l)-1]
+		r.pool[k] = l[:len(l)-1]
+	} else if flat = r.be.keep.take(k); flat == nil {
+		flat = makeFlat(s.DType, s.Size())
+	}
+	r.live += bytesOf(k)
+	r.peak = max(r.peak, r.live)
+	return &Buffer{shape: s, flat: flat, st: &storage{refs: 1}}
+}
+
+// release drops one reference to b's storage.
+func (r *run) release(b *Buffer) {
+	if b == nil || b.st == nil {
+		return
+	}
+	b.st.refs--
+	if b.st.refs == 0 {
+		k := poolKey{b.shape.DType, b.shape.Size()}
+		r.pool[k] = append(r.pool[k], b.flat)
+		r.live -= bytesOf(k)
+	}
+}
+
+// keep holds the buffers executions freed, for the next executions, up to
+// the working set of the largest recent execution: the backend owns its
+// memory, so the Go collector sees a steady heap instead of a graph's
+// worth of garbage per step, and pages are not faulted in afresh.
+type keep struct {
+	mu    sync.Mutex
+	free  map[poolKey][]any
+	bytes int64
+	limit int64
+}
+
+func (k *keep) take(key poolKey) any {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	l := k.free[key]
+	if len(l) == 0 {
+		return nil
+	}
+	f := l[len(l)-1]
+	l[len(l)-1] = nil
+	k.free[key] = l[:len(l)-1]
+	k.bytes -= bytesOf(key)
+	return f
+}
+
+// clear drops every kept buffer.
+func (k *keep) clear() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.free, k.bytes, k.limit = nil, 0, 0
+}
+
+// give takes back the free buffers of a finished execution whose working
+// set peaked at peak bytes, and trims the keep to its limit, dropping the
+// smallest sizes first (in a fixed order).
+func (k *keep) give(pool map[poolKey][]any, peak int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.free == nil {
+		k.free = map[poolKey][]any{}
+	}
+	// The limit follows the executions: the largest of the last working
+	// set and half the previous limit.
+	k.limit = max(peak, k.limit/2)
+	for key, l := range pool {
+		k.free[key] = append(k.free[key], l...)
+		k.bytes += int64(len(l)) * bytesOf(key)
+	}
+	if k.bytes <= k.limit {
+		return
+	}
+	keys := make([]poolKey, 0, len(k.free))
+	for key := range k.free {
+		keys = append(keys, key)
+	}
+	slices.SortFunc(keys, func(a, b poolKey) int {
+		if c := cmp.Compare(bytesOf(a), bytesOf(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.dt, b.dt)
+	})
+	for _, key := range keys {
+		for len(k.free[key]) > 0 && k.bytes > k.limit {
+			l := k.free[key]
+			l[len(l)-1] = nil
+			k.free[key] = l[:len(l)-1]
+			k.bytes -= bytesOf(key)
+		}
+		if len(k.free[key]) == 0 {
+			delete(k.free, key)
+		}
+	}
+}
+
+// temp returns a scratch buffer; free it with release.
+func (r *run) temp(dt dtypes.DType, dims ...int) *Buffer { return r.alloc(shapes.Make(dt, dims...)) }
+
+func (e *Executable) Execute(inputs []backends.Buffer, _ []bool, _ backends.DeviceNum) (outs []backends.Buffer, err error) {
+	params := e.b.params
+	if len(inputs) != len(params) {
+		return nil, fmt.Errorf("pnas backend: graph %q takes %d inputs, got %d", e.b.name, len(params), len(inputs))
+	}
+	vals := make([]*Buffer, len(e.b.nodes))
+	for i, p := range params {
+		in, err := e.be.buf(inputs[i])
+		if err != nil {
+			return nil, err
+		}
+		if !in.shape.Equal(p.shape) {
+			return nil, fmt.Errorf("pnas backend: graph %q input %d (%s): got shape %s, want %s", e.b.name, i, e.b.pnames[i], in.shape, p.shape)
+		}
+		if in.flat == nil {
+			return nil, fmt.Errorf("pnas backend: graph %q input %d: buffer already finalized", e.b.name, i)
+		}
+		vals[p.id] = &Buffer{shape: in.shape, flat: in.flat}
+	}
+	r := &run{be: e.be, workers: e.be.workers, pool: map[poolKey][]any{}}
+	defer func() { e.be.keep.give(r.pool, r.peak) }()
+	uses := slices.Clone(e.uses)
+	prof := profiling()
+	for _, n := range e.nodes {
+		if n.op == backends.OpTypeParameter {
+			continue
+		}
+		ins := make([]*Buffer, len(n.inputs))
+		for i, in := range n.inputs {
+			ins[i] = vals[in.id]
+		}
+		var t0 time.Time
+		if prof {
+			t0 = time.Now()
+		}
+		out, err := r.exec(n, ins)
+		if prof {
+			record(n, time.Since(t0))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pnas backend: graph %q: %s -> %s: %w", e.b.name, n.op, n.shape, err)
+		}
+		vals[n.id] = out
+		for _, in := range n.inputs {
+			uses[in.id]--
+			if uses[in.id] == 0 && !e.isOut[in.id] {
+				r.release(vals[in.id])
+				vals[in.id] = nil
+			}
+		}
+	}
+	outs = make([]backends.Buffer, len(e.outputs))
+	seen := map[int]bool{}
+	for i, n := range e.outputs {
+		v := vals[n.id]
+		if v.st == nil || seen[n.id] {
+			// Inputs and constants belong to their owners; a repeated
+			// output gets its own copy.
+			c := makeFlat(v.shape.DType, v.shape.Size())
+			copyAny(c, v.flat)
+			v = &Buffer{shape: v.shape, flat: c}
+		}
+		seen[n.id] = true
+		outs[i] = &Buffer{shape: v.shape, flat: v.flat}
+	}
+	return outs, nil
+}
+
+// exec runs one op.
+func (r *run) exec(n *Node, ins []*Buffer) (*Buffer, error) {
+	switch n.op {
+	case backends.OpTypeConstant:
+		c := n.attr.(*Buffer)
+		return &Buffer{shape: c.shape, flat: c.flat}, nil
+	case backends.OpTypeIdentity, backends.OpTypeReshape:
+		x := ins[0]
+		if x.st != nil {
+			x.st.refs++
+		}
+		return &Buffer{shape: n.shape, flat: x.flat, st: x.st}, nil
+	}
+	out := r.alloc(n.shape)
+	var err error
+	switch {
+	case n.fused == fusedBandMask:
+		err = bandMask(ins, out, r.workers)
+	case unaryOps[n.op]:
+		err = r.unary(n.op, ins[0], out)
+	case binaryOps[n.op] || compareOps[n.op]:
+		err = r.binary(n.op, ins[0], ins[1], out)
+	default:
+		switch n.op {
+		case backends.OpTypeTranspose:
+			r.transpose(ins[0], n.attr.([]int), out)
+		case backends.OpTypeBroadcastInDim:
+			r.broadcastInDim(ins[0], n.attr.([]int), out)
+		case backends.OpTypeSlice:
+			a := n.attr.(*sliceAttr)
+			r.slice(ins[0], a, out)
+		case backends.OpTypeConcatenate:
+			r.concatenate(n.attr.(int), ins, out)
+		case backends.OpTypeIota:
+			err = iotaFill(out, n.attr.(int))
+		case backends.OpTypeConvertDType:
+			err = convert(ins[0], out)
+		case backends.OpTypeWhere:
+			err = r.where(ins[0], ins[1], ins[2], out)
+		case backends.OpTypeClamp:
+			err = r.clamp(ins[0], ins[1], ins[2], out)
+		case backends.OpTypeReduceSum, backends.OpTypeReduceMax, backends.OpTypeReduceMin, backends.OpTypeReduceProduct:
+			err = r.reduce(n.op, ins[0], n.attr.([]int), out)
+		case backends.OpTypeDotGeneral:
+			err = r.dot(ins[0], ins[1], n.attr.(*dotAttr), out)
+		case backends.OpTypePad:
+			err = r.pad(ins[0], ins[1], n.attr.(*padAttr), out)
+		case backends.OpTypeReverse:
+			err = r.reverse(ins[0], n.attr.([]int), out)
+		case backends.OpTypeConvGeneral:
+			err = r.conv(ins[0], ins[1], n.attr.(*convAttr), out)
+		default:
+			err = fmt.Errorf("op not implemented")
+		}
+	}
+	if err != nil {
+		r.release(out)
+		return nil, err
+	}
+	return out, nil
+}
