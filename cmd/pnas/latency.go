@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pnasml/pnas/internal/atomicfile"
+	"github.com/pnasml/pnas/search/space"
 	"github.com/pnasml/pnas/targets"
 )
 
@@ -24,16 +25,25 @@ type LUTIngestCmd struct {
 	Space   string   `help:"Search space the table covers." default:"fmnist"`
 	Target  string   `help:"Target name the reports must have been measured for (default: the reports' own)."`
 	Output  string   `short:"o" help:"Latency table to write (atomically)." required:""`
+	Partial bool     `help:"Write the table even when the reports do not cover every latency key of the space (a search on it fails)."`
 }
 
 // Help gives examples.
 func (LUTIngestCmd) Help() string {
-	return `After 'pnas profile --space fmnist --target T -o prof/ --no-run' writes a
-profiling program, copy prof/profile to the device, run it there and bring
-its output back:
+	return `'pnas profile --no-run' builds a profiling program: one network per
+candidate op and position of the space (plus random whole networks, named
+random-NN, for the whole-network correction). Run every network of it on
+the device and ingest all the reports:
 
-  ./profile -bench 200 -json > result.json      # on the device
-  pnas lut ingest result.json --space fmnist -o lut-mydevice.json`
+  pnas profile --space fmnist --target arm64 --no-run --dir prof/
+  scp prof/model dev:profile                                # to the device
+  ssh dev 'for m in $(./profile -list | cut -f1); do ./profile -model $m -threads 1 -bench 200 -json > $m.json; done'
+  scp 'dev:*.json' reports/                                 # back here
+  pnas lut ingest reports/*.json --space fmnist -o lut-mydevice.json
+
+The table must cover every latency key of the space, or ingest refuses
+(--partial writes it anyway). Reports of the random-NN networks fit the
+table's whole-network correction.`
 }
 
 func readReports(paths []string) ([]*targets.BenchReport, error) {
@@ -62,9 +72,53 @@ func (c *LUTIngestCmd) Run(g *globals) error {
 	if target == "" {
 		target = reports[0].Target
 	}
-	lut, err := targets.BuildLUT(target, c.Space, reports)
+	sp, err := space.Open(c.Space)
 	if err != nil {
 		return err
+	}
+	plan, err := sp.Plan()
+	if err != nil {
+		return err
+	}
+	var profile, random []*targets.BenchReport
+	for _, r := range reports {
+		if strings.HasPrefix(r.Model, "random-") {
+			random = append(random, r)
+		} else {
+			profile = append(profile, r)
+		}
+	}
+	if len(profile) == 0 {
+		profile = reports
+	}
+	lut, err := targets.BuildLUT(target, sp.Name, profile)
+	if err != nil {
+		return err
+	}
+	if t, err := targets.Lookup(target); err == nil {
+		if err := lut.Matches(t); err != nil {
+			return fmt.Errorf("the reports do not fit target %s (run the program with -threads %d, the target's): %w", t.Name, t.Threads, err)
+		}
+	}
+	if missing := missingKeys(plan, lut); len(missing) > 0 {
+		err := coverageError(sp.Name, len(spaceKeys(plan)), missing)
+		if !c.Partial {
+			return err
+		}
+		fmt.Fprintf(g.stderr, "pnas: warning: %v\n", err)
+	}
+	if len(random) > 0 && len(random) < len(reports) {
+		var nets []targets.MeasuredNetwork
+		for _, r := range random {
+			nets = append(nets, targets.NetworkFromReport(r))
+		}
+		corr, err := targets.Fit(lut, nets)
+		if err != nil {
+			return fmt.Errorf("fitting the whole-network correction: %w", err)
+		}
+		lut.Correction = corr
+		fmt.Fprintf(g.stdout, "whole-network correction from %d random networks: %.2f µs + %.4f x table sum (in-sample MAPE %.2f%%)\n",
+			len(random), corr.InterceptUS, corr.Scale, corr.FitMAPE)
 	}
 	if err := lut.Save(c.Output); err != nil {
 		return err

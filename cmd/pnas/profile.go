@@ -43,7 +43,7 @@ Examples:
   # for another device: build here, run there, ingest here
   pnas profile --space fmnist --target generic --goarch arm64 --no-run --dir out/prof-arm64
   scp out/prof-arm64/model pi:profile && ssh pi './profile -list'
-  for m in $(ssh pi ./profile -list | cut -f1); do ssh pi "./profile -model $m -bench 300 -json" > $m.json; done
+  for m in $(ssh pi ./profile -list | cut -f1); do ssh pi "./profile -model $m -threads 1 -bench 300 -json" > $m.json; done
   pnas lut ingest *.json --space fmnist -o lut-pi.json
   # an NVIDIA GPU: a target file of device cuda (docs/cuda.md), then as above
   pnas profile --space fmnist --target lab/h200 --no-run --dir out/prof-h200`
@@ -98,7 +98,11 @@ func (c *ProfileCmd) Run(g *globals) error {
 	}
 	fmt.Fprintf(g.stdout, "profiling program for space %s on %s (%s kernels): %d networks -> %s\n", sp.Name, t.Name, t.KernelSet, len(nets), bin)
 	if c.NoRun {
-		fmt.Fprintf(g.stdout, "run on the device: for m in $(./model -list | cut -f1); do ./model -model $m -bench %d -json > $m.json; done\nthen: pnas lut ingest *.json --space %s -o TABLE.json\n", c.Runs, sp.Name)
+		threads := c.Threads
+		if threads == 0 {
+			threads = t.Threads
+		}
+		fmt.Fprintf(g.stdout, "run on the device: for m in $(./model -list | cut -f1); do ./model -model $m -threads %d -bench %d -json > $m.json; done\nthen: pnas lut ingest *.json --space %s -o TABLE.json\n", threads, c.Runs, sp.Name)
 		return nil
 	}
 	if err := t.HostSupports(); err != nil {
