@@ -1,14 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/pnasml/pnas/internal/atomicfile"
+	"github.com/pnasml/pnas/internal/device"
 	"github.com/pnasml/pnas/search/space"
 	"github.com/pnasml/pnas/targets"
 )
@@ -168,6 +169,7 @@ type CalibrateCmd struct {
 	Holdout float64  `help:"Fraction of the measured networks held out to report the error on." default:"0.25"`
 	Seed    uint64   `help:"Seed of the held-out draw." default:"1"`
 	Output  string   `short:"o" help:"Where to write the refitted table (default: replace --table atomically)."`
+	DeviceFlags
 }
 
 // Help gives examples.
@@ -178,6 +180,7 @@ reports back so the next search optimises against what the hardware did:
   ./model -bench 200 -json > m1.json                               # on the device
   pnas calibrate --table lut.json --log measurements.jsonl --binary ./model m1.json
   pnas calibrate --table lut.json --log measurements.jsonl --run out/a/model --run out/b/model
+  pnas calibrate --table lut.json --log measurements.jsonl --run out/a/model --device ssh://pi@raspberrypi
 
 The table entries are refitted from per-layer timings, the whole-network
 correction from total timings; the error before and after is reported on
@@ -200,6 +203,13 @@ func (c *CalibrateCmd) Run(g *globals) error {
 	}
 	if len(c.Reports) > 0 && c.Binary == "" {
 		return &exitError{code: 2, err: fmt.Errorf("--binary: needed with report files, so the log records which program was measured")}
+	}
+	dev, err := c.open()
+	if err != nil {
+		return err
+	}
+	if dev.Emulated() {
+		return emulatedRefusal("calibrate a latency table")
 	}
 	lut, err := targets.Load(c.Table)
 	if err != nil {
@@ -224,20 +234,17 @@ func (c *CalibrateCmd) Run(g *globals) error {
 	if threads == 0 {
 		threads = lut.Threads
 	}
+	ctx := context.Background()
 	for _, bin := range c.Exec {
-		list, err := exec.Command(bin, "-list").Output()
+		names, err := installAndList(ctx, dev, bin)
 		if err != nil {
-			return fmt.Errorf("running %s -list: %w", bin, err)
+			return err
 		}
-		for _, line := range strings.Split(strings.TrimSpace(string(list)), "\n") {
-			name, _, _ := strings.Cut(line, "\t")
-			out, err := exec.Command(bin, "-model", name, "-bench", fmt.Sprint(c.Runs), "-json", "-threads", fmt.Sprint(threads)).Output()
+		for _, name := range names {
+			r, err := device.Bench(ctx, dev, name, c.Runs, "-threads", fmt.Sprint(threads))
 			if err != nil {
-				return fmt.Errorf("running %s -model %s: %w", bin, name, err)
-			}
-			r, err := targets.ParseBench(out)
-			if err != nil {
-				return fmt.Errorf("%s -model %s -bench output: %w", bin, name, err)
+				dev.Close()
+				return fmt.Errorf("%s: %w", bin, err)
 			}
 			if err := matchesTable(r, lut, c.Table); err != nil {
 				return fmt.Errorf("%s -model %s: %w", bin, name, err)
@@ -247,7 +254,10 @@ func (c *CalibrateCmd) Run(g *globals) error {
 				return fmt.Errorf("%s: %w", bin, err)
 			}
 			recs = append(recs, m)
-			fmt.Fprintf(g.stderr, "measured %s: %.1f µs median\n", name, r.TotalUS())
+			fmt.Fprintf(g.stderr, "measured %s on %s: %.1f µs median\n", name, dev, r.TotalUS())
+		}
+		if err := dev.Close(); err != nil {
+			return err
 		}
 	}
 	logged, err := targets.ReadMeasurements(c.Log)
