@@ -34,7 +34,8 @@ func (LUTIngestCmd) Help() string {
 	return `'pnas profile --no-run' builds a profiling program: one network per
 candidate op and position of the space (plus random whole networks, named
 random-NN, for the whole-network correction). Run every network of it on
-the device and ingest all the reports:
+the device and ingest all the reports ('pnas profile --device ssh://HOST'
+does all of this itself):
 
   pnas profile --space fmnist --target arm64 --no-run --dir prof/
   scp prof/model dev:profile                                # to the device
