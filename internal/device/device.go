@@ -4,7 +4,8 @@
 // ("qemu", qemu-aarch64-static for arm64 programs, for correctness only).
 //
 // The ssh device uses the system's ssh and scp commands, so the user's
-// ~/.ssh/config, agent and jump hosts apply. It copies the program into a
+// ~/.ssh/config, agent and jump hosts apply. It checks that the program's
+// ELF machine is the remote's (uname -sm), copies the program into a
 // fresh directory made with mktemp on the remote machine, runs it there
 // with the arguments quoted for a POSIX shell, and removes the directory
 // on Close. Batch mode is on: a host that asks for a password fails
@@ -171,16 +172,20 @@ func (d *sshDevice) remote(ctx context.Context, line string) ([]byte, error) {
 }
 
 func (d *sshDevice) Install(ctx context.Context, path string) error {
-	out, err := d.remote(ctx, "mktemp -d \"${TMPDIR:-/tmp}/pnas.XXXXXX\"")
+	out, err := d.remote(ctx, "uname -sm && mktemp -d \"${TMPDIR:-/tmp}/pnas.XXXXXX\"")
 	if err != nil {
 		return err
 	}
-	dir := strings.TrimSpace(string(out))
-	if !strings.HasPrefix(dir, "/") || strings.ContainsAny(dir, "\n'") {
-		return fmt.Errorf("device %s: mktemp -d printed %q, expected a directory", d.spec, dir)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "/") || strings.Contains(lines[1], "'") {
+		return fmt.Errorf("device %s: uname -sm && mktemp -d printed %q, expected the system and a directory", d.spec, out)
 	}
-	d.dir = dir
-	args := append(d.opts("-P"), "-q", "--", path, d.dest()+":"+dir+"/program")
+	d.dir = lines[1]
+	if err := checkPlatform(d.spec, path, unamePlatform(lines[0])); err != nil {
+		d.Close()
+		return err
+	}
+	args := append(d.opts("-P"), "-q", "--", path, d.dest()+":"+d.dir+"/program")
 	if _, err := output(ctx, d.spec, exec.CommandContext(ctx, d.scp, args...)); err != nil {
 		return fmt.Errorf("copying %s: %w", path, err)
 	}

@@ -2,8 +2,11 @@ package device
 
 import (
 	"context"
+	"debug/elf"
+	"encoding/binary"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +106,12 @@ func TestSSH(t *testing.T) {
 	if _, err := Bench(ctx, d, "m", 3); err == nil || !strings.Contains(err.Error(), "not a bench report") || !strings.Contains(err.Error(), "garbage") {
 		t.Errorf("garbage output: %v", err)
 	}
+	// A program for another architecture than the device's.
+	if err := d.Install(ctx, fakeELF(t, elf.EM_AARCH64)); err == nil || !strings.Contains(err.Error(), "runs linux/amd64, the program") || !strings.Contains(err.Error(), "is for linux/arm64") {
+		if goruntime.GOARCH == "amd64" {
+			t.Errorf("arm64 program on an amd64 device: %v", err)
+		}
+	}
 	// An unreachable device: nothing listens on the port any more.
 	bad, _ := Open("ssh://127.0.0.1:1", Options{SSHConfig: srv.Config})
 	if err := bad.Install(ctx, script(t, "true")); err == nil || !strings.Contains(err.Error(), "connection") {
@@ -111,3 +120,41 @@ func TestSSH(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// fakeELF writes the 64-byte header of a little-endian ELF64 executable
+// for machine m, without sections or segments.
+func fakeELF(t *testing.T, m elf.Machine) string {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF\x02\x01\x01")
+	binary.LittleEndian.PutUint16(h[16:], uint16(elf.ET_EXEC))
+	binary.LittleEndian.PutUint16(h[18:], uint16(m))
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[52:], 64)
+	binary.LittleEndian.PutUint16(h[54:], 56)
+	binary.LittleEndian.PutUint16(h[58:], 64)
+	p := filepath.Join(t.TempDir(), "prog")
+	if err := os.WriteFile(p, h, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPlatforms(t *testing.T) {
+	if got := elfPlatform(fakeELF(t, elf.EM_AARCH64)); got != "linux/arm64" {
+		t.Errorf("arm64 ELF: %q", got)
+	}
+	if got := elfPlatform(fakeELF(t, elf.EM_X86_64)); got != "linux/amd64" {
+		t.Errorf("amd64 ELF: %q", got)
+	}
+	if got := elfPlatform(script(t, "true")); got != "" {
+		t.Errorf("script: %q", got)
+	}
+	for in, want := range map[string]string{"Linux x86_64": "linux/amd64", "Linux aarch64": "linux/arm64", "Darwin arm64": "darwin/arm64", "Linux mips": "", "": ""} {
+		if got := unamePlatform(in); got != want {
+			t.Errorf("unamePlatform(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if err := checkPlatform("ssh://pi", fakeELF(t, elf.EM_X86_64), "linux/arm64"); err == nil || !strings.Contains(err.Error(), "compile it for a linux/arm64 target") {
+		t.Errorf("checkPlatform: %v", err)
+	}
+}
