@@ -21,6 +21,8 @@ deps-apt:
 	@need=""; \
 	[ -d $(FMNIST) ] || need="$$need dataset-fashion-mnist"; \
 	command -v qemu-aarch64-static >/dev/null || need="$$need qemu-user-static"; \
+	[ -x /usr/sbin/sshd ] || need="$$need openssh-server"; \
+	command -v scp >/dev/null || need="$$need openssh-client"; \
 	command -v llvm-mc >/dev/null || command -v llvm-mc-14 >/dev/null || need="$$need llvm"; \
 	if [ -n "$$need" ]; then \
 		echo "installing:$$need"; \

@@ -73,7 +73,7 @@ func (o BuildOptions) BuildEnv() ([]string, error) {
 }
 
 // Build compiles the program written in dir with cgo off, -trimpath and
-// -tags noasm for the "go" kernel set, and returns the binary's path. CPU
+// the kernel set's build tags (presets.json: noasm for "go"), and returns the binary's path. CPU
 // programs are static; CUDA programs are linked dynamically against the
 // system's C library, through which they load libcuda.so.1 at run time.
 // The go command's output is part of the error on failure.
@@ -100,8 +100,14 @@ func Build(dir string, o BuildOptions) (string, error) {
 		goCmd = "go"
 	}
 	args := []string{"build", "-trimpath"}
-	if o.Target.KernelSet == "go" {
-		args = append(args, "-tags", "noasm")
+	ks, err := targets.KernelSets()
+	if err != nil {
+		return "", err
+	}
+	for _, k := range ks {
+		if k.Name == o.Target.KernelSet && len(k.Tags) > 0 {
+			args = append(args, "-tags", strings.Join(k.Tags, ","))
+		}
 	}
 	args = append(args, "-o", out, ".")
 	cmd := exec.Command(goCmd, args...)

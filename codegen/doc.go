@@ -41,8 +41,11 @@
 // which loads the CUDA driver at run time; docs/cuda.md describes it.
 //
 // [Program.Write] writes the module and [Build] runs go build with cgo off,
-// -trimpath, and the target's GOOS, GOARCH and GOAMD64 (-tags noasm for the
-// portable kernel set). docs/compile.md describes the generated program.
+// -trimpath, the target's GOOS, GOARCH and GOAMD64 and its kernel set's
+// build tags (noasm for the portable set), all from targets/presets.json,
+// whose kernel_sets TestKernelSetTable checks the runtime's copies and the
+// CPUID detection of generated programs against. docs/compile.md describes
+// the generated program.
 //
 // Package codegen imports ir, ir/pass, runtime (weight packing),
 // codegen/gpu, targets, jennifer and the standard library; generated CPU

@@ -19,6 +19,42 @@ const (
 
 var levelNames = levelNamesFor(goruntime.GOARCH)
 
+// levelFeatures lists, per level of this architecture, the CPU features
+// its kernels need (the feature names of targets/presets.json).
+var levelFeatures = levelFeaturesFor(goruntime.GOARCH)
+
+// levelFeaturesFor lists, per kernel level of an architecture, the CPU
+// features detection requires for it: the kernels execute them and the
+// operating system must save their register state. The AVX-512 kernels
+// also use AVX2/FMA3 tails and BMI2 (SHLX, BZHI) for masks.
+func levelFeaturesFor(goarch string) [numLevels][]string {
+	switch goarch {
+	case "arm64":
+		return [numLevels][]string{nil, {"asimd"}, nil}
+	case "amd64":
+		return [numLevels][]string{nil, {"avx2", "fma"}, {"avx2", "fma", "avx512f", "bmi2"}}
+	}
+	return [numLevels][]string{}
+}
+
+// detectWith returns the highest level of this architecture whose
+// features all satisfy has.
+func detectWith(has func(feature string) bool) int {
+	for l := numLevels - 1; l > levelGo; l-- {
+		if levelNames[l] == "" || len(levelFeatures[l]) == 0 {
+			continue
+		}
+		ok := true
+		for _, f := range levelFeatures[l] {
+			ok = ok && has(f)
+		}
+		if ok {
+			return l
+		}
+	}
+	return levelGo
+}
+
 // levelNamesFor names the kernel levels of an architecture: on arm64 level
 // 1 is NEON and there is no level 2; elsewhere they are the amd64 names
 // (other architectures reach only level 0, "go").
@@ -69,6 +105,18 @@ func KernelSet() string { return levelNames[level()] }
 // with "go".
 func KernelSets() []string {
 	return append([]string(nil), levelNames[:hwLevel+1]...)
+}
+
+// AllKernelSets lists the kernel sets of this architecture, lowest
+// first, whether or not this CPU runs them.
+func AllKernelSets() []string {
+	var out []string
+	for _, n := range levelNames {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // SetKernelSet selects the kernel set used by all later calls, for example

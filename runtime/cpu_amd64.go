@@ -4,13 +4,12 @@ package runtime
 
 import "golang.org/x/sys/cpu"
 
+// cpuHas maps the feature names of levelFeatures to x/sys/cpu's flags.
+var cpuHas = map[string]*bool{
+	"avx2": &cpu.X86.HasAVX2, "fma": &cpu.X86.HasFMA, "avx512f": &cpu.X86.HasAVX512F, "bmi2": &cpu.X86.HasBMI2,
+}
+
 // detectLevel picks the highest kernel level the CPU supports.
 func detectLevel() int {
-	switch {
-	case cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasBMI2:
-		return levelAVX512
-	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
-		return levelAVX2
-	}
-	return levelGo
+	return detectWith(func(f string) bool { p := cpuHas[f]; return p != nil && *p })
 }

@@ -93,7 +93,9 @@
 //
 // # Kernel sets
 //
-// At start-up the package picks the best kernel set the CPU supports:
+// At start-up the package picks the best kernel set whose features (cpu.go's
+// levelFeaturesFor, the features of targets/presets.json's kernel_sets) the
+// CPU supports:
 //
 //	"avx512"  amd64 AVX-512F (+AVX2, FMA3, BMI2): GEMM tiles up to 14x32,
 //	          masked tails; depthwise over 16 channels at a time

@@ -120,3 +120,26 @@ func FilesFor(groups ...string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// KernelSetInfo describes one kernel set as this package implements it.
+type KernelSetInfo struct {
+	Name, GOARCH string   // GOARCH is empty for the portable set
+	Level        int      // order within the architecture; higher needs more of the CPU
+	Features     []string // what CPU detection requires for the set
+	Files        []string // the files holding only this set's code
+}
+
+// KernelSetTable describes every kernel set of every architecture. It is
+// a copy of targets/presets.json's kernel_sets, which codegen's
+// TestKernelSetTable checks it against.
+func KernelSetTable() []KernelSetInfo {
+	out := make([]KernelSetInfo, len(kernelSets))
+	for i, k := range kernelSets {
+		var feat []string
+		if k.goarch != "" {
+			feat = slices.Clone(levelFeaturesFor(k.goarch)[k.level])
+		}
+		out[i] = KernelSetInfo{Name: k.name, GOARCH: k.goarch, Level: k.level, Features: feat, Files: slices.Clone(setFiles[k.name])}
+	}
+	return out
+}

@@ -74,11 +74,17 @@ func (ks *KernelSet) deviceKind() string {
 }
 
 // KernelSet is a family of compute kernels the runtime provides, with the
-// architecture and CPU features it needs.
+// architecture and CPU features it needs. presets.json is the one
+// description of the kernel sets: the runtime's level names, feature
+// detection and per-set files, the generated programs' CPUID detection and
+// codegen's build tags and ranking are derived from it or checked against
+// it (codegen's TestKernelSetTable).
 type KernelSet struct {
 	Name        string   `json:"name"`
 	GOARCH      string   `json:"goarch"`           // empty: any architecture
-	Features    []string `json:"features"`         // features the kernels execute
+	Tags        []string `json:"tags"`             // build tags of a program built for the set
+	Features    []string `json:"features"`         // features the kernels need (the runtime's detection checks exactly these)
+	Files       []string `json:"files"`            // runtime source files holding only this set's code
 	Device      string   `json:"device,omitempty"` // device kind of the kernels; empty: "cpu"
 	Description string   `json:"description"`
 }
@@ -225,6 +231,8 @@ func KernelSets() ([]KernelSet, error) {
 	out := make([]KernelSet, len(r.kernelSets))
 	for i, ks := range r.kernelSets {
 		ks.Features = slices.Clone(ks.Features)
+		ks.Tags = slices.Clone(ks.Tags)
+		ks.Files = slices.Clone(ks.Files)
 		out[i] = ks
 	}
 	return out, nil

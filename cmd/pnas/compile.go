@@ -85,6 +85,9 @@ func (c *CompileCmd) Run(g *globals) error {
 	plan := p.Plans[0]
 	fmt.Fprintf(g.stdout, "model %s (id %s): %d ops, %d after the IR passes\n", m.Name, p.IDs[0], len(m.Ops), len(om.Ops))
 	fmt.Fprintf(g.stdout, "target %s: %s kernels, %s\n", t.Name, t.KernelSet, strings.Join(env, " "))
+	if msg := hostNote(t, env); msg != "" {
+		fmt.Fprintf(g.stderr, "pnas: warning: %s\n", msg)
+	}
 	fmt.Fprintf(g.stdout, "peak activation memory: %d bytes (IR %d bytes; runtime layout padding at most %d bytes) in %d buffers\n",
 		plan.Bytes, plan.IRPeak, plan.Overhead, plan.Buffers)
 	fmt.Fprintf(g.stdout, "weights: %d bytes\n", len(p.File("weights.bin")))
@@ -101,6 +104,32 @@ func (c *CompileCmd) Run(g *globals) error {
 	}
 	fmt.Fprintln(g.stdout, bin)
 	return nil
+}
+
+// hostNote says when the program built with env will not run on this
+// machine: another OS or architecture, or a CPU that lacks features the
+// target (its kernel set, its GOAMD64 level) needs. Go's own start-up check
+// would otherwise be the first to say so, when the program dies.
+func hostNote(t *targets.Target, env []string) string {
+	if t.DeviceKind() != targets.DeviceCPU {
+		return ""
+	}
+	c := *t
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "GOOS":
+			c.GOOS = v
+		case "GOARCH":
+			c.GOARCH = v
+		case "GOAMD64":
+			c.GOAMD64 = v
+		}
+	}
+	if err := c.HostSupports(); err != nil {
+		return fmt.Sprintf("%v; the program will not run on this machine", err)
+	}
+	return ""
 }
 
 // resolveTarget looks a target up by name; the empty name is the built-in

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,5 +165,39 @@ func TestCompileGenericArm64(t *testing.T) {
 	rep, err := targets.ParseBench(res)
 	if err != nil || rep.GOARCH != "arm64" || rep.KernelSet != "go" {
 		t.Errorf("arm64 bench: %v %+v", err, rep)
+	}
+}
+
+// TestCompileWarnsForeignTarget: compiling for a target this machine
+// cannot run succeeds but says so on stderr, before Go's start-up check in
+// the program would.
+func TestCompileWarnsForeignTarget(t *testing.T) {
+	path := smallModel(t)
+	for _, name := range []string{"arm64", "amd64", "amd64-avx512", "generic"} {
+		tg, err := targets.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := runCLI(t, "compile", path, "--target", name, "-o", filepath.Join(t.TempDir(), "m"), "--no-build")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, errs)
+		}
+		hostErr := tg.HostSupports()
+		warned := strings.Contains(errs, "warning:") && strings.Contains(errs, "will not run on this machine")
+		if (hostErr != nil) != warned {
+			t.Errorf("%s: host support %v, stderr %q", name, hostErr, errs)
+		}
+		if hostErr != nil && !strings.Contains(errs, hostErr.Error()) {
+			t.Errorf("%s: stderr %q does not give the reason %q", name, errs, hostErr)
+		}
+	}
+	// The generic target on another architecture is not this machine's either.
+	other := "arm64"
+	if goruntime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	_, _, errs := runCLI(t, "compile", path, "--target", "generic", "--goarch", other, "-o", filepath.Join(t.TempDir(), "m"), "--no-build")
+	if !strings.Contains(errs, "GOARCH "+other) || !strings.Contains(errs, "will not run on this machine") {
+		t.Errorf("generic --goarch %s: stderr %q", other, errs)
 	}
 }

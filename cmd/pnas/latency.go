@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/pnasml/pnas/internal/atomicfile"
+	"github.com/pnasml/pnas/internal/device"
+	"github.com/pnasml/pnas/search/space"
 	"github.com/pnasml/pnas/targets"
 )
 
@@ -24,16 +26,26 @@ type LUTIngestCmd struct {
 	Space   string   `help:"Search space the table covers." default:"fmnist"`
 	Target  string   `help:"Target name the reports must have been measured for (default: the reports' own)."`
 	Output  string   `short:"o" help:"Latency table to write (atomically)." required:""`
+	Partial bool     `help:"Write the table even when the reports do not cover every latency key of the space (a search on it fails)."`
 }
 
 // Help gives examples.
 func (LUTIngestCmd) Help() string {
-	return `After 'pnas profile --space fmnist --target T -o prof/ --no-run' writes a
-profiling program, copy prof/profile to the device, run it there and bring
-its output back:
+	return `'pnas profile --no-run' builds a profiling program: one network per
+candidate op and position of the space (plus random whole networks, named
+random-NN, for the whole-network correction). Run every network of it on
+the device and ingest all the reports ('pnas profile --device ssh://HOST'
+does all of this itself):
 
-  ./profile -bench 200 -json > result.json      # on the device
-  pnas lut ingest result.json --space fmnist -o lut-mydevice.json`
+  pnas profile --space fmnist --target arm64 --no-run --dir prof/
+  scp prof/model dev:profile                                # to the device
+  ssh dev 'for m in $(./profile -list | cut -f1); do ./profile -model $m -threads 1 -bench 200 -json > $m.json; done'
+  scp 'dev:*.json' reports/                                 # back here
+  pnas lut ingest reports/*.json --space fmnist -o lut-mydevice.json
+
+The table must cover every latency key of the space, or ingest refuses
+(--partial writes it anyway). Reports of the random-NN networks fit the
+table's whole-network correction.`
 }
 
 func readReports(paths []string) ([]*targets.BenchReport, error) {
@@ -62,9 +74,53 @@ func (c *LUTIngestCmd) Run(g *globals) error {
 	if target == "" {
 		target = reports[0].Target
 	}
-	lut, err := targets.BuildLUT(target, c.Space, reports)
+	sp, err := space.Open(c.Space)
 	if err != nil {
 		return err
+	}
+	plan, err := sp.Plan()
+	if err != nil {
+		return err
+	}
+	var profile, random []*targets.BenchReport
+	for _, r := range reports {
+		if strings.HasPrefix(r.Model, "random-") {
+			random = append(random, r)
+		} else {
+			profile = append(profile, r)
+		}
+	}
+	if len(profile) == 0 {
+		profile = reports
+	}
+	lut, err := targets.BuildLUT(target, sp.Name, profile)
+	if err != nil {
+		return err
+	}
+	if t, err := targets.Lookup(target); err == nil {
+		if err := lut.Matches(t); err != nil {
+			return fmt.Errorf("the reports do not fit target %s (run the program with -threads %d, the target's): %w", t.Name, t.Threads, err)
+		}
+	}
+	if missing := missingKeys(plan, lut); len(missing) > 0 {
+		err := coverageError(sp.Name, len(spaceKeys(plan)), missing)
+		if !c.Partial {
+			return err
+		}
+		fmt.Fprintf(g.stderr, "pnas: warning: %v\n", err)
+	}
+	if len(random) > 0 && len(random) < len(reports) {
+		var nets []targets.MeasuredNetwork
+		for _, r := range random {
+			nets = append(nets, targets.NetworkFromReport(r))
+		}
+		corr, err := targets.Fit(lut, nets)
+		if err != nil {
+			return fmt.Errorf("fitting the whole-network correction: %w", err)
+		}
+		lut.Correction = corr
+		fmt.Fprintf(g.stdout, "whole-network correction from %d random networks: %.2f µs + %.4f x table sum (in-sample MAPE %.2f%%)\n",
+			len(random), corr.InterceptUS, corr.Scale, corr.FitMAPE)
 	}
 	if err := lut.Save(c.Output); err != nil {
 		return err
@@ -114,6 +170,7 @@ type CalibrateCmd struct {
 	Holdout float64  `help:"Fraction of the measured networks held out to report the error on." default:"0.25"`
 	Seed    uint64   `help:"Seed of the held-out draw." default:"1"`
 	Output  string   `short:"o" help:"Where to write the refitted table (default: replace --table atomically)."`
+	DeviceFlags
 }
 
 // Help gives examples.
@@ -124,6 +181,7 @@ reports back so the next search optimises against what the hardware did:
   ./model -bench 200 -json > m1.json                               # on the device
   pnas calibrate --table lut.json --log measurements.jsonl --binary ./model m1.json
   pnas calibrate --table lut.json --log measurements.jsonl --run out/a/model --run out/b/model
+  pnas calibrate --table lut.json --log measurements.jsonl --run out/a/model --device ssh://pi@raspberrypi
 
 The table entries are refitted from per-layer timings, the whole-network
 correction from total timings; the error before and after is reported on
@@ -146,6 +204,13 @@ func (c *CalibrateCmd) Run(g *globals) error {
 	}
 	if len(c.Reports) > 0 && c.Binary == "" {
 		return &exitError{code: 2, err: fmt.Errorf("--binary: needed with report files, so the log records which program was measured")}
+	}
+	dev, err := c.open()
+	if err != nil {
+		return err
+	}
+	if dev.Emulated() {
+		return emulatedRefusal("calibrate a latency table")
 	}
 	lut, err := targets.Load(c.Table)
 	if err != nil {
@@ -170,20 +235,17 @@ func (c *CalibrateCmd) Run(g *globals) error {
 	if threads == 0 {
 		threads = lut.Threads
 	}
+	ctx := context.Background()
 	for _, bin := range c.Exec {
-		list, err := exec.Command(bin, "-list").Output()
+		names, err := installAndList(ctx, dev, bin)
 		if err != nil {
-			return fmt.Errorf("running %s -list: %w", bin, err)
+			return err
 		}
-		for _, line := range strings.Split(strings.TrimSpace(string(list)), "\n") {
-			name, _, _ := strings.Cut(line, "\t")
-			out, err := exec.Command(bin, "-model", name, "-bench", fmt.Sprint(c.Runs), "-json", "-threads", fmt.Sprint(threads)).Output()
+		for _, name := range names {
+			r, err := device.Bench(ctx, dev, name, c.Runs, "-threads", fmt.Sprint(threads))
 			if err != nil {
-				return fmt.Errorf("running %s -model %s: %w", bin, name, err)
-			}
-			r, err := targets.ParseBench(out)
-			if err != nil {
-				return fmt.Errorf("%s -model %s -bench output: %w", bin, name, err)
+				dev.Close()
+				return fmt.Errorf("%s: %w", bin, err)
 			}
 			if err := matchesTable(r, lut, c.Table); err != nil {
 				return fmt.Errorf("%s -model %s: %w", bin, name, err)
@@ -193,7 +255,10 @@ func (c *CalibrateCmd) Run(g *globals) error {
 				return fmt.Errorf("%s: %w", bin, err)
 			}
 			recs = append(recs, m)
-			fmt.Fprintf(g.stderr, "measured %s: %.1f µs median\n", name, r.TotalUS())
+			fmt.Fprintf(g.stderr, "measured %s on %s: %.1f µs median\n", name, dev, r.TotalUS())
+		}
+		if err := dev.Close(); err != nil {
+			return err
 		}
 	}
 	logged, err := targets.ReadMeasurements(c.Log)

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"strings"
 
 	"github.com/pnasml/pnas/codegen"
 	"github.com/pnasml/pnas/internal/archnet"
+	"github.com/pnasml/pnas/internal/device"
 	"github.com/pnasml/pnas/internal/progress"
 	"github.com/pnasml/pnas/search/space"
 	"github.com/pnasml/pnas/targets"
@@ -27,6 +28,7 @@ type ProfileCmd struct {
 	Random     int    `help:"Random whole networks also measured to fit the table's whole-network correction." default:"12"`
 	Seed       uint64 `help:"Seed of the weights and of the random networks." default:"1"`
 	GOARCH     string `name:"goarch" help:"GOARCH for targets that leave it open (generic)."`
+	DeviceFlags
 }
 
 // Help gives examples.
@@ -40,10 +42,14 @@ whole-network correction of the predictor.
 
 Examples:
   pnas profile --space fmnist --target amd64 -o lut-amd64.json
-  # for another device: build here, run there, ingest here
+  # on a device over ssh (copies the program, runs it there, writes the table here)
+  pnas profile --space fmnist --target arm64/cortex-a76 --device ssh://pi@raspberrypi -o lut-pi.json
+  # arm64 programs under qemu-aarch64-static: every network runs (no table)
+  pnas profile --space fmnist --target arm64 --device qemu --runs 5
+  # by hand: build here, run there, ingest here
   pnas profile --space fmnist --target generic --goarch arm64 --no-run --dir out/prof-arm64
   scp out/prof-arm64/model pi:profile && ssh pi './profile -list'
-  for m in $(ssh pi ./profile -list | cut -f1); do ssh pi "./profile -model $m -bench 300 -json" > $m.json; done
+  for m in $(ssh pi ./profile -list | cut -f1); do ssh pi "./profile -model $m -threads 1 -bench 300 -json" > $m.json; done
   pnas lut ingest *.json --space fmnist -o lut-pi.json
   # an NVIDIA GPU: a target file of device cuda (docs/cuda.md), then as above
   pnas profile --space fmnist --target lab/h200 --no-run --dir out/prof-h200`
@@ -51,7 +57,14 @@ Examples:
 
 // Run profiles.
 func (c *ProfileCmd) Run(g *globals) error {
-	if !c.NoRun && c.Output == "" {
+	dev, err := c.open()
+	if err != nil {
+		return err
+	}
+	switch {
+	case dev.Emulated() && c.Output != "":
+		return emulatedRefusal("make a latency table (drop -o to check that every network runs)")
+	case !c.NoRun && !dev.Emulated() && c.Output == "":
 		return &exitError{code: 2, err: fmt.Errorf("-o: expected the latency table file to write (or --no-run)")}
 	}
 	if c.Runs < 5 {
@@ -72,6 +85,15 @@ func (c *ProfileCmd) Run(g *globals) error {
 	t, err := resolveTarget(c.Target)
 	if err != nil {
 		return err
+	}
+	if dev.Emulated() {
+		env, err := codegen.BuildOptions{Target: t, GOARCH: c.GOARCH}.BuildEnv()
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if err := checkEmulatable(env); err != nil {
+			return err
+		}
 	}
 	rng := rand.New(rand.NewPCG(c.Seed, 7))
 	nets, err := archnet.ProfileNets(plan, "profile", rng)
@@ -98,31 +120,38 @@ func (c *ProfileCmd) Run(g *globals) error {
 	}
 	fmt.Fprintf(g.stdout, "profiling program for space %s on %s (%s kernels): %d networks -> %s\n", sp.Name, t.Name, t.KernelSet, len(nets), bin)
 	if c.NoRun {
-		fmt.Fprintf(g.stdout, "run on the device: for m in $(./model -list | cut -f1); do ./model -model $m -bench %d -json > $m.json; done\nthen: pnas lut ingest *.json --space %s -o TABLE.json\n", c.Runs, sp.Name)
+		threads := c.Threads
+		if threads == 0 {
+			threads = t.Threads
+		}
+		fmt.Fprintf(g.stdout, "run on the device: for m in $(./model -list | cut -f1); do ./model -model $m -threads %d -bench %d -json > $m.json; done\nthen: pnas lut ingest *.json --space %s -o TABLE.json\n", threads, c.Runs, sp.Name)
 		return nil
 	}
-	if err := t.HostSupports(); err != nil {
-		return fmt.Errorf("cannot run the %s profiling program here (%v); use --no-run and run it on the device", t.Name, err)
+	if c.isLocal() {
+		if err := t.HostSupports(); err != nil {
+			return fmt.Errorf("cannot run the %s profiling program here (%v); use --device ssh://HOST, or --no-run and run it on the device", t.Name, err)
+		}
 	}
 	threads := c.Threads
 	if threads == 0 {
 		threads = t.Threads
 	}
+	ctx := context.Background()
+	if err := dev.Install(ctx, bin); err != nil {
+		return err
+	}
+	defer dev.Close()
 	bar := progress.New("profile", len(nets))
 	defer bar.Done()
 	var profile, random []*targets.BenchReport
 	for i, m := range nets {
-		args := []string{"-model", m.Name, "-bench", fmt.Sprint(c.Runs), "-json", "-threads", fmt.Sprint(threads)}
+		args := []string{"-threads", fmt.Sprint(threads)}
 		if c.Warmup > 0 {
 			args = append(args, "-warmup", fmt.Sprint(c.Warmup))
 		}
-		out, err := exec.Command(bin, args...).Output()
+		r, err := device.Bench(ctx, dev, m.Name, c.Runs, args...)
 		if err != nil {
-			return fmt.Errorf("running %s %s: %w", bin, strings.Join(args, " "), err)
-		}
-		r, err := targets.ParseBench(out)
-		if err != nil {
-			return fmt.Errorf("%s -model %s: %w", bin, m.Name, err)
+			return err
 		}
 		if i < len(nets)-c.Random {
 			profile = append(profile, r)
@@ -133,6 +162,13 @@ func (c *ProfileCmd) Run(g *globals) error {
 		bar.SetStatus("%s %.1f µs", m.Name, r.TotalUS())
 	}
 	bar.Done()
+	if dev.Emulated() {
+		for _, r := range append(profile, random...) {
+			fmt.Fprintf(g.stdout, "%-24s %10.1f µs emulated (%s, %s kernels; not a latency)\n", r.Model, r.TotalUS(), dev, r.KernelSet)
+		}
+		fmt.Fprintf(g.stdout, "all %d networks ran under %s; no table written (emulated timings)\n", len(nets), dev)
+		return nil
+	}
 	lut, err := targets.BuildLUT(t.Name, sp.Name, profile)
 	if err != nil {
 		return err

@@ -168,10 +168,7 @@ func findNet(prog *program, name string) (*network, error) {
 // selectKernels caps the runtime's kernel set at the best one compiled in
 // and says so when the CPU cannot run that one.
 func selectKernels(prog *program, o *options, stderr io.Writer) error {
-	sets := []string{"go", "avx2", "avx512"}
-	if goruntime.GOARCH == "arm64" {
-		sets = []string{"go", "neon"}
-	}
+	sets := rt.AllKernelSets()
 	rank := func(name string) int {
 		for i, n := range sets {
 			if n == name {

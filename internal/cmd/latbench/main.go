@@ -10,17 +10,18 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 
 	"github.com/pnasml/pnas/codegen"
 	"github.com/pnasml/pnas/internal/archnet"
+	"github.com/pnasml/pnas/internal/device"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/search/space"
 	"github.com/pnasml/pnas/targets"
@@ -77,13 +78,17 @@ func run(lutPath, spaceName string, n, runs int, seed uint64, work string) error
 	if err != nil {
 		return err
 	}
+	dev, err := device.Open("local", device.Options{})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := dev.Install(ctx, bin); err != nil {
+		return err
+	}
 	var reports []*targets.BenchReport
 	for _, m := range models {
-		out, err := exec.Command(bin, "-model", m.Name, "-bench", fmt.Sprint(runs), "-json", "-threads", fmt.Sprint(lut.Threads)).Output()
-		if err != nil {
-			return fmt.Errorf("%s -model %s: %w", bin, m.Name, err)
-		}
-		r, err := targets.ParseBench(out)
+		r, err := device.Bench(ctx, dev, m.Name, runs, "-threads", fmt.Sprint(lut.Threads))
 		if err != nil {
 			return err
 		}
