@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PNAS=bin/pnas
 OUT=${DEMO_OUT:-out/demo}
-EPOCHS=${DEMO_EPOCHS:-2}
-WARMUP=${DEMO_WARMUP:-2}
-TRAIN=${DEMO_TRAIN:-2}
+EPOCHS=${DEMO_EPOCHS:-4}
+WARMUP=${DEMO_WARMUP:-4}
+TRAIN=${DEMO_TRAIN:-12}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
