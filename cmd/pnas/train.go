@@ -45,7 +45,7 @@ type TrainCmd struct {
 	BNImages       int     `name:"bn-images" help:"Training images over which BN statistics are re-estimated at the end (0 = keep the running ones)." default:"2000"`
 	Seed           int64   `help:"Seed of weights, data order, hold-out split and augmentation." default:"0"`
 	Threads        int     `help:"Worker threads (0 = all cores)." default:"0"`
-	Backend        string  `help:"GoMLX backend spec, name[:config] (compiled in: ${backends}); default: the pure-Go backend." placeholder:"SPEC"`
+	Backend        string  `help:"GoMLX backend spec, name[:config] (compiled in: ${backends}); default: pnas, the built-in CPU backend; go is GoMLX simplego." placeholder:"SPEC"`
 
 	Output          string `short:"o" help:"Run directory: checkpoint, log.jsonl, training.png and the trained model." placeholder:"RUNDIR"`
 	Resume          string `help:"Continue the training in RUNDIR from its last checkpoint." placeholder:"RUNDIR"`
