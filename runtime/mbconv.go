@@ -33,9 +33,13 @@ type MBConv struct {
 }
 
 // MBConvStripBytes is the size the driver aims at for the expanded rows
-// of one strip (one thread's working set besides the depthwise rows): well
-// inside the L2 cache of current x86 and Arm cores.
-const MBConvStripBytes = 256 << 10
+// of one strip (one thread's working set besides the depthwise rows): a
+// quarter of a 2 MiB L2 cache. Strips are at least mbconvMinStrip output
+// rows high all the same: shorter ones call the kernels too often for too
+// little work (BenchmarkMBConv).
+const MBConvStripBytes = 512 << 10
+
+const mbconvMinStrip = 4
 
 // NewMBConv fuses three operators built by NewPointwise, NewDepthwise and
 // NewPointwise. The depthwise convolution must read the expansion's
@@ -95,12 +99,12 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	m.f, _ = dwFor(level(), d.KH, d.KW, d.StrideH, d.StrideW)
 
 	// Strip height: as many output rows as keep the expanded rows within
-	// MBConvStripBytes, at least one.
+	// MBConvStripBytes, at least mbconvMinStrip.
 	cs := PadC(e.Cout)
 	halo := d.Halo()
 	rowBytes := 4 * (in.W + 2*halo) * cs
 	inRows := max(d.KH, MBConvStripBytes/rowBytes)
-	m.strip = max(1, min(oh, (inRows-d.KH)/d.StrideH+1))
+	m.strip = min(oh, max(mbconvMinStrip, (inRows-d.KH)/d.StrideH+1))
 	if m.fixedStrip > 0 {
 		m.strip = min(oh, m.fixedStrip)
 	}
