@@ -20,12 +20,14 @@ const (
 
 // FuseMBConvBytes is the size of the expanded tensor (the expansion's
 // output, channel stride PadC, without halo) above which FuseAuto fuses a
-// block: 1 MiB, half of a 2 MiB L2 cache. Below it the expanded tensor,
-// written and read back at once, is still served from L2 and the three
-// operators run at full speed; above it (the 112x112 and 56x56 blocks of
-// MobileNetV2 and the ProxylessNAS nets, 2.4 to 7.2 MB) they run at memory
-// speed and the strips pay.
-const FuseMBConvBytes = 1 << 20
+// block: 1.5 MiB. With the block's input and output next to it, such a
+// tensor no longer stays in a 2 MiB L2 between the three operators, and
+// they run at memory speed: the 112x112 blocks and the 56x56 ones with 144
+// or more expanded channels of MobileNetV2 and the ProxylessNAS nets
+// (1.8 to 7.2 MB), where the strips gain 5 to 50% (docs/perf.md, "Fused
+// MBConv"). Smaller expanded tensors (56x56x96, 1.2 MB) are served from L2
+// unfused, and there the strips measured no faster or slower.
+const FuseMBConvBytes = 3 << 19
 
 // fusedBlock is one fused block: three consecutive conv steps.
 type fusedBlock struct {

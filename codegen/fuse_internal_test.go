@@ -34,13 +34,13 @@ func blockModel(t *testing.T, size int) *ir.Model {
 // a fused block's output never shares the block input's buffer or arena
 // floats.
 func TestFuseRule(t *testing.T) {
-	// Both blocks expand to 96 channels at the input size: 56x56x96 floats
-	// are 1.2 MB (> 1 MiB), 28x28x96 0.3 MB.
+	// Both blocks expand to 96 channels at the input size: 80x80x96 floats
+	// are 2.5 MB (> 1.5 MiB), 56x56x96 1.2 MB.
 	for _, c := range []struct {
 		size int
 		mode FuseMode
 		want int
-	}{{56, FuseAuto, 2}, {28, FuseAuto, 0}, {28, FuseOn, 2}, {56, FuseOff, 0}} {
+	}{{80, FuseAuto, 2}, {56, FuseAuto, 0}, {28, FuseOn, 2}, {80, FuseOff, 0}} {
 		l, err := lower(blockModel(t, c.size), c.mode)
 		if err != nil {
 			t.Fatal(err)
