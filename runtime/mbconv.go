@@ -110,7 +110,10 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	}
 	m.nstrip = (oh + m.strip - 1) / m.strip
 	work := int64(in.H*in.W)*int64(e.Cin*e.Cout) + int64(oh*ow)*int64(d.Cout*d.KH*d.KW+d.Cout*m.project.spec.Cout)
-	parts := p.Parts(m.nstrip, work)
+	// One part per thread at most: each part has its own strip buffer,
+	// and a thread running several parts would bring each buffer into
+	// its cache afresh.
+	parts := min(p.Parts(m.nstrip, work), p.Threads())
 	need := m.scratchLen(in.W, ow)
 	for len(m.scratch) < parts {
 		m.scratch = append(m.scratch, nil)

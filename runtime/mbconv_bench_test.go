@@ -11,7 +11,7 @@ import (
 // The large inverted-residual blocks of MobileNetV2-224 and the
 // ProxylessNAS nets, fused (rt.MBConv, default strips and fixed ones)
 // against the three operators with the expanded tensor in memory, one
-// thread, active kernel set:
+// thread (and both on 2 threads), active kernel set:
 //
 //	go test -run '^$' -bench MBConv ./runtime/
 var mbconvBlocks = []struct {
@@ -22,6 +22,8 @@ var mbconvBlocks = []struct {
 }
 
 func BenchmarkMBConv(b *testing.B) {
+	pool := runtime.NewPool(2)
+	defer pool.Close()
 	for _, c := range mbconvBlocks {
 		rng := rand.New(rand.NewPCG(3, 3))
 		p := c.k / 2
@@ -47,6 +49,21 @@ func BenchmarkMBConv(b *testing.B) {
 				_ = expand.Run(nil, mid, in, nil)
 				_ = dw.Run(nil, mid2, mid, nil)
 				_ = project.Run(nil, out, mid2, nil)
+			}
+		})
+		b.Run(name+"/unfused-2threads", func(b *testing.B) {
+			mid := runtime.NewTensor(c.hw, c.hw, c.hidden, ds.Halo())
+			mid2 := runtime.NewTensor(oh, ow, c.hidden, 0)
+			for b.Loop() {
+				_ = expand.Run(pool, mid, in, nil)
+				_ = dw.Run(pool, mid2, mid, nil)
+				_ = project.Run(pool, out, mid2, nil)
+			}
+		})
+		b.Run(name+"/fused-2threads", func(b *testing.B) {
+			runtime.SetMBConvStrip(m, 0)
+			for b.Loop() {
+				_ = m.Run(pool, out, in, nil)
 			}
 		})
 		for _, strip := range []int{0, 1, 2, 4, 8, 16} {
