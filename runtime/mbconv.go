@@ -13,10 +13,10 @@ import (
 // output. It calls the same GEMM and depthwise kernels as Pointwise and
 // Depthwise and gives the same results.
 //
-// Threads take contiguous ranges of strips (deterministic: the split
-// depends only on the shapes and the thread count); within a range the
-// expanded rows that two neighbouring strips share are moved, not
-// recomputed. A value is not safe for concurrent Runs.
+// Threads take even, contiguous ranges of output rows, cut into strips
+// (deterministic: the split depends only on the shapes and the thread
+// count); within a range the expanded rows that two neighbouring strips
+// share are moved, not recomputed. A value is not safe for concurrent Runs.
 type MBConv struct {
 	expand, project *Pointwise
 	dw              *Depthwise
@@ -25,8 +25,7 @@ type MBConv struct {
 	out, in Tensor
 	res     *Tensor
 	f       dwFunc
-	strip   int // output rows per strip
-	nstrip  int
+	strip   int         // output rows per strip
 	scratch [][]float32 // per part: expanded rows, then depthwise rows
 
 	fixedStrip int // tests: output rows per strip, 0 for the default
@@ -108,12 +107,11 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	if m.fixedStrip > 0 {
 		m.strip = min(oh, m.fixedStrip)
 	}
-	m.nstrip = (oh + m.strip - 1) / m.strip
 	work := int64(in.H*in.W)*int64(e.Cin*e.Cout) + int64(oh*ow)*int64(d.Cout*d.KH*d.KW+d.Cout*m.project.spec.Cout)
 	// One part per thread at most: each part has its own strip buffer,
 	// and a thread running several parts would bring each buffer into
 	// its cache afresh.
-	parts := min(p.Parts(m.nstrip, work), p.Threads())
+	parts := min(p.Parts(oh, work), p.Threads())
 	need := m.scratchLen(in.W, ow)
 	for len(m.scratch) < parts {
 		m.scratch = append(m.scratch, nil)
@@ -149,10 +147,12 @@ func (m *MBConv) scratchLen(w, ow int) int {
 	return (rows+2*halo)*(w+2*halo)*cs + m.strip*ow*cs
 }
 
-// Do implements Task: part runs a contiguous range of strips.
+// Do implements Task: part runs a contiguous range of output rows.
 func (m *MBConv) Do(part, parts int) {
-	s0, s1 := span(m.nstrip, part, parts)
-	if s0 >= s1 {
+	// Each part owns an even share of the output rows and cuts it into
+	// strips, so that threads get the same work whatever the strip height.
+	ya, yb := span(m.out.H, part, parts)
+	if ya >= yb {
 		return
 	}
 	e, d, pj := &m.expand.spec, &m.dw.spec, &m.project.spec
@@ -161,9 +161,8 @@ func (m *MBConv) Do(part, parts int) {
 	rs := ex.RowStride()
 	impl := gemmFor(level())
 	held, have0, have1 := false, 0, 0 // image rows [have0, have1) are in ex rows 0..
-	for s := s0; s < s1; s++ {
-		y0 := s * m.strip
-		y1 := min(out.H, y0+m.strip)
+	for y0 := ya; y0 < yb; y0 += m.strip {
+		y1 := min(yb, y0+m.strip)
 		r0 := y0*d.StrideH - d.PadT
 		r1 := (y1-1)*d.StrideH - d.PadT + d.KH
 		// Move the rows this strip shares with the previous one to the top.
