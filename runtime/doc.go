@@ -53,7 +53,7 @@
 // projection (an inverted-residual block) and runs them in strips of
 // output rows on the same kernels, so that the expanded tensor lives only
 // in a per-thread strip buffer of about MBConvStripBytes; threads take
-// contiguous ranges of strips.
+// even, contiguous ranges of output rows.
 //
 // Linear (fully connected, also after a flatten), GlobalAvgPool,
 // MaxPool2D, AvgPool2D, Add, Activate and Softmax complete the set. Each
