@@ -161,8 +161,11 @@ func (m *MBConv) Do(part, parts int) {
 	rs := ex.RowStride()
 	impl := gemmFor(level())
 	held, have0, have1 := false, 0, 0 // image rows [have0, have1) are in ex rows 0..
-	for y0 := ya; y0 < yb; y0 += m.strip {
-		y1 := min(yb, y0+m.strip)
+	// Strips of equal height (at most m.strip), not a short one at the end.
+	ns := (yb - ya + m.strip - 1) / m.strip
+	h := (yb - ya + ns - 1) / ns
+	for y0 := ya; y0 < yb; y0 += h {
+		y1 := min(yb, y0+h)
 		r0 := y0*d.StrideH - d.PadT
 		r1 := (y1-1)*d.StrideH - d.PadT + d.KH
 		// Move the rows this strip shares with the previous one to the top.
