@@ -75,6 +75,7 @@ func newBackend(t *targets.Target) (backend, error) {
 // runtime package in rt/.
 type cpuBackend struct {
 	groups map[string]bool // runtime file groups the models' steps need
+	fuse   FuseMode
 }
 
 type cpuModel struct {
@@ -84,12 +85,15 @@ type cpuModel struct {
 }
 
 func (b *cpuBackend) lower(m *ir.Model) (modelBackend, error) {
-	l, err := lower(m)
+	l, err := lower(m, b.fuse)
 	if err != nil {
 		return nil, err
 	}
 	for _, st := range l.steps {
 		b.groups[stepGroup(st)] = true
+	}
+	if len(l.fusions) > 0 {
+		b.groups["mbconv"] = true
 	}
 	return &cpuModel{b: b, l: l}, nil
 }

@@ -143,17 +143,24 @@ func compareOutputs(got, want []float32) error {
 }
 
 // buildSuite compiles every model of the suite into one program for the
-// target and returns the binary. Binaries are built once per test binary.
+// target, with no block fused, and returns the binary. Binaries are built
+// once per test binary.
 func buildSuite(t *testing.T, tg *targets.Target, goarch string) string {
 	t.Helper()
-	key := tg.Name + "/" + goarch
+	return buildSuiteFused(t, tg, goarch, codegen.FuseOff)
+}
+
+// buildSuiteFused is buildSuite with the given fusion mode.
+func buildSuiteFused(t *testing.T, tg *targets.Target, goarch string, fuse codegen.FuseMode) string {
+	t.Helper()
+	key := fmt.Sprintf("%s/%s/fuse%d", tg.Name, goarch, fuse)
 	builds.Lock()
 	defer builds.Unlock()
 	if bin, ok := builds.bins[key]; ok {
 		return bin
 	}
 	models := suite(t)
-	p, err := codegen.Generate(models, codegen.Options{Target: tg, Module: "suite", Passes: pass.Options{Check: true}})
+	p, err := codegen.Generate(models, codegen.Options{Target: tg, Module: "suite", Passes: pass.Options{Check: true}, FuseMBConv: fuse})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,6 +257,40 @@ func TestCompiledMatchesInterpreter(t *testing.T) {
 	}
 	// PNAS_NOASM=1 forces the pure-Go kernels whatever the flags say.
 	t.Run("PNAS_NOASM", func(t *testing.T) { checkAgainstInterp(t, bin, nil, nil, "PNAS_NOASM=1") })
+}
+
+// TestFusedMatchesInterpreter runs the suite with every inverted-residual
+// block fused (rt.MBConv), compiled for the best target of this machine
+// with each kernel set it runs and without assembly, and for the generic
+// target (-tags noasm). TestCompiledMatchesInterpreter covers the unfused
+// operators.
+func TestFusedMatchesInterpreter(t *testing.T) {
+	tg := hostTarget(t)
+	// Most random models have blocks with an expansion: make sure the
+	// generated code fuses them.
+	p, err := codegen.Generate(suite(t), codegen.Options{Target: tg, Module: "suite", FuseMBConv: codegen.FuseOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fused := 0
+	for _, f := range p.Files {
+		fused += bytes.Count(f.Data, []byte("rt.NewMBConv("))
+	}
+	if fused < numRandom {
+		t.Fatalf("%d blocks fused in the suite, want at least %d", fused, numRandom)
+	}
+	t.Logf("%d blocks fused", fused)
+	bin := buildSuiteFused(t, tg, "", codegen.FuseOn)
+	for _, ks := range runtime.KernelSets() {
+		if kernelRank(ks) > kernelRank(tg.KernelSet) {
+			continue
+		}
+		t.Run(ks, func(t *testing.T) { checkAgainstInterp(t, bin, nil, []string{"-kernels", ks}) })
+	}
+	t.Run("PNAS_NOASM", func(t *testing.T) { checkAgainstInterp(t, bin, nil, nil, "PNAS_NOASM=1") })
+	t.Run("generic", func(t *testing.T) {
+		checkAgainstInterp(t, buildSuiteFused(t, target(t, "generic"), "", codegen.FuseOn), nil, nil)
+	})
 }
 
 func kernelRank(name string) int {

@@ -14,7 +14,10 @@
 //     depthwise, dense or grouped convolution, linear, pooling,
 //     elementwise) and gives every tensor its runtime layout:
 //     channels-last, channel stride PadC(C), and the zero halo its
-//     readers need;
+//     readers need; an inverted-residual block whose expanded tensor
+//     exceeds FuseMBConvBytes (fuse.go, the one rule; [Options].FuseMBConv
+//     forces it on or off) becomes one fused rt.MBConv call that runs in
+//     row strips;
 //  2. plans memory (plan.go): tensors that may share storage (a flatten
 //     that only reinterprets, an output written over its dying residual)
 //     share a buffer, and the buffers are placed in one activation arena

@@ -94,6 +94,9 @@ func (e *modelEmitter) render() *jen.File {
 			fields = append(fields, jen.Id(fmt.Sprintf("op%d", st.index)).Op("*").Add(e.rt(t)))
 		}
 	}
+	for _, b := range l.fusions {
+		fields = append(fields, jen.Id(fmt.Sprintf("mb%d", b.expand.index)).Op("*").Add(e.rt("MBConv")))
+	}
 	f.Commentf("%s holds the tensors and operators of %s.", netType, e.ident)
 	f.Type().Id(netType).Struct(fields...)
 
@@ -131,6 +134,14 @@ func (e *modelEmitter) render() *jen.File {
 			jen.If(jen.List(jen.Id("n").Dot(fmt.Sprintf("op%d", st.index)), jen.Id("err")).Op("=").Add(ctor),
 				jen.Id("err").Op("!=").Nil()).Block(
 				jen.Return(jen.Nil(), jen.Id("opError").Call(jen.Lit(st.op.Name), jen.Id("err")))))
+	}
+	for _, b := range l.fusions {
+		op := func(st *step) jen.Code { return jen.Id("n").Dot(fmt.Sprintf("op%d", st.index)) }
+		body = append(body, jen.Commentf("%q, %q and %q run fused in row strips", b.expand.op.Name, b.dw.op.Name, b.project.op.Name),
+			jen.If(jen.List(jen.Id("n").Dot(fmt.Sprintf("mb%d", b.expand.index)), jen.Id("err")).Op("=").Add(
+				e.rt("NewMBConv").Call(op(b.expand), op(b.dw), op(b.project))),
+				jen.Id("err").Op("!=").Nil()).Block(
+				jen.Return(jen.Nil(), jen.Id("opError").Call(jen.Lit(b.expand.op.Name), jen.Id("err")))))
 	}
 	body = append(body, jen.Return(jen.Id("n"), jen.Nil()))
 	f.Commentf("build%s binds %s's operators to the weights w and its tensors to arena.", title(e.ident), e.ident)
@@ -229,14 +240,34 @@ func (e *modelEmitter) spec(st *step) jen.Code {
 // callStep emits the statements running one step.
 func (e *modelEmitter) callStep(st *step) []jen.Code {
 	l := e.l
+	if b := st.fused; b != nil && st != b.expand {
+		return []jen.Code{jen.Comment(st.desc), jen.Commentf("(runs fused with %q)", b.expand.op.Name)}
+	}
 	out := e.tensorRef(st.out)
 	in := e.tensorRef(st.in)
 	var pre []jen.Code
+	var call jen.Code
+	if b := st.fused; b != nil {
+		// The fused block writes the projection's output.
+		p := b.project
+		out = e.tensorRef(p.out)
+		if ob := l.bufOf(l.resolve(p.out)); ob.def == p.index && ob.zeroHalo {
+			pre = append(pre, out.Clone().Dot("ZeroHaloOn").Call(jen.Id("p")))
+		}
+		var res jen.Code = jen.Nil()
+		if p.in2 >= 0 {
+			res = jen.Op("&").Add(e.tensorRef(p.in2))
+		}
+		call = jen.Id("n").Dot(fmt.Sprintf("mb%d", st.index)).Dot("Run").Call(jen.Id("p"), out, in, res)
+		stmts := []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q and %q: expand, depthwise and project in row strips", b.dw.op.Name, p.op.Name)}
+		stmts = append(stmts, pre...)
+		return append(stmts, jen.If(jen.Id("err").Op(":=").Add(call), jen.Id("err").Op("!=").Nil()).Block(
+			jen.Return(jen.Id("opError").Call(jen.Lit(st.op.Name), jen.Id("err")))))
+	}
 	ob := l.bufOf(l.resolve(st.out))
 	if ob.def == st.index && ob.zeroHalo {
 		pre = append(pre, out.Clone().Dot("ZeroHaloOn").Call(jen.Id("p")))
 	}
-	var call jen.Code
 	switch st.kind {
 	case stepConv:
 		var res jen.Code = jen.Nil()

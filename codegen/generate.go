@@ -42,6 +42,9 @@ type Options struct {
 	Module string
 	// Passes controls the IR passes (dumps, disabled passes, checks).
 	Passes pass.Options
+	// FuseMBConv says which inverted-residual blocks run fused (CPU
+	// targets; default FuseAuto).
+	FuseMBConv FuseMode
 }
 
 // File is one file of a generated module.
@@ -107,6 +110,9 @@ func Generate(models []*ir.Model, opt Options) (*Program, error) {
 	be, err := newBackend(opt.Target)
 	if err != nil {
 		return nil, err
+	}
+	if cb, ok := be.(*cpuBackend); ok {
+		cb.fuse = opt.FuseMBConv
 	}
 	p := &Program{Module: mod, Target: opt.Target}
 	g := &generated{module: mod, target: opt.Target, models: models, blob: &blob{}}

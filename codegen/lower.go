@@ -68,6 +68,7 @@ type step struct {
 	conv    *convStep   // stepConv
 	lin     *linearStep // stepLinear
 	desc    string      // one-line description for the generated code
+	fused   *fusedBlock // the fused block this step belongs to, or nil
 }
 
 // convStep is a convolution (a batchnorm lowers to a depthwise 1x1 one)
@@ -110,6 +111,7 @@ type lowered struct {
 	output  int // tensor index of the model output
 	logits  int // tensor holding the logits: the softmax input when the model ends in softmax
 	prob    bool
+	fusions []*fusedBlock // fused inverted-residual blocks, in op order
 }
 
 // resolve follows views to the tensor that owns the storage.
@@ -124,8 +126,9 @@ func (l *lowered) bufOf(t int) *buffer { return l.bufs[l.tensors[t].buf] }
 
 var actOf = map[ir.Activation]runtime.Act{"": runtime.ActNone, ir.ActNone: runtime.ActNone, ir.ActReLU: runtime.ActReLU, ir.ActReLU6: runtime.ActReLU6}
 
-// lower lowers a verified model.
-func lower(m *ir.Model) (*lowered, error) {
+// lower lowers a verified model; fuse says which inverted-residual blocks
+// run fused (fuseBlocks).
+func lower(m *ir.Model, fuse FuseMode) (*lowered, error) {
 	shapes, err := m.InferShapes()
 	if err != nil {
 		return nil, err
@@ -199,7 +202,9 @@ func lower(m *ir.Model) (*lowered, error) {
 		l.logits = l.byName[m.Ops[n-1].Inputs[0]]
 		l.prob = true
 	}
+	l.fuseBlocks(fuse)
 	l.assignBuffers()
+	l.keepInput()
 	return l, nil
 }
 
@@ -332,6 +337,10 @@ func (l *lowered) inPlace(st *step, t int) bool {
 	// the operator's primary input must not be the buffer being overwritten,
 	// except for the elementwise operators, which allow out == in.
 	if st.kind == stepConv && l.tensors[l.resolve(st.in)].buf == l.tensors[t].buf {
+		return false
+	}
+	// nor, for a fused block's projection, the block's input.
+	if f := st.fused; f != nil && l.tensors[l.resolve(f.expand.in)].buf == l.tensors[t].buf {
 		return false
 	}
 	return true

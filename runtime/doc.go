@@ -49,6 +49,12 @@
 //	KindGrouped    GroupedConv  anything (groups, dilation): portable Go,
 //	                            bounds-checked, no halo needed
 //
+// MBConv fuses a Pointwise expansion, a Depthwise and a Pointwise
+// projection (an inverted-residual block) and runs them in strips of
+// output rows on the same kernels, so that the expanded tensor lives only
+// in a per-thread strip buffer of about MBConvStripBytes; threads take
+// even, contiguous ranges of output rows.
+//
 // Linear (fully connected, also after a flatten), GlobalAvgPool,
 // MaxPool2D, AvgPool2D, Add, Activate and Softmax complete the set. Each
 // operator is built once at program start, New* validating shapes and

@@ -11,7 +11,8 @@ import (
 // needs "common"; each other group lists its files including those of the
 // groups it builds on ("gemm" for the GEMM-based operators). Test files and
 // this file and sources.go are never needed. The keys are the ConvSpec kinds
-// (KindPointwise, KindDepthwise, KindDense, KindGrouped) and "linear",
+// (KindPointwise, KindDepthwise, KindDense, KindGrouped) and "mbconv" (the
+// fused inverted-residual block, MBConv), "linear",
 // "pool", "elementwise", "gemm", "common".
 var KernelFiles = map[string][]string{
 	"common":      {"doc.go", "tensor.go", "threads.go", "yield_linux.go", "yield_other.go", "cpu.go", "cpu_amd64.go", "cpu_arm64.go", "cpu_other.go", "convspec.go"},
@@ -19,13 +20,16 @@ var KernelFiles = map[string][]string{
 	KindPointwise: append([]string{"pointwise.go"}, gemmFiles...),
 	KindDense:     append([]string{"convdense.go"}, gemmFiles...),
 	"linear":      append([]string{"linear.go"}, gemmFiles...),
-	KindDepthwise: {"depthwise.go", "dw_avx2_amd64.go", "zdw_avx2_amd64.go", "zdw_avx2_amd64.s",
-		"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s",
-		"dw_neon_arm64.go", "zdw_neon_arm64.go", "zdw_neon_arm64.s"},
+	KindDepthwise: dwFiles,
 	KindGrouped:   {"grouped.go"},
+	"mbconv":      append(append([]string{"mbconv.go", "pointwise.go"}, dwFiles...), gemmFiles...),
 	"pool":        {"pool.go"},
 	"elementwise": {"elementwise.go"},
 }
+
+var dwFiles = []string{"depthwise.go", "dw_avx2_amd64.go", "zdw_avx2_amd64.go", "zdw_avx2_amd64.s",
+	"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s",
+	"dw_neon_arm64.go", "zdw_neon_arm64.go", "zdw_neon_arm64.s"}
 
 var gemmFiles = []string{"gemm.go", "gemm_avx2_amd64.go", "zgemm_avx2_amd64.go", "zgemm_avx2_amd64.s",
 	"gemm_avx512_amd64.go", "zgemm_avx512_amd64.go", "zgemm_avx512_amd64.s",

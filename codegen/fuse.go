@@ -1,0 +1,87 @@
+package codegen
+
+import "github.com/pnasml/pnas/runtime"
+
+// FuseMode says when an inverted-residual block (expand 1x1 → depthwise →
+// project 1x1) runs as one fused rt.MBConv, computed in row strips so that
+// the expanded tensor stays in cache, instead of three operators with the
+// expanded tensor written to memory whole.
+type FuseMode int
+
+const (
+	// FuseAuto fuses the blocks whose expanded tensor exceeds
+	// FuseMBConvBytes (the rule of fuseBlocks).
+	FuseAuto FuseMode = iota
+	// FuseOn fuses every block that has the shape.
+	FuseOn
+	// FuseOff never fuses.
+	FuseOff
+)
+
+// FuseMBConvBytes is the size of the expanded tensor (the expansion's
+// output, channel stride PadC, without halo) above which FuseAuto fuses a
+// block: 1.5 MiB. With the block's input and output next to it, such a
+// tensor no longer stays in a 2 MiB L2 between the three operators, and
+// they run at memory speed: the 112x112 blocks and the 56x56 ones with 144
+// or more expanded channels of MobileNetV2 and the ProxylessNAS nets
+// (1.8 to 7.2 MB), where the strips gain 5 to 50% (docs/perf.md, "Fused
+// MBConv"). Smaller expanded tensors (56x56x96, 1.2 MB) are served from L2
+// unfused, and there the strips measured no faster or slower.
+const FuseMBConvBytes = 3 << 19
+
+// fusedBlock is one fused block: three consecutive conv steps.
+type fusedBlock struct {
+	expand, dw, project *step
+}
+
+// fuseBlocks finds the blocks to fuse and marks their steps: an expansion
+// (pointwise, no residual) read only by a depthwise convolution (no
+// residual) read only by a projection (pointwise, residual allowed), as
+// three consecutive ops, neither intermediate tensor being the output or
+// the logits. It runs before assignBuffers, which keeps the projection
+// from writing over the block's input (the strips read the input after
+// the first output rows are written).
+func (l *lowered) fuseBlocks(mode FuseMode) {
+	if mode == FuseOff {
+		return
+	}
+	at := map[int]*step{}
+	for _, st := range l.steps {
+		at[st.index] = st
+	}
+	conv := func(st *step, kind string) bool {
+		return st != nil && st.kind == stepConv && st.conv.kind == kind && st.fused == nil
+	}
+	only := func(t, reader int) bool {
+		tt := l.tensors[t]
+		return len(tt.readers) == 1 && tt.readers[0] == reader && t != l.output && t != l.logits && tt.view < 0
+	}
+	for _, e := range l.steps {
+		d, p := at[e.index+1], at[e.index+2]
+		if !conv(e, runtime.KindPointwise) || e.in2 >= 0 || !conv(d, runtime.KindDepthwise) || d.in2 >= 0 ||
+			!conv(p, runtime.KindPointwise) || d.in != e.out || p.in != d.out ||
+			!only(e.out, d.index) || !only(d.out, p.index) {
+			continue
+		}
+		if mode == FuseAuto {
+			t := l.tensors[e.out]
+			if 4*t.h*t.w*runtime.PadC(t.c) <= FuseMBConvBytes {
+				continue
+			}
+		}
+		b := &fusedBlock{expand: e, dw: d, project: p}
+		e.fused, d.fused, p.fused = b, b, b
+		l.fusions = append(l.fusions, b)
+	}
+}
+
+// keepInput makes the input buffer of every fused block live until the
+// block's last op, so that the planner gives the block's output other
+// arena floats: the fused operator reads the input while it writes the
+// output.
+func (l *lowered) keepInput() {
+	for _, b := range l.fusions {
+		ib := l.bufOf(l.resolve(b.expand.in))
+		ib.last = max(ib.last, b.project.index)
+	}
+}

@@ -1,0 +1,62 @@
+package codegen
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/pnasml/pnas/internal/testnet"
+	"github.com/pnasml/pnas/ir"
+	"github.com/pnasml/pnas/ir/pass"
+)
+
+// blockModel is one residual inverted-residual block (16 -> 16, expansion
+// 6, k3) on a size x size map, then pooling and a classifier.
+func blockModel(t *testing.T, size int) *ir.Model {
+	t.Helper()
+	b := ir.NewBuilder("block", 16, size, size, rand.New(rand.NewPCG(1, 1)))
+	x := testnet.MBConv(b, "b", b.Input(), 16, 3, 6, 1)
+	x = testnet.MBConv(b, "c", x, 24, 5, 6, 2)
+	x = b.GlobalPool("pool", x)
+	x = b.Flatten("flat", x)
+	m, err := b.Model(b.Dense("fc", x, 10, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	om, err := pass.Apply(m, pass.Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return om
+}
+
+// TestFuseRule checks the lowering rule: FuseOn fuses every block, FuseOff
+// none, FuseAuto those whose expanded tensor exceeds FuseMBConvBytes; and
+// a fused block's output never shares the block input's buffer or arena
+// floats.
+func TestFuseRule(t *testing.T) {
+	// Both blocks expand to 96 channels at the input size: 80x80x96 floats
+	// are 2.5 MB (> 1.5 MiB), 56x56x96 1.2 MB.
+	for _, c := range []struct {
+		size int
+		mode FuseMode
+		want int
+	}{{80, FuseAuto, 2}, {56, FuseAuto, 0}, {28, FuseOn, 2}, {80, FuseOff, 0}} {
+		l, err := lower(blockModel(t, c.size), c.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.fusions) != c.want {
+			t.Errorf("%dx%d, mode %d: %d blocks fused, want %d", c.size, c.size, c.mode, len(l.fusions), c.want)
+		}
+		if _, err := l.plan(); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range l.fusions {
+			ib := l.bufOf(l.resolve(f.expand.in))
+			ob := l.bufOf(l.resolve(f.project.out))
+			if ib == ob || (ib.off < ob.off+ob.floats && ob.off < ib.off+ib.floats) {
+				t.Errorf("%dx%d: block %q writes over its input", c.size, c.size, f.expand.op.Name)
+			}
+		}
+	}
+}

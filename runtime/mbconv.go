@@ -1,0 +1,239 @@
+package runtime
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// MBConv runs an inverted-residual block, expand (1x1) → depthwise →
+// project (1x1), in strips of output rows, so that the expanded tensor is
+// never written to memory whole: each strip expands only the input rows
+// its depthwise rows read into a small buffer that stays in cache, runs the
+// depthwise convolution on it and projects the result straight into the
+// output. It calls the same GEMM and depthwise kernels as Pointwise and
+// Depthwise and gives the same results.
+//
+// Threads take even, contiguous ranges of output rows, cut into strips
+// (deterministic: the split depends only on the shapes and the thread
+// count); within a range the expanded rows that two neighbouring strips
+// share are moved, not recomputed. A value is not safe for concurrent Runs.
+type MBConv struct {
+	expand, project *Pointwise
+	dw              *Depthwise
+
+	// per run
+	out, in Tensor
+	res     *Tensor
+	f       dwFunc
+	strip   int         // output rows per strip
+	scratch [][]float32 // per part: expanded rows, then depthwise rows
+
+	fixedStrip int // tests: output rows per strip, 0 for the default
+}
+
+// MBConvStripBytes is the size the driver aims at for the expanded rows
+// of one strip (one thread's working set besides the depthwise rows): a
+// quarter of a 2 MiB L2 cache. Strips are at least mbconvMinStrip output
+// rows high all the same: shorter ones call the kernels too often for too
+// little work (BenchmarkMBConv).
+const MBConvStripBytes = 512 << 10
+
+const mbconvMinStrip = 4
+
+// NewMBConv fuses three operators built by NewPointwise, NewDepthwise and
+// NewPointwise. The depthwise convolution must read the expansion's
+// channels and the projection the depthwise output's.
+func NewMBConv(expand *Pointwise, dw *Depthwise, project *Pointwise) (*MBConv, error) {
+	if expand == nil || dw == nil || project == nil {
+		return nil, fmt.Errorf("runtime: NewMBConv: nil operator")
+	}
+	if e, d := expand.spec.Cout, dw.spec.Cin; e != d {
+		return nil, fmt.Errorf("runtime: NewMBConv: expansion has %d channels, depthwise reads %d", e, d)
+	}
+	if d, p := dw.spec.Cout, project.spec.Cin; d != p {
+		return nil, fmt.Errorf("runtime: NewMBConv: depthwise has %d channels, projection reads %d", d, p)
+	}
+	if dw.spec.DilH != 1 || dw.spec.DilW != 1 {
+		return nil, fmt.Errorf("runtime: NewMBConv: dilated depthwise convolution")
+	}
+	return &MBConv{expand: expand, dw: dw, project: project}, nil
+}
+
+// overlaps reports whether two slices share memory.
+func overlaps(a, b []float32) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0, b0 := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	return a0 < b0+4*uintptr(len(b)) && b0 < a0+4*uintptr(len(a))
+}
+
+// Run computes out = project(depthwise(expand(in))) + res, each stage with
+// its own bias and activation; res may be nil, out itself or in, and out
+// must not overlap in.
+func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
+	e, d := m.expand.spec, m.dw.spec
+	if err := in.Check("in"); err != nil {
+		return err
+	}
+	if in.C != e.Cin {
+		return fmt.Errorf("runtime: mbconv: input has %d channels, want %d", in.C, e.Cin)
+	}
+	oh, ow := d.OutSize(in.H, in.W)
+	if oh <= 0 || ow <= 0 {
+		return fmt.Errorf("runtime: mbconv: %dx%d input is smaller than the %dx%d kernel", in.H, in.W, d.KH, d.KW)
+	}
+	if err := checkOut("out", out, oh, ow, m.project.spec.Cout); err != nil {
+		return err
+	}
+	if res != nil {
+		if err := checkOut("res", *res, oh, ow, m.project.spec.Cout); err != nil {
+			return err
+		}
+	}
+	if overlaps(out.Data, in.Data) {
+		return fmt.Errorf("runtime: mbconv: output overlaps the input")
+	}
+	m.out, m.in, m.res = out, in, res
+	m.f, _ = dwFor(level(), d.KH, d.KW, d.StrideH, d.StrideW)
+
+	// Strip height: as many output rows as keep the expanded rows within
+	// MBConvStripBytes, at least mbconvMinStrip.
+	cs := PadC(e.Cout)
+	halo := d.Halo()
+	rowBytes := 4 * (in.W + 2*halo) * cs
+	inRows := max(d.KH, MBConvStripBytes/rowBytes)
+	m.strip = min(oh, max(mbconvMinStrip, (inRows-d.KH)/d.StrideH+1))
+	if m.fixedStrip > 0 {
+		m.strip = min(oh, m.fixedStrip)
+	}
+	work := int64(in.H*in.W)*int64(e.Cin*e.Cout) + int64(oh*ow)*int64(d.Cout*d.KH*d.KW+d.Cout*m.project.spec.Cout)
+	// One part per thread at most: each part has its own strip buffer,
+	// and a thread running several parts would bring each buffer into
+	// its cache afresh.
+	parts := min(p.Parts(oh, work), p.Threads())
+	need := m.scratchLen(in.W, ow)
+	for len(m.scratch) < parts {
+		m.scratch = append(m.scratch, nil)
+	}
+	for i := 0; i < parts; i++ {
+		if len(m.scratch[i]) != need {
+			m.scratch[i] = make([]float32, need) // zero: the halo columns are never written
+		}
+	}
+	p.Run(m, parts)
+	return nil
+}
+
+// stripTensors returns the strip's buffers: the expanded rows with the
+// depthwise halo, and the dense depthwise output rows.
+func (m *MBConv) stripTensors(buf []float32, w, ow int) (ex, dwo Tensor) {
+	d := m.dw.spec
+	cs := PadC(m.expand.spec.Cout)
+	halo := d.Halo()
+	rows := (m.strip-1)*d.StrideH + d.KH
+	ex = Tensor{H: rows, W: w, C: m.expand.spec.Cout, CS: cs, Pad: halo}
+	ex.Data = buf[:ex.Len()]
+	dwo = Tensor{H: m.strip, W: ow, C: d.Cout, CS: cs}
+	dwo.Data = buf[ex.Len() : ex.Len()+dwo.Len()]
+	return ex, dwo
+}
+
+func (m *MBConv) scratchLen(w, ow int) int {
+	d := m.dw.spec
+	cs := PadC(m.expand.spec.Cout)
+	halo := d.Halo()
+	rows := (m.strip-1)*d.StrideH + d.KH
+	return (rows+2*halo)*(w+2*halo)*cs + m.strip*ow*cs
+}
+
+// Do implements Task: part runs a contiguous range of output rows.
+func (m *MBConv) Do(part, parts int) {
+	// Each part owns an even share of the output rows and cuts it into
+	// strips, so that threads get the same work whatever the strip height.
+	ya, yb := span(m.out.H, part, parts)
+	if ya >= yb {
+		return
+	}
+	e, d, pj := &m.expand.spec, &m.dw.spec, &m.project.spec
+	in, out := m.in, m.out
+	ex, dwo := m.stripTensors(m.scratch[part], in.W, out.W)
+	rs := ex.RowStride()
+	impl := gemmFor(level())
+	held, have0, have1 := false, 0, 0 // image rows [have0, have1) are in ex rows 0..
+	// Strips of equal height (at most m.strip), not a short one at the end.
+	ns := (yb - ya + m.strip - 1) / m.strip
+	h := (yb - ya + ns - 1) / ns
+	for y0 := ya; y0 < yb; y0 += h {
+		y1 := min(yb, y0+h)
+		r0 := y0*d.StrideH - d.PadT
+		r1 := (y1-1)*d.StrideH - d.PadT + d.KH
+		// Move the rows this strip shares with the previous one to the top.
+		from := r0
+		if held && have1 > r0 && have0 <= r0 {
+			k := have1 - r0
+			src := ex.Offset(r0-have0, -ex.Pad)
+			dst := ex.Offset(0, -ex.Pad)
+			copy(ex.Data[dst:dst+k*rs], ex.Data[src:src+k*rs])
+			from = have1
+		}
+		// Rows outside the image are zero; the others are expanded.
+		for r := from; r < r1 && r < 0; r++ {
+			o := ex.Offset(r-r0, 0)
+			clear(ex.Data[o : o+in.W*ex.CS])
+		}
+		for r := max(from, in.H); r < r1; r++ {
+			o := ex.Offset(r-r0, 0)
+			clear(ex.Data[o : o+in.W*ex.CS])
+		}
+		if v0, v1 := max(from, 0), min(r1, in.H); v0 < v1 {
+			g := gemmRun{
+				impl: impl,
+				a:    in.Data, aOff: in.Offset(v0, 0), aGS: in.RowStride(), lda: in.CS,
+				kseg: e.Cin, nseg: 1, b: m.expand.packed,
+				c: ex.Data, cOff: ex.Offset(v0-r0, 0), cGS: rs, ldc: ex.CS,
+				bias: m.expand.bias, n: ex.CS, act: e.Act,
+				groups: v1 - v0, rows: in.W,
+			}
+			g.plan(nil)
+			g.do(0, 1)
+		}
+		held, have0, have1 = true, r0, r1
+
+		// Depthwise rows y0..y1 into dwo.
+		n := y1 - y0
+		ip := ex.Offset(0, -d.PadL)
+		if m.f != nil {
+			m.f(&dwo.Data[0], dwo.RowStride(), &ex.Data[ip], rs, ex.CS, &m.dw.packed[0], &m.dw.bias[0], nil, 0,
+				ex.CS, n, out.W, d.StrideW, int(d.Act))
+		} else {
+			for y := 0; y < n; y++ {
+				dwRowsGo(d.KH, d.KW, &dwo.Data[y*dwo.RowStride()], 0, &ex.Data[ip+y*d.StrideH*rs], rs, ex.CS,
+					&m.dw.packed[0], &m.dw.bias[0], nil, 0, ex.CS, 1, out.W, d.StrideW, int(d.Act))
+			}
+		}
+
+		// Projection of the strip into out rows y0..y1.
+		g := gemmRun{
+			impl: impl,
+			a:    dwo.Data, lda: dwo.CS,
+			kseg: pj.Cin, nseg: 1, b: m.project.packed,
+			c: out.Data, cOff: out.Offset(y0, 0), ldc: out.CS,
+			bias: m.project.bias, n: out.CS, act: pj.Act,
+		}
+		if m.res != nil {
+			g.r, g.rOff, g.ldr = m.res.Data, m.res.Offset(y0, 0), m.res.CS
+		}
+		if out.Dense() && (m.res == nil || m.res.Dense()) {
+			g.groups, g.rows = 1, n*out.W
+		} else {
+			g.groups, g.rows = n, out.W
+			g.aGS, g.cGS = dwo.RowStride(), out.RowStride()
+			if m.res != nil {
+				g.rGS = m.res.RowStride()
+			}
+		}
+		g.plan(nil)
+		g.do(0, 1)
+	}
+}

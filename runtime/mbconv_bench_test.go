@@ -1,0 +1,78 @@
+package runtime_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/pnasml/pnas/runtime"
+)
+
+// The large inverted-residual blocks of MobileNetV2-224 and the
+// ProxylessNAS nets, fused (rt.MBConv, default strips and fixed ones)
+// against the three operators with the expanded tensor in memory, one
+// thread (and both on 2 threads), active kernel set:
+//
+//	go test -run '^$' -bench MBConv ./runtime/
+var mbconvBlocks = []struct {
+	hw, cin, hidden, cout, k, s int
+}{
+	{112, 16, 96, 24, 3, 2}, {56, 24, 144, 24, 3, 1}, {56, 24, 144, 32, 3, 2},
+	{112, 16, 48, 32, 5, 2}, {56, 32, 96, 32, 7, 1}, {56, 32, 192, 40, 7, 2},
+}
+
+func BenchmarkMBConv(b *testing.B) {
+	pool := runtime.NewPool(2)
+	defer pool.Close()
+	for _, c := range mbconvBlocks {
+		rng := rand.New(rand.NewPCG(3, 3))
+		p := c.k / 2
+		es := runtime.ConvSpec{Cin: c.cin, Cout: c.hidden, KH: 1, KW: 1, Act: runtime.ActReLU6}
+		ds := runtime.ConvSpec{Cin: c.hidden, Cout: c.hidden, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, Groups: c.hidden,
+			PadT: p, PadL: p, PadB: p, PadR: p, Act: runtime.ActReLU6}
+		ps := runtime.ConvSpec{Cin: c.hidden, Cout: c.cout, KH: 1, KW: 1}
+		expand := buildConv(b, es, randSlice(rng, c.hidden*c.cin), randSlice(rng, c.hidden), false).(*runtime.Pointwise)
+		dw := buildConv(b, ds, randSlice(rng, c.hidden*c.k*c.k), randSlice(rng, c.hidden), false).(*runtime.Depthwise)
+		project := buildConv(b, ps, randSlice(rng, c.cout*c.hidden), randSlice(rng, c.cout), false).(*runtime.Pointwise)
+		m, err := runtime.NewMBConv(expand, dw, project)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := runtime.NewTensor(c.hw, c.hw, c.cin, 0)
+		oh, ow := ds.OutSize(c.hw, c.hw)
+		out := runtime.NewTensor(oh, ow, c.cout, 0)
+		name := fmt.Sprintf("%dx%dx%d-%d-%d_k%d_s%d", c.hw, c.hw, c.cin, c.hidden, c.cout, c.k, c.s)
+		b.Run(name+"/unfused", func(b *testing.B) {
+			mid := runtime.NewTensor(c.hw, c.hw, c.hidden, ds.Halo())
+			mid2 := runtime.NewTensor(oh, ow, c.hidden, 0)
+			for b.Loop() {
+				_ = expand.Run(nil, mid, in, nil)
+				_ = dw.Run(nil, mid2, mid, nil)
+				_ = project.Run(nil, out, mid2, nil)
+			}
+		})
+		b.Run(name+"/unfused-2threads", func(b *testing.B) {
+			mid := runtime.NewTensor(c.hw, c.hw, c.hidden, ds.Halo())
+			mid2 := runtime.NewTensor(oh, ow, c.hidden, 0)
+			for b.Loop() {
+				_ = expand.Run(pool, mid, in, nil)
+				_ = dw.Run(pool, mid2, mid, nil)
+				_ = project.Run(pool, out, mid2, nil)
+			}
+		})
+		b.Run(name+"/fused-2threads", func(b *testing.B) {
+			runtime.SetMBConvStrip(m, 0)
+			for b.Loop() {
+				_ = m.Run(pool, out, in, nil)
+			}
+		})
+		for _, strip := range []int{0, 1, 2, 4, 8, 16} {
+			b.Run(fmt.Sprintf("%s/strip%d", name, strip), func(b *testing.B) {
+				runtime.SetMBConvStrip(m, strip)
+				for b.Loop() {
+					_ = m.Run(nil, out, in, nil)
+				}
+			})
+		}
+	}
+}
