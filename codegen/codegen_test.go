@@ -160,15 +160,8 @@ func buildSuiteFused(t *testing.T, tg *targets.Target, goarch string, fuse codeg
 		return bin
 	}
 	models := suite(t)
-	p, err := codegen.Generate(models, codegen.Options{Target: tg, Module: "suite", Passes: pass.Options{Check: true}, FuseMBConv: fuse})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(tempRoot, strings.ReplaceAll(key, "/", "_"))
-	if err := p.Write(dir); err != nil {
-		t.Fatal(err)
-	}
-	bin, err := codegen.Build(dir, codegen.BuildOptions{Target: tg, GOARCH: goarch})
+	bin, err := codegen.GenerateAndBuild(models, codegen.Options{Target: tg, Module: "suite", Passes: pass.Options{Check: true}, FuseMBConv: fuse}, dir, codegen.BuildOptions{Target: tg, GOARCH: goarch})
 	if err != nil {
 		t.Fatal(err)
 	}

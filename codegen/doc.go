@@ -47,8 +47,12 @@
 // -trimpath, the target's GOOS, GOARCH and GOAMD64 and its kernel set's
 // build tags (noasm for the portable set), all from targets/presets.json,
 // whose kernel_sets TestKernelSetTable checks the runtime's copies and the
-// CPUID detection of generated programs against. docs/compile.md describes
-// the generated program.
+// CPUID detection of generated programs against. [GenerateAndBuild] does
+// all three in one call for the tools that build programs to run (pnas
+// profile and pareto, the latency benchmark, the GPU check); pnas compile
+// keeps its own steps, since it reports the generated program between
+// them and may stop before building. docs/compile.md describes the generated
+// program.
 //
 // Package codegen imports ir, ir/pass, runtime (weight packing),
 // codegen/gpu, targets, jennifer and the standard library; generated CPU

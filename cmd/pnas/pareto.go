@@ -115,15 +115,8 @@ func (c *ParetoCmd) Run(g *globals) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", nt.path, err)
 		}
-		p, err := codegen.Generate([]*ir.Model{nt.m}, codegen.Options{Target: t})
-		if err != nil {
-			return fmt.Errorf("%s: %w", nt.path, err)
-		}
 		dir := filepath.Join(c.Output, "bin", fmt.Sprintf("%d-%s", i, nt.group))
-		if err := p.Write(dir); err != nil {
-			return err
-		}
-		bin, err := codegen.Build(dir, codegen.BuildOptions{Target: t})
+		bin, err := codegen.GenerateAndBuild([]*ir.Model{nt.m}, codegen.Options{Target: t}, dir, codegen.BuildOptions{Target: t})
 		if err != nil {
 			return fmt.Errorf("%s: %w", nt.path, err)
 		}

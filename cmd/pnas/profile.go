@@ -107,14 +107,8 @@ func (c *ProfileCmd) Run(g *globals) error {
 		}
 		nets = append(nets, m)
 	}
-	p, err := codegen.Generate(nets, codegen.Options{Target: t, Module: "pnasmodel/profile-" + codegen.ModuleName(sp.Name)[len("pnasmodel/"):]})
-	if err != nil {
-		return err
-	}
-	if err := p.Write(c.Dir); err != nil {
-		return err
-	}
-	bin, err := codegen.Build(c.Dir, codegen.BuildOptions{Target: t, GOARCH: c.GOARCH})
+	bin, err := codegen.GenerateAndBuild(nets, codegen.Options{Target: t, Module: "pnasmodel/profile-" + codegen.ModuleName(sp.Name)[len("pnasmodel/"):]},
+		c.Dir, codegen.BuildOptions{Target: t, GOARCH: c.GOARCH})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,9 @@
 // loop, and the same tests run with -tags noasm, where only the Go twins are
 // built. The kernel set is chosen at start-up: "avx512" when the CPU has
 // AVX-512 F/BW/VL/DQ (with AVX2, FMA and BMI2), else "avx2" with AVX2 and
-// FMA, else "go".
+// FMA, else "go". These names, their order and the features checked are
+// those of the kernel_sets table in targets/presets.json (TestKernelSetTable
+// checks them; the extra AVX-512 BW/VL/DQ checks only narrow the choice).
 // PNAS_NOASM=1 forces "go"; PNAS_KERNELS=<set> caps the choice; SetKernelSet
 // changes it for tests and benchmarks.
 //

@@ -163,15 +163,8 @@ func prepareAll(dir string) error {
 		if err := ir.Save(m, filepath.Join(nd, "model.json")); err != nil {
 			return err
 		}
-		p, err := codegen.Generate([]*ir.Model{m}, codegen.Options{Target: tg})
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
 		src := filepath.Join(nd, "src")
-		if err := p.Write(src); err != nil {
-			return err
-		}
-		if _, err := codegen.Build(src, codegen.BuildOptions{Target: tg, Output: filepath.Join(nd, "model")}); err != nil {
+		if _, err := codegen.GenerateAndBuild([]*ir.Model{m}, codegen.Options{Target: tg}, src, codegen.BuildOptions{Target: tg, Output: filepath.Join(nd, "model")}); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		rng := rand.New(rand.NewPCG(3, 3))

@@ -67,14 +67,7 @@ func run(lutPath, spaceName string, n, runs int, seed uint64, work string) error
 		}
 		models = append(models, m)
 	}
-	p, err := codegen.Generate(models, codegen.Options{Target: t, Module: "pnasmodel/latbench"})
-	if err != nil {
-		return err
-	}
-	if err := p.Write(work); err != nil {
-		return err
-	}
-	bin, err := codegen.Build(work, codegen.BuildOptions{Target: t})
+	bin, err := codegen.GenerateAndBuild(models, codegen.Options{Target: t, Module: "pnasmodel/latbench"}, work, codegen.BuildOptions{Target: t})
 	if err != nil {
 		return err
 	}
