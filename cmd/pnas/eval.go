@@ -123,20 +123,27 @@ func (c *EvalCmd) Run(g *globals) error {
 		}
 		res.PerClass = append(res.PerClass, acc)
 	}
+	return c.report(g, res, res, classN, m, ds, "")
+}
+
+// report prints an evaluation: out as indented JSON with --json, else the
+// top-1 line (followed by via, when given) and one line per class, named by
+// the model's labels, else the data set's classes, else their index.
+func (c *EvalCmd) report(g *globals, out any, r evalResult, counts []int, m *ir.Model, ds *data.Dataset, via string) error {
 	if c.JSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return enc.Encode(out)
 	}
-	fmt.Fprintf(g.stdout, "top-1 accuracy %.4f (%d/%d) on %s %s\n", res.Top1, correct, n, c.Data, c.Split)
-	for j, acc := range res.PerClass {
+	fmt.Fprintf(g.stdout, "top-1 accuracy %.4f (%d/%d) on %s %s%s\n", r.Top1, r.Correct, r.N, c.Data, c.Split, via)
+	for j, acc := range r.PerClass {
 		name := fmt.Sprint(j)
 		if j < len(m.Input.Labels) {
 			name = m.Input.Labels[j]
 		} else if j < len(ds.Classes) {
 			name = ds.Classes[j]
 		}
-		fmt.Fprintf(g.stdout, "  %-12s %.4f (%d images)\n", name, acc, classN[j])
+		fmt.Fprintf(g.stdout, "  %-12s %.4f (%d images)\n", name, acc, counts[j])
 	}
 	return nil
 }

@@ -89,20 +89,5 @@ func (c *EvalCmd) runBinary(g *globals, m *ir.Model, ds *data.Dataset, n int) er
 		res.PerClass = append(res.PerClass, pc.Accuracy)
 		counts[pc.Class] = pc.N
 	}
-	if c.JSON {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	fmt.Fprintf(g.stdout, "top-1 accuracy %.4f (%d/%d) on %s %s (compiled program %s)\n", res.Top1, res.Correct, n, c.Data, c.Split, c.Binary)
-	for j, acc := range res.PerClass {
-		name := fmt.Sprint(j)
-		if j < len(m.Input.Labels) {
-			name = m.Input.Labels[j]
-		} else if j < len(ds.Classes) {
-			name = ds.Classes[j]
-		}
-		fmt.Fprintf(g.stdout, "  %-12s %.4f (%d images)\n", name, acc, counts[j])
-	}
-	return nil
+	return c.report(g, res, res.evalResult, counts, m, ds, " (compiled program "+c.Binary+")")
 }
