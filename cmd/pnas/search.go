@@ -16,7 +16,6 @@ import (
 
 	"github.com/pnasml/pnas/data"
 	"github.com/pnasml/pnas/internal/archnet"
-	"github.com/pnasml/pnas/internal/atomicfile"
 	"github.com/pnasml/pnas/internal/plots"
 	"github.com/pnasml/pnas/internal/progress"
 	"github.com/pnasml/pnas/ir"
@@ -526,11 +525,7 @@ func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []search.EpochRe
 	)
 	png := func(name string, render func() ([]byte, error)) {
 		path := filepath.Join(dir, name)
-		b, err := render()
-		if err == nil {
-			err = atomicfile.Write(path, b)
-		}
-		if err != nil {
+		if err := writePNG(path, render); err != nil {
 			errs = append(errs, err)
 			return
 		}
