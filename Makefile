@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-go deps-apt deps-bench test demo bench bench-search bench-latency onnx-ref fuzz clean
+.PHONY: all build deps deps-go deps-apt deps-bench test demo bench bench-search bench-latency onnx-ref fuzz fullrun clean
 
 all: build
 
@@ -78,6 +78,12 @@ deps-bench:
 # CPU runs (scripts/bench.sh; PASSES, MODELS, THREADS, TARGETS, BASELINE).
 bench: build deps-bench
 	@scripts/bench.sh
+
+# fullrun: the full Fashion-MNIST pipeline (profile, searches, baselines,
+# training, Pareto plot, shipped model), resumable: run it again after an
+# interruption. Scale and output via environment variables (docs/search.md).
+fullrun: build deps-apt
+	@scripts/fullrun.sh
 
 # fuzz: a campaign over every fuzz target, FUZZTIME each (default 10m);
 # FUZZ=regexp picks targets by name (docs/fuzzing.md).

@@ -96,20 +96,7 @@ func TestREADMELoop(t *testing.T) {
 	if err := os.Symlink(repoData, filepath.Join(work, "data")); err != nil {
 		t.Fatal(err)
 	}
-	// pnas on the PATH: this test binary, which runs as pnas under
-	// PNAS_TEST_MAIN=1 (see TestMain)
-	self, err := filepath.Abs(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "bin")
-	if err := os.Mkdir(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	wrapper := "#!/bin/sh\nPNAS_TEST_MAIN=1 exec '" + self + "' \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(bin, "pnas"), []byte(wrapper), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := filepath.Dir(pnasWrapper(t))
 	env := append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, s := range steps {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -135,6 +122,26 @@ func TestREADMELoop(t *testing.T) {
 	if recs, err := targets.ReadMeasurements(filepath.Join(work, "measurements.jsonl")); err != nil || len(recs) != 1 {
 		t.Errorf("measurements.jsonl: %d records (%v), want the one of m.json", len(recs), err)
 	}
+}
+
+// pnasWrapper writes an executable "pnas" that runs this test binary as
+// the pnas command (PNAS_TEST_MAIN=1, see TestMain) and returns its path.
+func pnasWrapper(t *testing.T) string {
+	t.Helper()
+	self, err := filepath.Abs(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\nPNAS_TEST_MAIN=1 exec '" + self + "' \"$@\"\n"
+	p := filepath.Join(bin, "pnas")
+	if err := os.WriteFile(p, []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func tail(b []byte, n int) string {

@@ -357,7 +357,7 @@ func (c *SearchCmd) Run(g *globals) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	bar := progress.New("search", total)
-	bar.Add(int(pos.WeightSteps))
+	bar.Resume(int(pos.WeightSteps))
 	defer bar.Done()
 	var lastE float64
 	err = rd.Run(ctx, s, d, search.RunOptions{

@@ -271,7 +271,7 @@ func (c *TrainCmd) Run(g *globals) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	bar := progress.New("train", total)
-	bar.Add(int(pos.WeightSteps))
+	bar.Resume(int(pos.WeightSteps))
 	defer bar.Done()
 	errStopped := errors.New("stopped")
 	startSteps, epochStart := pos.WeightSteps, time.Now()

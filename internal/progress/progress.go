@@ -22,6 +22,7 @@ type Bar struct {
 	name   string
 	total  int64
 	done   int64
+	skip   int64 // steps done before this bar started (a resumed job): not in the rate
 	start  time.Time
 	last   time.Time
 	every  time.Duration
@@ -45,7 +46,8 @@ func NewTo(w io.Writer, name string, total int, live bool) *Bar {
 		b.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithAutoRefresh())
 		b.bar = b.p.AddBar(int64(total),
 			mpb.PrependDecorators(decor.Name(name+" "), decor.CountersNoUnit("%d/%d")),
-			mpb.AppendDecorators(decor.Percentage(), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO),
+			mpb.AppendDecorators(decor.Percentage(), decor.Name(" ETA "),
+				decor.Any(func(decor.Statistics) string { return b.eta(time.Now()) }),
 				decor.Any(func(decor.Statistics) string { return b.statusText() })),
 		)
 	}
@@ -68,6 +70,18 @@ func (b *Bar) SetStatus(format string, args ...any) {
 	b.mu.Unlock()
 }
 
+// Resume marks n steps as done before the bar started (a job resumed from
+// a checkpoint); the ETA is then estimated from the steps done since.
+func (b *Bar) Resume(n int) {
+	b.mu.Lock()
+	b.done += int64(n)
+	b.skip += int64(n)
+	b.mu.Unlock()
+	if b.bar != nil {
+		b.bar.IncrBy(n)
+	}
+}
+
 // Add advances the bar by n steps.
 func (b *Bar) Add(n int) {
 	b.mu.Lock()
@@ -87,13 +101,22 @@ func (b *Bar) Add(n int) {
 	}
 }
 
+// eta estimates the time left from the rate of the steps done since the
+// bar started.
+func (b *Bar) eta(now time.Time) string {
+	b.mu.Lock()
+	done, skip := b.done, b.skip
+	b.mu.Unlock()
+	if done-skip <= 0 || b.total <= 0 {
+		return "?"
+	}
+	el := now.Sub(b.start)
+	return time.Duration(float64(el) / float64(done-skip) * float64(b.total-done)).Round(time.Second).String()
+}
+
 func (b *Bar) line(done int64, now time.Time) string {
 	el := now.Sub(b.start)
-	eta := "?"
-	if done > 0 && b.total > 0 {
-		rem := time.Duration(float64(el) / float64(done) * float64(b.total-done))
-		eta = rem.Round(time.Second).String()
-	}
+	eta := b.eta(now)
 	pct := 0.0
 	if b.total > 0 {
 		pct = 100 * float64(done) / float64(b.total)

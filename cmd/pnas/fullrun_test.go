@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pnasml/pnas/ir"
+)
+
+// TestFullRunScript runs scripts/fullrun.sh (make fullrun) end to end at a
+// tiny scale on the embedded subset: every stage runs and is recorded, a
+// second run skips them all, a stage whose output is gone resumes from its
+// checkpoint and writes the same bytes, and a run with other settings is
+// refused without touching the results.
+func TestFullRunScript(t *testing.T) {
+	script, err := filepath.Abs("../../scripts/fullrun.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "fullrun")
+	env := append(os.Environ(),
+		"PNAS="+pnasWrapper(t), "FULLRUN_OUT="+out, "DATA=fashion-mnist-subset", "TARGET=amd64",
+		"LATENCY_TARGETS=300us", "SEARCH_LIMIT=640", "SEARCH_WARMUP=1", "SEARCH_EPOCHS=1",
+		"TRAIN_LIMIT=640", "TRAIN_EPOCHS=2", "RANDOM_N=1", "UNIFORM=k3e3", "SEED=3")
+	run := func(extra ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "bash", script)
+		cmd.Env = append(append([]string(nil), env...), extra...)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	if o, err := run(); err != nil {
+		t.Fatalf("fullrun: %v\n%s", err, tail([]byte(o), 3000))
+	}
+
+	stages := func() []string {
+		b, err := os.ReadFile(filepath.Join(out, "stages.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var s struct {
+				Stage string  `json:"stage"`
+				Wall  float64 `json:"wall_s"`
+				CPU   float64 `json:"cpu_s"`
+			}
+			if err := json.Unmarshal([]byte(l), &s); err != nil {
+				t.Fatalf("stages.jsonl: %q: %v", l, err)
+			}
+			if s.Wall <= 0 || s.CPU < 0 {
+				t.Errorf("stage %q: wall %v s, cpu %v s", s.Stage, s.Wall, s.CPU)
+			}
+			names = append(names, s.Stage)
+		}
+		return names
+	}
+	want := []string{"profile", "search 300us", "baselines", "train searched 300us", "train fmnist-k3e3",
+		"train fmnist-random-0", "pareto", "compile", "eval"}
+	if got := stages(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("stages %q, want %q", got, want)
+	}
+
+	// the Pareto table has one row per trained network, in its group
+	var rows []struct {
+		Group    string  `json:"group"`
+		Accuracy float64 `json:"accuracy"`
+		N        int     `json:"n"`
+		Latency  float64 `json:"latency_us"`
+	}
+	readJSON(t, filepath.Join(out, "pareto", "pareto.json"), &rows)
+	groups := map[string]int{}
+	for _, r := range rows {
+		groups[r.Group]++
+		if r.N != 500 || r.Accuracy < 0 || r.Accuracy > 1 || r.Latency <= 0 {
+			t.Errorf("pareto row %+v", r)
+		}
+	}
+	if groups["searched"] != 1 || groups["uniform"] != 1 || groups["random"] != 1 {
+		t.Errorf("pareto groups %v, want one searched, uniform and random net", groups)
+	}
+	// the shipped model, checked with its own program
+	var ev struct {
+		N      int     `json:"n"`
+		Top1   float64 `json:"top1"`
+		Binary string  `json:"binary"`
+	}
+	readJSON(t, filepath.Join(out, "ship", "eval.json"), &ev)
+	if ev.N != 500 || ev.Binary == "" || ev.Top1 < 0 || ev.Top1 > 1 {
+		t.Errorf("ship/eval.json: %+v", ev)
+	}
+	if _, err := ir.Load(filepath.Join(out, "train-300us", "model.json")); err != nil {
+		t.Error(err)
+	}
+
+	// a second run has nothing left to do
+	if o, err := run(); err != nil || strings.Count(o, "fullrun: ") != len(want) {
+		t.Errorf("second run: %v\n%s", err, tail([]byte(o), 3000))
+	}
+	if got := stages(); len(got) != len(want) {
+		t.Errorf("second run added stages: %q", got)
+	}
+
+	// a training whose model is gone resumes from its checkpoint and ends
+	// with the same bytes
+	dir := filepath.Join(out, "train-fmnist-k3e3")
+	before, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"model.json", "model.safetensors"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o, err := run(); err != nil || !strings.Contains(o, "resuming") {
+		t.Fatalf("resumed run: %v\n%s", err, tail([]byte(o), 3000))
+	}
+	after, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("resumed training wrote other weights (%d vs %d bytes, %v)", len(after), len(before), err)
+	}
+
+	// other settings in the same directory: refused, nothing touched
+	settings, _ := os.ReadFile(filepath.Join(out, "settings.txt"))
+	o, err := run("TRAIN_EPOCHS=3")
+	if err == nil || !strings.Contains(o, "was started with other settings") {
+		t.Errorf("run with other settings: %v\n%s", err, o)
+	}
+	if now, _ := os.ReadFile(filepath.Join(out, "settings.txt")); !bytes.Equal(now, settings) {
+		t.Errorf("settings.txt changed by a refused run")
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
