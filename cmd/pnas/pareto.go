@@ -144,6 +144,7 @@ func (c *ParetoCmd) Run(g *globals) error {
 		fmt.Fprintf(g.stdout, "%-10s %-40s accuracy %.4f  latency %8.1f µs  %6.2f MMACs  %7d params\n",
 			row.Group, row.Model, row.Accuracy, row.LatencyUS, float64(row.MACs)/1e6, row.Params)
 	}
+	uniqueNames(rows)
 	b, _ := json.MarshalIndent(rows, "", "  ")
 	if err := atomicfile.Write(filepath.Join(c.Output, "pareto.json"), append(b, '\n')); err != nil {
 		return err
@@ -201,4 +202,19 @@ func paretoTable(rows []paretoRow, dataset, split, target string) string {
 		fmt.Fprintf(&b, "| %s | %s | %.4f | %.1f | %.2f | %d | %s |\n", r.Group, r.Name, r.Accuracy, r.LatencyUS, float64(r.MACs)/1e6, r.Params, r.Arch)
 	}
 	return b.String()
+}
+
+// uniqueNames tells apart rows whose models share a name (the searches of
+// one space all write "<space>-searched") by the directory of each model,
+// e.g. "fmnist-searched (train-200us)".
+func uniqueNames(rows []paretoRow) {
+	count := map[string]int{}
+	for _, r := range rows {
+		count[r.Name]++
+	}
+	for i, r := range rows {
+		if count[r.Name] > 1 {
+			rows[i].Name = fmt.Sprintf("%s (%s)", r.Name, filepath.Base(filepath.Dir(r.Model)))
+		}
+	}
 }

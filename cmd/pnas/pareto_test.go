@@ -59,3 +59,17 @@ func TestPareto(t *testing.T) {
 		t.Errorf("bad argument: exit %d, %s", code, errs)
 	}
 }
+
+func TestParetoUniqueNames(t *testing.T) {
+	rows := []paretoRow{
+		{Name: "fmnist-searched", Model: "runs/train-200us/model.json"},
+		{Name: "fmnist-searched", Model: "runs/train-300us/model.json"},
+		{Name: "fmnist-k3e3", Model: "runs/train-fmnist-k3e3/model.json"},
+	}
+	uniqueNames(rows)
+	for i, want := range []string{"fmnist-searched (train-200us)", "fmnist-searched (train-300us)", "fmnist-k3e3"} {
+		if rows[i].Name != want {
+			t.Errorf("row %d: name %q, want %q", i, rows[i].Name, want)
+		}
+	}
+}
