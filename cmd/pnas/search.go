@@ -507,6 +507,9 @@ func (c *SearchCmd) derive(g *globals, rd *search.RunDir, s *search.Searcher, pl
 	if lut != nil {
 		if pred, err := lut.PredictModel(m); err == nil {
 			fmt.Fprintf(g.stdout, "predicted latency %.1f µs (table %s)\n", pred, lut.ID())
+			if note := latencyMissNote(pred, s.Config()); note != "" {
+				fmt.Fprintln(g.stdout, note)
+			}
 		}
 	}
 	fmt.Fprintf(g.stdout, "held-out accuracy of the derived network: %.4f (%d images, BN running statistics)\n", final.Accuracy, final.N)
@@ -627,4 +630,26 @@ func archBlocks(m *ir.Model, plan *space.Plan) ([]plots.ArchBlock, error) {
 	}
 	out = append(out, mk(byLayer[[2]int{-1, 0}]), mk(byLayer[[2]int{-1, 1}]))
 	return out, nil
+}
+
+// latencyMissNote explains a derived network whose predicted latency is
+// more than 10% above the search's target: the latency losses are soft
+// pressures whose pull grows with the length of the search and with their
+// strength. Empty when the target is met or the search had no target.
+func latencyMissNote(pred float64, cfg search.Config) string {
+	t := cfg.TargetLatency
+	if t <= 0 || pred <= 1.1*t || (cfg.LatencyLoss == search.LossNone && cfg.GateMode != search.GateReinforce) {
+		return ""
+	}
+	var how string
+	switch {
+	case cfg.GateMode == search.GateReinforce:
+		how = fmt.Sprintf("a more negative --rl-weight (now %g)", cfg.RLLatencyWeight)
+	case cfg.LatencyLoss == search.LossMulLog:
+		how = fmt.Sprintf("a larger --loss-beta (now %g) or --loss add#linear with a larger --loss-lambda", cfg.LatencyBeta)
+	default:
+		how = fmt.Sprintf("a larger --loss-lambda (now %g)", cfg.LatencyLambda)
+	}
+	return fmt.Sprintf("note: the predicted latency is %.2fx the target %.1f µs. The latency loss is a soft pressure on the architecture "+
+		"parameters; a longer search (more --epochs, a larger --arch-lr) or %s pulls harder toward the target.", pred/t, t, how)
 }

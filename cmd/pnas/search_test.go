@@ -154,3 +154,21 @@ func indexOf(s []string, v string) int {
 	}
 	return -1
 }
+
+func TestLatencyMissNote(t *testing.T) {
+	cfg := search.DefaultConfig()
+	cfg.TargetLatency = 200
+	if n := latencyMissNote(210, cfg); n != "" {
+		t.Errorf("5%% over the target: note %q, want none", n)
+	}
+	n := latencyMissNote(318.4, cfg)
+	for _, want := range []string{"1.59x the target 200.0 µs", "--loss-beta (now 0.3)"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("note %q lacks %q", n, want)
+		}
+	}
+	cfg.LatencyLoss = search.LossNone
+	if n := latencyMissNote(400, cfg); n != "" {
+		t.Errorf("no latency loss: note %q, want none", n)
+	}
+}
