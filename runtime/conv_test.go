@@ -142,6 +142,17 @@ func TestPointwise(t *testing.T) {
 			}
 			runConvCase(t, rng, c, pools)
 		}
+		// Dense inputs, outputs (and residuals) with a halo: full tiles
+		// run across the ends of the map rows.
+		for _, sz := range [][2]int{{2, 1}, {3, 2}, {4, 5}, {7, 7}, {5, 9}, {28, 28}, {13, 14}, {3, 29}} {
+			for _, pad := range [][2]int{{1, 0}, {2, 1}, {0, 2}, {3, 0}} {
+				runConvCase(t, rng, convCase{
+					s: runtime.ConvSpec{Cin: chans[rng.IntN(len(chans))], Cout: chans[rng.IntN(len(chans))],
+						KH: 1, KW: 1, Act: acts[rng.IntN(3)]},
+					h: sz[0], w: sz[1], outPad: pad[0], resPad: pad[1], res: pad[1] > 0 || rng.IntN(2) == 0,
+				}, pools)
+			}
+		}
 		// Large K and N, both loop orders and column splitting.
 		for _, c := range []convCase{
 			{s: runtime.ConvSpec{Cin: 320, Cout: 1280, KH: 1, KW: 1, Act: runtime.ActReLU6}, h: 3, w: 3},

@@ -17,12 +17,18 @@ const panelW = 16
 type tileFunc func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
 	c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act int)
 
+// wrapFunc computes ntiles full tiles (mr rows) whose C and R rows run in
+// groups of rpg rows with a gap between groups; see gemmWrapGo.
+type wrapFunc func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+	c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int)
+
 // gemmImpl is one level's set of GEMM micro-kernels.
 type gemmImpl struct {
 	mr    int          // rows of a full tile
 	vw    int          // floats per vector; tiles are nv*vw columns wide
 	maxNV int          // vectors per full-width tile
 	tiles [][]tileFunc // tiles[nv-1][mr-1]
+	wrap  []wrapFunc   // wrap[nv-1]: full tiles across row groups; nil: none
 }
 
 // nr is the width of a full tile in columns.
@@ -39,6 +45,10 @@ func init() {
 			gemmTileGo(r, a, lda, kseg, nseg, segStride, b, bstride, c, ldc, bias, res, ldr, ntiles, ncols, act)
 		}
 	}
+	g.wrap = []wrapFunc{func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+		c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int) {
+		gemmWrapGo(mr, a, lda, kseg, nseg, segStride, b, bstride, c, ldc, bias, res, ldr, ntiles, ncols, act, rpg, left, cskip, rskip)
+	}}
 	gemmImpls[levelGo] = g
 }
 
@@ -112,6 +122,33 @@ func gemmTileGo(mr int, a *float32, lda, kseg, nseg, segStride int, b *float32, 
 	}
 }
 
+// gemmWrapGo is the reference for the row-wrapping GEMM micro-kernels: it
+// computes what gemmTileGo does for ntiles tiles of mr rows, with rows of
+// A evenly spaced (lda) but rows of C and R in groups of rpg rows, the
+// first group holding only left rows (1 <= left <= rpg): row m+1 of C is
+// ldc floats after row m, plus cskip more when row m is the last row of
+// a group; likewise R with ldr and rskip. This is a map with a halo (a
+// group per map row) computed from a dense A in tiles that cross rows.
+func gemmWrapGo(mr int, a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+	c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int) {
+	co, ro := 0, 0
+	for m := 0; m < ntiles*mr; m++ {
+		var rp *float32
+		if res != nil {
+			rp = (*float32)(unsafe.Add(unsafe.Pointer(res), 4*ro))
+		}
+		gemmTileGo(1, (*float32)(unsafe.Add(unsafe.Pointer(a), 4*m*lda)), lda, kseg, nseg, segStride, b, bstride,
+			(*float32)(unsafe.Add(unsafe.Pointer(c), 4*co)), ldc, bias, rp, ldr, 1, ncols, act)
+		co += ldc
+		ro += ldr
+		if left--; left == 0 {
+			left = rpg
+			co += cskip
+			ro += rskip
+		}
+	}
+}
+
 // gemmRun describes one GEMM call in row groups: group g's row i has A at
 // a[aOff + g*aGS + i*lda], C at c[cOff + g*cGS + i*ldc], R likewise. A
 // dense tensor is one group; a tensor with a halo is one group per pixel
@@ -142,6 +179,7 @@ type gemmRun struct {
 	groups, rows int // row groups and rows per group
 
 	// derived by plan
+	wrap   bool // tiles run across groups (A's groups are contiguous)
 	tpg    int  // tiles per group
 	tiles  int  // groups*tpg
 	ngrp   int  // column groups of nr columns
@@ -153,8 +191,19 @@ type gemmRun struct {
 // of parts to run.
 func (g *gemmRun) plan(p *Pool) int {
 	im := g.impl
-	g.tpg = (g.rows + im.mr - 1) / im.mr
-	g.tiles = g.groups * g.tpg
+	// Rows of A that run on from one group into the next need not be cut
+	// at group ends: full tiles cross them with the wrap kernels, which
+	// step C's and R's row pointers over the gaps. That pays when a group
+	// does not fill whole tiles (a map row of 28 pixels is 4 tiles and 4
+	// rows of 6-row tiles, two kernel calls per row and column group).
+	g.wrap = im.wrap != nil && g.groups > 1 && g.rows%im.mr != 0 && g.aGS == g.rows*g.lda
+	if g.wrap {
+		g.tpg = (g.groups*g.rows + im.mr - 1) / im.mr
+		g.tiles = g.tpg
+	} else {
+		g.tpg = (g.rows + im.mr - 1) / im.mr
+		g.tiles = g.groups * g.tpg
+	}
 	nr := im.nr()
 	g.ngrp = (g.n + nr - 1) / nr
 	K := g.kseg * g.nseg
@@ -181,6 +230,10 @@ func (g *gemmRun) do(part, parts int) {
 		t0, t1 = span(g.tiles, part, parts)
 	}
 	if t0 >= t1 || n0 >= n1 {
+		return
+	}
+	if g.wrap {
+		g.doWrap(t0, t1, n0, n1)
 		return
 	}
 	im := g.impl
@@ -216,6 +269,67 @@ func (g *gemmRun) do(part, parts int) {
 				&g.bias[col], rp, g.ldr, cnt, ncols, int(g.act))
 		}
 		t += cnt
+	}
+}
+
+// doWrap runs tiles [t0, t1) and column groups [n0, n1) of a GEMM whose
+// tiles run across groups: tile t holds rows t*mr.. of the groups laid end
+// to end. Full tiles go to the wrap kernels; the last, partial tile is cut
+// at group ends.
+func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
+	im := g.impl
+	mr := im.mr
+	nr := im.nr()
+	K := g.kseg * g.nseg
+	bstride := K * panelW
+	m := g.groups * g.rows
+	full := m / mr
+	for t := t0; t < t1; {
+		row := t * mr
+		grp, i := row/g.rows, row%g.rows
+		ao := g.aOff + row*g.lda
+		co := g.cOff + grp*g.cGS + i*g.ldc
+		ro := g.rOff + grp*g.rGS + i*g.ldr
+		if t < full {
+			cnt := min(full-t, t1-t, g.chunk)
+			var rp *float32
+			for ng := n0; ng < n1; ng++ {
+				col := ng * nr
+				ncols := min(nr, g.n-col)
+				nv := (ncols + im.vw - 1) / im.vw
+				if g.r != nil {
+					rp = &g.r[ro+col]
+				}
+				im.wrap[nv-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
+					&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
+					&g.bias[col], rp, g.ldr, cnt, ncols, int(g.act),
+					g.rows, g.rows-i, g.cGS-g.rows*g.ldc, g.rGS-g.rows*g.ldr)
+			}
+			t += cnt
+			continue
+		}
+		// The partial tile: one call per group it touches.
+		for row < m {
+			rows := min(m-row, g.rows-i)
+			var rp *float32
+			for ng := n0; ng < n1; ng++ {
+				col := ng * nr
+				ncols := min(nr, g.n-col)
+				nv := (ncols + im.vw - 1) / im.vw
+				if g.r != nil {
+					rp = &g.r[ro+col]
+				}
+				im.tiles[nv-1][rows-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
+					&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
+					&g.bias[col], rp, g.ldr, 1, ncols, int(g.act))
+			}
+			row += rows
+			grp, i = grp+1, 0
+			ao = g.aOff + row*g.lda
+			co = g.cOff + grp*g.cGS
+			ro = g.rOff + grp*g.rGS
+		}
+		t++
 	}
 }
 

@@ -3,10 +3,13 @@
 package runtime
 
 // Registers the generated AVX2+FMA GEMM micro-kernels of
-// zgemm_avx2_amd64.s: tiles of 1..6 rows by 8 or 16 columns.
+// zgemm_avx2_amd64.s: tiles of 1..6 rows by 8 or 16 columns, and
+// full tiles whose C rows wrap across the row groups of a map with a halo.
 func init() {
 	gemmImpls[levelAVX2] = &gemmImpl{mr: 6, vw: 8, maxNV: 2, tiles: [][]tileFunc{
 		{gemmAVX2m1n1, gemmAVX2m2n1, gemmAVX2m3n1, gemmAVX2m4n1, gemmAVX2m5n1, gemmAVX2m6n1},
 		{gemmAVX2m1n2, gemmAVX2m2n2, gemmAVX2m3n2, gemmAVX2m4n2, gemmAVX2m5n2, gemmAVX2m6n2},
-	}}
+	},
+		wrap: []wrapFunc{gemmAVX2Wrapn1, gemmAVX2Wrapn2},
+	}
 }

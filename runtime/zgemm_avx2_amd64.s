@@ -1971,3 +1971,612 @@ gemmAVX2m6n2_store:
 	JNZ     gemmAVX2m6n2_tile
 	VZEROUPPER
 	RET
+
+// func gemmAVX2Wrapn1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·gemmAVX2Wrapn1(SB), NOSPLIT, $48-152
+	MOVQ a+0(FP), AX
+	MOVQ AX, (SP)
+	MOVQ c+56(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ res+80(FP), AX
+	MOVQ AX, 16(SP)
+	MOVQ ntiles+96(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ left+128(FP), AX
+	MOVQ AX, 40(SP)
+
+gemmAVX2Wrapn1_tile:
+	MOVQ    bias+72(FP), AX
+	VMOVUPS (AX), Y0
+	VMOVUPS (AX), Y1
+	VMOVUPS (AX), Y2
+	VMOVUPS (AX), Y3
+	VMOVUPS (AX), Y4
+	VMOVUPS (AX), Y5
+	MOVQ    lda+8(FP), CX
+	SHLQ    $+2, CX
+	MOVQ    (SP), DX
+	MOVQ    b+40(FP), BX
+	MOVQ    nseg+24(FP), AX
+	MOVQ    AX, 32(SP)
+
+gemmAVX2Wrapn1_seg:
+	LEAQ (CX)(CX*2), DI
+	MOVQ DX, AX
+	LEAQ (AX)(CX*4), SI
+	MOVQ kseg+16(FP), R8
+	CMPQ R8, $+4
+	JL   gemmAVX2Wrapn1_k1
+
+gemmAVX2Wrapn1_k4:
+	VMOVUPS      (BX), Y6
+	VBROADCASTSS (AX), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VBROADCASTSS (AX)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VBROADCASTSS (AX)(CX*2), Y7
+	VFMADD231PS  Y6, Y7, Y2
+	VBROADCASTSS (AX)(DI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VBROADCASTSS (SI), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VBROADCASTSS (SI)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y5
+	VMOVUPS      64(BX), Y6
+	VBROADCASTSS 4(AX), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VBROADCASTSS 4(AX)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VBROADCASTSS 4(AX)(CX*2), Y7
+	VFMADD231PS  Y6, Y7, Y2
+	VBROADCASTSS 4(AX)(DI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VBROADCASTSS 4(SI), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VBROADCASTSS 4(SI)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y5
+	VMOVUPS      128(BX), Y6
+	VBROADCASTSS 8(AX), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VBROADCASTSS 8(AX)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VBROADCASTSS 8(AX)(CX*2), Y7
+	VFMADD231PS  Y6, Y7, Y2
+	VBROADCASTSS 8(AX)(DI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VBROADCASTSS 8(SI), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VBROADCASTSS 8(SI)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y5
+	VMOVUPS      192(BX), Y6
+	VBROADCASTSS 12(AX), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VBROADCASTSS 12(AX)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VBROADCASTSS 12(AX)(CX*2), Y7
+	VFMADD231PS  Y6, Y7, Y2
+	VBROADCASTSS 12(AX)(DI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VBROADCASTSS 12(SI), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VBROADCASTSS 12(SI)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y5
+	ADDQ         $+16, AX
+	ADDQ         $+16, SI
+	ADDQ         $+256, BX
+	SUBQ         $+4, R8
+	CMPQ         R8, $+4
+	JGE          gemmAVX2Wrapn1_k4
+
+gemmAVX2Wrapn1_k1:
+	TESTQ        R8, R8
+	JZ           gemmAVX2Wrapn1_segdone
+	VMOVUPS      (BX), Y6
+	VBROADCASTSS (AX), Y7
+	VFMADD231PS  Y6, Y7, Y0
+	VBROADCASTSS (AX)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y1
+	VBROADCASTSS (AX)(CX*2), Y7
+	VFMADD231PS  Y6, Y7, Y2
+	VBROADCASTSS (AX)(DI*1), Y7
+	VFMADD231PS  Y6, Y7, Y3
+	VBROADCASTSS (SI), Y7
+	VFMADD231PS  Y6, Y7, Y4
+	VBROADCASTSS (SI)(CX*1), Y7
+	VFMADD231PS  Y6, Y7, Y5
+	ADDQ         $+4, AX
+	ADDQ         $+4, SI
+	ADDQ         $+64, BX
+	DECQ         R8
+	JMP          gemmAVX2Wrapn1_k1
+
+gemmAVX2Wrapn1_segdone:
+	MOVQ   segStride+32(FP), AX
+	LEAQ   (DX)(AX*4), DX
+	DECQ   32(SP)
+	JNZ    gemmAVX2Wrapn1_seg
+	MOVQ   16(SP), AX
+	TESTQ  AX, AX
+	JZ     gemmAVX2Wrapn1_act
+	MOVQ   ldr+88(FP), CX
+	SHLQ   $+2, CX
+	MOVQ   40(SP), DX
+	MOVQ   rpg+120(FP), BX
+	MOVQ   rskip+144(FP), SI
+	SHLQ   $+2, SI
+	VADDPS (AX), Y0, Y0
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn1_rrow0
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn1_rrow0:
+	VADDPS (AX), Y1, Y1
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn1_rrow1
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn1_rrow1:
+	VADDPS (AX), Y2, Y2
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn1_rrow2
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn1_rrow2:
+	VADDPS (AX), Y3, Y3
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn1_rrow3
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn1_rrow3:
+	VADDPS (AX), Y4, Y4
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn1_rrow4
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn1_rrow4:
+	VADDPS (AX), Y5, Y5
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn1_rrow5
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn1_rrow5:
+	MOVQ AX, 16(SP)
+
+gemmAVX2Wrapn1_act:
+	MOVQ         act+112(FP), AX
+	TESTQ        AX, AX
+	JZ           gemmAVX2Wrapn1_store
+	VXORPS       Y6, Y6, Y6
+	VMAXPS       Y6, Y0, Y0
+	VMAXPS       Y6, Y1, Y1
+	VMAXPS       Y6, Y2, Y2
+	VMAXPS       Y6, Y3, Y3
+	VMAXPS       Y6, Y4, Y4
+	VMAXPS       Y6, Y5, Y5
+	CMPQ         AX, $+2
+	JNE          gemmAVX2Wrapn1_store
+	MOVL         $0x40c00000, AX
+	VMOVD        AX, X6
+	VBROADCASTSS X6, Y6
+	VMINPS       Y6, Y0, Y0
+	VMINPS       Y6, Y1, Y1
+	VMINPS       Y6, Y2, Y2
+	VMINPS       Y6, Y3, Y3
+	VMINPS       Y6, Y4, Y4
+	VMINPS       Y6, Y5, Y5
+
+gemmAVX2Wrapn1_store:
+	MOVQ    8(SP), AX
+	MOVQ    ldc+64(FP), CX
+	SHLQ    $+2, CX
+	MOVQ    40(SP), DX
+	MOVQ    rpg+120(FP), BX
+	MOVQ    cskip+136(FP), SI
+	SHLQ    $+2, SI
+	VMOVUPS Y0, (AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn1_crow0
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn1_crow0:
+	VMOVUPS Y1, (AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn1_crow1
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn1_crow1:
+	VMOVUPS Y2, (AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn1_crow2
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn1_crow2:
+	VMOVUPS Y3, (AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn1_crow3
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn1_crow3:
+	VMOVUPS Y4, (AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn1_crow4
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn1_crow4:
+	VMOVUPS Y5, (AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn1_crow5
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn1_crow5:
+	MOVQ   AX, 8(SP)
+	MOVQ   DX, 40(SP)
+	MOVQ   lda+8(FP), AX
+	IMUL3Q $+24, AX, AX
+	ADDQ   AX, (SP)
+	DECQ   24(SP)
+	JNZ    gemmAVX2Wrapn1_tile
+	VZEROUPPER
+	RET
+
+// func gemmAVX2Wrapn2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·gemmAVX2Wrapn2(SB), NOSPLIT, $48-152
+	MOVQ a+0(FP), AX
+	MOVQ AX, (SP)
+	MOVQ c+56(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ res+80(FP), AX
+	MOVQ AX, 16(SP)
+	MOVQ ntiles+96(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ left+128(FP), AX
+	MOVQ AX, 40(SP)
+
+gemmAVX2Wrapn2_tile:
+	MOVQ    bias+72(FP), AX
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VMOVUPS (AX), Y2
+	VMOVUPS 32(AX), Y3
+	VMOVUPS (AX), Y4
+	VMOVUPS 32(AX), Y5
+	VMOVUPS (AX), Y6
+	VMOVUPS 32(AX), Y7
+	VMOVUPS (AX), Y8
+	VMOVUPS 32(AX), Y9
+	VMOVUPS (AX), Y10
+	VMOVUPS 32(AX), Y11
+	MOVQ    lda+8(FP), CX
+	SHLQ    $+2, CX
+	MOVQ    (SP), DX
+	MOVQ    b+40(FP), BX
+	MOVQ    nseg+24(FP), AX
+	MOVQ    AX, 32(SP)
+
+gemmAVX2Wrapn2_seg:
+	LEAQ (CX)(CX*2), DI
+	MOVQ DX, AX
+	LEAQ (AX)(CX*4), SI
+	MOVQ kseg+16(FP), R8
+	CMPQ R8, $+4
+	JL   gemmAVX2Wrapn2_k1
+
+gemmAVX2Wrapn2_k4:
+	VMOVUPS      (BX), Y12
+	VMOVUPS      32(BX), Y13
+	VBROADCASTSS (AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (AX)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS (AX)(CX*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (AX)(DI*1), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (SI)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	VMOVUPS      64(BX), Y12
+	VMOVUPS      96(BX), Y13
+	VBROADCASTSS 4(AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(AX)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS 4(AX)(CX*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 4(AX)(DI*1), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 4(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 4(SI)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	VMOVUPS      128(BX), Y12
+	VMOVUPS      160(BX), Y13
+	VBROADCASTSS 8(AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 8(AX)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS 8(AX)(CX*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 8(AX)(DI*1), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 8(SI)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	VMOVUPS      192(BX), Y12
+	VMOVUPS      224(BX), Y13
+	VBROADCASTSS 12(AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 12(AX)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS 12(AX)(CX*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(AX)(DI*1), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 12(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 12(SI)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         $+16, AX
+	ADDQ         $+16, SI
+	ADDQ         $+256, BX
+	SUBQ         $+4, R8
+	CMPQ         R8, $+4
+	JGE          gemmAVX2Wrapn2_k4
+
+gemmAVX2Wrapn2_k1:
+	TESTQ        R8, R8
+	JZ           gemmAVX2Wrapn2_segdone
+	VMOVUPS      (BX), Y12
+	VMOVUPS      32(BX), Y13
+	VBROADCASTSS (AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (AX)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS (AX)(CX*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (AX)(DI*1), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (SI)(CX*1), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         $+4, AX
+	ADDQ         $+4, SI
+	ADDQ         $+64, BX
+	DECQ         R8
+	JMP          gemmAVX2Wrapn2_k1
+
+gemmAVX2Wrapn2_segdone:
+	MOVQ   segStride+32(FP), AX
+	LEAQ   (DX)(AX*4), DX
+	DECQ   32(SP)
+	JNZ    gemmAVX2Wrapn2_seg
+	MOVQ   16(SP), AX
+	TESTQ  AX, AX
+	JZ     gemmAVX2Wrapn2_act
+	MOVQ   ldr+88(FP), CX
+	SHLQ   $+2, CX
+	MOVQ   40(SP), DX
+	MOVQ   rpg+120(FP), BX
+	MOVQ   rskip+144(FP), SI
+	SHLQ   $+2, SI
+	VADDPS (AX), Y0, Y0
+	VADDPS 32(AX), Y1, Y1
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn2_rrow0
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn2_rrow0:
+	VADDPS (AX), Y2, Y2
+	VADDPS 32(AX), Y3, Y3
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn2_rrow1
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn2_rrow1:
+	VADDPS (AX), Y4, Y4
+	VADDPS 32(AX), Y5, Y5
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn2_rrow2
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn2_rrow2:
+	VADDPS (AX), Y6, Y6
+	VADDPS 32(AX), Y7, Y7
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn2_rrow3
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn2_rrow3:
+	VADDPS (AX), Y8, Y8
+	VADDPS 32(AX), Y9, Y9
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn2_rrow4
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn2_rrow4:
+	VADDPS (AX), Y10, Y10
+	VADDPS 32(AX), Y11, Y11
+	ADDQ   CX, AX
+	DECQ   DX
+	JNZ    gemmAVX2Wrapn2_rrow5
+	MOVQ   BX, DX
+	ADDQ   SI, AX
+
+gemmAVX2Wrapn2_rrow5:
+	MOVQ AX, 16(SP)
+
+gemmAVX2Wrapn2_act:
+	MOVQ         act+112(FP), AX
+	TESTQ        AX, AX
+	JZ           gemmAVX2Wrapn2_store
+	VXORPS       Y12, Y12, Y12
+	VMAXPS       Y12, Y0, Y0
+	VMAXPS       Y12, Y1, Y1
+	VMAXPS       Y12, Y2, Y2
+	VMAXPS       Y12, Y3, Y3
+	VMAXPS       Y12, Y4, Y4
+	VMAXPS       Y12, Y5, Y5
+	VMAXPS       Y12, Y6, Y6
+	VMAXPS       Y12, Y7, Y7
+	VMAXPS       Y12, Y8, Y8
+	VMAXPS       Y12, Y9, Y9
+	VMAXPS       Y12, Y10, Y10
+	VMAXPS       Y12, Y11, Y11
+	CMPQ         AX, $+2
+	JNE          gemmAVX2Wrapn2_store
+	MOVL         $0x40c00000, AX
+	VMOVD        AX, X12
+	VBROADCASTSS X12, Y12
+	VMINPS       Y12, Y0, Y0
+	VMINPS       Y12, Y1, Y1
+	VMINPS       Y12, Y2, Y2
+	VMINPS       Y12, Y3, Y3
+	VMINPS       Y12, Y4, Y4
+	VMINPS       Y12, Y5, Y5
+	VMINPS       Y12, Y6, Y6
+	VMINPS       Y12, Y7, Y7
+	VMINPS       Y12, Y8, Y8
+	VMINPS       Y12, Y9, Y9
+	VMINPS       Y12, Y10, Y10
+	VMINPS       Y12, Y11, Y11
+
+gemmAVX2Wrapn2_store:
+	MOVQ    8(SP), AX
+	MOVQ    ldc+64(FP), CX
+	SHLQ    $+2, CX
+	MOVQ    40(SP), DX
+	MOVQ    rpg+120(FP), BX
+	MOVQ    cskip+136(FP), SI
+	SHLQ    $+2, SI
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn2_crow0
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn2_crow0:
+	VMOVUPS Y2, (AX)
+	VMOVUPS Y3, 32(AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn2_crow1
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn2_crow1:
+	VMOVUPS Y4, (AX)
+	VMOVUPS Y5, 32(AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn2_crow2
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn2_crow2:
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn2_crow3
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn2_crow3:
+	VMOVUPS Y8, (AX)
+	VMOVUPS Y9, 32(AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn2_crow4
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn2_crow4:
+	VMOVUPS Y10, (AX)
+	VMOVUPS Y11, 32(AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     gemmAVX2Wrapn2_crow5
+	MOVQ    BX, DX
+	ADDQ    SI, AX
+
+gemmAVX2Wrapn2_crow5:
+	MOVQ   AX, 8(SP)
+	MOVQ   DX, 40(SP)
+	MOVQ   lda+8(FP), AX
+	IMUL3Q $+24, AX, AX
+	ADDQ   AX, (SP)
+	DECQ   24(SP)
+	JNZ    gemmAVX2Wrapn2_tile
+	VZEROUPPER
+	RET

@@ -29,16 +29,27 @@ var (
 // runtime.tileFunc.
 const gemmSig = "func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int, c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act int)"
 
+// gemmWrapSig is the Go signature of the row-wrapping GEMM micro-kernels;
+// it must match runtime.wrapFunc.
+const gemmWrapSig = "func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int, c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int)"
+
 // gemmName is the name of the micro-kernel with mr rows and nv vectors.
 func gemmName(s isa, mr, nv int) string { return fmt.Sprintf("gemm%sm%dn%d", s.name, mr, nv) }
+
+// gemmWrapName is the name of the row-wrapping micro-kernel with nv
+// vectors (and the full tile's rows).
+func gemmWrapName(s isa, nv int) string { return fmt.Sprintf("gemm%sWrapn%d", s.name, nv) }
 
 // genGEMM adds the GEMM micro-kernels of one instruction set.
 func genGEMM(s isa) func(ctx *build.Context) {
 	return func(ctx *build.Context) {
 		for nv := 1; nv <= s.maxNV; nv++ {
 			for mr := 1; mr <= s.maxMR; mr++ {
-				gemmKernel(ctx, s, mr, nv)
+				gemmKernel(ctx, s, mr, nv, false)
 			}
+		}
+		for nv := 1; nv <= s.maxNV; nv++ {
+			gemmKernel(ctx, s, s.maxMR, nv, true)
 		}
 	}
 }
@@ -92,15 +103,25 @@ func (rw rows) advance(ctx *build.Context, bytes int) {
 }
 
 // gemmKernel emits one micro-kernel: ntiles tiles of mr rows by nv vectors.
-func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
+// With wrap, the rows of C and R are not evenly spaced: they run in groups
+// of rpg rows (a map row of a tensor with a halo), and the step from the
+// last row of a group to the first of the next adds cskip (rskip) floats;
+// the first group has left rows (see gemmWrapGo).
+func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	name := gemmName(s, mr, nv)
+	sig := gemmSig
+	doc := fmt.Sprintf("%s is gemmTileGo with mr = %d for tiles of up to %d columns (%d vectors of %d lanes), ncols > %d.",
+		name, mr, nv*s.vw, nv, s.vw, (nv-1)*s.vw)
+	if wrap {
+		name = gemmWrapName(s, nv)
+		sig = gemmWrapSig
+		doc = fmt.Sprintf("%s is gemmWrapGo with mr = %d for tiles of up to %d columns (%d vectors of %d lanes), ncols > %d.",
+			name, mr, nv*s.vw, nv, s.vw, (nv-1)*s.vw)
+	}
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
-	ctx.SignatureExpr(gemmSig)
-	ctx.Doc(
-		fmt.Sprintf("%s is gemmTileGo with mr = %d for tiles of up to %d columns (%d vectors of %d lanes), ncols > %d.",
-			name, mr, nv*s.vw, nv, s.vw, (nv-1)*s.vw),
-	)
+	ctx.SignatureExpr(sig)
+	ctx.Doc(doc)
 	ctx.Pragma("noescape")
 	lbl := func(l string) string { return name + "_" + l }
 	vb := s.vw * 4 // bytes per vector
@@ -111,6 +132,10 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	locR := ctx.AllocLocal(8)     // current residual tile start
 	locTiles := ctx.AllocLocal(8) // tiles left
 	locSeg := ctx.AllocLocal(8)   // segments left
+	var locLeft operand.Mem       // rows left in the current group (wrap)
+	if wrap {
+		locLeft = ctx.AllocLocal(8)
+	}
 
 	t := ctx.GP64()
 	ctx.Load(ctx.Param("a"), t)
@@ -121,6 +146,10 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ctx.MOVQ(t, locR)
 	ctx.Load(ctx.Param("ntiles"), t)
 	ctx.MOVQ(t, locTiles)
+	if wrap {
+		ctx.Load(ctx.Param("left"), t)
+		ctx.MOVQ(t, locLeft)
+	}
 
 	if s.mask {
 		// K1 masks the last vector: bits = ncols - vw*(nv-1), in 1..vw.
@@ -256,6 +285,7 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ldr := ctx.GP64()
 	ctx.Load(ctx.Param("ldr"), ldr)
 	ctx.SHLQ(imm(2), ldr)
+	rstep := newRowStep(ctx, wrap, locLeft, "rskip", lbl("rrow"))
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			m := operand.Mem{Base: rp, Disp: v * vb}
@@ -265,7 +295,7 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 				ctx.VADDPS(m, acc[r][v], acc[r][v])
 			}
 		}
-		ctx.ADDQ(ldr, rp)
+		rstep.next(ctx, rp, ldr, r)
 	}
 	ctx.MOVQ(rp, locR)
 	ctx.Label(lbl("act"))
@@ -294,6 +324,7 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ctx.MOVQ(locC, cp)
 	ctx.Load(ctx.Param("ldc"), ldc)
 	ctx.SHLQ(imm(2), ldc)
+	cstep := newRowStep(ctx, wrap, locLeft, "cskip", lbl("crow"))
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			m := operand.Mem{Base: cp, Disp: v * vb}
@@ -303,9 +334,12 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 				ctx.VMOVUPS(acc[r][v], m)
 			}
 		}
-		ctx.ADDQ(ldc, cp)
+		cstep.next(ctx, cp, ldc, r)
 	}
 	ctx.MOVQ(cp, locC)
+	if wrap {
+		ctx.MOVQ(cstep.left, locLeft)
+	}
 
 	// Next tile: A advances by mr rows.
 	ta := ctx.GP64()
@@ -316,6 +350,46 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ctx.JNZ(operand.LabelRef(lbl("tile")))
 	ctx.VZEROUPPER()
 	ctx.RET()
+}
+
+// rowStep moves a C or R row pointer to the next row. Without wrap that is
+// one add of the row stride; with wrap a counter of the rows left in the
+// current group (loaded from the kernel's local) runs down, and when it
+// reaches zero the pointer also skips the gap to the next group and the
+// counter restarts at rpg.
+type rowStep struct {
+	wrap      bool
+	left      reg.GPVirtual
+	rpg, skip reg.GPVirtual
+	labelStem string
+}
+
+func newRowStep(ctx *build.Context, wrap bool, locLeft operand.Mem, skipParam, labelStem string) rowStep {
+	st := rowStep{wrap: wrap, labelStem: labelStem}
+	if !wrap {
+		return st
+	}
+	st.left, st.rpg, st.skip = ctx.GP64(), ctx.GP64(), ctx.GP64()
+	ctx.MOVQ(locLeft, st.left)
+	ctx.Load(ctx.Param("rpg"), st.rpg)
+	ctx.Load(ctx.Param(skipParam), st.skip)
+	ctx.SHLQ(imm(2), st.skip)
+	return st
+}
+
+// next advances p past row r by stride bytes, and the group gap if row r
+// ends a group.
+func (st rowStep) next(ctx *build.Context, p, stride reg.GPVirtual, r int) {
+	ctx.ADDQ(stride, p)
+	if !st.wrap {
+		return
+	}
+	l := fmt.Sprintf("%s%d", st.labelStem, r)
+	ctx.DECQ(st.left)
+	ctx.JNZ(operand.LabelRef(l))
+	ctx.MOVQ(st.rpg, st.left)
+	ctx.ADDQ(st.skip, p)
+	ctx.Label(l)
 }
 
 // broadcastSix fills v with 6.0 in every lane.
