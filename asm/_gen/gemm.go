@@ -102,6 +102,42 @@ func (rw rows) advance(ctx *build.Context, bytes int) {
 	}
 }
 
+// kLoop emits the k loop of a segment: kc steps, unrolled by 4; labels
+// carry the suffix sfx.
+func kLoop(ctx *build.Context, sfx string, lbl func(string) string, kc reg.GPVirtual, rw rows, bp []reg.GPVirtual, step func(u int)) {
+	const unroll = 4
+	ctx.CMPQ(kc, imm(unroll))
+	ctx.JL(operand.LabelRef(lbl("k1" + sfx)))
+	ctx.Label(lbl("k4" + sfx))
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	rw.advance(ctx, 4*unroll)
+	for i := range bp {
+		ctx.ADDQ(imm(64*unroll), bp[i])
+	}
+	ctx.SUBQ(imm(unroll), kc)
+	ctx.CMPQ(kc, imm(unroll))
+	ctx.JGE(operand.LabelRef(lbl("k4" + sfx)))
+	ctx.Label(lbl("k1" + sfx))
+	ctx.TESTQ(kc, kc)
+	ctx.JZ(operand.LabelRef(lbl("segdone")))
+	step(0)
+	rw.advance(ctx, 4)
+	for i := range bp {
+		ctx.ADDQ(imm(64), bp[i])
+	}
+	ctx.DECQ(kc)
+	ctx.JMP(operand.LabelRef(lbl("k1" + sfx)))
+}
+
+// bPrefetch is how far ahead of the B row in use the k loop prefetches,
+// in bytes: 16 rows of a 16-column panel. Each 64-byte row is loaded by
+// one tile after another; only the first tile of a panel finds it outside
+// L1, and the hardware prefetchers stop at page ends, which the large
+// weight matrices of 7x7 layers cross every 64 rows.
+const bPrefetch = 16 * 64
+
 // gemmKernel emits one micro-kernel: ntiles tiles of mr rows by nv vectors.
 // With wrap, the rows of C and R are not evenly spaced: they run in groups
 // of rpg rows (a map row of a tensor with a halo), and the step from the
@@ -224,9 +260,14 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	if !embedded {
 		tmp = []reg.VecVirtual{s.vec(ctx), s.vec(ctx)}
 	}
-	step := func(u int) {
+	step := func(u int, prefetch bool) {
 		for v := 0; v < nv; v++ {
 			ctx.VMOVUPS(bmem(v, u*64), bvec[v])
+		}
+		if prefetch {
+			for i := 0; i < nb; i++ {
+				ctx.PREFETCHT0(operand.Mem{Base: bp[i], Disp: u*64 + bPrefetch})
+			}
 		}
 		for r := 0; r < mr; r++ {
 			if embedded {
@@ -245,30 +286,16 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	ctx.Label(lbl("seg"))
 	rw.setup(ctx, sp)
 	ctx.Load(ctx.Param("kseg"), kc)
-	const unroll = 4
-	ctx.CMPQ(kc, imm(unroll))
-	ctx.JL(operand.LabelRef(lbl("k1")))
-	ctx.Label(lbl("k4"))
-	for u := 0; u < unroll; u++ {
-		step(u)
-	}
-	rw.advance(ctx, 4*unroll)
-	for i := range bp {
-		ctx.ADDQ(imm(64*unroll), bp[i])
-	}
-	ctx.SUBQ(imm(unroll), kc)
-	ctx.CMPQ(kc, imm(unroll))
-	ctx.JGE(operand.LabelRef(lbl("k4")))
-	ctx.Label(lbl("k1"))
-	ctx.TESTQ(kc, kc)
-	ctx.JZ(operand.LabelRef(lbl("segdone")))
-	step(0)
-	rw.advance(ctx, 4)
-	for i := range bp {
-		ctx.ADDQ(imm(64), bp[i])
-	}
-	ctx.DECQ(kc)
-	ctx.JMP(operand.LabelRef(lbl("k1")))
+	// The first tile of a call brings the B panel into L1 and prefetches
+	// ahead of it; the others find it there.
+	first := ctx.GP64()
+	ctx.Load(ctx.Param("ntiles"), first)
+	ctx.CMPQ(first, locTiles)
+	ctx.JNE(operand.LabelRef(lbl("kloop")))
+	kLoop(ctx, "p", lbl, kc, rw, bp, func(u int) { step(u, true) })
+	ctx.JMP(operand.LabelRef(lbl("segdone")))
+	ctx.Label(lbl("kloop"))
+	kLoop(ctx, "", lbl, kc, rw, bp, func(u int) { step(u, false) })
 	ctx.Label(lbl("segdone"))
 	ss := ctx.GP64()
 	ctx.Load(ctx.Param("segStride"), ss)
