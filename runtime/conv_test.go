@@ -214,6 +214,18 @@ func TestDepthwise(t *testing.T) {
 		} {
 			runConvCase(t, rng, c, pools)
 		}
+		// Strips of one to a few output rows.
+		for _, strip := range []int{1, 3 << 10, 10 << 10} {
+			restore := runtime.SetDepthwiseStrips(strip, 0)
+			for _, c := range []convCase{
+				{s: runtime.ConvSpec{Cin: 48, Cout: 48, Groups: 48, KH: 3, KW: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: runtime.ActReLU6}, h: 11, w: 9, res: true, outPad: 1},
+				{s: runtime.ConvSpec{Cin: 40, Cout: 40, Groups: 40, KH: 5, KW: 5, StrideH: 2, StrideW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}, h: 13, w: 14, inPad: 1},
+				{s: runtime.ConvSpec{Cin: 17, Cout: 17, Groups: 17, KH: 7, KW: 7, PadT: 3, PadL: 3, PadB: 3, PadR: 3}, h: 10, w: 7, res: true},
+			} {
+				runConvCase(t, rng, c, pools)
+			}
+			restore()
+		}
 	})
 }
 
