@@ -29,7 +29,15 @@ type gemmImpl struct {
 	maxNV int          // vectors per full-width tile
 	tiles [][]tileFunc // tiles[nv-1][mr-1]
 	wrap  []wrapFunc   // wrap[nv-1]: full tiles across row groups; nil: none
+	// tail, when set, computes the last 24 columns of a GEMM whose width
+	// is 8 past a multiple of 16 (24, 40, 72, 120 channels), in tiles of
+	// tail.mr rows by 3 vectors of 8 (tail.tiles[2], tail.wrap[2]), instead
+	// of a last group of one vector; the level's nr must be panelW.
+	tail *gemmImpl
 }
+
+// tailCols is the width of the tail column group.
+const tailCols = 24
 
 // nr is the width of a full tile in columns.
 func (g *gemmImpl) nr() int { return g.vw * g.maxNV }
@@ -49,6 +57,12 @@ func init() {
 		c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int) {
 		gemmWrapGo(mr, a, lda, kseg, nseg, segStride, b, bstride, c, ldc, bias, res, ldr, ntiles, ncols, act, rpg, left, cskip, rskip)
 	}}
+	t := &gemmImpl{mr: mr, vw: 8, maxNV: 3, tiles: [][]tileFunc{nil, nil, make([]tileFunc, mr)}}
+	for r := 1; r <= mr; r++ {
+		t.tiles[2][r-1] = g.tiles[0][r-1]
+	}
+	t.wrap = []wrapFunc{nil, nil, g.wrap[0]}
+	g.tail = t
 	gemmImpls[levelGo] = g
 }
 
@@ -180,6 +194,7 @@ type gemmRun struct {
 
 	// derived by plan
 	wrap   bool // tiles run across groups (A's groups are contiguous)
+	tail   bool // the last column group is impl.tail's, 24 columns
 	tpg    int  // tiles per group
 	tiles  int  // groups*tpg
 	ngrp   int  // column groups of nr columns
@@ -206,6 +221,10 @@ func (g *gemmRun) plan(p *Pool) int {
 	}
 	nr := im.nr()
 	g.ngrp = (g.n + nr - 1) / nr
+	g.tail = im.tail != nil && g.n >= tailCols && g.n%panelW == tailCols%panelW
+	if g.tail {
+		g.ngrp = (g.n-tailCols)/nr + 1
+	}
 	K := g.kseg * g.nseg
 	g.chunk = max(1, (96<<10)/(4*im.mr*K))
 	// Split columns when there are too few row tiles to share, or when B
@@ -258,6 +277,10 @@ func (g *gemmRun) do(part, parts int) {
 		co := g.cOff + grp*g.cGS + row*g.ldc
 		var rp *float32
 		for ng := n0; ng < n1; ng++ {
+			if g.tail && ng == g.ngrp-1 {
+				g.tailRows(grp, row, cnt*rows)
+				continue
+			}
 			col := ng * nr
 			ncols := min(nr, g.n-col)
 			nv := (ncols + im.vw - 1) / im.vw
@@ -294,6 +317,10 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 			cnt := min(full-t, t1-t, g.chunk)
 			var rp *float32
 			for ng := n0; ng < n1; ng++ {
+				if g.tail && ng == g.ngrp-1 {
+					g.tailWrap(row, cnt*mr)
+					continue
+				}
 				col := ng * nr
 				ncols := min(nr, g.n-col)
 				nv := (ncols + im.vw - 1) / im.vw
@@ -313,6 +340,10 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 			rows := min(m-row, g.rows-i)
 			var rp *float32
 			for ng := n0; ng < n1; ng++ {
+				if g.tail && ng == g.ngrp-1 {
+					g.tailRows(grp, i, rows)
+					continue
+				}
 				col := ng * nr
 				ncols := min(nr, g.n-col)
 				nv := (ncols + im.vw - 1) / im.vw
@@ -330,6 +361,58 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 			ro = g.rOff + grp*g.rGS
 		}
 		t++
+	}
+}
+
+// tailRows computes the tail column group for rows [row, row+n) of group
+// grp: full tiles of the tail's rows, then one partial tile.
+func (g *gemmRun) tailRows(grp, row, n int) {
+	tm := g.impl.tail
+	col := g.n - tailCols
+	bstride := g.kseg * g.nseg * panelW
+	for n > 0 {
+		rows, cnt := tm.mr, n/tm.mr
+		if cnt == 0 {
+			rows, cnt = n, 1
+		}
+		var rp *float32
+		if g.r != nil {
+			rp = &g.r[g.rOff+grp*g.rGS+row*g.ldr+col]
+		}
+		tm.tiles[2][rows-1](&g.a[g.aOff+grp*g.aGS+row*g.lda], g.lda, g.kseg, g.nseg, g.segStride,
+			&g.b[(col/panelW)*bstride], bstride, &g.c[g.cOff+grp*g.cGS+row*g.ldc+col], g.ldc,
+			&g.bias[col], rp, g.ldr, cnt, tailCols, int(g.act))
+		row += rows * cnt
+		n -= rows * cnt
+	}
+}
+
+// tailWrap computes the tail column group for rows [row, row+n) of the
+// groups laid end to end (wrap mode): full tiles with the tail's wrap
+// kernel, the rest cut at group ends.
+func (g *gemmRun) tailWrap(row, n int) {
+	tm := g.impl.tail
+	col := g.n - tailCols
+	bstride := g.kseg * g.nseg * panelW
+	if cnt := n / tm.mr; cnt > 0 {
+		grp, i := row/g.rows, row%g.rows
+		var rp *float32
+		if g.r != nil {
+			rp = &g.r[g.rOff+grp*g.rGS+i*g.ldr+col]
+		}
+		tm.wrap[2](&g.a[g.aOff+row*g.lda], g.lda, g.kseg, g.nseg, g.segStride,
+			&g.b[(col/panelW)*bstride], bstride, &g.c[g.cOff+grp*g.cGS+i*g.ldc+col], g.ldc,
+			&g.bias[col], rp, g.ldr, cnt, tailCols, int(g.act),
+			g.rows, g.rows-i, g.cGS-g.rows*g.ldc, g.rGS-g.rows*g.ldr)
+		row += cnt * tm.mr
+		n -= cnt * tm.mr
+	}
+	for n > 0 {
+		grp, i := row/g.rows, row%g.rows
+		rows := min(n, g.rows-i)
+		g.tailRows(grp, i, rows)
+		row += rows
+		n -= rows
 	}
 }
 

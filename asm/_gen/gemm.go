@@ -18,10 +18,13 @@ type isa struct {
 	maxMR int  // rows of a full GEMM tile
 	maxNV int  // vectors per full GEMM tile row
 	nregs int  // vector registers
+	// A second tile shape for the last column group of a GEMM whose width
+	// is 8 past a multiple of 16 (0: none): tailMR rows by tailNV vectors.
+	tailMR, tailNV int
 }
 
 var (
-	avx2   = isa{name: "AVX2", vw: 8, vec: (*build.Context).YMM, maxMR: 6, maxNV: 2, nregs: 16}
+	avx2   = isa{name: "AVX2", vw: 8, vec: (*build.Context).YMM, maxMR: 6, maxNV: 2, nregs: 16, tailMR: 4, tailNV: 3}
 	avx512 = isa{name: "AVX512", vw: 16, vec: (*build.Context).ZMM, mask: true, maxMR: 14, maxNV: 2, nregs: 32}
 )
 
@@ -50,6 +53,12 @@ func genGEMM(s isa) func(ctx *build.Context) {
 		}
 		for nv := 1; nv <= s.maxNV; nv++ {
 			gemmKernel(ctx, s, s.maxMR, nv, true)
+		}
+		if s.tailNV > 0 {
+			for mr := 1; mr <= s.tailMR; mr++ {
+				gemmKernel(ctx, s, mr, s.tailNV, false)
+			}
+			gemmKernel(ctx, s, s.tailMR, s.tailNV, true)
 		}
 	}
 }
@@ -226,8 +235,8 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	sp := ctx.GP64() // segment start
 	ctx.MOVQ(locTile, sp)
 	// B pointers: AVX-512 vectors come from separate 16-column panels;
-	// AVX2 vectors are the two halves of one panel row.
-	nb := 1
+	// AVX2 vectors are the halves of panel rows, two per panel.
+	nb := (nv + 1) / 2
 	if s.vw == 16 {
 		nb = nv
 	}
@@ -245,10 +254,10 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 		}
 	}
 	bmem := func(v, disp int) operand.Mem {
-		if nb > 1 {
+		if s.vw == 16 {
 			return operand.Mem{Base: bp[v], Disp: disp}
 		}
-		return operand.Mem{Base: bp[0], Disp: disp + v*vb}
+		return operand.Mem{Base: bp[v/2], Disp: disp + v%2*vb}
 	}
 	ctx.Load(ctx.Param("nseg"), t)
 	ctx.MOVQ(t, locSeg)
@@ -260,7 +269,13 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	embedded := s.mask && nv == 1
 	var tmp []reg.VecVirtual
 	if !embedded {
-		tmp = []reg.VecVirtual{s.vec(ctx), s.vec(ctx)}
+		// Two broadcast registers, or one when the accumulators and B
+		// vectors leave only one (the register renamer keeps successive
+		// broadcasts apart).
+		tmp = []reg.VecVirtual{s.vec(ctx)}
+		if mr*nv+nv+2 <= s.nregs {
+			tmp = append(tmp, s.vec(ctx))
+		}
 	}
 	step := func(u int, prefetch bool) {
 		for v := 0; v < nv; v++ {
@@ -276,7 +291,7 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 				ctx.VFMADD231PS_BCST(rw.addr(r, u*4), bvec[0], acc[r][0])
 				continue
 			}
-			x := tmp[r%2]
+			x := tmp[r%len(tmp)]
 			ctx.VBROADCASTSS(rw.addr(r, u*4), x)
 			for v := 0; v < nv; v++ {
 				ctx.VFMADD231PS(bvec[v], x, acc[r][v])
