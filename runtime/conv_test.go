@@ -142,6 +142,17 @@ func TestPointwise(t *testing.T) {
 			}
 			runConvCase(t, rng, c, pools)
 		}
+		// Dense inputs, outputs (and residuals) with a halo: full tiles
+		// run across the ends of the map rows.
+		for _, sz := range [][2]int{{2, 1}, {3, 2}, {4, 5}, {7, 7}, {5, 9}, {28, 28}, {13, 14}, {3, 29}} {
+			for _, pad := range [][2]int{{1, 0}, {2, 1}, {0, 2}, {3, 0}} {
+				runConvCase(t, rng, convCase{
+					s: runtime.ConvSpec{Cin: chans[rng.IntN(len(chans))], Cout: chans[rng.IntN(len(chans))],
+						KH: 1, KW: 1, Act: acts[rng.IntN(3)]},
+					h: sz[0], w: sz[1], outPad: pad[0], resPad: pad[1], res: pad[1] > 0 || rng.IntN(2) == 0,
+				}, pools)
+			}
+		}
 		// Large K and N, both loop orders and column splitting.
 		for _, c := range []convCase{
 			{s: runtime.ConvSpec{Cin: 320, Cout: 1280, KH: 1, KW: 1, Act: runtime.ActReLU6}, h: 3, w: 3},
@@ -202,6 +213,18 @@ func TestDepthwise(t *testing.T) {
 			{s: runtime.ConvSpec{Cin: 24, Cout: 24, Groups: 24, KH: 3, KW: 3, StrideH: 1, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, h: 9, w: 11},
 		} {
 			runConvCase(t, rng, c, pools)
+		}
+		// Strips of one to a few output rows.
+		for _, strip := range []int{1, 3 << 10, 10 << 10} {
+			restore := runtime.SetDepthwiseStrips(strip, 0)
+			for _, c := range []convCase{
+				{s: runtime.ConvSpec{Cin: 48, Cout: 48, Groups: 48, KH: 3, KW: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: runtime.ActReLU6}, h: 11, w: 9, res: true, outPad: 1},
+				{s: runtime.ConvSpec{Cin: 40, Cout: 40, Groups: 40, KH: 5, KW: 5, StrideH: 2, StrideW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}, h: 13, w: 14, inPad: 1},
+				{s: runtime.ConvSpec{Cin: 17, Cout: 17, Groups: 17, KH: 7, KW: 7, PadT: 3, PadL: 3, PadB: 3, PadR: 3}, h: 10, w: 7, res: true},
+			} {
+				runConvCase(t, rng, c, pools)
+			}
+			restore()
 		}
 	})
 }

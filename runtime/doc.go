@@ -105,7 +105,9 @@
 //
 //	"avx512"  amd64 AVX-512F (+AVX2, FMA3, BMI2): GEMM tiles up to 14x32,
 //	          masked tails; depthwise over 16 channels at a time
-//	"avx2"    amd64 AVX2 + FMA3: GEMM tiles up to 6x16; depthwise over 8
+//	"avx2"    amd64 AVX2 + FMA3: GEMM tiles up to 6x16, and 4x24 for the
+//	          last 24 columns of a GEMM 8 past a multiple of 16 wide
+//	          (gemmImpl.tail); depthwise over 8
 //	"neon"    arm64 NEON (every ARMv8-A CPU): GEMM tiles up to 5x16 with
 //	          FMLA by element; depthwise over 8 channels of 8 (k3, k5) or
 //	          4 (k7) pixels
@@ -129,11 +131,15 @@
 // dw_neon_arm64.go). The kernel levels are shared: level 1 is "avx2" on
 // amd64 and "neon" on arm64 (levelNamesFor). All are built under
 // !noasm && !purego. GEMM micro-kernels exist for every tile height up to
-// the full one, so M edges need no scratch copies; depthwise kernels exist
+// the full one, so M edges need no scratch copies; the amd64 sets also
+// have row-wrapping kernels for full tiles whose output rows cross the
+// row ends of a map with a halo (gemmWrapGo), so such maps are not cut
+// into one tile row per map row. Depthwise kernels exist
 // for 3x3, 5x5 and 7x7 with strides 1 and 2, register-blocked (weights in
 // registers, each input vector loaded once per kernel row and output
-// group). Their portable twins are the Go functions gemmTileGo and
-// dwRowsGo, whose doc comments give the reference loops. The twins are
+// group; the driver calls them on strips of rows whose input fits
+// dwStripBytes). Their portable twins are the Go functions gemmTileGo,
+// gemmWrapGo and dwRowsGo, whose doc comments give the reference loops. The twins are
 // compiled into every build, not only under noasm, because PNAS_NOASM and
 // SetKernelSet("go") select them at run time.
 //

@@ -17,13 +17,27 @@ const panelW = 16
 type tileFunc func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
 	c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act int)
 
+// wrapFunc computes ntiles full tiles (mr rows) whose C and R rows run in
+// groups of rpg rows with a gap between groups; see gemmWrapGo.
+type wrapFunc func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+	c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int)
+
 // gemmImpl is one level's set of GEMM micro-kernels.
 type gemmImpl struct {
 	mr    int          // rows of a full tile
 	vw    int          // floats per vector; tiles are nv*vw columns wide
 	maxNV int          // vectors per full-width tile
 	tiles [][]tileFunc // tiles[nv-1][mr-1]
+	wrap  []wrapFunc   // wrap[nv-1]: full tiles across row groups; nil: none
+	// tail, when set, computes the last 24 columns of a GEMM whose width
+	// is 8 past a multiple of 16 (24, 40, 72, 120 channels), in tiles of
+	// tail.mr rows by 3 vectors of 8 (tail.tiles[2], tail.wrap[2]), instead
+	// of a last group of one vector; the level's nr must be panelW.
+	tail *gemmImpl
 }
+
+// tailCols is the width of the tail column group.
+const tailCols = 24
 
 // nr is the width of a full tile in columns.
 func (g *gemmImpl) nr() int { return g.vw * g.maxNV }
@@ -39,6 +53,16 @@ func init() {
 			gemmTileGo(r, a, lda, kseg, nseg, segStride, b, bstride, c, ldc, bias, res, ldr, ntiles, ncols, act)
 		}
 	}
+	g.wrap = []wrapFunc{func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+		c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int) {
+		gemmWrapGo(mr, a, lda, kseg, nseg, segStride, b, bstride, c, ldc, bias, res, ldr, ntiles, ncols, act, rpg, left, cskip, rskip)
+	}}
+	t := &gemmImpl{mr: mr, vw: 8, maxNV: 3, tiles: [][]tileFunc{nil, nil, make([]tileFunc, mr)}}
+	for r := 1; r <= mr; r++ {
+		t.tiles[2][r-1] = g.tiles[0][r-1]
+	}
+	t.wrap = []wrapFunc{nil, nil, g.wrap[0]}
+	g.tail = t
 	gemmImpls[levelGo] = g
 }
 
@@ -112,6 +136,33 @@ func gemmTileGo(mr int, a *float32, lda, kseg, nseg, segStride int, b *float32, 
 	}
 }
 
+// gemmWrapGo is the reference for the row-wrapping GEMM micro-kernels: it
+// computes what gemmTileGo does for ntiles tiles of mr rows, with rows of
+// A evenly spaced (lda) but rows of C and R in groups of rpg rows, the
+// first group holding only left rows (1 <= left <= rpg): row m+1 of C is
+// ldc floats after row m, plus cskip more when row m is the last row of
+// a group; likewise R with ldr and rskip. This is a map with a halo (a
+// group per map row) computed from a dense A in tiles that cross rows.
+func gemmWrapGo(mr int, a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int,
+	c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int) {
+	co, ro := 0, 0
+	for m := 0; m < ntiles*mr; m++ {
+		var rp *float32
+		if res != nil {
+			rp = (*float32)(unsafe.Add(unsafe.Pointer(res), 4*ro))
+		}
+		gemmTileGo(1, (*float32)(unsafe.Add(unsafe.Pointer(a), 4*m*lda)), lda, kseg, nseg, segStride, b, bstride,
+			(*float32)(unsafe.Add(unsafe.Pointer(c), 4*co)), ldc, bias, rp, ldr, 1, ncols, act)
+		co += ldc
+		ro += ldr
+		if left--; left == 0 {
+			left = rpg
+			co += cskip
+			ro += rskip
+		}
+	}
+}
+
 // gemmRun describes one GEMM call in row groups: group g's row i has A at
 // a[aOff + g*aGS + i*lda], C at c[cOff + g*cGS + i*ldc], R likewise. A
 // dense tensor is one group; a tensor with a halo is one group per pixel
@@ -142,6 +193,8 @@ type gemmRun struct {
 	groups, rows int // row groups and rows per group
 
 	// derived by plan
+	wrap   bool // tiles run across groups (A's groups are contiguous)
+	tail   bool // the last column group is impl.tail's, 24 columns
 	tpg    int  // tiles per group
 	tiles  int  // groups*tpg
 	ngrp   int  // column groups of nr columns
@@ -153,10 +206,25 @@ type gemmRun struct {
 // of parts to run.
 func (g *gemmRun) plan(p *Pool) int {
 	im := g.impl
-	g.tpg = (g.rows + im.mr - 1) / im.mr
-	g.tiles = g.groups * g.tpg
+	// Rows of A that run on from one group into the next need not be cut
+	// at group ends: full tiles cross them with the wrap kernels, which
+	// step C's and R's row pointers over the gaps. That pays when a group
+	// does not fill whole tiles (a map row of 28 pixels is 4 tiles and 4
+	// rows of 6-row tiles, two kernel calls per row and column group).
+	g.wrap = im.wrap != nil && g.groups > 1 && g.rows%im.mr != 0 && g.aGS == g.rows*g.lda
+	if g.wrap {
+		g.tpg = (g.groups*g.rows + im.mr - 1) / im.mr
+		g.tiles = g.tpg
+	} else {
+		g.tpg = (g.rows + im.mr - 1) / im.mr
+		g.tiles = g.groups * g.tpg
+	}
 	nr := im.nr()
 	g.ngrp = (g.n + nr - 1) / nr
+	g.tail = im.tail != nil && g.n >= tailCols && g.n%panelW == tailCols%panelW
+	if g.tail {
+		g.ngrp = (g.n-tailCols)/nr + 1
+	}
 	K := g.kseg * g.nseg
 	g.chunk = max(1, (96<<10)/(4*im.mr*K))
 	// Split columns when there are too few row tiles to share, or when B
@@ -183,6 +251,10 @@ func (g *gemmRun) do(part, parts int) {
 	if t0 >= t1 || n0 >= n1 {
 		return
 	}
+	if g.wrap {
+		g.doWrap(t0, t1, n0, n1)
+		return
+	}
 	im := g.impl
 	mr := im.mr
 	nr := im.nr()
@@ -205,6 +277,10 @@ func (g *gemmRun) do(part, parts int) {
 		co := g.cOff + grp*g.cGS + row*g.ldc
 		var rp *float32
 		for ng := n0; ng < n1; ng++ {
+			if g.tail && ng == g.ngrp-1 {
+				g.tailRows(grp, row, cnt*rows)
+				continue
+			}
 			col := ng * nr
 			ncols := min(nr, g.n-col)
 			nv := (ncols + im.vw - 1) / im.vw
@@ -216,6 +292,127 @@ func (g *gemmRun) do(part, parts int) {
 				&g.bias[col], rp, g.ldr, cnt, ncols, int(g.act))
 		}
 		t += cnt
+	}
+}
+
+// doWrap runs tiles [t0, t1) and column groups [n0, n1) of a GEMM whose
+// tiles run across groups: tile t holds rows t*mr.. of the groups laid end
+// to end. Full tiles go to the wrap kernels; the last, partial tile is cut
+// at group ends.
+func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
+	im := g.impl
+	mr := im.mr
+	nr := im.nr()
+	K := g.kseg * g.nseg
+	bstride := K * panelW
+	m := g.groups * g.rows
+	full := m / mr
+	for t := t0; t < t1; {
+		row := t * mr
+		grp, i := row/g.rows, row%g.rows
+		ao := g.aOff + row*g.lda
+		co := g.cOff + grp*g.cGS + i*g.ldc
+		ro := g.rOff + grp*g.rGS + i*g.ldr
+		if t < full {
+			cnt := min(full-t, t1-t, g.chunk)
+			var rp *float32
+			for ng := n0; ng < n1; ng++ {
+				if g.tail && ng == g.ngrp-1 {
+					g.tailWrap(row, cnt*mr)
+					continue
+				}
+				col := ng * nr
+				ncols := min(nr, g.n-col)
+				nv := (ncols + im.vw - 1) / im.vw
+				if g.r != nil {
+					rp = &g.r[ro+col]
+				}
+				im.wrap[nv-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
+					&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
+					&g.bias[col], rp, g.ldr, cnt, ncols, int(g.act),
+					g.rows, g.rows-i, g.cGS-g.rows*g.ldc, g.rGS-g.rows*g.ldr)
+			}
+			t += cnt
+			continue
+		}
+		// The partial tile: one call per group it touches.
+		for row < m {
+			rows := min(m-row, g.rows-i)
+			var rp *float32
+			for ng := n0; ng < n1; ng++ {
+				if g.tail && ng == g.ngrp-1 {
+					g.tailRows(grp, i, rows)
+					continue
+				}
+				col := ng * nr
+				ncols := min(nr, g.n-col)
+				nv := (ncols + im.vw - 1) / im.vw
+				if g.r != nil {
+					rp = &g.r[ro+col]
+				}
+				im.tiles[nv-1][rows-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
+					&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
+					&g.bias[col], rp, g.ldr, 1, ncols, int(g.act))
+			}
+			row += rows
+			grp, i = grp+1, 0
+			ao = g.aOff + row*g.lda
+			co = g.cOff + grp*g.cGS
+			ro = g.rOff + grp*g.rGS
+		}
+		t++
+	}
+}
+
+// tailRows computes the tail column group for rows [row, row+n) of group
+// grp: full tiles of the tail's rows, then one partial tile.
+func (g *gemmRun) tailRows(grp, row, n int) {
+	tm := g.impl.tail
+	col := g.n - tailCols
+	bstride := g.kseg * g.nseg * panelW
+	for n > 0 {
+		rows, cnt := tm.mr, n/tm.mr
+		if cnt == 0 {
+			rows, cnt = n, 1
+		}
+		var rp *float32
+		if g.r != nil {
+			rp = &g.r[g.rOff+grp*g.rGS+row*g.ldr+col]
+		}
+		tm.tiles[2][rows-1](&g.a[g.aOff+grp*g.aGS+row*g.lda], g.lda, g.kseg, g.nseg, g.segStride,
+			&g.b[(col/panelW)*bstride], bstride, &g.c[g.cOff+grp*g.cGS+row*g.ldc+col], g.ldc,
+			&g.bias[col], rp, g.ldr, cnt, tailCols, int(g.act))
+		row += rows * cnt
+		n -= rows * cnt
+	}
+}
+
+// tailWrap computes the tail column group for rows [row, row+n) of the
+// groups laid end to end (wrap mode): full tiles with the tail's wrap
+// kernel, the rest cut at group ends.
+func (g *gemmRun) tailWrap(row, n int) {
+	tm := g.impl.tail
+	col := g.n - tailCols
+	bstride := g.kseg * g.nseg * panelW
+	if cnt := n / tm.mr; cnt > 0 {
+		grp, i := row/g.rows, row%g.rows
+		var rp *float32
+		if g.r != nil {
+			rp = &g.r[g.rOff+grp*g.rGS+i*g.ldr+col]
+		}
+		tm.wrap[2](&g.a[g.aOff+row*g.lda], g.lda, g.kseg, g.nseg, g.segStride,
+			&g.b[(col/panelW)*bstride], bstride, &g.c[g.cOff+grp*g.cGS+i*g.ldc+col], g.ldc,
+			&g.bias[col], rp, g.ldr, cnt, tailCols, int(g.act),
+			g.rows, g.rows-i, g.cGS-g.rows*g.ldc, g.rGS-g.rows*g.ldr)
+		row += cnt * tm.mr
+		n -= cnt * tm.mr
+	}
+	for n > 0 {
+		grp, i := row/g.rows, row%g.rows
+		rows := min(n, g.rows-i)
+		g.tailRows(grp, i, rows)
+		row += rows
+		n -= rows
 	}
 }
 

@@ -33,99 +33,92 @@ dwK3S1AVX2_chunk:
 dwK3S1AVX2_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK3S1AVX2_groups:
-	CMPQ    DI, $+7
+	CMPQ    R8, $+7
 	JL      dwK3S1AVX2_rem
-	SUBQ    $+7, DI
-	MOVQ    40(SP), R8
-	VMOVUPS (R8), Y0
-	VMOVUPS (R8), Y1
-	VMOVUPS (R8), Y2
-	VMOVUPS (R8), Y3
-	VMOVUPS (R8), Y4
-	VMOVUPS (R8), Y5
-	VMOVUPS (R8), Y6
-	MOVQ    inRow+24(FP), R8
-	SHLQ    $+2, R8
-	MOVQ    32(SP), R9
-	MOVQ    $+3, R10
-	MOVQ    DX, R11
+	SUBQ    $+7, R8
+	MOVQ    40(SP), R9
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9), Y1
+	VMOVUPS (R9), Y2
+	VMOVUPS (R9), Y3
+	VMOVUPS (R9), Y4
+	VMOVUPS (R9), Y5
+	VMOVUPS (R9), Y6
+	MOVQ    inRow+24(FP), R9
+	SHLQ    $+2, R9
+	MOVQ    32(SP), R10
+	MOVQ    $+3, R11
+	MOVQ    BX, R12
 
 dwK3S1AVX2_g7row:
-	VMOVUPS     (R9), Y7
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y8
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y9
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R10), Y7
+	VMOVUPS     (R10)(AX*1), Y8
+	VMOVUPS     (R10)(AX*2), Y9
+	ADDQ        DX, R10
+	MOVQ        R12, R13
+	VMOVUPS     (R13), Y10
 	VFMADD231PS Y7, Y10, Y0
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y10
 	VFMADD231PS Y8, Y10, Y0
 	VFMADD231PS Y7, Y10, Y1
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y10
 	VFMADD231PS Y9, Y10, Y0
 	VFMADD231PS Y8, Y10, Y1
 	VFMADD231PS Y7, Y10, Y2
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y10
 	VFMADD231PS Y9, Y10, Y1
 	VFMADD231PS Y8, Y10, Y2
 	VFMADD231PS Y7, Y10, Y3
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y10
 	VFMADD231PS Y9, Y10, Y2
 	VFMADD231PS Y8, Y10, Y3
 	VFMADD231PS Y7, Y10, Y4
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y10
 	VFMADD231PS Y9, Y10, Y3
 	VFMADD231PS Y8, Y10, Y4
 	VFMADD231PS Y7, Y10, Y5
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y10
 	VFMADD231PS Y9, Y10, Y4
 	VFMADD231PS Y8, Y10, Y5
 	VFMADD231PS Y7, Y10, Y6
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y10
 	VFMADD231PS Y9, Y10, Y5
 	VFMADD231PS Y8, Y10, Y6
-	VMOVUPS     (R12), Y10
+	VMOVUPS     (R13)(DX*1), Y10
 	VFMADD231PS Y9, Y10, Y6
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK3S1AVX2_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX2_g7act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
-	VADDPS      (SI), Y6, Y6
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
+	VADDPS      (DI), Y6, Y6
+	ADDQ        AX, DI
 
 dwK3S1AVX2_g7act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK3S1AVX2_g7store
 	VXORPS       Y7, Y7, Y7
 	VMAXPS       Y7, Y0, Y0
@@ -135,10 +128,10 @@ dwK3S1AVX2_g7act:
 	VMAXPS       Y7, Y4, Y4
 	VMAXPS       Y7, Y5, Y5
 	VMAXPS       Y7, Y6, Y6
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK3S1AVX2_g7store
-	MOVL         $0x40c00000, R8
-	VMOVD        R8, X7
+	MOVL         $0x40c00000, R9
+	VMOVD        R9, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -149,305 +142,285 @@ dwK3S1AVX2_g7act:
 	VMINPS       Y7, Y6, Y6
 
 dwK3S1AVX2_g7store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y6, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+7, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y6, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+7, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK3S1AVX2_groups
 
 dwK3S1AVX2_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK3S1AVX2_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK3S1AVX2_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK3S1AVX2_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK3S1AVX2_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK3S1AVX2_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK3S1AVX2_r6
 	JMP  dwK3S1AVX2_nextrow
 
 dwK3S1AVX2_r1:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S1AVX2_g1row:
-	VMOVUPS     (R8), Y1
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y4
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y1
+	VMOVUPS     (R9)(AX*1), Y2
+	VMOVUPS     (R9)(AX*2), Y3
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y4
 	VFMADD231PS Y1, Y4, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y1
 	VFMADD231PS Y2, Y1, Y0
-	VMOVUPS     (R11), Y4
+	VMOVUPS     (R12)(AX*2), Y4
 	VFMADD231PS Y3, Y4, Y0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX2_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX2_g1act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
 
 dwK3S1AVX2_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX2_g1store
 	VXORPS       Y1, Y1, Y1
 	VMAXPS       Y1, Y0, Y0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX2_g1store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X1
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
 dwK3S1AVX2_g1store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX2_nextrow
 
 dwK3S1AVX2_r2:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S1AVX2_g2row:
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y5
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y2
+	VMOVUPS     (R9)(AX*1), Y3
+	VMOVUPS     (R9)(AX*2), Y4
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y5
 	VFMADD231PS Y2, Y5, Y0
-	VMOVUPS     (R11), Y5
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y5
 	VFMADD231PS Y3, Y5, Y0
 	VFMADD231PS Y2, Y5, Y1
-	VMOVUPS     (R11), Y5
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y5
 	VFMADD231PS Y4, Y5, Y0
 	VFMADD231PS Y3, Y5, Y1
-	VMOVUPS     (R11), Y5
+	VMOVUPS     (R12)(DX*1), Y5
 	VFMADD231PS Y4, Y5, Y1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX2_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX2_g2act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
 
 dwK3S1AVX2_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX2_g2store
 	VXORPS       Y2, Y2, Y2
 	VMAXPS       Y2, Y0, Y0
 	VMAXPS       Y2, Y1, Y1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX2_g2store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X2
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
 
 dwK3S1AVX2_g2store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX2_nextrow
 
 dwK3S1AVX2_r3:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S1AVX2_g3row:
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y3
+	VMOVUPS     (R9)(AX*1), Y4
+	VMOVUPS     (R9)(AX*2), Y5
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y6
 	VFMADD231PS Y3, Y6, Y0
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y6
 	VFMADD231PS Y4, Y6, Y0
 	VFMADD231PS Y3, Y6, Y1
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y6
 	VFMADD231PS Y5, Y6, Y0
 	VFMADD231PS Y4, Y6, Y1
 	VFMADD231PS Y3, Y6, Y2
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y6
 	VFMADD231PS Y5, Y6, Y1
 	VFMADD231PS Y4, Y6, Y2
-	VMOVUPS     (R11), Y6
+	VMOVUPS     (R12)(AX*4), Y6
 	VFMADD231PS Y5, Y6, Y2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX2_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX2_g3act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
 
 dwK3S1AVX2_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX2_g3store
 	VXORPS       Y3, Y3, Y3
 	VMAXPS       Y3, Y0, Y0
 	VMAXPS       Y3, Y1, Y1
 	VMAXPS       Y3, Y2, Y2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX2_g3store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X3
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
 	VMINPS       Y3, Y2, Y2
 
 dwK3S1AVX2_g3store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX2_nextrow
 
 dwK3S1AVX2_r4:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S1AVX2_g4row:
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y4
+	VMOVUPS     (R9)(AX*1), Y5
+	VMOVUPS     (R9)(AX*2), Y6
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y7
 	VFMADD231PS Y4, Y7, Y0
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y7
 	VFMADD231PS Y5, Y7, Y0
 	VFMADD231PS Y4, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VFMADD231PS Y5, Y7, Y1
 	VFMADD231PS Y4, Y7, Y2
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y7
 	VFMADD231PS Y6, Y7, Y1
 	VFMADD231PS Y5, Y7, Y2
 	VFMADD231PS Y4, Y7, Y3
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y7
 	VFMADD231PS Y6, Y7, Y2
 	VFMADD231PS Y5, Y7, Y3
-	VMOVUPS     (R11), Y7
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y7
 	VFMADD231PS Y6, Y7, Y3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX2_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX2_g4act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
 
 dwK3S1AVX2_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX2_g4store
 	VXORPS       Y4, Y4, Y4
 	VMAXPS       Y4, Y0, Y0
 	VMAXPS       Y4, Y1, Y1
 	VMAXPS       Y4, Y2, Y2
 	VMAXPS       Y4, Y3, Y3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX2_g4store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X4
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -455,87 +428,81 @@ dwK3S1AVX2_g4act:
 	VMINPS       Y4, Y3, Y3
 
 dwK3S1AVX2_g4store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX2_nextrow
 
 dwK3S1AVX2_r5:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S1AVX2_g5row:
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y5
+	VMOVUPS     (R9)(AX*1), Y6
+	VMOVUPS     (R9)(AX*2), Y7
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y5, Y8, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y6, Y8, Y0
 	VFMADD231PS Y5, Y8, Y1
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y8
 	VFMADD231PS Y7, Y8, Y0
 	VFMADD231PS Y6, Y8, Y1
 	VFMADD231PS Y5, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y8
 	VFMADD231PS Y7, Y8, Y1
 	VFMADD231PS Y6, Y8, Y2
 	VFMADD231PS Y5, Y8, Y3
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y8
 	VFMADD231PS Y7, Y8, Y2
 	VFMADD231PS Y6, Y8, Y3
 	VFMADD231PS Y5, Y8, Y4
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y7, Y8, Y3
 	VFMADD231PS Y6, Y8, Y4
-	VMOVUPS     (R11), Y8
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y7, Y8, Y4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX2_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX2_g5act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
 
 dwK3S1AVX2_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX2_g5store
 	VXORPS       Y5, Y5, Y5
 	VMAXPS       Y5, Y0, Y0
@@ -543,10 +510,10 @@ dwK3S1AVX2_g5act:
 	VMAXPS       Y5, Y2, Y2
 	VMAXPS       Y5, Y3, Y3
 	VMAXPS       Y5, Y4, Y4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX2_g5store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X5
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -555,96 +522,89 @@ dwK3S1AVX2_g5act:
 	VMINPS       Y5, Y4, Y4
 
 dwK3S1AVX2_g5store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX2_nextrow
 
 dwK3S1AVX2_r6:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	VMOVUPS (DI), Y5
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	VMOVUPS (R8), Y5
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S1AVX2_g6row:
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y6
+	VMOVUPS     (R9)(AX*1), Y7
+	VMOVUPS     (R9)(AX*2), Y8
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y6, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y7, Y9, Y0
 	VFMADD231PS Y6, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y8, Y9, Y0
 	VFMADD231PS Y7, Y9, Y1
 	VFMADD231PS Y6, Y9, Y2
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y8, Y9, Y1
 	VFMADD231PS Y7, Y9, Y2
 	VFMADD231PS Y6, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y9
 	VFMADD231PS Y8, Y9, Y2
 	VFMADD231PS Y7, Y9, Y3
 	VFMADD231PS Y6, Y9, Y4
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y8, Y9, Y3
 	VFMADD231PS Y7, Y9, Y4
 	VFMADD231PS Y6, Y9, Y5
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y8, Y9, Y4
 	VFMADD231PS Y7, Y9, Y5
-	VMOVUPS     (R11), Y9
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y8, Y9, Y5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX2_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX2_g6act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
 
 dwK3S1AVX2_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX2_g6store
 	VXORPS       Y6, Y6, Y6
 	VMAXPS       Y6, Y0, Y0
@@ -653,10 +613,10 @@ dwK3S1AVX2_g6act:
 	VMAXPS       Y6, Y3, Y3
 	VMAXPS       Y6, Y4, Y4
 	VMAXPS       Y6, Y5, Y5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX2_g6store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X6
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -666,20 +626,20 @@ dwK3S1AVX2_g6act:
 	VMINPS       Y6, Y5, Y5
 
 dwK3S1AVX2_g6store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK3S1AVX2_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -743,112 +703,101 @@ dwK3S2AVX2_chunk:
 dwK3S2AVX2_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
 	SHLQ $+1, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK3S2AVX2_groups:
-	CMPQ    DI, $+7
+	CMPQ    R8, $+7
 	JL      dwK3S2AVX2_rem
-	SUBQ    $+7, DI
-	MOVQ    40(SP), R8
-	VMOVUPS (R8), Y0
-	VMOVUPS (R8), Y1
-	VMOVUPS (R8), Y2
-	VMOVUPS (R8), Y3
-	VMOVUPS (R8), Y4
-	VMOVUPS (R8), Y5
-	VMOVUPS (R8), Y6
-	MOVQ    inRow+24(FP), R8
-	SHLQ    $+2, R8
-	MOVQ    32(SP), R9
-	MOVQ    $+3, R10
-	MOVQ    DX, R11
+	SUBQ    $+7, R8
+	MOVQ    40(SP), R9
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9), Y1
+	VMOVUPS (R9), Y2
+	VMOVUPS (R9), Y3
+	VMOVUPS (R9), Y4
+	VMOVUPS (R9), Y5
+	VMOVUPS (R9), Y6
+	MOVQ    inRow+24(FP), R9
+	SHLQ    $+2, R9
+	MOVQ    32(SP), R10
+	MOVQ    $+3, R11
+	MOVQ    BX, R12
 
 dwK3S2AVX2_g7row:
-	VMOVUPS     (R9), Y7
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y8
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y9
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R10), Y7
+	VMOVUPS     (R10)(AX*1), Y8
+	VMOVUPS     (R10)(AX*2), Y9
+	ADDQ        DX, R10
+	MOVQ        R12, R13
+	VMOVUPS     (R13), Y10
 	VFMADD231PS Y7, Y10, Y0
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y10
 	VFMADD231PS Y8, Y10, Y0
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y10
 	VFMADD231PS Y9, Y10, Y0
 	VFMADD231PS Y7, Y10, Y1
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y10
 	VFMADD231PS Y8, Y10, Y1
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y10
 	VFMADD231PS Y9, Y10, Y1
 	VFMADD231PS Y7, Y10, Y2
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y10
 	VFMADD231PS Y8, Y10, Y2
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y10
 	VFMADD231PS Y9, Y10, Y2
 	VFMADD231PS Y7, Y10, Y3
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y10
 	VFMADD231PS Y8, Y10, Y3
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y10
 	VFMADD231PS Y9, Y10, Y3
 	VFMADD231PS Y7, Y10, Y4
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y10
 	VFMADD231PS Y8, Y10, Y4
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y10
 	VFMADD231PS Y9, Y10, Y4
 	VFMADD231PS Y7, Y10, Y5
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y10
 	VFMADD231PS Y8, Y10, Y5
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y10
 	VFMADD231PS Y9, Y10, Y5
 	VFMADD231PS Y7, Y10, Y6
-	VMOVUPS     (R12), Y10
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y10
 	VFMADD231PS Y8, Y10, Y6
-	VMOVUPS     (R12), Y10
+	VMOVUPS     (R13)(AX*4), Y10
 	VFMADD231PS Y9, Y10, Y6
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK3S2AVX2_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX2_g7act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
-	VADDPS      (SI), Y6, Y6
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
+	VADDPS      (DI), Y6, Y6
+	ADDQ        AX, DI
 
 dwK3S2AVX2_g7act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK3S2AVX2_g7store
 	VXORPS       Y7, Y7, Y7
 	VMAXPS       Y7, Y0, Y0
@@ -858,10 +807,10 @@ dwK3S2AVX2_g7act:
 	VMAXPS       Y7, Y4, Y4
 	VMAXPS       Y7, Y5, Y5
 	VMAXPS       Y7, Y6, Y6
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK3S2AVX2_g7store
-	MOVL         $0x40c00000, R8
-	VMOVD        R8, X7
+	MOVL         $0x40c00000, R9
+	VMOVD        R9, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -872,317 +821,293 @@ dwK3S2AVX2_g7act:
 	VMINPS       Y7, Y6, Y6
 
 dwK3S2AVX2_g7store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y6, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+7, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y6, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+7, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK3S2AVX2_groups
 
 dwK3S2AVX2_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK3S2AVX2_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK3S2AVX2_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK3S2AVX2_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK3S2AVX2_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK3S2AVX2_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK3S2AVX2_r6
 	JMP  dwK3S2AVX2_nextrow
 
 dwK3S2AVX2_r1:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S2AVX2_g1row:
-	VMOVUPS     (R8), Y1
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y4
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y1
+	VMOVUPS     (R9)(AX*1), Y2
+	VMOVUPS     (R9)(AX*2), Y3
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y4
 	VFMADD231PS Y1, Y4, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y1
 	VFMADD231PS Y2, Y1, Y0
-	VMOVUPS     (R11), Y4
+	VMOVUPS     (R12)(AX*2), Y4
 	VFMADD231PS Y3, Y4, Y0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX2_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX2_g1act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
 
 dwK3S2AVX2_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX2_g1store
 	VXORPS       Y1, Y1, Y1
 	VMAXPS       Y1, Y0, Y0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX2_g1store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X1
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
 dwK3S2AVX2_g1store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX2_nextrow
 
 dwK3S2AVX2_r2:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S2AVX2_g2row:
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y5
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y2
+	VMOVUPS     (R9)(AX*1), Y3
+	VMOVUPS     (R9)(AX*2), Y4
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y5
 	VFMADD231PS Y2, Y5, Y0
-	VMOVUPS     (R11), Y5
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y5
 	VFMADD231PS Y3, Y5, Y0
-	VMOVUPS     (R11), Y5
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y5
 	VFMADD231PS Y4, Y5, Y0
 	VFMADD231PS Y2, Y5, Y1
-	VMOVUPS     (R11), Y5
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y5
 	VFMADD231PS Y3, Y5, Y1
-	VMOVUPS     (R11), Y5
+	VMOVUPS     (R12)(AX*4), Y5
 	VFMADD231PS Y4, Y5, Y1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX2_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX2_g2act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
 
 dwK3S2AVX2_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX2_g2store
 	VXORPS       Y2, Y2, Y2
 	VMAXPS       Y2, Y0, Y0
 	VMAXPS       Y2, Y1, Y1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX2_g2store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X2
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
 
 dwK3S2AVX2_g2store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX2_nextrow
 
 dwK3S2AVX2_r3:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S2AVX2_g3row:
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y3
+	VMOVUPS     (R9)(AX*1), Y4
+	VMOVUPS     (R9)(AX*2), Y5
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y6
 	VFMADD231PS Y3, Y6, Y0
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y6
 	VFMADD231PS Y4, Y6, Y0
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y6
 	VFMADD231PS Y5, Y6, Y0
 	VFMADD231PS Y3, Y6, Y1
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y6
 	VFMADD231PS Y4, Y6, Y1
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y6
 	VFMADD231PS Y5, Y6, Y1
 	VFMADD231PS Y3, Y6, Y2
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y6
 	VFMADD231PS Y4, Y6, Y2
-	VMOVUPS     (R11), Y6
+	VMOVUPS     (R12)(AX*1), Y6
 	VFMADD231PS Y5, Y6, Y2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX2_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX2_g3act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
 
 dwK3S2AVX2_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX2_g3store
 	VXORPS       Y3, Y3, Y3
 	VMAXPS       Y3, Y0, Y0
 	VMAXPS       Y3, Y1, Y1
 	VMAXPS       Y3, Y2, Y2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX2_g3store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X3
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
 	VMINPS       Y3, Y2, Y2
 
 dwK3S2AVX2_g3store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX2_nextrow
 
 dwK3S2AVX2_r4:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S2AVX2_g4row:
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y4
+	VMOVUPS     (R9)(AX*1), Y5
+	VMOVUPS     (R9)(AX*2), Y6
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y7
 	VFMADD231PS Y4, Y7, Y0
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y7
 	VFMADD231PS Y5, Y7, Y0
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VFMADD231PS Y4, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y7
 	VFMADD231PS Y5, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y7
 	VFMADD231PS Y6, Y7, Y1
 	VFMADD231PS Y4, Y7, Y2
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y7
 	VFMADD231PS Y5, Y7, Y2
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y7
 	VFMADD231PS Y6, Y7, Y2
 	VFMADD231PS Y4, Y7, Y3
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y7
 	VFMADD231PS Y5, Y7, Y3
-	VMOVUPS     (R11), Y7
+	VMOVUPS     (R12)(DX*1), Y7
 	VFMADD231PS Y6, Y7, Y3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX2_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX2_g4act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
 
 dwK3S2AVX2_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX2_g4store
 	VXORPS       Y4, Y4, Y4
 	VMAXPS       Y4, Y0, Y0
 	VMAXPS       Y4, Y1, Y1
 	VMAXPS       Y4, Y2, Y2
 	VMAXPS       Y4, Y3, Y3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX2_g4store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X4
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -1190,95 +1115,87 @@ dwK3S2AVX2_g4act:
 	VMINPS       Y4, Y3, Y3
 
 dwK3S2AVX2_g4store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX2_nextrow
 
 dwK3S2AVX2_r5:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S2AVX2_g5row:
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y5
+	VMOVUPS     (R9)(AX*1), Y6
+	VMOVUPS     (R9)(AX*2), Y7
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y5, Y8, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y6, Y8, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y8
 	VFMADD231PS Y7, Y8, Y0
 	VFMADD231PS Y5, Y8, Y1
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y8
 	VFMADD231PS Y6, Y8, Y1
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y8
 	VFMADD231PS Y7, Y8, Y1
 	VFMADD231PS Y5, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y6, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y7, Y8, Y2
 	VFMADD231PS Y5, Y8, Y3
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y8
 	VFMADD231PS Y6, Y8, Y3
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y8
 	VFMADD231PS Y7, Y8, Y3
 	VFMADD231PS Y5, Y8, Y4
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y8
 	VFMADD231PS Y6, Y8, Y4
-	VMOVUPS     (R11), Y8
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y7, Y8, Y4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX2_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX2_g5act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
 
 dwK3S2AVX2_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX2_g5store
 	VXORPS       Y5, Y5, Y5
 	VMAXPS       Y5, Y0, Y0
@@ -1286,10 +1203,10 @@ dwK3S2AVX2_g5act:
 	VMAXPS       Y5, Y2, Y2
 	VMAXPS       Y5, Y3, Y3
 	VMAXPS       Y5, Y4, Y4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX2_g5store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X5
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -1298,106 +1215,96 @@ dwK3S2AVX2_g5act:
 	VMINPS       Y5, Y4, Y4
 
 dwK3S2AVX2_g5store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX2_nextrow
 
 dwK3S2AVX2_r6:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	VMOVUPS (DI), Y5
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+3, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	VMOVUPS (R8), Y5
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+3, R10
+	MOVQ    BX, R11
 
 dwK3S2AVX2_g6row:
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y6
+	VMOVUPS     (R9)(AX*1), Y7
+	VMOVUPS     (R9)(AX*2), Y8
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y6, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y7, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y8, Y9, Y0
 	VFMADD231PS Y6, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y7, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y9
 	VFMADD231PS Y8, Y9, Y1
 	VFMADD231PS Y6, Y9, Y2
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y7, Y9, Y2
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y8, Y9, Y2
 	VFMADD231PS Y6, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y7, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y8, Y9, Y3
 	VFMADD231PS Y6, Y9, Y4
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y9
 	VFMADD231PS Y7, Y9, Y4
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y8, Y9, Y4
 	VFMADD231PS Y6, Y9, Y5
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y7, Y9, Y5
-	VMOVUPS     (R11), Y9
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y8, Y9, Y5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX2_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX2_g6act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
 
 dwK3S2AVX2_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX2_g6store
 	VXORPS       Y6, Y6, Y6
 	VMAXPS       Y6, Y0, Y0
@@ -1406,10 +1313,10 @@ dwK3S2AVX2_g6act:
 	VMAXPS       Y6, Y3, Y3
 	VMAXPS       Y6, Y4, Y4
 	VMAXPS       Y6, Y5, Y5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX2_g6store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X6
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -1419,20 +1326,20 @@ dwK3S2AVX2_g6act:
 	VMINPS       Y6, Y5, Y5
 
 dwK3S2AVX2_g6store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK3S2AVX2_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -1496,121 +1403,113 @@ dwK5S1AVX2_chunk:
 dwK5S1AVX2_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK5S1AVX2_groups:
-	CMPQ    DI, $+7
+	CMPQ    R8, $+7
 	JL      dwK5S1AVX2_rem
-	SUBQ    $+7, DI
-	MOVQ    40(SP), R8
-	VMOVUPS (R8), Y0
-	VMOVUPS (R8), Y1
-	VMOVUPS (R8), Y2
-	VMOVUPS (R8), Y3
-	VMOVUPS (R8), Y4
-	VMOVUPS (R8), Y5
-	VMOVUPS (R8), Y6
-	MOVQ    inRow+24(FP), R8
-	SHLQ    $+2, R8
-	MOVQ    32(SP), R9
-	MOVQ    $+5, R10
-	MOVQ    DX, R11
+	SUBQ    $+7, R8
+	MOVQ    40(SP), R9
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9), Y1
+	VMOVUPS (R9), Y2
+	VMOVUPS (R9), Y3
+	VMOVUPS (R9), Y4
+	VMOVUPS (R9), Y5
+	VMOVUPS (R9), Y6
+	MOVQ    inRow+24(FP), R9
+	SHLQ    $+2, R9
+	MOVQ    32(SP), R10
+	MOVQ    $+5, R11
+	MOVQ    BX, R12
 
 dwK5S1AVX2_g7row:
-	VMOVUPS     (R9), Y7
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y8
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y9
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y10
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y11
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R10), Y7
+	VMOVUPS     (R10)(AX*1), Y8
+	VMOVUPS     (R10)(AX*2), Y9
+	VMOVUPS     (R10)(DX*1), Y10
+	VMOVUPS     (R10)(AX*4), Y11
+	LEAQ        (R10)(AX*4), R10
+	LEAQ        (R10)(AX*1), R10
+	MOVQ        R12, R13
+	VMOVUPS     (R13), Y12
 	VFMADD231PS Y7, Y12, Y0
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y12
 	VFMADD231PS Y8, Y12, Y0
 	VFMADD231PS Y7, Y12, Y1
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y12
 	VFMADD231PS Y9, Y12, Y0
 	VFMADD231PS Y8, Y12, Y1
 	VFMADD231PS Y7, Y12, Y2
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y12
 	VFMADD231PS Y10, Y12, Y0
 	VFMADD231PS Y9, Y12, Y1
 	VFMADD231PS Y8, Y12, Y2
 	VFMADD231PS Y7, Y12, Y3
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y12
 	VFMADD231PS Y11, Y12, Y0
 	VFMADD231PS Y10, Y12, Y1
 	VFMADD231PS Y9, Y12, Y2
 	VFMADD231PS Y8, Y12, Y3
 	VFMADD231PS Y7, Y12, Y4
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y12
 	VFMADD231PS Y11, Y12, Y1
 	VFMADD231PS Y10, Y12, Y2
 	VFMADD231PS Y9, Y12, Y3
 	VFMADD231PS Y8, Y12, Y4
 	VFMADD231PS Y7, Y12, Y5
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y12
 	VFMADD231PS Y11, Y12, Y2
 	VFMADD231PS Y10, Y12, Y3
 	VFMADD231PS Y9, Y12, Y4
 	VFMADD231PS Y8, Y12, Y5
 	VFMADD231PS Y7, Y12, Y6
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y12
 	VFMADD231PS Y11, Y12, Y3
 	VFMADD231PS Y10, Y12, Y4
 	VFMADD231PS Y9, Y12, Y5
 	VFMADD231PS Y8, Y12, Y6
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y12
 	VFMADD231PS Y11, Y12, Y4
 	VFMADD231PS Y10, Y12, Y5
 	VFMADD231PS Y9, Y12, Y6
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y12
 	VFMADD231PS Y11, Y12, Y5
 	VFMADD231PS Y10, Y12, Y6
-	VMOVUPS     (R12), Y12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y12
 	VFMADD231PS Y11, Y12, Y6
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK5S1AVX2_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX2_g7act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
-	VADDPS      (SI), Y6, Y6
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
+	VADDPS      (DI), Y6, Y6
+	ADDQ        AX, DI
 
 dwK5S1AVX2_g7act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK5S1AVX2_g7store
 	VXORPS       Y7, Y7, Y7
 	VMAXPS       Y7, Y0, Y0
@@ -1620,10 +1519,10 @@ dwK5S1AVX2_g7act:
 	VMAXPS       Y7, Y4, Y4
 	VMAXPS       Y7, Y5, Y5
 	VMAXPS       Y7, Y6, Y6
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK5S1AVX2_g7store
-	MOVL         $0x40c00000, R8
-	VMOVD        R8, X7
+	MOVL         $0x40c00000, R9
+	VMOVD        R9, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -1634,357 +1533,329 @@ dwK5S1AVX2_g7act:
 	VMINPS       Y7, Y6, Y6
 
 dwK5S1AVX2_g7store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y6, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+7, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y6, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+7, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK5S1AVX2_groups
 
 dwK5S1AVX2_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK5S1AVX2_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK5S1AVX2_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK5S1AVX2_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK5S1AVX2_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK5S1AVX2_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK5S1AVX2_r6
 	JMP  dwK5S1AVX2_nextrow
 
 dwK5S1AVX2_r1:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S1AVX2_g1row:
-	VMOVUPS     (R8), Y1
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y1
+	VMOVUPS     (R9)(AX*1), Y2
+	VMOVUPS     (R9)(AX*2), Y3
+	VMOVUPS     (R9)(DX*1), Y4
+	VMOVUPS     (R9)(AX*4), Y5
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y6
 	VFMADD231PS Y1, Y6, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y1
 	VFMADD231PS Y2, Y1, Y0
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y6
 	VFMADD231PS Y3, Y6, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y1
 	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     (R11), Y6
+	VMOVUPS     (R12)(AX*4), Y6
 	VFMADD231PS Y5, Y6, Y0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX2_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX2_g1act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
 
 dwK5S1AVX2_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX2_g1store
 	VXORPS       Y1, Y1, Y1
 	VMAXPS       Y1, Y0, Y0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX2_g1store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X1
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
 dwK5S1AVX2_g1store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX2_nextrow
 
 dwK5S1AVX2_r2:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S1AVX2_g2row:
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y2
+	VMOVUPS     (R9)(AX*1), Y3
+	VMOVUPS     (R9)(AX*2), Y4
+	VMOVUPS     (R9)(DX*1), Y5
+	VMOVUPS     (R9)(AX*4), Y6
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y7
 	VFMADD231PS Y2, Y7, Y0
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y7
 	VFMADD231PS Y3, Y7, Y0
 	VFMADD231PS Y2, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y7
 	VFMADD231PS Y4, Y7, Y0
 	VFMADD231PS Y3, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y7
 	VFMADD231PS Y5, Y7, Y0
 	VFMADD231PS Y4, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VFMADD231PS Y5, Y7, Y1
-	VMOVUPS     (R11), Y7
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y7
 	VFMADD231PS Y6, Y7, Y1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX2_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX2_g2act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
 
 dwK5S1AVX2_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX2_g2store
 	VXORPS       Y2, Y2, Y2
 	VMAXPS       Y2, Y0, Y0
 	VMAXPS       Y2, Y1, Y1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX2_g2store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X2
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
 
 dwK5S1AVX2_g2store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX2_nextrow
 
 dwK5S1AVX2_r3:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S1AVX2_g3row:
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y3
+	VMOVUPS     (R9)(AX*1), Y4
+	VMOVUPS     (R9)(AX*2), Y5
+	VMOVUPS     (R9)(DX*1), Y6
+	VMOVUPS     (R9)(AX*4), Y7
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y3, Y8, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y4, Y8, Y0
 	VFMADD231PS Y3, Y8, Y1
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y8
 	VFMADD231PS Y5, Y8, Y0
 	VFMADD231PS Y4, Y8, Y1
 	VFMADD231PS Y3, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y8
 	VFMADD231PS Y6, Y8, Y0
 	VFMADD231PS Y5, Y8, Y1
 	VFMADD231PS Y4, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y8
 	VFMADD231PS Y7, Y8, Y0
 	VFMADD231PS Y6, Y8, Y1
 	VFMADD231PS Y5, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y7, Y8, Y1
 	VFMADD231PS Y6, Y8, Y2
-	VMOVUPS     (R11), Y8
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y7, Y8, Y2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX2_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX2_g3act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
 
 dwK5S1AVX2_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX2_g3store
 	VXORPS       Y3, Y3, Y3
 	VMAXPS       Y3, Y0, Y0
 	VMAXPS       Y3, Y1, Y1
 	VMAXPS       Y3, Y2, Y2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX2_g3store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X3
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
 	VMINPS       Y3, Y2, Y2
 
 dwK5S1AVX2_g3store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX2_nextrow
 
 dwK5S1AVX2_r4:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S1AVX2_g4row:
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y4
+	VMOVUPS     (R9)(AX*1), Y5
+	VMOVUPS     (R9)(AX*2), Y6
+	VMOVUPS     (R9)(DX*1), Y7
+	VMOVUPS     (R9)(AX*4), Y8
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y4, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y5, Y9, Y0
 	VFMADD231PS Y4, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y6, Y9, Y0
 	VFMADD231PS Y5, Y9, Y1
 	VFMADD231PS Y4, Y9, Y2
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y7, Y9, Y0
 	VFMADD231PS Y6, Y9, Y1
 	VFMADD231PS Y5, Y9, Y2
 	VFMADD231PS Y4, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y9
 	VFMADD231PS Y8, Y9, Y0
 	VFMADD231PS Y7, Y9, Y1
 	VFMADD231PS Y6, Y9, Y2
 	VFMADD231PS Y5, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y8, Y9, Y1
 	VFMADD231PS Y7, Y9, Y2
 	VFMADD231PS Y6, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y8, Y9, Y2
 	VFMADD231PS Y7, Y9, Y3
-	VMOVUPS     (R11), Y9
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y8, Y9, Y3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX2_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX2_g4act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
 
 dwK5S1AVX2_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX2_g4store
 	VXORPS       Y4, Y4, Y4
 	VMAXPS       Y4, Y0, Y0
 	VMAXPS       Y4, Y1, Y1
 	VMAXPS       Y4, Y2, Y2
 	VMAXPS       Y4, Y3, Y3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX2_g4store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X4
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -1992,105 +1863,96 @@ dwK5S1AVX2_g4act:
 	VMINPS       Y4, Y3, Y3
 
 dwK5S1AVX2_g4store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX2_nextrow
 
 dwK5S1AVX2_r5:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S1AVX2_g5row:
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y5
+	VMOVUPS     (R9)(AX*1), Y6
+	VMOVUPS     (R9)(AX*2), Y7
+	VMOVUPS     (R9)(DX*1), Y8
+	VMOVUPS     (R9)(AX*4), Y9
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y5, Y10, Y0
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y6, Y10, Y0
 	VFMADD231PS Y5, Y10, Y1
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y7, Y10, Y0
 	VFMADD231PS Y6, Y10, Y1
 	VFMADD231PS Y5, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y10
 	VFMADD231PS Y8, Y10, Y0
 	VFMADD231PS Y7, Y10, Y1
 	VFMADD231PS Y6, Y10, Y2
 	VFMADD231PS Y5, Y10, Y3
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y10
 	VFMADD231PS Y9, Y10, Y0
 	VFMADD231PS Y8, Y10, Y1
 	VFMADD231PS Y7, Y10, Y2
 	VFMADD231PS Y6, Y10, Y3
 	VFMADD231PS Y5, Y10, Y4
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y9, Y10, Y1
 	VFMADD231PS Y8, Y10, Y2
 	VFMADD231PS Y7, Y10, Y3
 	VFMADD231PS Y6, Y10, Y4
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y9, Y10, Y2
 	VFMADD231PS Y8, Y10, Y3
 	VFMADD231PS Y7, Y10, Y4
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y9, Y10, Y3
 	VFMADD231PS Y8, Y10, Y4
-	VMOVUPS     (R11), Y10
+	VMOVUPS     (R12)(DX*1), Y10
 	VFMADD231PS Y9, Y10, Y4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX2_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX2_g5act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
 
 dwK5S1AVX2_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX2_g5store
 	VXORPS       Y5, Y5, Y5
 	VMAXPS       Y5, Y0, Y0
@@ -2098,10 +1960,10 @@ dwK5S1AVX2_g5act:
 	VMAXPS       Y5, Y2, Y2
 	VMAXPS       Y5, Y3, Y3
 	VMAXPS       Y5, Y4, Y4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX2_g5store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X5
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -2110,116 +1972,106 @@ dwK5S1AVX2_g5act:
 	VMINPS       Y5, Y4, Y4
 
 dwK5S1AVX2_g5store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX2_nextrow
 
 dwK5S1AVX2_r6:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	VMOVUPS (DI), Y5
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	VMOVUPS (R8), Y5
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S1AVX2_g6row:
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y6
+	VMOVUPS     (R9)(AX*1), Y7
+	VMOVUPS     (R9)(AX*2), Y8
+	VMOVUPS     (R9)(DX*1), Y9
+	VMOVUPS     (R9)(AX*4), Y10
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y6, Y11, Y0
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y7, Y11, Y0
 	VFMADD231PS Y6, Y11, Y1
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y8, Y11, Y0
 	VFMADD231PS Y7, Y11, Y1
 	VFMADD231PS Y6, Y11, Y2
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y9, Y11, Y0
 	VFMADD231PS Y8, Y11, Y1
 	VFMADD231PS Y7, Y11, Y2
 	VFMADD231PS Y6, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y10, Y11, Y0
 	VFMADD231PS Y9, Y11, Y1
 	VFMADD231PS Y8, Y11, Y2
 	VFMADD231PS Y7, Y11, Y3
 	VFMADD231PS Y6, Y11, Y4
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y10, Y11, Y1
 	VFMADD231PS Y9, Y11, Y2
 	VFMADD231PS Y8, Y11, Y3
 	VFMADD231PS Y7, Y11, Y4
 	VFMADD231PS Y6, Y11, Y5
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y10, Y11, Y2
 	VFMADD231PS Y9, Y11, Y3
 	VFMADD231PS Y8, Y11, Y4
 	VFMADD231PS Y7, Y11, Y5
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y10, Y11, Y3
 	VFMADD231PS Y9, Y11, Y4
 	VFMADD231PS Y8, Y11, Y5
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y10, Y11, Y4
 	VFMADD231PS Y9, Y11, Y5
-	VMOVUPS     (R11), Y11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y10, Y11, Y5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX2_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX2_g6act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
 
 dwK5S1AVX2_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX2_g6store
 	VXORPS       Y6, Y6, Y6
 	VMAXPS       Y6, Y0, Y0
@@ -2228,10 +2080,10 @@ dwK5S1AVX2_g6act:
 	VMAXPS       Y6, Y3, Y3
 	VMAXPS       Y6, Y4, Y4
 	VMAXPS       Y6, Y5, Y5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX2_g6store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X6
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -2241,20 +2093,20 @@ dwK5S1AVX2_g6act:
 	VMINPS       Y6, Y5, Y5
 
 dwK5S1AVX2_g6store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK5S1AVX2_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -2318,134 +2170,122 @@ dwK5S2AVX2_chunk:
 dwK5S2AVX2_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
 	SHLQ $+1, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK5S2AVX2_groups:
-	CMPQ    DI, $+7
+	CMPQ    R8, $+7
 	JL      dwK5S2AVX2_rem
-	SUBQ    $+7, DI
-	MOVQ    40(SP), R8
-	VMOVUPS (R8), Y0
-	VMOVUPS (R8), Y1
-	VMOVUPS (R8), Y2
-	VMOVUPS (R8), Y3
-	VMOVUPS (R8), Y4
-	VMOVUPS (R8), Y5
-	VMOVUPS (R8), Y6
-	MOVQ    inRow+24(FP), R8
-	SHLQ    $+2, R8
-	MOVQ    32(SP), R9
-	MOVQ    $+5, R10
-	MOVQ    DX, R11
+	SUBQ    $+7, R8
+	MOVQ    40(SP), R9
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9), Y1
+	VMOVUPS (R9), Y2
+	VMOVUPS (R9), Y3
+	VMOVUPS (R9), Y4
+	VMOVUPS (R9), Y5
+	VMOVUPS (R9), Y6
+	MOVQ    inRow+24(FP), R9
+	SHLQ    $+2, R9
+	MOVQ    32(SP), R10
+	MOVQ    $+5, R11
+	MOVQ    BX, R12
 
 dwK5S2AVX2_g7row:
-	VMOVUPS     (R9), Y7
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y8
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y9
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y10
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y11
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R10), Y7
+	VMOVUPS     (R10)(AX*1), Y8
+	VMOVUPS     (R10)(AX*2), Y9
+	VMOVUPS     (R10)(DX*1), Y10
+	VMOVUPS     (R10)(AX*4), Y11
+	LEAQ        (R10)(AX*4), R10
+	LEAQ        (R10)(AX*1), R10
+	MOVQ        R12, R13
+	VMOVUPS     (R13), Y12
 	VFMADD231PS Y7, Y12, Y0
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y12
 	VFMADD231PS Y8, Y12, Y0
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y12
 	VFMADD231PS Y9, Y12, Y0
 	VFMADD231PS Y7, Y12, Y1
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y12
 	VFMADD231PS Y10, Y12, Y0
 	VFMADD231PS Y8, Y12, Y1
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y12
 	VFMADD231PS Y11, Y12, Y0
 	VFMADD231PS Y9, Y12, Y1
 	VFMADD231PS Y7, Y12, Y2
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y12
 	VFMADD231PS Y10, Y12, Y1
 	VFMADD231PS Y8, Y12, Y2
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y12
 	VFMADD231PS Y11, Y12, Y1
 	VFMADD231PS Y9, Y12, Y2
 	VFMADD231PS Y7, Y12, Y3
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y12
 	VFMADD231PS Y10, Y12, Y2
 	VFMADD231PS Y8, Y12, Y3
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y12
 	VFMADD231PS Y11, Y12, Y2
 	VFMADD231PS Y9, Y12, Y3
 	VFMADD231PS Y7, Y12, Y4
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y12
 	VFMADD231PS Y10, Y12, Y3
 	VFMADD231PS Y8, Y12, Y4
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y12
 	VFMADD231PS Y11, Y12, Y3
 	VFMADD231PS Y9, Y12, Y4
 	VFMADD231PS Y7, Y12, Y5
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y12
 	VFMADD231PS Y10, Y12, Y4
 	VFMADD231PS Y8, Y12, Y5
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y12
 	VFMADD231PS Y11, Y12, Y4
 	VFMADD231PS Y9, Y12, Y5
 	VFMADD231PS Y7, Y12, Y6
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y12
 	VFMADD231PS Y10, Y12, Y5
 	VFMADD231PS Y8, Y12, Y6
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y12
 	VFMADD231PS Y11, Y12, Y5
 	VFMADD231PS Y9, Y12, Y6
-	VMOVUPS     (R12), Y12
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y12
 	VFMADD231PS Y10, Y12, Y6
-	VMOVUPS     (R12), Y12
+	VMOVUPS     (R13)(AX*1), Y12
 	VFMADD231PS Y11, Y12, Y6
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK5S2AVX2_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX2_g7act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
-	VADDPS      (SI), Y6, Y6
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
+	VADDPS      (DI), Y6, Y6
+	ADDQ        AX, DI
 
 dwK5S2AVX2_g7act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK5S2AVX2_g7store
 	VXORPS       Y7, Y7, Y7
 	VMAXPS       Y7, Y0, Y0
@@ -2455,10 +2295,10 @@ dwK5S2AVX2_g7act:
 	VMAXPS       Y7, Y4, Y4
 	VMAXPS       Y7, Y5, Y5
 	VMAXPS       Y7, Y6, Y6
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK5S2AVX2_g7store
-	MOVL         $0x40c00000, R8
-	VMOVD        R8, X7
+	MOVL         $0x40c00000, R9
+	VMOVD        R9, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -2469,369 +2309,337 @@ dwK5S2AVX2_g7act:
 	VMINPS       Y7, Y6, Y6
 
 dwK5S2AVX2_g7store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y6, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+7, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y6, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+7, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK5S2AVX2_groups
 
 dwK5S2AVX2_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK5S2AVX2_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK5S2AVX2_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK5S2AVX2_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK5S2AVX2_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK5S2AVX2_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK5S2AVX2_r6
 	JMP  dwK5S2AVX2_nextrow
 
 dwK5S2AVX2_r1:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S2AVX2_g1row:
-	VMOVUPS     (R8), Y1
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y1
+	VMOVUPS     (R9)(AX*1), Y2
+	VMOVUPS     (R9)(AX*2), Y3
+	VMOVUPS     (R9)(DX*1), Y4
+	VMOVUPS     (R9)(AX*4), Y5
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y6
 	VFMADD231PS Y1, Y6, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y1
 	VFMADD231PS Y2, Y1, Y0
-	VMOVUPS     (R11), Y6
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y6
 	VFMADD231PS Y3, Y6, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y1
 	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     (R11), Y6
+	VMOVUPS     (R12)(AX*4), Y6
 	VFMADD231PS Y5, Y6, Y0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX2_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX2_g1act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
 
 dwK5S2AVX2_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX2_g1store
 	VXORPS       Y1, Y1, Y1
 	VMAXPS       Y1, Y0, Y0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX2_g1store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X1
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
 dwK5S2AVX2_g1store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX2_nextrow
 
 dwK5S2AVX2_r2:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S2AVX2_g2row:
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y2
+	VMOVUPS     (R9)(AX*1), Y3
+	VMOVUPS     (R9)(AX*2), Y4
+	VMOVUPS     (R9)(DX*1), Y5
+	VMOVUPS     (R9)(AX*4), Y6
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y7
 	VFMADD231PS Y2, Y7, Y0
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y7
 	VFMADD231PS Y3, Y7, Y0
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y7
 	VFMADD231PS Y4, Y7, Y0
 	VFMADD231PS Y2, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y7
 	VFMADD231PS Y5, Y7, Y0
 	VFMADD231PS Y3, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VFMADD231PS Y4, Y7, Y1
-	VMOVUPS     (R11), Y7
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y7
 	VFMADD231PS Y5, Y7, Y1
-	VMOVUPS     (R11), Y7
+	VMOVUPS     (R12)(AX*1), Y7
 	VFMADD231PS Y6, Y7, Y1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX2_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX2_g2act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
 
 dwK5S2AVX2_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX2_g2store
 	VXORPS       Y2, Y2, Y2
 	VMAXPS       Y2, Y0, Y0
 	VMAXPS       Y2, Y1, Y1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX2_g2store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X2
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
 
 dwK5S2AVX2_g2store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX2_nextrow
 
 dwK5S2AVX2_r3:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S2AVX2_g3row:
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y3
+	VMOVUPS     (R9)(AX*1), Y4
+	VMOVUPS     (R9)(AX*2), Y5
+	VMOVUPS     (R9)(DX*1), Y6
+	VMOVUPS     (R9)(AX*4), Y7
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y3, Y8, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y4, Y8, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y8
 	VFMADD231PS Y5, Y8, Y0
 	VFMADD231PS Y3, Y8, Y1
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y8
 	VFMADD231PS Y6, Y8, Y0
 	VFMADD231PS Y4, Y8, Y1
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y8
 	VFMADD231PS Y7, Y8, Y0
 	VFMADD231PS Y5, Y8, Y1
 	VFMADD231PS Y3, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y6, Y8, Y1
 	VFMADD231PS Y4, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y7, Y8, Y1
 	VFMADD231PS Y5, Y8, Y2
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y8
 	VFMADD231PS Y6, Y8, Y2
-	VMOVUPS     (R11), Y8
+	VMOVUPS     (R12)(DX*1), Y8
 	VFMADD231PS Y7, Y8, Y2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX2_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX2_g3act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
 
 dwK5S2AVX2_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX2_g3store
 	VXORPS       Y3, Y3, Y3
 	VMAXPS       Y3, Y0, Y0
 	VMAXPS       Y3, Y1, Y1
 	VMAXPS       Y3, Y2, Y2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX2_g3store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X3
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
 	VMINPS       Y3, Y2, Y2
 
 dwK5S2AVX2_g3store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX2_nextrow
 
 dwK5S2AVX2_r4:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S2AVX2_g4row:
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y4
+	VMOVUPS     (R9)(AX*1), Y5
+	VMOVUPS     (R9)(AX*2), Y6
+	VMOVUPS     (R9)(DX*1), Y7
+	VMOVUPS     (R9)(AX*4), Y8
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y4, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y5, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y6, Y9, Y0
 	VFMADD231PS Y4, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y7, Y9, Y0
 	VFMADD231PS Y5, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y9
 	VFMADD231PS Y8, Y9, Y0
 	VFMADD231PS Y6, Y9, Y1
 	VFMADD231PS Y4, Y9, Y2
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y7, Y9, Y1
 	VFMADD231PS Y5, Y9, Y2
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y8, Y9, Y1
 	VFMADD231PS Y6, Y9, Y2
 	VFMADD231PS Y4, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y7, Y9, Y2
 	VFMADD231PS Y5, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y8, Y9, Y2
 	VFMADD231PS Y6, Y9, Y3
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y9
 	VFMADD231PS Y7, Y9, Y3
-	VMOVUPS     (R11), Y9
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y8, Y9, Y3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX2_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX2_g4act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
 
 dwK5S2AVX2_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX2_g4store
 	VXORPS       Y4, Y4, Y4
 	VMAXPS       Y4, Y0, Y0
 	VMAXPS       Y4, Y1, Y1
 	VMAXPS       Y4, Y2, Y2
 	VMAXPS       Y4, Y3, Y3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX2_g4store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X4
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -2839,113 +2647,102 @@ dwK5S2AVX2_g4act:
 	VMINPS       Y4, Y3, Y3
 
 dwK5S2AVX2_g4store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX2_nextrow
 
 dwK5S2AVX2_r5:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S2AVX2_g5row:
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y5
+	VMOVUPS     (R9)(AX*1), Y6
+	VMOVUPS     (R9)(AX*2), Y7
+	VMOVUPS     (R9)(DX*1), Y8
+	VMOVUPS     (R9)(AX*4), Y9
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y5, Y10, Y0
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y6, Y10, Y0
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y7, Y10, Y0
 	VFMADD231PS Y5, Y10, Y1
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y10
 	VFMADD231PS Y8, Y10, Y0
 	VFMADD231PS Y6, Y10, Y1
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y10
 	VFMADD231PS Y9, Y10, Y0
 	VFMADD231PS Y7, Y10, Y1
 	VFMADD231PS Y5, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y8, Y10, Y1
 	VFMADD231PS Y6, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y9, Y10, Y1
 	VFMADD231PS Y7, Y10, Y2
 	VFMADD231PS Y5, Y10, Y3
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y8, Y10, Y2
 	VFMADD231PS Y6, Y10, Y3
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y10
 	VFMADD231PS Y9, Y10, Y2
 	VFMADD231PS Y7, Y10, Y3
 	VFMADD231PS Y5, Y10, Y4
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y10
 	VFMADD231PS Y8, Y10, Y3
 	VFMADD231PS Y6, Y10, Y4
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y9, Y10, Y3
 	VFMADD231PS Y7, Y10, Y4
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y8, Y10, Y4
-	VMOVUPS     (R11), Y10
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y9, Y10, Y4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX2_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX2_g5act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
 
 dwK5S2AVX2_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX2_g5store
 	VXORPS       Y5, Y5, Y5
 	VMAXPS       Y5, Y0, Y0
@@ -2953,10 +2750,10 @@ dwK5S2AVX2_g5act:
 	VMAXPS       Y5, Y2, Y2
 	VMAXPS       Y5, Y3, Y3
 	VMAXPS       Y5, Y4, Y4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX2_g5store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X5
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -2965,126 +2762,113 @@ dwK5S2AVX2_g5act:
 	VMINPS       Y5, Y4, Y4
 
 dwK5S2AVX2_g5store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX2_nextrow
 
 dwK5S2AVX2_r6:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	VMOVUPS (DI), Y5
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+5, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	VMOVUPS (R8), Y5
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+5, R10
+	MOVQ    BX, R11
 
 dwK5S2AVX2_g6row:
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y6
+	VMOVUPS     (R9)(AX*1), Y7
+	VMOVUPS     (R9)(AX*2), Y8
+	VMOVUPS     (R9)(DX*1), Y9
+	VMOVUPS     (R9)(AX*4), Y10
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y6, Y11, Y0
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y7, Y11, Y0
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y8, Y11, Y0
 	VFMADD231PS Y6, Y11, Y1
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y9, Y11, Y0
 	VFMADD231PS Y7, Y11, Y1
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y10, Y11, Y0
 	VFMADD231PS Y8, Y11, Y1
 	VFMADD231PS Y6, Y11, Y2
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y9, Y11, Y1
 	VFMADD231PS Y7, Y11, Y2
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y10, Y11, Y1
 	VFMADD231PS Y8, Y11, Y2
 	VFMADD231PS Y6, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y9, Y11, Y2
 	VFMADD231PS Y7, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y10, Y11, Y2
 	VFMADD231PS Y8, Y11, Y3
 	VFMADD231PS Y6, Y11, Y4
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y9, Y11, Y3
 	VFMADD231PS Y7, Y11, Y4
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y10, Y11, Y3
 	VFMADD231PS Y8, Y11, Y4
 	VFMADD231PS Y6, Y11, Y5
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y9, Y11, Y4
 	VFMADD231PS Y7, Y11, Y5
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y10, Y11, Y4
 	VFMADD231PS Y8, Y11, Y5
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y9, Y11, Y5
-	VMOVUPS     (R11), Y11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y10, Y11, Y5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX2_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX2_g6act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
 
 dwK5S2AVX2_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX2_g6store
 	VXORPS       Y6, Y6, Y6
 	VMAXPS       Y6, Y0, Y0
@@ -3093,10 +2877,10 @@ dwK5S2AVX2_g6act:
 	VMAXPS       Y6, Y3, Y3
 	VMAXPS       Y6, Y4, Y4
 	VMAXPS       Y6, Y5, Y5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX2_g6store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X6
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -3106,20 +2890,20 @@ dwK5S2AVX2_g6act:
 	VMINPS       Y6, Y5, Y5
 
 dwK5S2AVX2_g6store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK5S2AVX2_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -3183,81 +2967,73 @@ dwK7S1AVX2_chunk:
 dwK7S1AVX2_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK7S1AVX2_groups:
-	CMPQ    DI, $+7
+	CMPQ    R8, $+7
 	JL      dwK7S1AVX2_rem
-	SUBQ    $+7, DI
-	MOVQ    40(SP), R8
-	VMOVUPS (R8), Y0
-	VMOVUPS (R8), Y1
-	VMOVUPS (R8), Y2
-	VMOVUPS (R8), Y3
-	VMOVUPS (R8), Y4
-	VMOVUPS (R8), Y5
-	VMOVUPS (R8), Y6
-	MOVQ    inRow+24(FP), R8
-	SHLQ    $+2, R8
-	MOVQ    32(SP), R9
-	MOVQ    $+7, R10
-	MOVQ    DX, R11
+	SUBQ    $+7, R8
+	MOVQ    40(SP), R9
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9), Y1
+	VMOVUPS (R9), Y2
+	VMOVUPS (R9), Y3
+	VMOVUPS (R9), Y4
+	VMOVUPS (R9), Y5
+	VMOVUPS (R9), Y6
+	MOVQ    inRow+24(FP), R9
+	SHLQ    $+2, R9
+	MOVQ    32(SP), R10
+	MOVQ    $+7, R11
+	MOVQ    BX, R12
 
 dwK7S1AVX2_g7row:
-	VMOVUPS     (R9), Y7
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y8
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y9
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y10
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y11
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y12
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y13
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R10), Y7
+	VMOVUPS     (R10)(AX*1), Y8
+	VMOVUPS     (R10)(AX*2), Y9
+	VMOVUPS     (R10)(DX*1), Y10
+	VMOVUPS     (R10)(AX*4), Y11
+	LEAQ        (R10)(AX*4), R10
+	LEAQ        (R10)(AX*1), R10
+	VMOVUPS     (R10), Y12
+	VMOVUPS     (R10)(AX*1), Y13
+	LEAQ        (R10)(AX*2), R10
+	MOVQ        R12, R13
+	VMOVUPS     (R13), Y14
 	VFMADD231PS Y7, Y14, Y0
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y14
 	VFMADD231PS Y8, Y14, Y0
 	VFMADD231PS Y7, Y14, Y1
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y14
 	VFMADD231PS Y9, Y14, Y0
 	VFMADD231PS Y8, Y14, Y1
 	VFMADD231PS Y7, Y14, Y2
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y14
 	VFMADD231PS Y10, Y14, Y0
 	VFMADD231PS Y9, Y14, Y1
 	VFMADD231PS Y8, Y14, Y2
 	VFMADD231PS Y7, Y14, Y3
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y14
 	VFMADD231PS Y11, Y14, Y0
 	VFMADD231PS Y10, Y14, Y1
 	VFMADD231PS Y9, Y14, Y2
 	VFMADD231PS Y8, Y14, Y3
 	VFMADD231PS Y7, Y14, Y4
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y11, Y14, Y1
 	VFMADD231PS Y10, Y14, Y2
 	VFMADD231PS Y9, Y14, Y3
 	VFMADD231PS Y8, Y14, Y4
 	VFMADD231PS Y7, Y14, Y5
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y14
 	VFMADD231PS Y13, Y14, Y0
 	VFMADD231PS Y12, Y14, Y1
 	VFMADD231PS Y11, Y14, Y2
@@ -3265,61 +3041,58 @@ dwK7S1AVX2_g7row:
 	VFMADD231PS Y9, Y14, Y4
 	VFMADD231PS Y8, Y14, Y5
 	VFMADD231PS Y7, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y14
 	VFMADD231PS Y13, Y14, Y1
 	VFMADD231PS Y12, Y14, Y2
 	VFMADD231PS Y11, Y14, Y3
 	VFMADD231PS Y10, Y14, Y4
 	VFMADD231PS Y9, Y14, Y5
 	VFMADD231PS Y8, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y14
 	VFMADD231PS Y13, Y14, Y2
 	VFMADD231PS Y12, Y14, Y3
 	VFMADD231PS Y11, Y14, Y4
 	VFMADD231PS Y10, Y14, Y5
 	VFMADD231PS Y9, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y14
 	VFMADD231PS Y13, Y14, Y3
 	VFMADD231PS Y12, Y14, Y4
 	VFMADD231PS Y11, Y14, Y5
 	VFMADD231PS Y10, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y14
 	VFMADD231PS Y13, Y14, Y4
 	VFMADD231PS Y12, Y14, Y5
 	VFMADD231PS Y11, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y14
 	VFMADD231PS Y13, Y14, Y5
 	VFMADD231PS Y12, Y14, Y6
-	VMOVUPS     (R12), Y14
+	VMOVUPS     (R13)(AX*2), Y14
 	VFMADD231PS Y13, Y14, Y6
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK7S1AVX2_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX2_g7act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
-	VADDPS      (SI), Y6, Y6
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
+	VADDPS      (DI), Y6, Y6
+	ADDQ        AX, DI
 
 dwK7S1AVX2_g7act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK7S1AVX2_g7store
 	VXORPS       Y7, Y7, Y7
 	VMAXPS       Y7, Y0, Y0
@@ -3329,10 +3102,10 @@ dwK7S1AVX2_g7act:
 	VMAXPS       Y7, Y4, Y4
 	VMAXPS       Y7, Y5, Y5
 	VMAXPS       Y7, Y6, Y6
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK7S1AVX2_g7store
-	MOVL         $0x40c00000, R8
-	VMOVD        R8, X7
+	MOVL         $0x40c00000, R9
+	VMOVD        R9, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -3343,409 +3116,371 @@ dwK7S1AVX2_g7act:
 	VMINPS       Y7, Y6, Y6
 
 dwK7S1AVX2_g7store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y6, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+7, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y6, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+7, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK7S1AVX2_groups
 
 dwK7S1AVX2_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK7S1AVX2_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK7S1AVX2_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK7S1AVX2_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK7S1AVX2_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK7S1AVX2_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK7S1AVX2_r6
 	JMP  dwK7S1AVX2_nextrow
 
 dwK7S1AVX2_r1:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S1AVX2_g1row:
-	VMOVUPS     (R8), Y1
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y1
+	VMOVUPS     (R9)(AX*1), Y2
+	VMOVUPS     (R9)(AX*2), Y3
+	VMOVUPS     (R9)(DX*1), Y4
+	VMOVUPS     (R9)(AX*4), Y5
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y6
+	VMOVUPS     (R9)(AX*1), Y7
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y1, Y8, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y1
 	VFMADD231PS Y2, Y1, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y8
 	VFMADD231PS Y3, Y8, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y1
 	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y8
 	VFMADD231PS Y5, Y8, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y1
 	VFMADD231PS Y6, Y1, Y0
-	VMOVUPS     (R11), Y8
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y7, Y8, Y0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX2_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX2_g1act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
 
 dwK7S1AVX2_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX2_g1store
 	VXORPS       Y1, Y1, Y1
 	VMAXPS       Y1, Y0, Y0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX2_g1store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X1
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
 dwK7S1AVX2_g1store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX2_nextrow
 
 dwK7S1AVX2_r2:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S1AVX2_g2row:
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y2
+	VMOVUPS     (R9)(AX*1), Y3
+	VMOVUPS     (R9)(AX*2), Y4
+	VMOVUPS     (R9)(DX*1), Y5
+	VMOVUPS     (R9)(AX*4), Y6
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y7
+	VMOVUPS     (R9)(AX*1), Y8
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y2, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y3, Y9, Y0
 	VFMADD231PS Y2, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y4, Y9, Y0
 	VFMADD231PS Y3, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y5, Y9, Y0
 	VFMADD231PS Y4, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y9
 	VFMADD231PS Y6, Y9, Y0
 	VFMADD231PS Y5, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y7, Y9, Y0
 	VFMADD231PS Y6, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y8, Y9, Y0
 	VFMADD231PS Y7, Y9, Y1
-	VMOVUPS     (R11), Y9
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y8, Y9, Y1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX2_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX2_g2act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
 
 dwK7S1AVX2_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX2_g2store
 	VXORPS       Y2, Y2, Y2
 	VMAXPS       Y2, Y0, Y0
 	VMAXPS       Y2, Y1, Y1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX2_g2store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X2
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
 
 dwK7S1AVX2_g2store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX2_nextrow
 
 dwK7S1AVX2_r3:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S1AVX2_g3row:
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y3
+	VMOVUPS     (R9)(AX*1), Y4
+	VMOVUPS     (R9)(AX*2), Y5
+	VMOVUPS     (R9)(DX*1), Y6
+	VMOVUPS     (R9)(AX*4), Y7
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y8
+	VMOVUPS     (R9)(AX*1), Y9
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y3, Y10, Y0
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y4, Y10, Y0
 	VFMADD231PS Y3, Y10, Y1
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y5, Y10, Y0
 	VFMADD231PS Y4, Y10, Y1
 	VFMADD231PS Y3, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y10
 	VFMADD231PS Y6, Y10, Y0
 	VFMADD231PS Y5, Y10, Y1
 	VFMADD231PS Y4, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y10
 	VFMADD231PS Y7, Y10, Y0
 	VFMADD231PS Y6, Y10, Y1
 	VFMADD231PS Y5, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y8, Y10, Y0
 	VFMADD231PS Y7, Y10, Y1
 	VFMADD231PS Y6, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y9, Y10, Y0
 	VFMADD231PS Y8, Y10, Y1
 	VFMADD231PS Y7, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y9, Y10, Y1
 	VFMADD231PS Y8, Y10, Y2
-	VMOVUPS     (R11), Y10
+	VMOVUPS     (R12)(DX*1), Y10
 	VFMADD231PS Y9, Y10, Y2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX2_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX2_g3act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
 
 dwK7S1AVX2_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX2_g3store
 	VXORPS       Y3, Y3, Y3
 	VMAXPS       Y3, Y0, Y0
 	VMAXPS       Y3, Y1, Y1
 	VMAXPS       Y3, Y2, Y2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX2_g3store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X3
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
 	VMINPS       Y3, Y2, Y2
 
 dwK7S1AVX2_g3store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX2_nextrow
 
 dwK7S1AVX2_r4:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S1AVX2_g4row:
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y4
+	VMOVUPS     (R9)(AX*1), Y5
+	VMOVUPS     (R9)(AX*2), Y6
+	VMOVUPS     (R9)(DX*1), Y7
+	VMOVUPS     (R9)(AX*4), Y8
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y9
+	VMOVUPS     (R9)(AX*1), Y10
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y4, Y11, Y0
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y5, Y11, Y0
 	VFMADD231PS Y4, Y11, Y1
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y6, Y11, Y0
 	VFMADD231PS Y5, Y11, Y1
 	VFMADD231PS Y4, Y11, Y2
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y7, Y11, Y0
 	VFMADD231PS Y6, Y11, Y1
 	VFMADD231PS Y5, Y11, Y2
 	VFMADD231PS Y4, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y8, Y11, Y0
 	VFMADD231PS Y7, Y11, Y1
 	VFMADD231PS Y6, Y11, Y2
 	VFMADD231PS Y5, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y9, Y11, Y0
 	VFMADD231PS Y8, Y11, Y1
 	VFMADD231PS Y7, Y11, Y2
 	VFMADD231PS Y6, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y10, Y11, Y0
 	VFMADD231PS Y9, Y11, Y1
 	VFMADD231PS Y8, Y11, Y2
 	VFMADD231PS Y7, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y10, Y11, Y1
 	VFMADD231PS Y9, Y11, Y2
 	VFMADD231PS Y8, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y10, Y11, Y2
 	VFMADD231PS Y9, Y11, Y3
-	VMOVUPS     (R11), Y11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y10, Y11, Y3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX2_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX2_g4act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
 
 dwK7S1AVX2_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX2_g4store
 	VXORPS       Y4, Y4, Y4
 	VMAXPS       Y4, Y0, Y0
 	VMAXPS       Y4, Y1, Y1
 	VMAXPS       Y4, Y2, Y2
 	VMAXPS       Y4, Y3, Y3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX2_g4store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X4
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -3753,123 +3488,113 @@ dwK7S1AVX2_g4act:
 	VMINPS       Y4, Y3, Y3
 
 dwK7S1AVX2_g4store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX2_nextrow
 
 dwK7S1AVX2_r5:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S1AVX2_g5row:
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y10
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y11
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y5
+	VMOVUPS     (R9)(AX*1), Y6
+	VMOVUPS     (R9)(AX*2), Y7
+	VMOVUPS     (R9)(DX*1), Y8
+	VMOVUPS     (R9)(AX*4), Y9
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y10
+	VMOVUPS     (R9)(AX*1), Y11
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y12
 	VFMADD231PS Y5, Y12, Y0
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y12
 	VFMADD231PS Y6, Y12, Y0
 	VFMADD231PS Y5, Y12, Y1
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y12
 	VFMADD231PS Y7, Y12, Y0
 	VFMADD231PS Y6, Y12, Y1
 	VFMADD231PS Y5, Y12, Y2
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y12
 	VFMADD231PS Y8, Y12, Y0
 	VFMADD231PS Y7, Y12, Y1
 	VFMADD231PS Y6, Y12, Y2
 	VFMADD231PS Y5, Y12, Y3
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y12
 	VFMADD231PS Y9, Y12, Y0
 	VFMADD231PS Y8, Y12, Y1
 	VFMADD231PS Y7, Y12, Y2
 	VFMADD231PS Y6, Y12, Y3
 	VFMADD231PS Y5, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y12
 	VFMADD231PS Y10, Y12, Y0
 	VFMADD231PS Y9, Y12, Y1
 	VFMADD231PS Y8, Y12, Y2
 	VFMADD231PS Y7, Y12, Y3
 	VFMADD231PS Y6, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y12
 	VFMADD231PS Y11, Y12, Y0
 	VFMADD231PS Y10, Y12, Y1
 	VFMADD231PS Y9, Y12, Y2
 	VFMADD231PS Y8, Y12, Y3
 	VFMADD231PS Y7, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y12
 	VFMADD231PS Y11, Y12, Y1
 	VFMADD231PS Y10, Y12, Y2
 	VFMADD231PS Y9, Y12, Y3
 	VFMADD231PS Y8, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y12
 	VFMADD231PS Y11, Y12, Y2
 	VFMADD231PS Y10, Y12, Y3
 	VFMADD231PS Y9, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y12
 	VFMADD231PS Y11, Y12, Y3
 	VFMADD231PS Y10, Y12, Y4
-	VMOVUPS     (R11), Y12
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y12
 	VFMADD231PS Y11, Y12, Y4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX2_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX2_g5act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
 
 dwK7S1AVX2_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX2_g5store
 	VXORPS       Y5, Y5, Y5
 	VMAXPS       Y5, Y0, Y0
@@ -3877,10 +3602,10 @@ dwK7S1AVX2_g5act:
 	VMAXPS       Y5, Y2, Y2
 	VMAXPS       Y5, Y3, Y3
 	VMAXPS       Y5, Y4, Y4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX2_g5store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X5
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -3889,136 +3614,125 @@ dwK7S1AVX2_g5act:
 	VMINPS       Y5, Y4, Y4
 
 dwK7S1AVX2_g5store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX2_nextrow
 
 dwK7S1AVX2_r6:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	VMOVUPS (DI), Y5
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	VMOVUPS (R8), Y5
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S1AVX2_g6row:
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y10
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y11
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y12
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y6
+	VMOVUPS     (R9)(AX*1), Y7
+	VMOVUPS     (R9)(AX*2), Y8
+	VMOVUPS     (R9)(DX*1), Y9
+	VMOVUPS     (R9)(AX*4), Y10
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y11
+	VMOVUPS     (R9)(AX*1), Y12
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y13
 	VFMADD231PS Y6, Y13, Y0
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y13
 	VFMADD231PS Y7, Y13, Y0
 	VFMADD231PS Y6, Y13, Y1
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y13
 	VFMADD231PS Y8, Y13, Y0
 	VFMADD231PS Y7, Y13, Y1
 	VFMADD231PS Y6, Y13, Y2
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y13
 	VFMADD231PS Y9, Y13, Y0
 	VFMADD231PS Y8, Y13, Y1
 	VFMADD231PS Y7, Y13, Y2
 	VFMADD231PS Y6, Y13, Y3
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y13
 	VFMADD231PS Y10, Y13, Y0
 	VFMADD231PS Y9, Y13, Y1
 	VFMADD231PS Y8, Y13, Y2
 	VFMADD231PS Y7, Y13, Y3
 	VFMADD231PS Y6, Y13, Y4
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y13
 	VFMADD231PS Y11, Y13, Y0
 	VFMADD231PS Y10, Y13, Y1
 	VFMADD231PS Y9, Y13, Y2
 	VFMADD231PS Y8, Y13, Y3
 	VFMADD231PS Y7, Y13, Y4
 	VFMADD231PS Y6, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y13
 	VFMADD231PS Y12, Y13, Y0
 	VFMADD231PS Y11, Y13, Y1
 	VFMADD231PS Y10, Y13, Y2
 	VFMADD231PS Y9, Y13, Y3
 	VFMADD231PS Y8, Y13, Y4
 	VFMADD231PS Y7, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y13
 	VFMADD231PS Y12, Y13, Y1
 	VFMADD231PS Y11, Y13, Y2
 	VFMADD231PS Y10, Y13, Y3
 	VFMADD231PS Y9, Y13, Y4
 	VFMADD231PS Y8, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y13
 	VFMADD231PS Y12, Y13, Y2
 	VFMADD231PS Y11, Y13, Y3
 	VFMADD231PS Y10, Y13, Y4
 	VFMADD231PS Y9, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y13
 	VFMADD231PS Y12, Y13, Y3
 	VFMADD231PS Y11, Y13, Y4
 	VFMADD231PS Y10, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y13
 	VFMADD231PS Y12, Y13, Y4
 	VFMADD231PS Y11, Y13, Y5
-	VMOVUPS     (R11), Y13
+	VMOVUPS     (R12)(AX*1), Y13
 	VFMADD231PS Y12, Y13, Y5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX2_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX2_g6act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
 
 dwK7S1AVX2_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX2_g6store
 	VXORPS       Y6, Y6, Y6
 	VMAXPS       Y6, Y0, Y0
@@ -4027,10 +3741,10 @@ dwK7S1AVX2_g6act:
 	VMAXPS       Y6, Y3, Y3
 	VMAXPS       Y6, Y4, Y4
 	VMAXPS       Y6, Y5, Y5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX2_g6store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X6
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -4040,20 +3754,20 @@ dwK7S1AVX2_g6act:
 	VMINPS       Y6, Y5, Y5
 
 dwK7S1AVX2_g6store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK7S1AVX2_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -4117,156 +3831,141 @@ dwK7S2AVX2_chunk:
 dwK7S2AVX2_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
 	SHLQ $+1, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK7S2AVX2_groups:
-	CMPQ    DI, $+7
+	CMPQ    R8, $+7
 	JL      dwK7S2AVX2_rem
-	SUBQ    $+7, DI
-	MOVQ    40(SP), R8
-	VMOVUPS (R8), Y0
-	VMOVUPS (R8), Y1
-	VMOVUPS (R8), Y2
-	VMOVUPS (R8), Y3
-	VMOVUPS (R8), Y4
-	VMOVUPS (R8), Y5
-	VMOVUPS (R8), Y6
-	MOVQ    inRow+24(FP), R8
-	SHLQ    $+2, R8
-	MOVQ    32(SP), R9
-	MOVQ    $+7, R10
-	MOVQ    DX, R11
+	SUBQ    $+7, R8
+	MOVQ    40(SP), R9
+	VMOVUPS (R9), Y0
+	VMOVUPS (R9), Y1
+	VMOVUPS (R9), Y2
+	VMOVUPS (R9), Y3
+	VMOVUPS (R9), Y4
+	VMOVUPS (R9), Y5
+	VMOVUPS (R9), Y6
+	MOVQ    inRow+24(FP), R9
+	SHLQ    $+2, R9
+	MOVQ    32(SP), R10
+	MOVQ    $+7, R11
+	MOVQ    BX, R12
 
 dwK7S2AVX2_g7row:
-	VMOVUPS     (R9), Y7
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y8
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y9
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y10
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y11
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y12
-	ADDQ        AX, R9
-	VMOVUPS     (R9), Y13
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R10), Y7
+	VMOVUPS     (R10)(AX*1), Y8
+	VMOVUPS     (R10)(AX*2), Y9
+	VMOVUPS     (R10)(DX*1), Y10
+	VMOVUPS     (R10)(AX*4), Y11
+	LEAQ        (R10)(AX*4), R10
+	LEAQ        (R10)(AX*1), R10
+	VMOVUPS     (R10), Y12
+	VMOVUPS     (R10)(AX*1), Y13
+	LEAQ        (R10)(AX*2), R10
+	MOVQ        R12, R13
+	VMOVUPS     (R13), Y14
 	VFMADD231PS Y7, Y14, Y0
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y14
 	VFMADD231PS Y8, Y14, Y0
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y14
 	VFMADD231PS Y9, Y14, Y0
 	VFMADD231PS Y7, Y14, Y1
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y14
 	VFMADD231PS Y10, Y14, Y0
 	VFMADD231PS Y8, Y14, Y1
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y14
 	VFMADD231PS Y11, Y14, Y0
 	VFMADD231PS Y9, Y14, Y1
 	VFMADD231PS Y7, Y14, Y2
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y10, Y14, Y1
 	VFMADD231PS Y8, Y14, Y2
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y14
 	VFMADD231PS Y13, Y14, Y0
 	VFMADD231PS Y11, Y14, Y1
 	VFMADD231PS Y9, Y14, Y2
 	VFMADD231PS Y7, Y14, Y3
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y14
 	VFMADD231PS Y12, Y14, Y1
 	VFMADD231PS Y10, Y14, Y2
 	VFMADD231PS Y8, Y14, Y3
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y14
 	VFMADD231PS Y13, Y14, Y1
 	VFMADD231PS Y11, Y14, Y2
 	VFMADD231PS Y9, Y14, Y3
 	VFMADD231PS Y7, Y14, Y4
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y14
 	VFMADD231PS Y12, Y14, Y2
 	VFMADD231PS Y10, Y14, Y3
 	VFMADD231PS Y8, Y14, Y4
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y14
 	VFMADD231PS Y13, Y14, Y2
 	VFMADD231PS Y11, Y14, Y3
 	VFMADD231PS Y9, Y14, Y4
 	VFMADD231PS Y7, Y14, Y5
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y14
 	VFMADD231PS Y12, Y14, Y3
 	VFMADD231PS Y10, Y14, Y4
 	VFMADD231PS Y8, Y14, Y5
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y14
 	VFMADD231PS Y13, Y14, Y3
 	VFMADD231PS Y11, Y14, Y4
 	VFMADD231PS Y9, Y14, Y5
 	VFMADD231PS Y7, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(DX*1), Y14
 	VFMADD231PS Y12, Y14, Y4
 	VFMADD231PS Y10, Y14, Y5
 	VFMADD231PS Y8, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*4), Y14
 	VFMADD231PS Y13, Y14, Y4
 	VFMADD231PS Y11, Y14, Y5
 	VFMADD231PS Y9, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS     (R13), Y14
 	VFMADD231PS Y12, Y14, Y5
 	VFMADD231PS Y10, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*1), Y14
 	VFMADD231PS Y13, Y14, Y5
 	VFMADD231PS Y11, Y14, Y6
-	VMOVUPS     (R12), Y14
-	ADDQ        AX, R12
+	VMOVUPS     (R13)(AX*2), Y14
 	VFMADD231PS Y12, Y14, Y6
-	VMOVUPS     (R12), Y14
+	VMOVUPS     (R13)(DX*1), Y14
 	VFMADD231PS Y13, Y14, Y6
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK7S2AVX2_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX2_g7act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
-	VADDPS      (SI), Y6, Y6
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
+	VADDPS      (DI), Y6, Y6
+	ADDQ        AX, DI
 
 dwK7S2AVX2_g7act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK7S2AVX2_g7store
 	VXORPS       Y7, Y7, Y7
 	VMAXPS       Y7, Y0, Y0
@@ -4276,10 +3975,10 @@ dwK7S2AVX2_g7act:
 	VMAXPS       Y7, Y4, Y4
 	VMAXPS       Y7, Y5, Y5
 	VMAXPS       Y7, Y6, Y6
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK7S2AVX2_g7store
-	MOVL         $0x40c00000, R8
-	VMOVD        R8, X7
+	MOVL         $0x40c00000, R9
+	VMOVD        R9, X7
 	VBROADCASTSS X7, Y7
 	VMINPS       Y7, Y0, Y0
 	VMINPS       Y7, Y1, Y1
@@ -4290,421 +3989,381 @@ dwK7S2AVX2_g7act:
 	VMINPS       Y7, Y6, Y6
 
 dwK7S2AVX2_g7store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y6, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+7, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y6, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+7, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK7S2AVX2_groups
 
 dwK7S2AVX2_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK7S2AVX2_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK7S2AVX2_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK7S2AVX2_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK7S2AVX2_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK7S2AVX2_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK7S2AVX2_r6
 	JMP  dwK7S2AVX2_nextrow
 
 dwK7S2AVX2_r1:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S2AVX2_g1row:
-	VMOVUPS     (R8), Y1
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y1
+	VMOVUPS     (R9)(AX*1), Y2
+	VMOVUPS     (R9)(AX*2), Y3
+	VMOVUPS     (R9)(DX*1), Y4
+	VMOVUPS     (R9)(AX*4), Y5
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y6
+	VMOVUPS     (R9)(AX*1), Y7
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y8
 	VFMADD231PS Y1, Y8, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y1
 	VFMADD231PS Y2, Y1, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y8
 	VFMADD231PS Y3, Y8, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y1
 	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     (R11), Y8
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y8
 	VFMADD231PS Y5, Y8, Y0
-	VMOVUPS     (R11), Y1
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y1
 	VFMADD231PS Y6, Y1, Y0
-	VMOVUPS     (R11), Y8
+	VMOVUPS     (R12)(AX*1), Y8
 	VFMADD231PS Y7, Y8, Y0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX2_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX2_g1act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
 
 dwK7S2AVX2_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX2_g1store
 	VXORPS       Y1, Y1, Y1
 	VMAXPS       Y1, Y0, Y0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX2_g1store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X1
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X1
 	VBROADCASTSS X1, Y1
 	VMINPS       Y1, Y0, Y0
 
 dwK7S2AVX2_g1store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX2_nextrow
 
 dwK7S2AVX2_r2:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S2AVX2_g2row:
-	VMOVUPS     (R8), Y2
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y2
+	VMOVUPS     (R9)(AX*1), Y3
+	VMOVUPS     (R9)(AX*2), Y4
+	VMOVUPS     (R9)(DX*1), Y5
+	VMOVUPS     (R9)(AX*4), Y6
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y7
+	VMOVUPS     (R9)(AX*1), Y8
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y2, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y3, Y9, Y0
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y4, Y9, Y0
 	VFMADD231PS Y2, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y5, Y9, Y0
 	VFMADD231PS Y3, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y9
 	VFMADD231PS Y6, Y9, Y0
 	VFMADD231PS Y4, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y9
 	VFMADD231PS Y7, Y9, Y0
 	VFMADD231PS Y5, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y9
 	VFMADD231PS Y8, Y9, Y0
 	VFMADD231PS Y6, Y9, Y1
-	VMOVUPS     (R11), Y9
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y9
 	VFMADD231PS Y7, Y9, Y1
-	VMOVUPS     (R11), Y9
+	VMOVUPS     (R12)(DX*1), Y9
 	VFMADD231PS Y8, Y9, Y1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX2_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX2_g2act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
 
 dwK7S2AVX2_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX2_g2store
 	VXORPS       Y2, Y2, Y2
 	VMAXPS       Y2, Y0, Y0
 	VMAXPS       Y2, Y1, Y1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX2_g2store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X2
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X2
 	VBROADCASTSS X2, Y2
 	VMINPS       Y2, Y0, Y0
 	VMINPS       Y2, Y1, Y1
 
 dwK7S2AVX2_g2store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX2_nextrow
 
 dwK7S2AVX2_r3:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S2AVX2_g3row:
-	VMOVUPS     (R8), Y3
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y3
+	VMOVUPS     (R9)(AX*1), Y4
+	VMOVUPS     (R9)(AX*2), Y5
+	VMOVUPS     (R9)(DX*1), Y6
+	VMOVUPS     (R9)(AX*4), Y7
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y8
+	VMOVUPS     (R9)(AX*1), Y9
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y3, Y10, Y0
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y4, Y10, Y0
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y5, Y10, Y0
 	VFMADD231PS Y3, Y10, Y1
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y10
 	VFMADD231PS Y6, Y10, Y0
 	VFMADD231PS Y4, Y10, Y1
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y10
 	VFMADD231PS Y7, Y10, Y0
 	VFMADD231PS Y5, Y10, Y1
 	VFMADD231PS Y3, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y8, Y10, Y0
 	VFMADD231PS Y6, Y10, Y1
 	VFMADD231PS Y4, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y10
 	VFMADD231PS Y9, Y10, Y0
 	VFMADD231PS Y7, Y10, Y1
 	VFMADD231PS Y5, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y10
 	VFMADD231PS Y8, Y10, Y1
 	VFMADD231PS Y6, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y10
 	VFMADD231PS Y9, Y10, Y1
 	VFMADD231PS Y7, Y10, Y2
-	VMOVUPS     (R11), Y10
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y10
 	VFMADD231PS Y8, Y10, Y2
-	VMOVUPS     (R11), Y10
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y10
 	VFMADD231PS Y9, Y10, Y2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX2_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX2_g3act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
 
 dwK7S2AVX2_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX2_g3store
 	VXORPS       Y3, Y3, Y3
 	VMAXPS       Y3, Y0, Y0
 	VMAXPS       Y3, Y1, Y1
 	VMAXPS       Y3, Y2, Y2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX2_g3store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X3
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X3
 	VBROADCASTSS X3, Y3
 	VMINPS       Y3, Y0, Y0
 	VMINPS       Y3, Y1, Y1
 	VMINPS       Y3, Y2, Y2
 
 dwK7S2AVX2_g3store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX2_nextrow
 
 dwK7S2AVX2_r4:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S2AVX2_g4row:
-	VMOVUPS     (R8), Y4
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y4
+	VMOVUPS     (R9)(AX*1), Y5
+	VMOVUPS     (R9)(AX*2), Y6
+	VMOVUPS     (R9)(DX*1), Y7
+	VMOVUPS     (R9)(AX*4), Y8
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y9
+	VMOVUPS     (R9)(AX*1), Y10
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y4, Y11, Y0
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y5, Y11, Y0
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y6, Y11, Y0
 	VFMADD231PS Y4, Y11, Y1
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y7, Y11, Y0
 	VFMADD231PS Y5, Y11, Y1
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y8, Y11, Y0
 	VFMADD231PS Y6, Y11, Y1
 	VFMADD231PS Y4, Y11, Y2
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y9, Y11, Y0
 	VFMADD231PS Y7, Y11, Y1
 	VFMADD231PS Y5, Y11, Y2
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y10, Y11, Y0
 	VFMADD231PS Y8, Y11, Y1
 	VFMADD231PS Y6, Y11, Y2
 	VFMADD231PS Y4, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y9, Y11, Y1
 	VFMADD231PS Y7, Y11, Y2
 	VFMADD231PS Y5, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y11
 	VFMADD231PS Y10, Y11, Y1
 	VFMADD231PS Y8, Y11, Y2
 	VFMADD231PS Y6, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y11
 	VFMADD231PS Y9, Y11, Y2
 	VFMADD231PS Y7, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y11
 	VFMADD231PS Y10, Y11, Y2
 	VFMADD231PS Y8, Y11, Y3
-	VMOVUPS     (R11), Y11
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y11
 	VFMADD231PS Y9, Y11, Y3
-	VMOVUPS     (R11), Y11
+	VMOVUPS     (R12)(AX*2), Y11
 	VFMADD231PS Y10, Y11, Y3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX2_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX2_g4act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
 
 dwK7S2AVX2_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX2_g4store
 	VXORPS       Y4, Y4, Y4
 	VMAXPS       Y4, Y0, Y0
 	VMAXPS       Y4, Y1, Y1
 	VMAXPS       Y4, Y2, Y2
 	VMAXPS       Y4, Y3, Y3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX2_g4store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X4
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X4
 	VBROADCASTSS X4, Y4
 	VMINPS       Y4, Y0, Y0
 	VMINPS       Y4, Y1, Y1
@@ -4712,131 +4371,117 @@ dwK7S2AVX2_g4act:
 	VMINPS       Y4, Y3, Y3
 
 dwK7S2AVX2_g4store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX2_nextrow
 
 dwK7S2AVX2_r5:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S2AVX2_g5row:
-	VMOVUPS     (R8), Y5
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y10
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y11
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y5
+	VMOVUPS     (R9)(AX*1), Y6
+	VMOVUPS     (R9)(AX*2), Y7
+	VMOVUPS     (R9)(DX*1), Y8
+	VMOVUPS     (R9)(AX*4), Y9
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y10
+	VMOVUPS     (R9)(AX*1), Y11
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y12
 	VFMADD231PS Y5, Y12, Y0
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y12
 	VFMADD231PS Y6, Y12, Y0
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y12
 	VFMADD231PS Y7, Y12, Y0
 	VFMADD231PS Y5, Y12, Y1
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y12
 	VFMADD231PS Y8, Y12, Y0
 	VFMADD231PS Y6, Y12, Y1
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y12
 	VFMADD231PS Y9, Y12, Y0
 	VFMADD231PS Y7, Y12, Y1
 	VFMADD231PS Y5, Y12, Y2
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y12
 	VFMADD231PS Y10, Y12, Y0
 	VFMADD231PS Y8, Y12, Y1
 	VFMADD231PS Y6, Y12, Y2
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y12
 	VFMADD231PS Y11, Y12, Y0
 	VFMADD231PS Y9, Y12, Y1
 	VFMADD231PS Y7, Y12, Y2
 	VFMADD231PS Y5, Y12, Y3
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y12
 	VFMADD231PS Y10, Y12, Y1
 	VFMADD231PS Y8, Y12, Y2
 	VFMADD231PS Y6, Y12, Y3
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y12
 	VFMADD231PS Y11, Y12, Y1
 	VFMADD231PS Y9, Y12, Y2
 	VFMADD231PS Y7, Y12, Y3
 	VFMADD231PS Y5, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y12
 	VFMADD231PS Y10, Y12, Y2
 	VFMADD231PS Y8, Y12, Y3
 	VFMADD231PS Y6, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y12
 	VFMADD231PS Y11, Y12, Y2
 	VFMADD231PS Y9, Y12, Y3
 	VFMADD231PS Y7, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y12
 	VFMADD231PS Y10, Y12, Y3
 	VFMADD231PS Y8, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y12
 	VFMADD231PS Y11, Y12, Y3
 	VFMADD231PS Y9, Y12, Y4
-	VMOVUPS     (R11), Y12
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y12
 	VFMADD231PS Y10, Y12, Y4
-	VMOVUPS     (R11), Y12
+	VMOVUPS     (R12)(AX*4), Y12
 	VFMADD231PS Y11, Y12, Y4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX2_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX2_g5act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
 
 dwK7S2AVX2_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX2_g5store
 	VXORPS       Y5, Y5, Y5
 	VMAXPS       Y5, Y0, Y0
@@ -4844,10 +4489,10 @@ dwK7S2AVX2_g5act:
 	VMAXPS       Y5, Y2, Y2
 	VMAXPS       Y5, Y3, Y3
 	VMAXPS       Y5, Y4, Y4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX2_g5store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X5
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X5
 	VBROADCASTSS X5, Y5
 	VMINPS       Y5, Y0, Y0
 	VMINPS       Y5, Y1, Y1
@@ -4856,146 +4501,132 @@ dwK7S2AVX2_g5act:
 	VMINPS       Y5, Y4, Y4
 
 dwK7S2AVX2_g5store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX2_nextrow
 
 dwK7S2AVX2_r6:
-	MOVQ    40(SP), DI
-	VMOVUPS (DI), Y0
-	VMOVUPS (DI), Y1
-	VMOVUPS (DI), Y2
-	VMOVUPS (DI), Y3
-	VMOVUPS (DI), Y4
-	VMOVUPS (DI), Y5
-	MOVQ    inRow+24(FP), DI
-	SHLQ    $+2, DI
-	MOVQ    32(SP), R8
-	MOVQ    $+7, R9
-	MOVQ    DX, R10
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	VMOVUPS (R8), Y5
+	MOVQ    inRow+24(FP), R8
+	SHLQ    $+2, R8
+	MOVQ    32(SP), R9
+	MOVQ    $+7, R10
+	MOVQ    BX, R11
 
 dwK7S2AVX2_g6row:
-	VMOVUPS     (R8), Y6
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y7
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y8
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y9
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y10
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y11
-	ADDQ        AX, R8
-	VMOVUPS     (R8), Y12
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R9), Y6
+	VMOVUPS     (R9)(AX*1), Y7
+	VMOVUPS     (R9)(AX*2), Y8
+	VMOVUPS     (R9)(DX*1), Y9
+	VMOVUPS     (R9)(AX*4), Y10
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS     (R9), Y11
+	VMOVUPS     (R9)(AX*1), Y12
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS     (R12), Y13
 	VFMADD231PS Y6, Y13, Y0
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y13
 	VFMADD231PS Y7, Y13, Y0
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y13
 	VFMADD231PS Y8, Y13, Y0
 	VFMADD231PS Y6, Y13, Y1
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y13
 	VFMADD231PS Y9, Y13, Y0
 	VFMADD231PS Y7, Y13, Y1
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y13
 	VFMADD231PS Y10, Y13, Y0
 	VFMADD231PS Y8, Y13, Y1
 	VFMADD231PS Y6, Y13, Y2
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y13
 	VFMADD231PS Y11, Y13, Y0
 	VFMADD231PS Y9, Y13, Y1
 	VFMADD231PS Y7, Y13, Y2
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y13
 	VFMADD231PS Y12, Y13, Y0
 	VFMADD231PS Y10, Y13, Y1
 	VFMADD231PS Y8, Y13, Y2
 	VFMADD231PS Y6, Y13, Y3
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y13
 	VFMADD231PS Y11, Y13, Y1
 	VFMADD231PS Y9, Y13, Y2
 	VFMADD231PS Y7, Y13, Y3
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y13
 	VFMADD231PS Y12, Y13, Y1
 	VFMADD231PS Y10, Y13, Y2
 	VFMADD231PS Y8, Y13, Y3
 	VFMADD231PS Y6, Y13, Y4
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y13
 	VFMADD231PS Y11, Y13, Y2
 	VFMADD231PS Y9, Y13, Y3
 	VFMADD231PS Y7, Y13, Y4
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y13
 	VFMADD231PS Y12, Y13, Y2
 	VFMADD231PS Y10, Y13, Y3
 	VFMADD231PS Y8, Y13, Y4
 	VFMADD231PS Y6, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*1), Y13
 	VFMADD231PS Y11, Y13, Y3
 	VFMADD231PS Y9, Y13, Y4
 	VFMADD231PS Y7, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*2), Y13
 	VFMADD231PS Y12, Y13, Y3
 	VFMADD231PS Y10, Y13, Y4
 	VFMADD231PS Y8, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(DX*1), Y13
 	VFMADD231PS Y11, Y13, Y4
 	VFMADD231PS Y9, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	VMOVUPS     (R12)(AX*4), Y13
 	VFMADD231PS Y12, Y13, Y4
 	VFMADD231PS Y10, Y13, Y5
-	VMOVUPS     (R11), Y13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS     (R12), Y13
 	VFMADD231PS Y11, Y13, Y5
-	VMOVUPS     (R11), Y13
+	VMOVUPS     (R12)(AX*1), Y13
 	VFMADD231PS Y12, Y13, Y5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX2_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX2_g6act
-	VADDPS      (SI), Y0, Y0
-	ADDQ        AX, SI
-	VADDPS      (SI), Y1, Y1
-	ADDQ        AX, SI
-	VADDPS      (SI), Y2, Y2
-	ADDQ        AX, SI
-	VADDPS      (SI), Y3, Y3
-	ADDQ        AX, SI
-	VADDPS      (SI), Y4, Y4
-	ADDQ        AX, SI
-	VADDPS      (SI), Y5, Y5
-	ADDQ        AX, SI
+	VADDPS      (DI), Y0, Y0
+	ADDQ        AX, DI
+	VADDPS      (DI), Y1, Y1
+	ADDQ        AX, DI
+	VADDPS      (DI), Y2, Y2
+	ADDQ        AX, DI
+	VADDPS      (DI), Y3, Y3
+	ADDQ        AX, DI
+	VADDPS      (DI), Y4, Y4
+	ADDQ        AX, DI
+	VADDPS      (DI), Y5, Y5
+	ADDQ        AX, DI
 
 dwK7S2AVX2_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX2_g6store
 	VXORPS       Y6, Y6, Y6
 	VMAXPS       Y6, Y0, Y0
@@ -5004,10 +4635,10 @@ dwK7S2AVX2_g6act:
 	VMAXPS       Y6, Y3, Y3
 	VMAXPS       Y6, Y4, Y4
 	VMAXPS       Y6, Y5, Y5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX2_g6store
-	MOVL         $0x40c00000, SI
-	VMOVD        SI, X6
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X6
 	VBROADCASTSS X6, Y6
 	VMINPS       Y6, Y0, Y0
 	VMINPS       Y6, Y1, Y1
@@ -5017,20 +4648,20 @@ dwK7S2AVX2_g6act:
 	VMINPS       Y6, Y5, Y5
 
 dwK7S2AVX2_g6store:
-	VMOVUPS Y0, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y2, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y3, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y4, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Y5, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Y0, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK7S2AVX2_nextrow:
 	MOVQ  inRow+24(FP), AX

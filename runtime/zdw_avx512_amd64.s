@@ -43,155 +43,145 @@ dwK3S1AVX512_full:
 dwK3S1AVX512_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK3S1AVX512_groups:
-	CMPQ      DI, $+14
+	CMPQ      R8, $+14
 	JL        dwK3S1AVX512_rem
-	SUBQ      $+14, DI
-	MOVQ      40(SP), R8
-	VMOVUPS.Z (R8), K1, Z0
-	VMOVUPS.Z (R8), K1, Z1
-	VMOVUPS.Z (R8), K1, Z2
-	VMOVUPS.Z (R8), K1, Z3
-	VMOVUPS.Z (R8), K1, Z4
-	VMOVUPS.Z (R8), K1, Z5
-	VMOVUPS.Z (R8), K1, Z6
-	VMOVUPS.Z (R8), K1, Z7
-	VMOVUPS.Z (R8), K1, Z8
-	VMOVUPS.Z (R8), K1, Z9
-	VMOVUPS.Z (R8), K1, Z10
-	VMOVUPS.Z (R8), K1, Z11
-	VMOVUPS.Z (R8), K1, Z12
-	VMOVUPS.Z (R8), K1, Z13
-	MOVQ      inRow+24(FP), R8
-	SHLQ      $+2, R8
-	MOVQ      32(SP), R9
-	MOVQ      $+3, R10
-	MOVQ      DX, R11
+	SUBQ      $+14, R8
+	MOVQ      40(SP), R9
+	VMOVUPS.Z (R9), K1, Z0
+	VMOVUPS.Z (R9), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z (R9), K1, Z3
+	VMOVUPS.Z (R9), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMOVUPS.Z (R9), K1, Z6
+	VMOVUPS.Z (R9), K1, Z7
+	VMOVUPS.Z (R9), K1, Z8
+	VMOVUPS.Z (R9), K1, Z9
+	VMOVUPS.Z (R9), K1, Z10
+	VMOVUPS.Z (R9), K1, Z11
+	VMOVUPS.Z (R9), K1, Z12
+	VMOVUPS.Z (R9), K1, Z13
+	MOVQ      inRow+24(FP), R9
+	SHLQ      $+2, R9
+	MOVQ      32(SP), R10
+	MOVQ      $+3, R11
+	MOVQ      BX, R12
 
 dwK3S1AVX512_g14row:
-	VMOVUPS.Z   (R9), K1, Z14
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z15
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z16
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R10), K1, Z14
+	VMOVUPS.Z   (R10)(AX*1), K1, Z15
+	VMOVUPS.Z   (R10)(AX*2), K1, Z16
+	ADDQ        DX, R10
+	MOVQ        R12, R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z14, Z17, Z0
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z0
 	VFMADD231PS Z14, Z17, Z1
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z0
 	VFMADD231PS Z15, Z17, Z1
 	VFMADD231PS Z14, Z17, Z2
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z1
 	VFMADD231PS Z15, Z17, Z2
 	VFMADD231PS Z14, Z17, Z3
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z2
 	VFMADD231PS Z15, Z17, Z3
 	VFMADD231PS Z14, Z17, Z4
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z16, Z17, Z3
 	VFMADD231PS Z15, Z17, Z4
 	VFMADD231PS Z14, Z17, Z5
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z4
 	VFMADD231PS Z15, Z17, Z5
 	VFMADD231PS Z14, Z17, Z6
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z5
 	VFMADD231PS Z15, Z17, Z6
 	VFMADD231PS Z14, Z17, Z7
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z6
 	VFMADD231PS Z15, Z17, Z7
 	VFMADD231PS Z14, Z17, Z8
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z7
 	VFMADD231PS Z15, Z17, Z8
 	VFMADD231PS Z14, Z17, Z9
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z16, Z17, Z8
 	VFMADD231PS Z15, Z17, Z9
 	VFMADD231PS Z14, Z17, Z10
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z9
 	VFMADD231PS Z15, Z17, Z10
 	VFMADD231PS Z14, Z17, Z11
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z10
 	VFMADD231PS Z15, Z17, Z11
 	VFMADD231PS Z14, Z17, Z12
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z11
 	VFMADD231PS Z15, Z17, Z12
 	VFMADD231PS Z14, Z17, Z13
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z12
 	VFMADD231PS Z15, Z17, Z13
-	VMOVUPS.Z   (R12), K1, Z17
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z16, Z17, Z13
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK3S1AVX512_g14row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g14act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
-	VADDPS      (SI), Z13, K1, Z13
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
+	VADDPS      (DI), Z13, K1, Z13
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g14act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK3S1AVX512_g14store
 	VXORPS       Z14, Z14, Z14
 	VMAXPS       Z14, Z0, Z0
@@ -208,10 +198,10 @@ dwK3S1AVX512_g14act:
 	VMAXPS       Z14, Z11, Z11
 	VMAXPS       Z14, Z12, Z12
 	VMAXPS       Z14, Z13, Z13
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK3S1AVX512_g14store
-	MOVL         $0x40c00000, R8
-	VPBROADCASTD R8, Z14
+	MOVL         $0x40c00000, R9
+	VPBROADCASTD R9, Z14
 	VMINPS       Z14, Z0, Z0
 	VMINPS       Z14, Z1, Z1
 	VMINPS       Z14, Z2, Z2
@@ -228,417 +218,391 @@ dwK3S1AVX512_g14act:
 	VMINPS       Z14, Z13, Z13
 
 dwK3S1AVX512_g14store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z13, K1, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+14, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z13, K1, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+14, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK3S1AVX512_groups
 
 dwK3S1AVX512_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK3S1AVX512_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK3S1AVX512_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK3S1AVX512_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK3S1AVX512_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK3S1AVX512_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK3S1AVX512_r6
-	CMPQ DI, $+7
+	CMPQ R8, $+7
 	JE   dwK3S1AVX512_r7
-	CMPQ DI, $+8
+	CMPQ R8, $+8
 	JE   dwK3S1AVX512_r8
-	CMPQ DI, $+9
+	CMPQ R8, $+9
 	JE   dwK3S1AVX512_r9
-	CMPQ DI, $+10
+	CMPQ R8, $+10
 	JE   dwK3S1AVX512_r10
-	CMPQ DI, $+11
+	CMPQ R8, $+11
 	JE   dwK3S1AVX512_r11
-	CMPQ DI, $+12
+	CMPQ R8, $+12
 	JE   dwK3S1AVX512_r12
-	CMPQ DI, $+13
+	CMPQ R8, $+13
 	JE   dwK3S1AVX512_r13
 	JMP  dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r1:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g1row:
-	VMOVUPS.Z   (R8), K1, Z1
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z4
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z1
+	VMOVUPS.Z   (R9)(AX*1), K1, Z2
+	VMOVUPS.Z   (R9)(AX*2), K1, Z3
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z4
 	VFMADD231PS Z1, Z4, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z1
 	VFMADD231PS Z2, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z4
+	VMOVUPS.Z   (R12)(AX*2), K1, Z4
 	VFMADD231PS Z3, Z4, Z0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g1act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g1store
 	VXORPS       Z1, Z1, Z1
 	VMAXPS       Z1, Z0, Z0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g1store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z1
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z1
 	VMINPS       Z1, Z0, Z0
 
 dwK3S1AVX512_g1store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r2:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g2row:
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z5
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z2
+	VMOVUPS.Z   (R9)(AX*1), K1, Z3
+	VMOVUPS.Z   (R9)(AX*2), K1, Z4
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z5
 	VFMADD231PS Z2, Z5, Z0
-	VMOVUPS.Z   (R11), K1, Z5
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z5
 	VFMADD231PS Z3, Z5, Z0
 	VFMADD231PS Z2, Z5, Z1
-	VMOVUPS.Z   (R11), K1, Z5
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z5
 	VFMADD231PS Z4, Z5, Z0
 	VFMADD231PS Z3, Z5, Z1
-	VMOVUPS.Z   (R11), K1, Z5
+	VMOVUPS.Z   (R12)(DX*1), K1, Z5
 	VFMADD231PS Z4, Z5, Z1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g2act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g2store
 	VXORPS       Z2, Z2, Z2
 	VMAXPS       Z2, Z0, Z0
 	VMAXPS       Z2, Z1, Z1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g2store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z2
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z2
 	VMINPS       Z2, Z0, Z0
 	VMINPS       Z2, Z1, Z1
 
 dwK3S1AVX512_g2store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r3:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g3row:
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z3
+	VMOVUPS.Z   (R9)(AX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*2), K1, Z5
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z6
 	VFMADD231PS Z3, Z6, Z0
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z6
 	VFMADD231PS Z4, Z6, Z0
 	VFMADD231PS Z3, Z6, Z1
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z6
 	VFMADD231PS Z5, Z6, Z0
 	VFMADD231PS Z4, Z6, Z1
 	VFMADD231PS Z3, Z6, Z2
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z6
 	VFMADD231PS Z5, Z6, Z1
 	VFMADD231PS Z4, Z6, Z2
-	VMOVUPS.Z   (R11), K1, Z6
+	VMOVUPS.Z   (R12)(AX*4), K1, Z6
 	VFMADD231PS Z5, Z6, Z2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g3act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g3store
 	VXORPS       Z3, Z3, Z3
 	VMAXPS       Z3, Z0, Z0
 	VMAXPS       Z3, Z1, Z1
 	VMAXPS       Z3, Z2, Z2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g3store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z3
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z3
 	VMINPS       Z3, Z0, Z0
 	VMINPS       Z3, Z1, Z1
 	VMINPS       Z3, Z2, Z2
 
 dwK3S1AVX512_g3store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r4:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g4row:
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z4
+	VMOVUPS.Z   (R9)(AX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*2), K1, Z6
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z7
 	VFMADD231PS Z4, Z7, Z0
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z7
 	VFMADD231PS Z5, Z7, Z0
 	VFMADD231PS Z4, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z7
 	VFMADD231PS Z6, Z7, Z0
 	VFMADD231PS Z5, Z7, Z1
 	VFMADD231PS Z4, Z7, Z2
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z7
 	VFMADD231PS Z6, Z7, Z1
 	VFMADD231PS Z5, Z7, Z2
 	VFMADD231PS Z4, Z7, Z3
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z7
 	VFMADD231PS Z6, Z7, Z2
 	VFMADD231PS Z5, Z7, Z3
-	VMOVUPS.Z   (R11), K1, Z7
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z7
 	VFMADD231PS Z6, Z7, Z3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g4act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g4store
 	VXORPS       Z4, Z4, Z4
 	VMAXPS       Z4, Z0, Z0
 	VMAXPS       Z4, Z1, Z1
 	VMAXPS       Z4, Z2, Z2
 	VMAXPS       Z4, Z3, Z3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g4store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z4
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z4
 	VMINPS       Z4, Z0, Z0
 	VMINPS       Z4, Z1, Z1
 	VMINPS       Z4, Z2, Z2
 	VMINPS       Z4, Z3, Z3
 
 dwK3S1AVX512_g4store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r5:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g5row:
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z5
+	VMOVUPS.Z   (R9)(AX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*2), K1, Z7
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z5, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z6, Z8, Z0
 	VFMADD231PS Z5, Z8, Z1
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z8
 	VFMADD231PS Z7, Z8, Z0
 	VFMADD231PS Z6, Z8, Z1
 	VFMADD231PS Z5, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z1
 	VFMADD231PS Z6, Z8, Z2
 	VFMADD231PS Z5, Z8, Z3
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z8
 	VFMADD231PS Z7, Z8, Z2
 	VFMADD231PS Z6, Z8, Z3
 	VFMADD231PS Z5, Z8, Z4
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z7, Z8, Z3
 	VFMADD231PS Z6, Z8, Z4
-	VMOVUPS.Z   (R11), K1, Z8
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g5act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g5store
 	VXORPS       Z5, Z5, Z5
 	VMAXPS       Z5, Z0, Z0
@@ -646,10 +610,10 @@ dwK3S1AVX512_g5act:
 	VMAXPS       Z5, Z2, Z2
 	VMAXPS       Z5, Z3, Z3
 	VMAXPS       Z5, Z4, Z4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g5store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z5
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z5
 	VMINPS       Z5, Z0, Z0
 	VMINPS       Z5, Z1, Z1
 	VMINPS       Z5, Z2, Z2
@@ -657,96 +621,89 @@ dwK3S1AVX512_g5act:
 	VMINPS       Z5, Z4, Z4
 
 dwK3S1AVX512_g5store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r6:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g6row:
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z6
+	VMOVUPS.Z   (R9)(AX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*2), K1, Z8
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z6, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z7, Z9, Z0
 	VFMADD231PS Z6, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z8, Z9, Z0
 	VFMADD231PS Z7, Z9, Z1
 	VFMADD231PS Z6, Z9, Z2
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z1
 	VFMADD231PS Z7, Z9, Z2
 	VFMADD231PS Z6, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z9
 	VFMADD231PS Z8, Z9, Z2
 	VFMADD231PS Z7, Z9, Z3
 	VFMADD231PS Z6, Z9, Z4
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z8, Z9, Z3
 	VFMADD231PS Z7, Z9, Z4
 	VFMADD231PS Z6, Z9, Z5
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z4
 	VFMADD231PS Z7, Z9, Z5
-	VMOVUPS.Z   (R11), K1, Z9
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z8, Z9, Z5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g6act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g6store
 	VXORPS       Z6, Z6, Z6
 	VMAXPS       Z6, Z0, Z0
@@ -755,10 +712,10 @@ dwK3S1AVX512_g6act:
 	VMAXPS       Z6, Z3, Z3
 	VMAXPS       Z6, Z4, Z4
 	VMAXPS       Z6, Z5, Z5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g6store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z6
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z6
 	VMINPS       Z6, Z0, Z0
 	VMINPS       Z6, Z1, Z1
 	VMINPS       Z6, Z2, Z2
@@ -767,106 +724,98 @@ dwK3S1AVX512_g6act:
 	VMINPS       Z6, Z5, Z5
 
 dwK3S1AVX512_g6store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r7:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g7row:
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z7
+	VMOVUPS.Z   (R9)(AX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*2), K1, Z9
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z7, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z8, Z10, Z0
 	VFMADD231PS Z7, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z9, Z10, Z0
 	VFMADD231PS Z8, Z10, Z1
 	VFMADD231PS Z7, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z1
 	VFMADD231PS Z8, Z10, Z2
 	VFMADD231PS Z7, Z10, Z3
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z9, Z10, Z2
 	VFMADD231PS Z8, Z10, Z3
 	VFMADD231PS Z7, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z9, Z10, Z3
 	VFMADD231PS Z8, Z10, Z4
 	VFMADD231PS Z7, Z10, Z5
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z4
 	VFMADD231PS Z8, Z10, Z5
 	VFMADD231PS Z7, Z10, Z6
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z9, Z10, Z5
 	VFMADD231PS Z8, Z10, Z6
-	VMOVUPS.Z   (R11), K1, Z10
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z6
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g7act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g7act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g7store
 	VXORPS       Z7, Z7, Z7
 	VMAXPS       Z7, Z0, Z0
@@ -876,10 +825,10 @@ dwK3S1AVX512_g7act:
 	VMAXPS       Z7, Z4, Z4
 	VMAXPS       Z7, Z5, Z5
 	VMAXPS       Z7, Z6, Z6
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g7store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z7
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z7
 	VMINPS       Z7, Z0, Z0
 	VMINPS       Z7, Z1, Z1
 	VMINPS       Z7, Z2, Z2
@@ -889,116 +838,107 @@ dwK3S1AVX512_g7act:
 	VMINPS       Z7, Z6, Z6
 
 dwK3S1AVX512_g7store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+7, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r8:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g8row:
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z8
+	VMOVUPS.Z   (R9)(AX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*2), K1, Z10
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z8, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z0
 	VFMADD231PS Z8, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z10, Z11, Z0
 	VFMADD231PS Z9, Z11, Z1
 	VFMADD231PS Z8, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z1
 	VFMADD231PS Z9, Z11, Z2
 	VFMADD231PS Z8, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z2
 	VFMADD231PS Z9, Z11, Z3
 	VFMADD231PS Z8, Z11, Z4
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z10, Z11, Z3
 	VFMADD231PS Z9, Z11, Z4
 	VFMADD231PS Z8, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z4
 	VFMADD231PS Z9, Z11, Z5
 	VFMADD231PS Z8, Z11, Z6
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z10, Z11, Z5
 	VFMADD231PS Z9, Z11, Z6
 	VFMADD231PS Z8, Z11, Z7
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z6
 	VFMADD231PS Z9, Z11, Z7
-	VMOVUPS.Z   (R11), K1, Z11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z7
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g8row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g8act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g8act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g8store
 	VXORPS       Z8, Z8, Z8
 	VMAXPS       Z8, Z0, Z0
@@ -1009,10 +949,10 @@ dwK3S1AVX512_g8act:
 	VMAXPS       Z8, Z5, Z5
 	VMAXPS       Z8, Z6, Z6
 	VMAXPS       Z8, Z7, Z7
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g8store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z8
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z8
 	VMINPS       Z8, Z0, Z0
 	VMINPS       Z8, Z1, Z1
 	VMINPS       Z8, Z2, Z2
@@ -1023,127 +963,119 @@ dwK3S1AVX512_g8act:
 	VMINPS       Z8, Z7, Z7
 
 dwK3S1AVX512_g8store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+3, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r9:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g9row:
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z9
+	VMOVUPS.Z   (R9)(AX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*2), K1, Z11
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z9, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z11, Z12, Z0
 	VFMADD231PS Z10, Z12, Z1
 	VFMADD231PS Z9, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z1
 	VFMADD231PS Z10, Z12, Z2
 	VFMADD231PS Z9, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z2
 	VFMADD231PS Z10, Z12, Z3
 	VFMADD231PS Z9, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z11, Z12, Z3
 	VFMADD231PS Z10, Z12, Z4
 	VFMADD231PS Z9, Z12, Z5
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z4
 	VFMADD231PS Z10, Z12, Z5
 	VFMADD231PS Z9, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z11, Z12, Z5
 	VFMADD231PS Z10, Z12, Z6
 	VFMADD231PS Z9, Z12, Z7
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z6
 	VFMADD231PS Z10, Z12, Z7
 	VFMADD231PS Z9, Z12, Z8
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z7
 	VFMADD231PS Z10, Z12, Z8
-	VMOVUPS.Z   (R11), K1, Z12
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z11, Z12, Z8
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g9row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g9act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g9act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g9store
 	VXORPS       Z9, Z9, Z9
 	VMAXPS       Z9, Z0, Z0
@@ -1155,10 +1087,10 @@ dwK3S1AVX512_g9act:
 	VMAXPS       Z9, Z6, Z6
 	VMAXPS       Z9, Z7, Z7
 	VMAXPS       Z9, Z8, Z8
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g9store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z9
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z9
 	VMINPS       Z9, Z0, Z0
 	VMINPS       Z9, Z1, Z1
 	VMINPS       Z9, Z2, Z2
@@ -1170,136 +1102,127 @@ dwK3S1AVX512_g9act:
 	VMINPS       Z9, Z8, Z8
 
 dwK3S1AVX512_g9store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+9, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r10:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g10row:
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z10
+	VMOVUPS.Z   (R9)(AX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*2), K1, Z12
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z10, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z0
 	VFMADD231PS Z10, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z12, Z13, Z0
 	VFMADD231PS Z11, Z13, Z1
 	VFMADD231PS Z10, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z1
 	VFMADD231PS Z11, Z13, Z2
 	VFMADD231PS Z10, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z2
 	VFMADD231PS Z11, Z13, Z3
 	VFMADD231PS Z10, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z3
 	VFMADD231PS Z11, Z13, Z4
 	VFMADD231PS Z10, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z4
 	VFMADD231PS Z11, Z13, Z5
 	VFMADD231PS Z10, Z13, Z6
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z12, Z13, Z5
 	VFMADD231PS Z11, Z13, Z6
 	VFMADD231PS Z10, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z6
 	VFMADD231PS Z11, Z13, Z7
 	VFMADD231PS Z10, Z13, Z8
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z7
 	VFMADD231PS Z11, Z13, Z8
 	VFMADD231PS Z10, Z13, Z9
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z8
 	VFMADD231PS Z11, Z13, Z9
-	VMOVUPS.Z   (R11), K1, Z13
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z9
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g10row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g10act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g10act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g10store
 	VXORPS       Z10, Z10, Z10
 	VMAXPS       Z10, Z0, Z0
@@ -1312,10 +1235,10 @@ dwK3S1AVX512_g10act:
 	VMAXPS       Z10, Z7, Z7
 	VMAXPS       Z10, Z8, Z8
 	VMAXPS       Z10, Z9, Z9
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g10store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z10
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z10
 	VMINPS       Z10, Z0, Z0
 	VMINPS       Z10, Z1, Z1
 	VMINPS       Z10, Z2, Z2
@@ -1328,146 +1251,136 @@ dwK3S1AVX512_g10act:
 	VMINPS       Z10, Z9, Z9
 
 dwK3S1AVX512_g10store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+10, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r11:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g11row:
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z11
+	VMOVUPS.Z   (R9)(AX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*2), K1, Z13
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z11, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z0
 	VFMADD231PS Z11, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z0
 	VFMADD231PS Z12, Z14, Z1
 	VFMADD231PS Z11, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z1
 	VFMADD231PS Z12, Z14, Z2
 	VFMADD231PS Z11, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z2
 	VFMADD231PS Z12, Z14, Z3
 	VFMADD231PS Z11, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z3
 	VFMADD231PS Z12, Z14, Z4
 	VFMADD231PS Z11, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z4
 	VFMADD231PS Z12, Z14, Z5
 	VFMADD231PS Z11, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z5
 	VFMADD231PS Z12, Z14, Z6
 	VFMADD231PS Z11, Z14, Z7
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z6
 	VFMADD231PS Z12, Z14, Z7
 	VFMADD231PS Z11, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z7
 	VFMADD231PS Z12, Z14, Z8
 	VFMADD231PS Z11, Z14, Z9
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z8
 	VFMADD231PS Z12, Z14, Z9
 	VFMADD231PS Z11, Z14, Z10
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z9
 	VFMADD231PS Z12, Z14, Z10
-	VMOVUPS.Z   (R11), K1, Z14
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z10
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g11row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g11act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g11act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g11store
 	VXORPS       Z11, Z11, Z11
 	VMAXPS       Z11, Z0, Z0
@@ -1481,10 +1394,10 @@ dwK3S1AVX512_g11act:
 	VMAXPS       Z11, Z8, Z8
 	VMAXPS       Z11, Z9, Z9
 	VMAXPS       Z11, Z10, Z10
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g11store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z11
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z11
 	VMINPS       Z11, Z0, Z0
 	VMINPS       Z11, Z1, Z1
 	VMINPS       Z11, Z2, Z2
@@ -1498,156 +1411,145 @@ dwK3S1AVX512_g11act:
 	VMINPS       Z11, Z10, Z10
 
 dwK3S1AVX512_g11store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+11, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r12:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g12row:
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z12
+	VMOVUPS.Z   (R9)(AX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*2), K1, Z14
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z12, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z0
 	VFMADD231PS Z12, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z0
 	VFMADD231PS Z13, Z15, Z1
 	VFMADD231PS Z12, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z1
 	VFMADD231PS Z13, Z15, Z2
 	VFMADD231PS Z12, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z2
 	VFMADD231PS Z13, Z15, Z3
 	VFMADD231PS Z12, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z3
 	VFMADD231PS Z13, Z15, Z4
 	VFMADD231PS Z12, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z4
 	VFMADD231PS Z13, Z15, Z5
 	VFMADD231PS Z12, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z5
 	VFMADD231PS Z13, Z15, Z6
 	VFMADD231PS Z12, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z6
 	VFMADD231PS Z13, Z15, Z7
 	VFMADD231PS Z12, Z15, Z8
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z7
 	VFMADD231PS Z13, Z15, Z8
 	VFMADD231PS Z12, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z8
 	VFMADD231PS Z13, Z15, Z9
 	VFMADD231PS Z12, Z15, Z10
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z9
 	VFMADD231PS Z13, Z15, Z10
 	VFMADD231PS Z12, Z15, Z11
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z10
 	VFMADD231PS Z13, Z15, Z11
-	VMOVUPS.Z   (R11), K1, Z15
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z11
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g12row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g12act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g12act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g12store
 	VXORPS       Z12, Z12, Z12
 	VMAXPS       Z12, Z0, Z0
@@ -1662,10 +1564,10 @@ dwK3S1AVX512_g12act:
 	VMAXPS       Z12, Z9, Z9
 	VMAXPS       Z12, Z10, Z10
 	VMAXPS       Z12, Z11, Z11
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g12store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z12
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z12
 	VMINPS       Z12, Z0, Z0
 	VMINPS       Z12, Z1, Z1
 	VMINPS       Z12, Z2, Z2
@@ -1680,166 +1582,154 @@ dwK3S1AVX512_g12act:
 	VMINPS       Z12, Z11, Z11
 
 dwK3S1AVX512_g12store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+12, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S1AVX512_nextrow
 
 dwK3S1AVX512_r13:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	VMOVUPS.Z (DI), K1, Z12
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	VMOVUPS.Z (R8), K1, Z12
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S1AVX512_g13row:
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z13
+	VMOVUPS.Z   (R9)(AX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*2), K1, Z15
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z13, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z0
 	VFMADD231PS Z14, Z16, Z1
 	VFMADD231PS Z13, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z1
 	VFMADD231PS Z14, Z16, Z2
 	VFMADD231PS Z13, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z2
 	VFMADD231PS Z14, Z16, Z3
 	VFMADD231PS Z13, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z3
 	VFMADD231PS Z14, Z16, Z4
 	VFMADD231PS Z13, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z4
 	VFMADD231PS Z14, Z16, Z5
 	VFMADD231PS Z13, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z5
 	VFMADD231PS Z14, Z16, Z6
 	VFMADD231PS Z13, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z6
 	VFMADD231PS Z14, Z16, Z7
 	VFMADD231PS Z13, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z7
 	VFMADD231PS Z14, Z16, Z8
 	VFMADD231PS Z13, Z16, Z9
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z8
 	VFMADD231PS Z14, Z16, Z9
 	VFMADD231PS Z13, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z9
 	VFMADD231PS Z14, Z16, Z10
 	VFMADD231PS Z13, Z16, Z11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z10
 	VFMADD231PS Z14, Z16, Z11
 	VFMADD231PS Z13, Z16, Z12
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z11
 	VFMADD231PS Z14, Z16, Z12
-	VMOVUPS.Z   (R11), K1, Z16
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z12
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S1AVX512_g13row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S1AVX512_g13act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
 
 dwK3S1AVX512_g13act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S1AVX512_g13store
 	VXORPS       Z13, Z13, Z13
 	VMAXPS       Z13, Z0, Z0
@@ -1855,10 +1745,10 @@ dwK3S1AVX512_g13act:
 	VMAXPS       Z13, Z10, Z10
 	VMAXPS       Z13, Z11, Z11
 	VMAXPS       Z13, Z12, Z12
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S1AVX512_g13store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z13
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z13
 	VMINPS       Z13, Z0, Z0
 	VMINPS       Z13, Z1, Z1
 	VMINPS       Z13, Z2, Z2
@@ -1874,34 +1764,34 @@ dwK3S1AVX512_g13act:
 	VMINPS       Z13, Z12, Z12
 
 dwK3S1AVX512_g13store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+13, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK3S1AVX512_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -1975,182 +1865,163 @@ dwK3S2AVX512_full:
 dwK3S2AVX512_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
 	SHLQ $+1, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK3S2AVX512_groups:
-	CMPQ      DI, $+14
+	CMPQ      R8, $+14
 	JL        dwK3S2AVX512_rem
-	SUBQ      $+14, DI
-	MOVQ      40(SP), R8
-	VMOVUPS.Z (R8), K1, Z0
-	VMOVUPS.Z (R8), K1, Z1
-	VMOVUPS.Z (R8), K1, Z2
-	VMOVUPS.Z (R8), K1, Z3
-	VMOVUPS.Z (R8), K1, Z4
-	VMOVUPS.Z (R8), K1, Z5
-	VMOVUPS.Z (R8), K1, Z6
-	VMOVUPS.Z (R8), K1, Z7
-	VMOVUPS.Z (R8), K1, Z8
-	VMOVUPS.Z (R8), K1, Z9
-	VMOVUPS.Z (R8), K1, Z10
-	VMOVUPS.Z (R8), K1, Z11
-	VMOVUPS.Z (R8), K1, Z12
-	VMOVUPS.Z (R8), K1, Z13
-	MOVQ      inRow+24(FP), R8
-	SHLQ      $+2, R8
-	MOVQ      32(SP), R9
-	MOVQ      $+3, R10
-	MOVQ      DX, R11
+	SUBQ      $+14, R8
+	MOVQ      40(SP), R9
+	VMOVUPS.Z (R9), K1, Z0
+	VMOVUPS.Z (R9), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z (R9), K1, Z3
+	VMOVUPS.Z (R9), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMOVUPS.Z (R9), K1, Z6
+	VMOVUPS.Z (R9), K1, Z7
+	VMOVUPS.Z (R9), K1, Z8
+	VMOVUPS.Z (R9), K1, Z9
+	VMOVUPS.Z (R9), K1, Z10
+	VMOVUPS.Z (R9), K1, Z11
+	VMOVUPS.Z (R9), K1, Z12
+	VMOVUPS.Z (R9), K1, Z13
+	MOVQ      inRow+24(FP), R9
+	SHLQ      $+2, R9
+	MOVQ      32(SP), R10
+	MOVQ      $+3, R11
+	MOVQ      BX, R12
 
 dwK3S2AVX512_g14row:
-	VMOVUPS.Z   (R9), K1, Z14
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z15
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z16
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R10), K1, Z14
+	VMOVUPS.Z   (R10)(AX*1), K1, Z15
+	VMOVUPS.Z   (R10)(AX*2), K1, Z16
+	ADDQ        DX, R10
+	MOVQ        R12, R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z14, Z17, Z0
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z0
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z0
 	VFMADD231PS Z14, Z17, Z1
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z1
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z1
 	VFMADD231PS Z14, Z17, Z2
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z15, Z17, Z2
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z2
 	VFMADD231PS Z14, Z17, Z3
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z15, Z17, Z3
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z3
 	VFMADD231PS Z14, Z17, Z4
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z17
 	VFMADD231PS Z15, Z17, Z4
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z16, Z17, Z4
 	VFMADD231PS Z14, Z17, Z5
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z5
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z5
 	VFMADD231PS Z14, Z17, Z6
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z6
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z6
 	VFMADD231PS Z14, Z17, Z7
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z15, Z17, Z7
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z7
 	VFMADD231PS Z14, Z17, Z8
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z15, Z17, Z8
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z8
 	VFMADD231PS Z14, Z17, Z9
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z17
 	VFMADD231PS Z15, Z17, Z9
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z16, Z17, Z9
 	VFMADD231PS Z14, Z17, Z10
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z10
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z10
 	VFMADD231PS Z14, Z17, Z11
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z11
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z11
 	VFMADD231PS Z14, Z17, Z12
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z17
 	VFMADD231PS Z15, Z17, Z12
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z12
 	VFMADD231PS Z14, Z17, Z13
-	VMOVUPS.Z   (R12), K1, Z17
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z17
 	VFMADD231PS Z15, Z17, Z13
-	VMOVUPS.Z   (R12), K1, Z17
+	VMOVUPS.Z   (R13)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z13
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK3S2AVX512_g14row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g14act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
-	VADDPS      (SI), Z13, K1, Z13
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
+	VADDPS      (DI), Z13, K1, Z13
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g14act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK3S2AVX512_g14store
 	VXORPS       Z14, Z14, Z14
 	VMAXPS       Z14, Z0, Z0
@@ -2167,10 +2038,10 @@ dwK3S2AVX512_g14act:
 	VMAXPS       Z14, Z11, Z11
 	VMAXPS       Z14, Z12, Z12
 	VMAXPS       Z14, Z13, Z13
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK3S2AVX512_g14store
-	MOVL         $0x40c00000, R8
-	VPBROADCASTD R8, Z14
+	MOVL         $0x40c00000, R9
+	VPBROADCASTD R9, Z14
 	VMINPS       Z14, Z0, Z0
 	VMINPS       Z14, Z1, Z1
 	VMINPS       Z14, Z2, Z2
@@ -2187,437 +2058,405 @@ dwK3S2AVX512_g14act:
 	VMINPS       Z14, Z13, Z13
 
 dwK3S2AVX512_g14store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z13, K1, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+14, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z13, K1, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+14, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK3S2AVX512_groups
 
 dwK3S2AVX512_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK3S2AVX512_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK3S2AVX512_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK3S2AVX512_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK3S2AVX512_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK3S2AVX512_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK3S2AVX512_r6
-	CMPQ DI, $+7
+	CMPQ R8, $+7
 	JE   dwK3S2AVX512_r7
-	CMPQ DI, $+8
+	CMPQ R8, $+8
 	JE   dwK3S2AVX512_r8
-	CMPQ DI, $+9
+	CMPQ R8, $+9
 	JE   dwK3S2AVX512_r9
-	CMPQ DI, $+10
+	CMPQ R8, $+10
 	JE   dwK3S2AVX512_r10
-	CMPQ DI, $+11
+	CMPQ R8, $+11
 	JE   dwK3S2AVX512_r11
-	CMPQ DI, $+12
+	CMPQ R8, $+12
 	JE   dwK3S2AVX512_r12
-	CMPQ DI, $+13
+	CMPQ R8, $+13
 	JE   dwK3S2AVX512_r13
 	JMP  dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r1:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g1row:
-	VMOVUPS.Z   (R8), K1, Z1
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z4
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z1
+	VMOVUPS.Z   (R9)(AX*1), K1, Z2
+	VMOVUPS.Z   (R9)(AX*2), K1, Z3
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z4
 	VFMADD231PS Z1, Z4, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z1
 	VFMADD231PS Z2, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z4
+	VMOVUPS.Z   (R12)(AX*2), K1, Z4
 	VFMADD231PS Z3, Z4, Z0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g1act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g1store
 	VXORPS       Z1, Z1, Z1
 	VMAXPS       Z1, Z0, Z0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g1store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z1
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z1
 	VMINPS       Z1, Z0, Z0
 
 dwK3S2AVX512_g1store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r2:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g2row:
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z5
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z2
+	VMOVUPS.Z   (R9)(AX*1), K1, Z3
+	VMOVUPS.Z   (R9)(AX*2), K1, Z4
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z5
 	VFMADD231PS Z2, Z5, Z0
-	VMOVUPS.Z   (R11), K1, Z5
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z5
 	VFMADD231PS Z3, Z5, Z0
-	VMOVUPS.Z   (R11), K1, Z5
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z5
 	VFMADD231PS Z4, Z5, Z0
 	VFMADD231PS Z2, Z5, Z1
-	VMOVUPS.Z   (R11), K1, Z5
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z5
 	VFMADD231PS Z3, Z5, Z1
-	VMOVUPS.Z   (R11), K1, Z5
+	VMOVUPS.Z   (R12)(AX*4), K1, Z5
 	VFMADD231PS Z4, Z5, Z1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g2act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g2store
 	VXORPS       Z2, Z2, Z2
 	VMAXPS       Z2, Z0, Z0
 	VMAXPS       Z2, Z1, Z1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g2store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z2
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z2
 	VMINPS       Z2, Z0, Z0
 	VMINPS       Z2, Z1, Z1
 
 dwK3S2AVX512_g2store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r3:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g3row:
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z3
+	VMOVUPS.Z   (R9)(AX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*2), K1, Z5
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z6
 	VFMADD231PS Z3, Z6, Z0
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z6
 	VFMADD231PS Z4, Z6, Z0
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z6
 	VFMADD231PS Z5, Z6, Z0
 	VFMADD231PS Z3, Z6, Z1
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z6
 	VFMADD231PS Z4, Z6, Z1
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z6
 	VFMADD231PS Z5, Z6, Z1
 	VFMADD231PS Z3, Z6, Z2
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z6
 	VFMADD231PS Z4, Z6, Z2
-	VMOVUPS.Z   (R11), K1, Z6
+	VMOVUPS.Z   (R12)(AX*1), K1, Z6
 	VFMADD231PS Z5, Z6, Z2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g3act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g3store
 	VXORPS       Z3, Z3, Z3
 	VMAXPS       Z3, Z0, Z0
 	VMAXPS       Z3, Z1, Z1
 	VMAXPS       Z3, Z2, Z2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g3store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z3
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z3
 	VMINPS       Z3, Z0, Z0
 	VMINPS       Z3, Z1, Z1
 	VMINPS       Z3, Z2, Z2
 
 dwK3S2AVX512_g3store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r4:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g4row:
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z4
+	VMOVUPS.Z   (R9)(AX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*2), K1, Z6
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z7
 	VFMADD231PS Z4, Z7, Z0
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z7
 	VFMADD231PS Z5, Z7, Z0
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z7
 	VFMADD231PS Z6, Z7, Z0
 	VFMADD231PS Z4, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z7
 	VFMADD231PS Z5, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z7
 	VFMADD231PS Z6, Z7, Z1
 	VFMADD231PS Z4, Z7, Z2
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z7
 	VFMADD231PS Z5, Z7, Z2
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z7
 	VFMADD231PS Z6, Z7, Z2
 	VFMADD231PS Z4, Z7, Z3
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z7
 	VFMADD231PS Z5, Z7, Z3
-	VMOVUPS.Z   (R11), K1, Z7
+	VMOVUPS.Z   (R12)(DX*1), K1, Z7
 	VFMADD231PS Z6, Z7, Z3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g4act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g4store
 	VXORPS       Z4, Z4, Z4
 	VMAXPS       Z4, Z0, Z0
 	VMAXPS       Z4, Z1, Z1
 	VMAXPS       Z4, Z2, Z2
 	VMAXPS       Z4, Z3, Z3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g4store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z4
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z4
 	VMINPS       Z4, Z0, Z0
 	VMINPS       Z4, Z1, Z1
 	VMINPS       Z4, Z2, Z2
 	VMINPS       Z4, Z3, Z3
 
 dwK3S2AVX512_g4store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r5:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g5row:
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z5
+	VMOVUPS.Z   (R9)(AX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*2), K1, Z7
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z5, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z6, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z8
 	VFMADD231PS Z7, Z8, Z0
 	VFMADD231PS Z5, Z8, Z1
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z8
 	VFMADD231PS Z6, Z8, Z1
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z8
 	VFMADD231PS Z7, Z8, Z1
 	VFMADD231PS Z5, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z6, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z2
 	VFMADD231PS Z5, Z8, Z3
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z8
 	VFMADD231PS Z6, Z8, Z3
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z3
 	VFMADD231PS Z5, Z8, Z4
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z8
 	VFMADD231PS Z6, Z8, Z4
-	VMOVUPS.Z   (R11), K1, Z8
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z7, Z8, Z4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g5act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g5store
 	VXORPS       Z5, Z5, Z5
 	VMAXPS       Z5, Z0, Z0
@@ -2625,10 +2464,10 @@ dwK3S2AVX512_g5act:
 	VMAXPS       Z5, Z2, Z2
 	VMAXPS       Z5, Z3, Z3
 	VMAXPS       Z5, Z4, Z4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g5store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z5
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z5
 	VMINPS       Z5, Z0, Z0
 	VMINPS       Z5, Z1, Z1
 	VMINPS       Z5, Z2, Z2
@@ -2636,106 +2475,96 @@ dwK3S2AVX512_g5act:
 	VMINPS       Z5, Z4, Z4
 
 dwK3S2AVX512_g5store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r6:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g6row:
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z6
+	VMOVUPS.Z   (R9)(AX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*2), K1, Z8
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z6, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z7, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z8, Z9, Z0
 	VFMADD231PS Z6, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z7, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z9
 	VFMADD231PS Z8, Z9, Z1
 	VFMADD231PS Z6, Z9, Z2
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z7, Z9, Z2
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z2
 	VFMADD231PS Z6, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z7, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z3
 	VFMADD231PS Z6, Z9, Z4
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z9
 	VFMADD231PS Z7, Z9, Z4
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z8, Z9, Z4
 	VFMADD231PS Z6, Z9, Z5
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z7, Z9, Z5
-	VMOVUPS.Z   (R11), K1, Z9
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z8, Z9, Z5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g6act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g6store
 	VXORPS       Z6, Z6, Z6
 	VMAXPS       Z6, Z0, Z0
@@ -2744,10 +2573,10 @@ dwK3S2AVX512_g6act:
 	VMAXPS       Z6, Z3, Z3
 	VMAXPS       Z6, Z4, Z4
 	VMAXPS       Z6, Z5, Z5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g6store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z6
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z6
 	VMINPS       Z6, Z0, Z0
 	VMINPS       Z6, Z1, Z1
 	VMINPS       Z6, Z2, Z2
@@ -2756,118 +2585,106 @@ dwK3S2AVX512_g6act:
 	VMINPS       Z6, Z5, Z5
 
 dwK3S2AVX512_g6store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r7:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g7row:
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z7
+	VMOVUPS.Z   (R9)(AX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*2), K1, Z9
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z7, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z8, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z9, Z10, Z0
 	VFMADD231PS Z7, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z8, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z9, Z10, Z1
 	VFMADD231PS Z7, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z8, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z2
 	VFMADD231PS Z7, Z10, Z3
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z8, Z10, Z3
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z3
 	VFMADD231PS Z7, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z8, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z9, Z10, Z4
 	VFMADD231PS Z7, Z10, Z5
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z8, Z10, Z5
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z9, Z10, Z5
 	VFMADD231PS Z7, Z10, Z6
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z8, Z10, Z6
-	VMOVUPS.Z   (R11), K1, Z10
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z9, Z10, Z6
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g7act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g7act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g7store
 	VXORPS       Z7, Z7, Z7
 	VMAXPS       Z7, Z0, Z0
@@ -2877,10 +2694,10 @@ dwK3S2AVX512_g7act:
 	VMAXPS       Z7, Z4, Z4
 	VMAXPS       Z7, Z5, Z5
 	VMAXPS       Z7, Z6, Z6
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g7store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z7
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z7
 	VMINPS       Z7, Z0, Z0
 	VMINPS       Z7, Z1, Z1
 	VMINPS       Z7, Z2, Z2
@@ -2890,130 +2707,118 @@ dwK3S2AVX512_g7act:
 	VMINPS       Z7, Z6, Z6
 
 dwK3S2AVX512_g7store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+7, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r8:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g8row:
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z8
+	VMOVUPS.Z   (R9)(AX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*2), K1, Z10
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z8, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z10, Z11, Z0
 	VFMADD231PS Z8, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z1
 	VFMADD231PS Z8, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z9, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z2
 	VFMADD231PS Z8, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z9, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z3
 	VFMADD231PS Z8, Z11, Z4
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z9, Z11, Z4
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z10, Z11, Z4
 	VFMADD231PS Z8, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z10, Z11, Z5
 	VFMADD231PS Z8, Z11, Z6
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z6
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z6
 	VFMADD231PS Z8, Z11, Z7
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z9, Z11, Z7
-	VMOVUPS.Z   (R11), K1, Z11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z7
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g8row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g8act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g8act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g8store
 	VXORPS       Z8, Z8, Z8
 	VMAXPS       Z8, Z0, Z0
@@ -3024,10 +2829,10 @@ dwK3S2AVX512_g8act:
 	VMAXPS       Z8, Z5, Z5
 	VMAXPS       Z8, Z6, Z6
 	VMAXPS       Z8, Z7, Z7
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g8store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z8
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z8
 	VMINPS       Z8, Z0, Z0
 	VMINPS       Z8, Z1, Z1
 	VMINPS       Z8, Z2, Z2
@@ -3038,143 +2843,129 @@ dwK3S2AVX512_g8act:
 	VMINPS       Z8, Z7, Z7
 
 dwK3S2AVX512_g8store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+3, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r9:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g9row:
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z9
+	VMOVUPS.Z   (R9)(AX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*2), K1, Z11
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z9, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z11, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z1
 	VFMADD231PS Z9, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z10, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z2
 	VFMADD231PS Z9, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z10, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z3
 	VFMADD231PS Z9, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z10, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z11, Z12, Z4
 	VFMADD231PS Z9, Z12, Z5
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z5
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z11, Z12, Z5
 	VFMADD231PS Z9, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z6
 	VFMADD231PS Z9, Z12, Z7
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z10, Z12, Z7
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z7
 	VFMADD231PS Z9, Z12, Z8
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z10, Z12, Z8
-	VMOVUPS.Z   (R11), K1, Z12
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z8
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g9row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g9act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g9act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g9store
 	VXORPS       Z9, Z9, Z9
 	VMAXPS       Z9, Z0, Z0
@@ -3186,10 +2977,10 @@ dwK3S2AVX512_g9act:
 	VMAXPS       Z9, Z6, Z6
 	VMAXPS       Z9, Z7, Z7
 	VMAXPS       Z9, Z8, Z8
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g9store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z9
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z9
 	VMINPS       Z9, Z0, Z0
 	VMINPS       Z9, Z1, Z1
 	VMINPS       Z9, Z2, Z2
@@ -3201,154 +2992,140 @@ dwK3S2AVX512_g9act:
 	VMINPS       Z9, Z8, Z8
 
 dwK3S2AVX512_g9store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+9, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r10:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g10row:
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z10
+	VMOVUPS.Z   (R9)(AX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*2), K1, Z12
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z10, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z12, Z13, Z0
 	VFMADD231PS Z10, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z1
 	VFMADD231PS Z10, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z11, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z2
 	VFMADD231PS Z10, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z11, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z3
 	VFMADD231PS Z10, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z11, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z4
 	VFMADD231PS Z10, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z12, Z13, Z5
 	VFMADD231PS Z10, Z13, Z6
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z6
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z6
 	VFMADD231PS Z10, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z11, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z7
 	VFMADD231PS Z10, Z13, Z8
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z11, Z13, Z8
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z8
 	VFMADD231PS Z10, Z13, Z9
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z11, Z13, Z9
-	VMOVUPS.Z   (R11), K1, Z13
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z9
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g10row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g10act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g10act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g10store
 	VXORPS       Z10, Z10, Z10
 	VMAXPS       Z10, Z0, Z0
@@ -3361,10 +3138,10 @@ dwK3S2AVX512_g10act:
 	VMAXPS       Z10, Z7, Z7
 	VMAXPS       Z10, Z8, Z8
 	VMAXPS       Z10, Z9, Z9
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g10store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z10
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z10
 	VMINPS       Z10, Z0, Z0
 	VMINPS       Z10, Z1, Z1
 	VMINPS       Z10, Z2, Z2
@@ -3377,166 +3154,150 @@ dwK3S2AVX512_g10act:
 	VMINPS       Z10, Z9, Z9
 
 dwK3S2AVX512_g10store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+10, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r11:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g11row:
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z11
+	VMOVUPS.Z   (R9)(AX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*2), K1, Z13
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z11, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z0
 	VFMADD231PS Z11, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z1
 	VFMADD231PS Z11, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z12, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z2
 	VFMADD231PS Z11, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z12, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z3
 	VFMADD231PS Z11, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z12, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z4
 	VFMADD231PS Z11, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z5
 	VFMADD231PS Z11, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z6
 	VFMADD231PS Z11, Z14, Z7
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z12, Z14, Z7
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z7
 	VFMADD231PS Z11, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z12, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z8
 	VFMADD231PS Z11, Z14, Z9
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z12, Z14, Z9
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z9
 	VFMADD231PS Z11, Z14, Z10
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z10
-	VMOVUPS.Z   (R11), K1, Z14
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z10
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g11row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g11act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g11act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g11store
 	VXORPS       Z11, Z11, Z11
 	VMAXPS       Z11, Z0, Z0
@@ -3550,10 +3311,10 @@ dwK3S2AVX512_g11act:
 	VMAXPS       Z11, Z8, Z8
 	VMAXPS       Z11, Z9, Z9
 	VMAXPS       Z11, Z10, Z10
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g11store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z11
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z11
 	VMINPS       Z11, Z0, Z0
 	VMINPS       Z11, Z1, Z1
 	VMINPS       Z11, Z2, Z2
@@ -3567,178 +3328,160 @@ dwK3S2AVX512_g11act:
 	VMINPS       Z11, Z10, Z10
 
 dwK3S2AVX512_g11store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+11, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r12:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g12row:
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z12
+	VMOVUPS.Z   (R9)(AX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*2), K1, Z14
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z12, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z0
 	VFMADD231PS Z12, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z1
 	VFMADD231PS Z12, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z13, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z2
 	VFMADD231PS Z12, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z13, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z3
 	VFMADD231PS Z12, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z13, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z4
 	VFMADD231PS Z12, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z5
 	VFMADD231PS Z12, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z6
 	VFMADD231PS Z12, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z13, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z7
 	VFMADD231PS Z12, Z15, Z8
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z13, Z15, Z8
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z8
 	VFMADD231PS Z12, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z13, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z9
 	VFMADD231PS Z12, Z15, Z10
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z10
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z10
 	VFMADD231PS Z12, Z15, Z11
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z11
-	VMOVUPS.Z   (R11), K1, Z15
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z11
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g12row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g12act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g12act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g12store
 	VXORPS       Z12, Z12, Z12
 	VMAXPS       Z12, Z0, Z0
@@ -3753,10 +3496,10 @@ dwK3S2AVX512_g12act:
 	VMAXPS       Z12, Z9, Z9
 	VMAXPS       Z12, Z10, Z10
 	VMAXPS       Z12, Z11, Z11
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g12store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z12
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z12
 	VMINPS       Z12, Z0, Z0
 	VMINPS       Z12, Z1, Z1
 	VMINPS       Z12, Z2, Z2
@@ -3771,190 +3514,172 @@ dwK3S2AVX512_g12act:
 	VMINPS       Z12, Z11, Z11
 
 dwK3S2AVX512_g12store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+12, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK3S2AVX512_nextrow
 
 dwK3S2AVX512_r13:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	VMOVUPS.Z (DI), K1, Z12
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+3, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	VMOVUPS.Z (R8), K1, Z12
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+3, R10
+	MOVQ      BX, R11
 
 dwK3S2AVX512_g13row:
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z13
+	VMOVUPS.Z   (R9)(AX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*2), K1, Z15
+	ADDQ        DX, R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z13, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z1
 	VFMADD231PS Z13, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z14, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z2
 	VFMADD231PS Z13, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z14, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z3
 	VFMADD231PS Z13, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z14, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z4
 	VFMADD231PS Z13, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z5
 	VFMADD231PS Z13, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z6
 	VFMADD231PS Z13, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z14, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z7
 	VFMADD231PS Z13, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z14, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z8
 	VFMADD231PS Z13, Z16, Z9
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z14, Z16, Z9
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z9
 	VFMADD231PS Z13, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z10
 	VFMADD231PS Z13, Z16, Z11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z11
 	VFMADD231PS Z13, Z16, Z12
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z14, Z16, Z12
-	VMOVUPS.Z   (R11), K1, Z16
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z12
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK3S2AVX512_g13row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK3S2AVX512_g13act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
 
 dwK3S2AVX512_g13act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK3S2AVX512_g13store
 	VXORPS       Z13, Z13, Z13
 	VMAXPS       Z13, Z0, Z0
@@ -3970,10 +3695,10 @@ dwK3S2AVX512_g13act:
 	VMAXPS       Z13, Z10, Z10
 	VMAXPS       Z13, Z11, Z11
 	VMAXPS       Z13, Z12, Z12
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK3S2AVX512_g13store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z13
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z13
 	VMINPS       Z13, Z0, Z0
 	VMINPS       Z13, Z1, Z1
 	VMINPS       Z13, Z2, Z2
@@ -3989,34 +3714,34 @@ dwK3S2AVX512_g13act:
 	VMINPS       Z13, Z12, Z12
 
 dwK3S2AVX512_g13store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+13, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK3S2AVX512_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -4090,191 +3815,178 @@ dwK5S1AVX512_full:
 dwK5S1AVX512_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK5S1AVX512_groups:
-	CMPQ      DI, $+14
+	CMPQ      R8, $+14
 	JL        dwK5S1AVX512_rem
-	SUBQ      $+14, DI
-	MOVQ      40(SP), R8
-	VMOVUPS.Z (R8), K1, Z0
-	VMOVUPS.Z (R8), K1, Z1
-	VMOVUPS.Z (R8), K1, Z2
-	VMOVUPS.Z (R8), K1, Z3
-	VMOVUPS.Z (R8), K1, Z4
-	VMOVUPS.Z (R8), K1, Z5
-	VMOVUPS.Z (R8), K1, Z6
-	VMOVUPS.Z (R8), K1, Z7
-	VMOVUPS.Z (R8), K1, Z8
-	VMOVUPS.Z (R8), K1, Z9
-	VMOVUPS.Z (R8), K1, Z10
-	VMOVUPS.Z (R8), K1, Z11
-	VMOVUPS.Z (R8), K1, Z12
-	VMOVUPS.Z (R8), K1, Z13
-	MOVQ      inRow+24(FP), R8
-	SHLQ      $+2, R8
-	MOVQ      32(SP), R9
-	MOVQ      $+5, R10
-	MOVQ      DX, R11
+	SUBQ      $+14, R8
+	MOVQ      40(SP), R9
+	VMOVUPS.Z (R9), K1, Z0
+	VMOVUPS.Z (R9), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z (R9), K1, Z3
+	VMOVUPS.Z (R9), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMOVUPS.Z (R9), K1, Z6
+	VMOVUPS.Z (R9), K1, Z7
+	VMOVUPS.Z (R9), K1, Z8
+	VMOVUPS.Z (R9), K1, Z9
+	VMOVUPS.Z (R9), K1, Z10
+	VMOVUPS.Z (R9), K1, Z11
+	VMOVUPS.Z (R9), K1, Z12
+	VMOVUPS.Z (R9), K1, Z13
+	MOVQ      inRow+24(FP), R9
+	SHLQ      $+2, R9
+	MOVQ      32(SP), R10
+	MOVQ      $+5, R11
+	MOVQ      BX, R12
 
 dwK5S1AVX512_g14row:
-	VMOVUPS.Z   (R9), K1, Z14
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z15
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z16
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z17
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z18
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R10), K1, Z14
+	VMOVUPS.Z   (R10)(AX*1), K1, Z15
+	VMOVUPS.Z   (R10)(AX*2), K1, Z16
+	VMOVUPS.Z   (R10)(DX*1), K1, Z17
+	VMOVUPS.Z   (R10)(AX*4), K1, Z18
+	LEAQ        (R10)(AX*4), R10
+	LEAQ        (R10)(AX*1), R10
+	MOVQ        R12, R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z14, Z19, Z0
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z15, Z19, Z0
 	VFMADD231PS Z14, Z19, Z1
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z16, Z19, Z0
 	VFMADD231PS Z15, Z19, Z1
 	VFMADD231PS Z14, Z19, Z2
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z0
 	VFMADD231PS Z16, Z19, Z1
 	VFMADD231PS Z15, Z19, Z2
 	VFMADD231PS Z14, Z19, Z3
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z0
 	VFMADD231PS Z17, Z19, Z1
 	VFMADD231PS Z16, Z19, Z2
 	VFMADD231PS Z15, Z19, Z3
 	VFMADD231PS Z14, Z19, Z4
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z18, Z19, Z1
 	VFMADD231PS Z17, Z19, Z2
 	VFMADD231PS Z16, Z19, Z3
 	VFMADD231PS Z15, Z19, Z4
 	VFMADD231PS Z14, Z19, Z5
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z2
 	VFMADD231PS Z17, Z19, Z3
 	VFMADD231PS Z16, Z19, Z4
 	VFMADD231PS Z15, Z19, Z5
 	VFMADD231PS Z14, Z19, Z6
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z3
 	VFMADD231PS Z17, Z19, Z4
 	VFMADD231PS Z16, Z19, Z5
 	VFMADD231PS Z15, Z19, Z6
 	VFMADD231PS Z14, Z19, Z7
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z4
 	VFMADD231PS Z17, Z19, Z5
 	VFMADD231PS Z16, Z19, Z6
 	VFMADD231PS Z15, Z19, Z7
 	VFMADD231PS Z14, Z19, Z8
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z5
 	VFMADD231PS Z17, Z19, Z6
 	VFMADD231PS Z16, Z19, Z7
 	VFMADD231PS Z15, Z19, Z8
 	VFMADD231PS Z14, Z19, Z9
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z18, Z19, Z6
 	VFMADD231PS Z17, Z19, Z7
 	VFMADD231PS Z16, Z19, Z8
 	VFMADD231PS Z15, Z19, Z9
 	VFMADD231PS Z14, Z19, Z10
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z7
 	VFMADD231PS Z17, Z19, Z8
 	VFMADD231PS Z16, Z19, Z9
 	VFMADD231PS Z15, Z19, Z10
 	VFMADD231PS Z14, Z19, Z11
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z8
 	VFMADD231PS Z17, Z19, Z9
 	VFMADD231PS Z16, Z19, Z10
 	VFMADD231PS Z15, Z19, Z11
 	VFMADD231PS Z14, Z19, Z12
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z9
 	VFMADD231PS Z17, Z19, Z10
 	VFMADD231PS Z16, Z19, Z11
 	VFMADD231PS Z15, Z19, Z12
 	VFMADD231PS Z14, Z19, Z13
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z10
 	VFMADD231PS Z17, Z19, Z11
 	VFMADD231PS Z16, Z19, Z12
 	VFMADD231PS Z15, Z19, Z13
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z18, Z19, Z11
 	VFMADD231PS Z17, Z19, Z12
 	VFMADD231PS Z16, Z19, Z13
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z12
 	VFMADD231PS Z17, Z19, Z13
-	VMOVUPS.Z   (R12), K1, Z19
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z13
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK5S1AVX512_g14row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g14act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
-	VADDPS      (SI), Z13, K1, Z13
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
+	VADDPS      (DI), Z13, K1, Z13
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g14act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK5S1AVX512_g14store
 	VXORPS       Z14, Z14, Z14
 	VMAXPS       Z14, Z0, Z0
@@ -4291,10 +4003,10 @@ dwK5S1AVX512_g14act:
 	VMAXPS       Z14, Z11, Z11
 	VMAXPS       Z14, Z12, Z12
 	VMAXPS       Z14, Z13, Z13
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK5S1AVX512_g14store
-	MOVL         $0x40c00000, R8
-	VPBROADCASTD R8, Z14
+	MOVL         $0x40c00000, R9
+	VPBROADCASTD R9, Z14
 	VMINPS       Z14, Z0, Z0
 	VMINPS       Z14, Z1, Z1
 	VMINPS       Z14, Z2, Z2
@@ -4311,487 +4023,450 @@ dwK5S1AVX512_g14act:
 	VMINPS       Z14, Z13, Z13
 
 dwK5S1AVX512_g14store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z13, K1, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+14, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z13, K1, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+14, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK5S1AVX512_groups
 
 dwK5S1AVX512_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK5S1AVX512_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK5S1AVX512_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK5S1AVX512_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK5S1AVX512_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK5S1AVX512_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK5S1AVX512_r6
-	CMPQ DI, $+7
+	CMPQ R8, $+7
 	JE   dwK5S1AVX512_r7
-	CMPQ DI, $+8
+	CMPQ R8, $+8
 	JE   dwK5S1AVX512_r8
-	CMPQ DI, $+9
+	CMPQ R8, $+9
 	JE   dwK5S1AVX512_r9
-	CMPQ DI, $+10
+	CMPQ R8, $+10
 	JE   dwK5S1AVX512_r10
-	CMPQ DI, $+11
+	CMPQ R8, $+11
 	JE   dwK5S1AVX512_r11
-	CMPQ DI, $+12
+	CMPQ R8, $+12
 	JE   dwK5S1AVX512_r12
-	CMPQ DI, $+13
+	CMPQ R8, $+13
 	JE   dwK5S1AVX512_r13
 	JMP  dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r1:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g1row:
-	VMOVUPS.Z   (R8), K1, Z1
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z1
+	VMOVUPS.Z   (R9)(AX*1), K1, Z2
+	VMOVUPS.Z   (R9)(AX*2), K1, Z3
+	VMOVUPS.Z   (R9)(DX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*4), K1, Z5
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z6
 	VFMADD231PS Z1, Z6, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z1
 	VFMADD231PS Z2, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z6
 	VFMADD231PS Z3, Z6, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z1
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z6
+	VMOVUPS.Z   (R12)(AX*4), K1, Z6
 	VFMADD231PS Z5, Z6, Z0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g1act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g1store
 	VXORPS       Z1, Z1, Z1
 	VMAXPS       Z1, Z0, Z0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g1store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z1
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z1
 	VMINPS       Z1, Z0, Z0
 
 dwK5S1AVX512_g1store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r2:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g2row:
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z2
+	VMOVUPS.Z   (R9)(AX*1), K1, Z3
+	VMOVUPS.Z   (R9)(AX*2), K1, Z4
+	VMOVUPS.Z   (R9)(DX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*4), K1, Z6
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z7
 	VFMADD231PS Z2, Z7, Z0
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z7
 	VFMADD231PS Z3, Z7, Z0
 	VFMADD231PS Z2, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z7
 	VFMADD231PS Z4, Z7, Z0
 	VFMADD231PS Z3, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z7
 	VFMADD231PS Z5, Z7, Z0
 	VFMADD231PS Z4, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z7
 	VFMADD231PS Z6, Z7, Z0
 	VFMADD231PS Z5, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z7
 	VFMADD231PS Z6, Z7, Z1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g2act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g2store
 	VXORPS       Z2, Z2, Z2
 	VMAXPS       Z2, Z0, Z0
 	VMAXPS       Z2, Z1, Z1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g2store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z2
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z2
 	VMINPS       Z2, Z0, Z0
 	VMINPS       Z2, Z1, Z1
 
 dwK5S1AVX512_g2store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r3:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g3row:
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z3
+	VMOVUPS.Z   (R9)(AX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*2), K1, Z5
+	VMOVUPS.Z   (R9)(DX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*4), K1, Z7
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z3, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z4, Z8, Z0
 	VFMADD231PS Z3, Z8, Z1
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z8
 	VFMADD231PS Z5, Z8, Z0
 	VFMADD231PS Z4, Z8, Z1
 	VFMADD231PS Z3, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z8
 	VFMADD231PS Z6, Z8, Z0
 	VFMADD231PS Z5, Z8, Z1
 	VFMADD231PS Z4, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z8
 	VFMADD231PS Z7, Z8, Z0
 	VFMADD231PS Z6, Z8, Z1
 	VFMADD231PS Z5, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z7, Z8, Z1
 	VFMADD231PS Z6, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g3act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g3store
 	VXORPS       Z3, Z3, Z3
 	VMAXPS       Z3, Z0, Z0
 	VMAXPS       Z3, Z1, Z1
 	VMAXPS       Z3, Z2, Z2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g3store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z3
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z3
 	VMINPS       Z3, Z0, Z0
 	VMINPS       Z3, Z1, Z1
 	VMINPS       Z3, Z2, Z2
 
 dwK5S1AVX512_g3store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r4:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g4row:
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z4
+	VMOVUPS.Z   (R9)(AX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*2), K1, Z6
+	VMOVUPS.Z   (R9)(DX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*4), K1, Z8
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z4, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z5, Z9, Z0
 	VFMADD231PS Z4, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z6, Z9, Z0
 	VFMADD231PS Z5, Z9, Z1
 	VFMADD231PS Z4, Z9, Z2
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z7, Z9, Z0
 	VFMADD231PS Z6, Z9, Z1
 	VFMADD231PS Z5, Z9, Z2
 	VFMADD231PS Z4, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z9
 	VFMADD231PS Z8, Z9, Z0
 	VFMADD231PS Z7, Z9, Z1
 	VFMADD231PS Z6, Z9, Z2
 	VFMADD231PS Z5, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z8, Z9, Z1
 	VFMADD231PS Z7, Z9, Z2
 	VFMADD231PS Z6, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z2
 	VFMADD231PS Z7, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z8, Z9, Z3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g4act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g4store
 	VXORPS       Z4, Z4, Z4
 	VMAXPS       Z4, Z0, Z0
 	VMAXPS       Z4, Z1, Z1
 	VMAXPS       Z4, Z2, Z2
 	VMAXPS       Z4, Z3, Z3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g4store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z4
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z4
 	VMINPS       Z4, Z0, Z0
 	VMINPS       Z4, Z1, Z1
 	VMINPS       Z4, Z2, Z2
 	VMINPS       Z4, Z3, Z3
 
 dwK5S1AVX512_g4store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r5:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g5row:
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z5
+	VMOVUPS.Z   (R9)(AX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*2), K1, Z7
+	VMOVUPS.Z   (R9)(DX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*4), K1, Z9
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z5, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z6, Z10, Z0
 	VFMADD231PS Z5, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z7, Z10, Z0
 	VFMADD231PS Z6, Z10, Z1
 	VFMADD231PS Z5, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z8, Z10, Z0
 	VFMADD231PS Z7, Z10, Z1
 	VFMADD231PS Z6, Z10, Z2
 	VFMADD231PS Z5, Z10, Z3
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z9, Z10, Z0
 	VFMADD231PS Z8, Z10, Z1
 	VFMADD231PS Z7, Z10, Z2
 	VFMADD231PS Z6, Z10, Z3
 	VFMADD231PS Z5, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z9, Z10, Z1
 	VFMADD231PS Z8, Z10, Z2
 	VFMADD231PS Z7, Z10, Z3
 	VFMADD231PS Z6, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z2
 	VFMADD231PS Z8, Z10, Z3
 	VFMADD231PS Z7, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z9, Z10, Z3
 	VFMADD231PS Z8, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g5act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g5store
 	VXORPS       Z5, Z5, Z5
 	VMAXPS       Z5, Z0, Z0
@@ -4799,10 +4474,10 @@ dwK5S1AVX512_g5act:
 	VMAXPS       Z5, Z2, Z2
 	VMAXPS       Z5, Z3, Z3
 	VMAXPS       Z5, Z4, Z4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g5store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z5
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z5
 	VMINPS       Z5, Z0, Z0
 	VMINPS       Z5, Z1, Z1
 	VMINPS       Z5, Z2, Z2
@@ -4810,116 +4485,106 @@ dwK5S1AVX512_g5act:
 	VMINPS       Z5, Z4, Z4
 
 dwK5S1AVX512_g5store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r6:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g6row:
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z6
+	VMOVUPS.Z   (R9)(AX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*2), K1, Z8
+	VMOVUPS.Z   (R9)(DX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*4), K1, Z10
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z6, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z7, Z11, Z0
 	VFMADD231PS Z6, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z8, Z11, Z0
 	VFMADD231PS Z7, Z11, Z1
 	VFMADD231PS Z6, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z0
 	VFMADD231PS Z8, Z11, Z1
 	VFMADD231PS Z7, Z11, Z2
 	VFMADD231PS Z6, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z0
 	VFMADD231PS Z9, Z11, Z1
 	VFMADD231PS Z8, Z11, Z2
 	VFMADD231PS Z7, Z11, Z3
 	VFMADD231PS Z6, Z11, Z4
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z10, Z11, Z1
 	VFMADD231PS Z9, Z11, Z2
 	VFMADD231PS Z8, Z11, Z3
 	VFMADD231PS Z7, Z11, Z4
 	VFMADD231PS Z6, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z2
 	VFMADD231PS Z9, Z11, Z3
 	VFMADD231PS Z8, Z11, Z4
 	VFMADD231PS Z7, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z10, Z11, Z3
 	VFMADD231PS Z9, Z11, Z4
 	VFMADD231PS Z8, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z4
 	VFMADD231PS Z9, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g6act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g6store
 	VXORPS       Z6, Z6, Z6
 	VMAXPS       Z6, Z0, Z0
@@ -4928,10 +4593,10 @@ dwK5S1AVX512_g6act:
 	VMAXPS       Z6, Z3, Z3
 	VMAXPS       Z6, Z4, Z4
 	VMAXPS       Z6, Z5, Z5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g6store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z6
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z6
 	VMINPS       Z6, Z0, Z0
 	VMINPS       Z6, Z1, Z1
 	VMINPS       Z6, Z2, Z2
@@ -4940,128 +4605,119 @@ dwK5S1AVX512_g6act:
 	VMINPS       Z6, Z5, Z5
 
 dwK5S1AVX512_g6store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r7:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g7row:
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z7
+	VMOVUPS.Z   (R9)(AX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*2), K1, Z9
+	VMOVUPS.Z   (R9)(DX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*4), K1, Z11
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z7, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z8, Z12, Z0
 	VFMADD231PS Z7, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z9, Z12, Z0
 	VFMADD231PS Z8, Z12, Z1
 	VFMADD231PS Z7, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
 	VFMADD231PS Z8, Z12, Z2
 	VFMADD231PS Z7, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z0
 	VFMADD231PS Z10, Z12, Z1
 	VFMADD231PS Z9, Z12, Z2
 	VFMADD231PS Z8, Z12, Z3
 	VFMADD231PS Z7, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z11, Z12, Z1
 	VFMADD231PS Z10, Z12, Z2
 	VFMADD231PS Z9, Z12, Z3
 	VFMADD231PS Z8, Z12, Z4
 	VFMADD231PS Z7, Z12, Z5
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z2
 	VFMADD231PS Z10, Z12, Z3
 	VFMADD231PS Z9, Z12, Z4
 	VFMADD231PS Z8, Z12, Z5
 	VFMADD231PS Z7, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z11, Z12, Z3
 	VFMADD231PS Z10, Z12, Z4
 	VFMADD231PS Z9, Z12, Z5
 	VFMADD231PS Z8, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z4
 	VFMADD231PS Z10, Z12, Z5
 	VFMADD231PS Z9, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z5
 	VFMADD231PS Z10, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z11, Z12, Z6
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g7act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g7act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g7store
 	VXORPS       Z7, Z7, Z7
 	VMAXPS       Z7, Z0, Z0
@@ -5071,10 +4727,10 @@ dwK5S1AVX512_g7act:
 	VMAXPS       Z7, Z4, Z4
 	VMAXPS       Z7, Z5, Z5
 	VMAXPS       Z7, Z6, Z6
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g7store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z7
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z7
 	VMINPS       Z7, Z0, Z0
 	VMINPS       Z7, Z1, Z1
 	VMINPS       Z7, Z2, Z2
@@ -5084,140 +4740,130 @@ dwK5S1AVX512_g7act:
 	VMINPS       Z7, Z6, Z6
 
 dwK5S1AVX512_g7store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+7, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r8:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g8row:
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z8
+	VMOVUPS.Z   (R9)(AX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*2), K1, Z10
+	VMOVUPS.Z   (R9)(DX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*4), K1, Z12
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z8, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z9, Z13, Z0
 	VFMADD231PS Z8, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z10, Z13, Z0
 	VFMADD231PS Z9, Z13, Z1
 	VFMADD231PS Z8, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z0
 	VFMADD231PS Z10, Z13, Z1
 	VFMADD231PS Z9, Z13, Z2
 	VFMADD231PS Z8, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z0
 	VFMADD231PS Z11, Z13, Z1
 	VFMADD231PS Z10, Z13, Z2
 	VFMADD231PS Z9, Z13, Z3
 	VFMADD231PS Z8, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z1
 	VFMADD231PS Z11, Z13, Z2
 	VFMADD231PS Z10, Z13, Z3
 	VFMADD231PS Z9, Z13, Z4
 	VFMADD231PS Z8, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z2
 	VFMADD231PS Z11, Z13, Z3
 	VFMADD231PS Z10, Z13, Z4
 	VFMADD231PS Z9, Z13, Z5
 	VFMADD231PS Z8, Z13, Z6
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z12, Z13, Z3
 	VFMADD231PS Z11, Z13, Z4
 	VFMADD231PS Z10, Z13, Z5
 	VFMADD231PS Z9, Z13, Z6
 	VFMADD231PS Z8, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z4
 	VFMADD231PS Z11, Z13, Z5
 	VFMADD231PS Z10, Z13, Z6
 	VFMADD231PS Z9, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z5
 	VFMADD231PS Z11, Z13, Z6
 	VFMADD231PS Z10, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z6
 	VFMADD231PS Z11, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z7
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g8row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g8act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g8act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g8store
 	VXORPS       Z8, Z8, Z8
 	VMAXPS       Z8, Z0, Z0
@@ -5228,10 +4874,10 @@ dwK5S1AVX512_g8act:
 	VMAXPS       Z8, Z5, Z5
 	VMAXPS       Z8, Z6, Z6
 	VMAXPS       Z8, Z7, Z7
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g8store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z8
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z8
 	VMINPS       Z8, Z0, Z0
 	VMINPS       Z8, Z1, Z1
 	VMINPS       Z8, Z2, Z2
@@ -5242,153 +4888,142 @@ dwK5S1AVX512_g8act:
 	VMINPS       Z8, Z7, Z7
 
 dwK5S1AVX512_g8store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+3, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r9:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g9row:
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z9
+	VMOVUPS.Z   (R9)(AX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*2), K1, Z11
+	VMOVUPS.Z   (R9)(DX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*4), K1, Z13
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z9, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z10, Z14, Z0
 	VFMADD231PS Z9, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z11, Z14, Z0
 	VFMADD231PS Z10, Z14, Z1
 	VFMADD231PS Z9, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z0
 	VFMADD231PS Z11, Z14, Z1
 	VFMADD231PS Z10, Z14, Z2
 	VFMADD231PS Z9, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z0
 	VFMADD231PS Z12, Z14, Z1
 	VFMADD231PS Z11, Z14, Z2
 	VFMADD231PS Z10, Z14, Z3
 	VFMADD231PS Z9, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z1
 	VFMADD231PS Z12, Z14, Z2
 	VFMADD231PS Z11, Z14, Z3
 	VFMADD231PS Z10, Z14, Z4
 	VFMADD231PS Z9, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z2
 	VFMADD231PS Z12, Z14, Z3
 	VFMADD231PS Z11, Z14, Z4
 	VFMADD231PS Z10, Z14, Z5
 	VFMADD231PS Z9, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z3
 	VFMADD231PS Z12, Z14, Z4
 	VFMADD231PS Z11, Z14, Z5
 	VFMADD231PS Z10, Z14, Z6
 	VFMADD231PS Z9, Z14, Z7
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z4
 	VFMADD231PS Z12, Z14, Z5
 	VFMADD231PS Z11, Z14, Z6
 	VFMADD231PS Z10, Z14, Z7
 	VFMADD231PS Z9, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z5
 	VFMADD231PS Z12, Z14, Z6
 	VFMADD231PS Z11, Z14, Z7
 	VFMADD231PS Z10, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z6
 	VFMADD231PS Z12, Z14, Z7
 	VFMADD231PS Z11, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z7
 	VFMADD231PS Z12, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z8
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g9row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g9act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g9act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g9store
 	VXORPS       Z9, Z9, Z9
 	VMAXPS       Z9, Z0, Z0
@@ -5400,10 +5035,10 @@ dwK5S1AVX512_g9act:
 	VMAXPS       Z9, Z6, Z6
 	VMAXPS       Z9, Z7, Z7
 	VMAXPS       Z9, Z8, Z8
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g9store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z9
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z9
 	VMINPS       Z9, Z0, Z0
 	VMINPS       Z9, Z1, Z1
 	VMINPS       Z9, Z2, Z2
@@ -5415,164 +5050,152 @@ dwK5S1AVX512_g9act:
 	VMINPS       Z9, Z8, Z8
 
 dwK5S1AVX512_g9store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+9, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r10:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g10row:
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z10
+	VMOVUPS.Z   (R9)(AX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*2), K1, Z12
+	VMOVUPS.Z   (R9)(DX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*4), K1, Z14
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z10, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z11, Z15, Z0
 	VFMADD231PS Z10, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z12, Z15, Z0
 	VFMADD231PS Z11, Z15, Z1
 	VFMADD231PS Z10, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z0
 	VFMADD231PS Z12, Z15, Z1
 	VFMADD231PS Z11, Z15, Z2
 	VFMADD231PS Z10, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z0
 	VFMADD231PS Z13, Z15, Z1
 	VFMADD231PS Z12, Z15, Z2
 	VFMADD231PS Z11, Z15, Z3
 	VFMADD231PS Z10, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z1
 	VFMADD231PS Z13, Z15, Z2
 	VFMADD231PS Z12, Z15, Z3
 	VFMADD231PS Z11, Z15, Z4
 	VFMADD231PS Z10, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z2
 	VFMADD231PS Z13, Z15, Z3
 	VFMADD231PS Z12, Z15, Z4
 	VFMADD231PS Z11, Z15, Z5
 	VFMADD231PS Z10, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z3
 	VFMADD231PS Z13, Z15, Z4
 	VFMADD231PS Z12, Z15, Z5
 	VFMADD231PS Z11, Z15, Z6
 	VFMADD231PS Z10, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z4
 	VFMADD231PS Z13, Z15, Z5
 	VFMADD231PS Z12, Z15, Z6
 	VFMADD231PS Z11, Z15, Z7
 	VFMADD231PS Z10, Z15, Z8
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z5
 	VFMADD231PS Z13, Z15, Z6
 	VFMADD231PS Z12, Z15, Z7
 	VFMADD231PS Z11, Z15, Z8
 	VFMADD231PS Z10, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z6
 	VFMADD231PS Z13, Z15, Z7
 	VFMADD231PS Z12, Z15, Z8
 	VFMADD231PS Z11, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z7
 	VFMADD231PS Z13, Z15, Z8
 	VFMADD231PS Z12, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z8
 	VFMADD231PS Z13, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z9
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g10row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g10act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g10act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g10store
 	VXORPS       Z10, Z10, Z10
 	VMAXPS       Z10, Z0, Z0
@@ -5585,10 +5208,10 @@ dwK5S1AVX512_g10act:
 	VMAXPS       Z10, Z7, Z7
 	VMAXPS       Z10, Z8, Z8
 	VMAXPS       Z10, Z9, Z9
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g10store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z10
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z10
 	VMINPS       Z10, Z0, Z0
 	VMINPS       Z10, Z1, Z1
 	VMINPS       Z10, Z2, Z2
@@ -5601,176 +5224,163 @@ dwK5S1AVX512_g10act:
 	VMINPS       Z10, Z9, Z9
 
 dwK5S1AVX512_g10store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+10, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r11:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g11row:
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z11
+	VMOVUPS.Z   (R9)(AX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*2), K1, Z13
+	VMOVUPS.Z   (R9)(DX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*4), K1, Z15
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z11, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z12, Z16, Z0
 	VFMADD231PS Z11, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z13, Z16, Z0
 	VFMADD231PS Z12, Z16, Z1
 	VFMADD231PS Z11, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
 	VFMADD231PS Z12, Z16, Z2
 	VFMADD231PS Z11, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z0
 	VFMADD231PS Z14, Z16, Z1
 	VFMADD231PS Z13, Z16, Z2
 	VFMADD231PS Z12, Z16, Z3
 	VFMADD231PS Z11, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z1
 	VFMADD231PS Z14, Z16, Z2
 	VFMADD231PS Z13, Z16, Z3
 	VFMADD231PS Z12, Z16, Z4
 	VFMADD231PS Z11, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z2
 	VFMADD231PS Z14, Z16, Z3
 	VFMADD231PS Z13, Z16, Z4
 	VFMADD231PS Z12, Z16, Z5
 	VFMADD231PS Z11, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z3
 	VFMADD231PS Z14, Z16, Z4
 	VFMADD231PS Z13, Z16, Z5
 	VFMADD231PS Z12, Z16, Z6
 	VFMADD231PS Z11, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z4
 	VFMADD231PS Z14, Z16, Z5
 	VFMADD231PS Z13, Z16, Z6
 	VFMADD231PS Z12, Z16, Z7
 	VFMADD231PS Z11, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z5
 	VFMADD231PS Z14, Z16, Z6
 	VFMADD231PS Z13, Z16, Z7
 	VFMADD231PS Z12, Z16, Z8
 	VFMADD231PS Z11, Z16, Z9
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z6
 	VFMADD231PS Z14, Z16, Z7
 	VFMADD231PS Z13, Z16, Z8
 	VFMADD231PS Z12, Z16, Z9
 	VFMADD231PS Z11, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z7
 	VFMADD231PS Z14, Z16, Z8
 	VFMADD231PS Z13, Z16, Z9
 	VFMADD231PS Z12, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z8
 	VFMADD231PS Z14, Z16, Z9
 	VFMADD231PS Z13, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z9
 	VFMADD231PS Z14, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z10
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g11row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g11act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g11act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g11store
 	VXORPS       Z11, Z11, Z11
 	VMAXPS       Z11, Z0, Z0
@@ -5784,10 +5394,10 @@ dwK5S1AVX512_g11act:
 	VMAXPS       Z11, Z8, Z8
 	VMAXPS       Z11, Z9, Z9
 	VMAXPS       Z11, Z10, Z10
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g11store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z11
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z11
 	VMINPS       Z11, Z0, Z0
 	VMINPS       Z11, Z1, Z1
 	VMINPS       Z11, Z2, Z2
@@ -5801,188 +5411,176 @@ dwK5S1AVX512_g11act:
 	VMINPS       Z11, Z10, Z10
 
 dwK5S1AVX512_g11store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+11, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r12:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g12row:
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z12
+	VMOVUPS.Z   (R9)(AX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*2), K1, Z14
+	VMOVUPS.Z   (R9)(DX*1), K1, Z15
+	VMOVUPS.Z   (R9)(AX*4), K1, Z16
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z12, Z17, Z0
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z13, Z17, Z0
 	VFMADD231PS Z12, Z17, Z1
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z14, Z17, Z0
 	VFMADD231PS Z13, Z17, Z1
 	VFMADD231PS Z12, Z17, Z2
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z0
 	VFMADD231PS Z14, Z17, Z1
 	VFMADD231PS Z13, Z17, Z2
 	VFMADD231PS Z12, Z17, Z3
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z0
 	VFMADD231PS Z15, Z17, Z1
 	VFMADD231PS Z14, Z17, Z2
 	VFMADD231PS Z13, Z17, Z3
 	VFMADD231PS Z12, Z17, Z4
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z1
 	VFMADD231PS Z15, Z17, Z2
 	VFMADD231PS Z14, Z17, Z3
 	VFMADD231PS Z13, Z17, Z4
 	VFMADD231PS Z12, Z17, Z5
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z2
 	VFMADD231PS Z15, Z17, Z3
 	VFMADD231PS Z14, Z17, Z4
 	VFMADD231PS Z13, Z17, Z5
 	VFMADD231PS Z12, Z17, Z6
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z3
 	VFMADD231PS Z15, Z17, Z4
 	VFMADD231PS Z14, Z17, Z5
 	VFMADD231PS Z13, Z17, Z6
 	VFMADD231PS Z12, Z17, Z7
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z4
 	VFMADD231PS Z15, Z17, Z5
 	VFMADD231PS Z14, Z17, Z6
 	VFMADD231PS Z13, Z17, Z7
 	VFMADD231PS Z12, Z17, Z8
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z5
 	VFMADD231PS Z15, Z17, Z6
 	VFMADD231PS Z14, Z17, Z7
 	VFMADD231PS Z13, Z17, Z8
 	VFMADD231PS Z12, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z6
 	VFMADD231PS Z15, Z17, Z7
 	VFMADD231PS Z14, Z17, Z8
 	VFMADD231PS Z13, Z17, Z9
 	VFMADD231PS Z12, Z17, Z10
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z7
 	VFMADD231PS Z15, Z17, Z8
 	VFMADD231PS Z14, Z17, Z9
 	VFMADD231PS Z13, Z17, Z10
 	VFMADD231PS Z12, Z17, Z11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z8
 	VFMADD231PS Z15, Z17, Z9
 	VFMADD231PS Z14, Z17, Z10
 	VFMADD231PS Z13, Z17, Z11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z9
 	VFMADD231PS Z15, Z17, Z10
 	VFMADD231PS Z14, Z17, Z11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z10
 	VFMADD231PS Z15, Z17, Z11
-	VMOVUPS.Z   (R11), K1, Z17
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z11
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g12row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g12act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g12act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g12store
 	VXORPS       Z12, Z12, Z12
 	VMAXPS       Z12, Z0, Z0
@@ -5997,10 +5595,10 @@ dwK5S1AVX512_g12act:
 	VMAXPS       Z12, Z9, Z9
 	VMAXPS       Z12, Z10, Z10
 	VMAXPS       Z12, Z11, Z11
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g12store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z12
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z12
 	VMINPS       Z12, Z0, Z0
 	VMINPS       Z12, Z1, Z1
 	VMINPS       Z12, Z2, Z2
@@ -6015,200 +5613,187 @@ dwK5S1AVX512_g12act:
 	VMINPS       Z12, Z11, Z11
 
 dwK5S1AVX512_g12store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+12, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S1AVX512_nextrow
 
 dwK5S1AVX512_r13:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	VMOVUPS.Z (DI), K1, Z12
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	VMOVUPS.Z (R8), K1, Z12
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S1AVX512_g13row:
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z17
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z13
+	VMOVUPS.Z   (R9)(AX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*2), K1, Z15
+	VMOVUPS.Z   (R9)(DX*1), K1, Z16
+	VMOVUPS.Z   (R9)(AX*4), K1, Z17
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z13, Z18, Z0
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z14, Z18, Z0
 	VFMADD231PS Z13, Z18, Z1
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z15, Z18, Z0
 	VFMADD231PS Z14, Z18, Z1
 	VFMADD231PS Z13, Z18, Z2
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z0
 	VFMADD231PS Z15, Z18, Z1
 	VFMADD231PS Z14, Z18, Z2
 	VFMADD231PS Z13, Z18, Z3
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z0
 	VFMADD231PS Z16, Z18, Z1
 	VFMADD231PS Z15, Z18, Z2
 	VFMADD231PS Z14, Z18, Z3
 	VFMADD231PS Z13, Z18, Z4
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z1
 	VFMADD231PS Z16, Z18, Z2
 	VFMADD231PS Z15, Z18, Z3
 	VFMADD231PS Z14, Z18, Z4
 	VFMADD231PS Z13, Z18, Z5
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z2
 	VFMADD231PS Z16, Z18, Z3
 	VFMADD231PS Z15, Z18, Z4
 	VFMADD231PS Z14, Z18, Z5
 	VFMADD231PS Z13, Z18, Z6
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z17, Z18, Z3
 	VFMADD231PS Z16, Z18, Z4
 	VFMADD231PS Z15, Z18, Z5
 	VFMADD231PS Z14, Z18, Z6
 	VFMADD231PS Z13, Z18, Z7
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z4
 	VFMADD231PS Z16, Z18, Z5
 	VFMADD231PS Z15, Z18, Z6
 	VFMADD231PS Z14, Z18, Z7
 	VFMADD231PS Z13, Z18, Z8
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z5
 	VFMADD231PS Z16, Z18, Z6
 	VFMADD231PS Z15, Z18, Z7
 	VFMADD231PS Z14, Z18, Z8
 	VFMADD231PS Z13, Z18, Z9
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z6
 	VFMADD231PS Z16, Z18, Z7
 	VFMADD231PS Z15, Z18, Z8
 	VFMADD231PS Z14, Z18, Z9
 	VFMADD231PS Z13, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z7
 	VFMADD231PS Z16, Z18, Z8
 	VFMADD231PS Z15, Z18, Z9
 	VFMADD231PS Z14, Z18, Z10
 	VFMADD231PS Z13, Z18, Z11
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z17, Z18, Z8
 	VFMADD231PS Z16, Z18, Z9
 	VFMADD231PS Z15, Z18, Z10
 	VFMADD231PS Z14, Z18, Z11
 	VFMADD231PS Z13, Z18, Z12
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z9
 	VFMADD231PS Z16, Z18, Z10
 	VFMADD231PS Z15, Z18, Z11
 	VFMADD231PS Z14, Z18, Z12
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z10
 	VFMADD231PS Z16, Z18, Z11
 	VFMADD231PS Z15, Z18, Z12
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z11
 	VFMADD231PS Z16, Z18, Z12
-	VMOVUPS.Z   (R11), K1, Z18
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z12
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S1AVX512_g13row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S1AVX512_g13act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
 
 dwK5S1AVX512_g13act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S1AVX512_g13store
 	VXORPS       Z13, Z13, Z13
 	VMAXPS       Z13, Z0, Z0
@@ -6224,10 +5809,10 @@ dwK5S1AVX512_g13act:
 	VMAXPS       Z13, Z10, Z10
 	VMAXPS       Z13, Z11, Z11
 	VMAXPS       Z13, Z12, Z12
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S1AVX512_g13store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z13
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z13
 	VMINPS       Z13, Z0, Z0
 	VMINPS       Z13, Z1, Z1
 	VMINPS       Z13, Z2, Z2
@@ -6243,34 +5828,34 @@ dwK5S1AVX512_g13act:
 	VMINPS       Z13, Z12, Z12
 
 dwK5S1AVX512_g13store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+13, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK5S1AVX512_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -6344,218 +5929,198 @@ dwK5S2AVX512_full:
 dwK5S2AVX512_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
 	SHLQ $+1, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK5S2AVX512_groups:
-	CMPQ      DI, $+14
+	CMPQ      R8, $+14
 	JL        dwK5S2AVX512_rem
-	SUBQ      $+14, DI
-	MOVQ      40(SP), R8
-	VMOVUPS.Z (R8), K1, Z0
-	VMOVUPS.Z (R8), K1, Z1
-	VMOVUPS.Z (R8), K1, Z2
-	VMOVUPS.Z (R8), K1, Z3
-	VMOVUPS.Z (R8), K1, Z4
-	VMOVUPS.Z (R8), K1, Z5
-	VMOVUPS.Z (R8), K1, Z6
-	VMOVUPS.Z (R8), K1, Z7
-	VMOVUPS.Z (R8), K1, Z8
-	VMOVUPS.Z (R8), K1, Z9
-	VMOVUPS.Z (R8), K1, Z10
-	VMOVUPS.Z (R8), K1, Z11
-	VMOVUPS.Z (R8), K1, Z12
-	VMOVUPS.Z (R8), K1, Z13
-	MOVQ      inRow+24(FP), R8
-	SHLQ      $+2, R8
-	MOVQ      32(SP), R9
-	MOVQ      $+5, R10
-	MOVQ      DX, R11
+	SUBQ      $+14, R8
+	MOVQ      40(SP), R9
+	VMOVUPS.Z (R9), K1, Z0
+	VMOVUPS.Z (R9), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z (R9), K1, Z3
+	VMOVUPS.Z (R9), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMOVUPS.Z (R9), K1, Z6
+	VMOVUPS.Z (R9), K1, Z7
+	VMOVUPS.Z (R9), K1, Z8
+	VMOVUPS.Z (R9), K1, Z9
+	VMOVUPS.Z (R9), K1, Z10
+	VMOVUPS.Z (R9), K1, Z11
+	VMOVUPS.Z (R9), K1, Z12
+	VMOVUPS.Z (R9), K1, Z13
+	MOVQ      inRow+24(FP), R9
+	SHLQ      $+2, R9
+	MOVQ      32(SP), R10
+	MOVQ      $+5, R11
+	MOVQ      BX, R12
 
 dwK5S2AVX512_g14row:
-	VMOVUPS.Z   (R9), K1, Z14
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z15
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z16
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z17
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z18
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R10), K1, Z14
+	VMOVUPS.Z   (R10)(AX*1), K1, Z15
+	VMOVUPS.Z   (R10)(AX*2), K1, Z16
+	VMOVUPS.Z   (R10)(DX*1), K1, Z17
+	VMOVUPS.Z   (R10)(AX*4), K1, Z18
+	LEAQ        (R10)(AX*4), R10
+	LEAQ        (R10)(AX*1), R10
+	MOVQ        R12, R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z14, Z19, Z0
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z15, Z19, Z0
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z16, Z19, Z0
 	VFMADD231PS Z14, Z19, Z1
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z0
 	VFMADD231PS Z15, Z19, Z1
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z0
 	VFMADD231PS Z16, Z19, Z1
 	VFMADD231PS Z14, Z19, Z2
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z17, Z19, Z1
 	VFMADD231PS Z15, Z19, Z2
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z1
 	VFMADD231PS Z16, Z19, Z2
 	VFMADD231PS Z14, Z19, Z3
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z17, Z19, Z2
 	VFMADD231PS Z15, Z19, Z3
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z2
 	VFMADD231PS Z16, Z19, Z3
 	VFMADD231PS Z14, Z19, Z4
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z17, Z19, Z3
 	VFMADD231PS Z15, Z19, Z4
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z18, Z19, Z3
 	VFMADD231PS Z16, Z19, Z4
 	VFMADD231PS Z14, Z19, Z5
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z4
 	VFMADD231PS Z15, Z19, Z5
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z4
 	VFMADD231PS Z16, Z19, Z5
 	VFMADD231PS Z14, Z19, Z6
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z5
 	VFMADD231PS Z15, Z19, Z6
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z5
 	VFMADD231PS Z16, Z19, Z6
 	VFMADD231PS Z14, Z19, Z7
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z17, Z19, Z6
 	VFMADD231PS Z15, Z19, Z7
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z6
 	VFMADD231PS Z16, Z19, Z7
 	VFMADD231PS Z14, Z19, Z8
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z17, Z19, Z7
 	VFMADD231PS Z15, Z19, Z8
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z7
 	VFMADD231PS Z16, Z19, Z8
 	VFMADD231PS Z14, Z19, Z9
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z17, Z19, Z8
 	VFMADD231PS Z15, Z19, Z9
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z18, Z19, Z8
 	VFMADD231PS Z16, Z19, Z9
 	VFMADD231PS Z14, Z19, Z10
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z9
 	VFMADD231PS Z15, Z19, Z10
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z9
 	VFMADD231PS Z16, Z19, Z10
 	VFMADD231PS Z14, Z19, Z11
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z10
 	VFMADD231PS Z15, Z19, Z11
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z10
 	VFMADD231PS Z16, Z19, Z11
 	VFMADD231PS Z14, Z19, Z12
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z17, Z19, Z11
 	VFMADD231PS Z15, Z19, Z12
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z11
 	VFMADD231PS Z16, Z19, Z12
 	VFMADD231PS Z14, Z19, Z13
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z19
 	VFMADD231PS Z17, Z19, Z12
 	VFMADD231PS Z15, Z19, Z13
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z12
 	VFMADD231PS Z16, Z19, Z13
-	VMOVUPS.Z   (R12), K1, Z19
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z19
 	VFMADD231PS Z17, Z19, Z13
-	VMOVUPS.Z   (R12), K1, Z19
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z19
 	VFMADD231PS Z18, Z19, Z13
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK5S2AVX512_g14row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g14act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
-	VADDPS      (SI), Z13, K1, Z13
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
+	VADDPS      (DI), Z13, K1, Z13
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g14act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK5S2AVX512_g14store
 	VXORPS       Z14, Z14, Z14
 	VMAXPS       Z14, Z0, Z0
@@ -6572,10 +6137,10 @@ dwK5S2AVX512_g14act:
 	VMAXPS       Z14, Z11, Z11
 	VMAXPS       Z14, Z12, Z12
 	VMAXPS       Z14, Z13, Z13
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK5S2AVX512_g14store
-	MOVL         $0x40c00000, R8
-	VPBROADCASTD R8, Z14
+	MOVL         $0x40c00000, R9
+	VPBROADCASTD R9, Z14
 	VMINPS       Z14, Z0, Z0
 	VMINPS       Z14, Z1, Z1
 	VMINPS       Z14, Z2, Z2
@@ -6592,507 +6157,464 @@ dwK5S2AVX512_g14act:
 	VMINPS       Z14, Z13, Z13
 
 dwK5S2AVX512_g14store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z13, K1, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+14, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z13, K1, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+14, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK5S2AVX512_groups
 
 dwK5S2AVX512_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK5S2AVX512_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK5S2AVX512_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK5S2AVX512_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK5S2AVX512_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK5S2AVX512_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK5S2AVX512_r6
-	CMPQ DI, $+7
+	CMPQ R8, $+7
 	JE   dwK5S2AVX512_r7
-	CMPQ DI, $+8
+	CMPQ R8, $+8
 	JE   dwK5S2AVX512_r8
-	CMPQ DI, $+9
+	CMPQ R8, $+9
 	JE   dwK5S2AVX512_r9
-	CMPQ DI, $+10
+	CMPQ R8, $+10
 	JE   dwK5S2AVX512_r10
-	CMPQ DI, $+11
+	CMPQ R8, $+11
 	JE   dwK5S2AVX512_r11
-	CMPQ DI, $+12
+	CMPQ R8, $+12
 	JE   dwK5S2AVX512_r12
-	CMPQ DI, $+13
+	CMPQ R8, $+13
 	JE   dwK5S2AVX512_r13
 	JMP  dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r1:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g1row:
-	VMOVUPS.Z   (R8), K1, Z1
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z1
+	VMOVUPS.Z   (R9)(AX*1), K1, Z2
+	VMOVUPS.Z   (R9)(AX*2), K1, Z3
+	VMOVUPS.Z   (R9)(DX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*4), K1, Z5
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z6
 	VFMADD231PS Z1, Z6, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z1
 	VFMADD231PS Z2, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z6
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z6
 	VFMADD231PS Z3, Z6, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z1
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z6
+	VMOVUPS.Z   (R12)(AX*4), K1, Z6
 	VFMADD231PS Z5, Z6, Z0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g1act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g1store
 	VXORPS       Z1, Z1, Z1
 	VMAXPS       Z1, Z0, Z0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g1store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z1
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z1
 	VMINPS       Z1, Z0, Z0
 
 dwK5S2AVX512_g1store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r2:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g2row:
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z2
+	VMOVUPS.Z   (R9)(AX*1), K1, Z3
+	VMOVUPS.Z   (R9)(AX*2), K1, Z4
+	VMOVUPS.Z   (R9)(DX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*4), K1, Z6
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z7
 	VFMADD231PS Z2, Z7, Z0
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z7
 	VFMADD231PS Z3, Z7, Z0
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z7
 	VFMADD231PS Z4, Z7, Z0
 	VFMADD231PS Z2, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z7
 	VFMADD231PS Z5, Z7, Z0
 	VFMADD231PS Z3, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z7
 	VFMADD231PS Z6, Z7, Z0
 	VFMADD231PS Z4, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z7
 	VFMADD231PS Z5, Z7, Z1
-	VMOVUPS.Z   (R11), K1, Z7
+	VMOVUPS.Z   (R12)(AX*1), K1, Z7
 	VFMADD231PS Z6, Z7, Z1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g2act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g2store
 	VXORPS       Z2, Z2, Z2
 	VMAXPS       Z2, Z0, Z0
 	VMAXPS       Z2, Z1, Z1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g2store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z2
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z2
 	VMINPS       Z2, Z0, Z0
 	VMINPS       Z2, Z1, Z1
 
 dwK5S2AVX512_g2store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r3:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g3row:
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z3
+	VMOVUPS.Z   (R9)(AX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*2), K1, Z5
+	VMOVUPS.Z   (R9)(DX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*4), K1, Z7
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z3, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z4, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z8
 	VFMADD231PS Z5, Z8, Z0
 	VFMADD231PS Z3, Z8, Z1
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z8
 	VFMADD231PS Z6, Z8, Z0
 	VFMADD231PS Z4, Z8, Z1
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z8
 	VFMADD231PS Z7, Z8, Z0
 	VFMADD231PS Z5, Z8, Z1
 	VFMADD231PS Z3, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z6, Z8, Z1
 	VFMADD231PS Z4, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z1
 	VFMADD231PS Z5, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z8
 	VFMADD231PS Z6, Z8, Z2
-	VMOVUPS.Z   (R11), K1, Z8
+	VMOVUPS.Z   (R12)(DX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g3act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g3store
 	VXORPS       Z3, Z3, Z3
 	VMAXPS       Z3, Z0, Z0
 	VMAXPS       Z3, Z1, Z1
 	VMAXPS       Z3, Z2, Z2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g3store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z3
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z3
 	VMINPS       Z3, Z0, Z0
 	VMINPS       Z3, Z1, Z1
 	VMINPS       Z3, Z2, Z2
 
 dwK5S2AVX512_g3store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r4:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g4row:
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z4
+	VMOVUPS.Z   (R9)(AX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*2), K1, Z6
+	VMOVUPS.Z   (R9)(DX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*4), K1, Z8
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z4, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z5, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z6, Z9, Z0
 	VFMADD231PS Z4, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z7, Z9, Z0
 	VFMADD231PS Z5, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z9
 	VFMADD231PS Z8, Z9, Z0
 	VFMADD231PS Z6, Z9, Z1
 	VFMADD231PS Z4, Z9, Z2
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z7, Z9, Z1
 	VFMADD231PS Z5, Z9, Z2
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z1
 	VFMADD231PS Z6, Z9, Z2
 	VFMADD231PS Z4, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z7, Z9, Z2
 	VFMADD231PS Z5, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z2
 	VFMADD231PS Z6, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z9
 	VFMADD231PS Z7, Z9, Z3
-	VMOVUPS.Z   (R11), K1, Z9
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z8, Z9, Z3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g4act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g4store
 	VXORPS       Z4, Z4, Z4
 	VMAXPS       Z4, Z0, Z0
 	VMAXPS       Z4, Z1, Z1
 	VMAXPS       Z4, Z2, Z2
 	VMAXPS       Z4, Z3, Z3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g4store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z4
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z4
 	VMINPS       Z4, Z0, Z0
 	VMINPS       Z4, Z1, Z1
 	VMINPS       Z4, Z2, Z2
 	VMINPS       Z4, Z3, Z3
 
 dwK5S2AVX512_g4store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r5:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g5row:
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z5
+	VMOVUPS.Z   (R9)(AX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*2), K1, Z7
+	VMOVUPS.Z   (R9)(DX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*4), K1, Z9
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z5, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z6, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z7, Z10, Z0
 	VFMADD231PS Z5, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z8, Z10, Z0
 	VFMADD231PS Z6, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z9, Z10, Z0
 	VFMADD231PS Z7, Z10, Z1
 	VFMADD231PS Z5, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z8, Z10, Z1
 	VFMADD231PS Z6, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z1
 	VFMADD231PS Z7, Z10, Z2
 	VFMADD231PS Z5, Z10, Z3
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z8, Z10, Z2
 	VFMADD231PS Z6, Z10, Z3
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z2
 	VFMADD231PS Z7, Z10, Z3
 	VFMADD231PS Z5, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z8, Z10, Z3
 	VFMADD231PS Z6, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z9, Z10, Z3
 	VFMADD231PS Z7, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z8, Z10, Z4
-	VMOVUPS.Z   (R11), K1, Z10
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z9, Z10, Z4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g5act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g5store
 	VXORPS       Z5, Z5, Z5
 	VMAXPS       Z5, Z0, Z0
@@ -7100,10 +6622,10 @@ dwK5S2AVX512_g5act:
 	VMAXPS       Z5, Z2, Z2
 	VMAXPS       Z5, Z3, Z3
 	VMAXPS       Z5, Z4, Z4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g5store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z5
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z5
 	VMINPS       Z5, Z0, Z0
 	VMINPS       Z5, Z1, Z1
 	VMINPS       Z5, Z2, Z2
@@ -7111,126 +6633,113 @@ dwK5S2AVX512_g5act:
 	VMINPS       Z5, Z4, Z4
 
 dwK5S2AVX512_g5store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r6:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g6row:
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z6
+	VMOVUPS.Z   (R9)(AX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*2), K1, Z8
+	VMOVUPS.Z   (R9)(DX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*4), K1, Z10
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z6, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z7, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z8, Z11, Z0
 	VFMADD231PS Z6, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z0
 	VFMADD231PS Z7, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z0
 	VFMADD231PS Z8, Z11, Z1
 	VFMADD231PS Z6, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z9, Z11, Z1
 	VFMADD231PS Z7, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z1
 	VFMADD231PS Z8, Z11, Z2
 	VFMADD231PS Z6, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z9, Z11, Z2
 	VFMADD231PS Z7, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z2
 	VFMADD231PS Z8, Z11, Z3
 	VFMADD231PS Z6, Z11, Z4
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z9, Z11, Z3
 	VFMADD231PS Z7, Z11, Z4
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z10, Z11, Z3
 	VFMADD231PS Z8, Z11, Z4
 	VFMADD231PS Z6, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z4
 	VFMADD231PS Z7, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z10, Z11, Z4
 	VFMADD231PS Z8, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z5
-	VMOVUPS.Z   (R11), K1, Z11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g6act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g6store
 	VXORPS       Z6, Z6, Z6
 	VMAXPS       Z6, Z0, Z0
@@ -7239,10 +6748,10 @@ dwK5S2AVX512_g6act:
 	VMAXPS       Z6, Z3, Z3
 	VMAXPS       Z6, Z4, Z4
 	VMAXPS       Z6, Z5, Z5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g6store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z6
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z6
 	VMINPS       Z6, Z0, Z0
 	VMINPS       Z6, Z1, Z1
 	VMINPS       Z6, Z2, Z2
@@ -7251,140 +6760,127 @@ dwK5S2AVX512_g6act:
 	VMINPS       Z6, Z5, Z5
 
 dwK5S2AVX512_g6store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r7:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g7row:
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z7
+	VMOVUPS.Z   (R9)(AX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*2), K1, Z9
+	VMOVUPS.Z   (R9)(DX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*4), K1, Z11
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z7, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z8, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z9, Z12, Z0
 	VFMADD231PS Z7, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z0
 	VFMADD231PS Z8, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
 	VFMADD231PS Z7, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z10, Z12, Z1
 	VFMADD231PS Z8, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z1
 	VFMADD231PS Z9, Z12, Z2
 	VFMADD231PS Z7, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z10, Z12, Z2
 	VFMADD231PS Z8, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z2
 	VFMADD231PS Z9, Z12, Z3
 	VFMADD231PS Z7, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z10, Z12, Z3
 	VFMADD231PS Z8, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z11, Z12, Z3
 	VFMADD231PS Z9, Z12, Z4
 	VFMADD231PS Z7, Z12, Z5
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z4
 	VFMADD231PS Z8, Z12, Z5
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z11, Z12, Z4
 	VFMADD231PS Z9, Z12, Z5
 	VFMADD231PS Z7, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z5
 	VFMADD231PS Z8, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z5
 	VFMADD231PS Z9, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z10, Z12, Z6
-	VMOVUPS.Z   (R11), K1, Z12
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z6
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g7act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g7act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g7store
 	VXORPS       Z7, Z7, Z7
 	VMAXPS       Z7, Z0, Z0
@@ -7394,10 +6890,10 @@ dwK5S2AVX512_g7act:
 	VMAXPS       Z7, Z4, Z4
 	VMAXPS       Z7, Z5, Z5
 	VMAXPS       Z7, Z6, Z6
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g7store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z7
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z7
 	VMINPS       Z7, Z0, Z0
 	VMINPS       Z7, Z1, Z1
 	VMINPS       Z7, Z2, Z2
@@ -7407,154 +6903,139 @@ dwK5S2AVX512_g7act:
 	VMINPS       Z7, Z6, Z6
 
 dwK5S2AVX512_g7store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+7, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r8:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g8row:
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z8
+	VMOVUPS.Z   (R9)(AX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*2), K1, Z10
+	VMOVUPS.Z   (R9)(DX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*4), K1, Z12
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z8, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z9, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z10, Z13, Z0
 	VFMADD231PS Z8, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z0
 	VFMADD231PS Z9, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z0
 	VFMADD231PS Z10, Z13, Z1
 	VFMADD231PS Z8, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z11, Z13, Z1
 	VFMADD231PS Z9, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z1
 	VFMADD231PS Z10, Z13, Z2
 	VFMADD231PS Z8, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z11, Z13, Z2
 	VFMADD231PS Z9, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z2
 	VFMADD231PS Z10, Z13, Z3
 	VFMADD231PS Z8, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z11, Z13, Z3
 	VFMADD231PS Z9, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z3
 	VFMADD231PS Z10, Z13, Z4
 	VFMADD231PS Z8, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z4
 	VFMADD231PS Z9, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z12, Z13, Z4
 	VFMADD231PS Z10, Z13, Z5
 	VFMADD231PS Z8, Z13, Z6
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z5
 	VFMADD231PS Z9, Z13, Z6
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z5
 	VFMADD231PS Z10, Z13, Z6
 	VFMADD231PS Z8, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z11, Z13, Z6
 	VFMADD231PS Z9, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z6
 	VFMADD231PS Z10, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z11, Z13, Z7
-	VMOVUPS.Z   (R11), K1, Z13
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z7
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g8row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g8act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g8act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g8store
 	VXORPS       Z8, Z8, Z8
 	VMAXPS       Z8, Z0, Z0
@@ -7565,10 +7046,10 @@ dwK5S2AVX512_g8act:
 	VMAXPS       Z8, Z5, Z5
 	VMAXPS       Z8, Z6, Z6
 	VMAXPS       Z8, Z7, Z7
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g8store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z8
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z8
 	VMINPS       Z8, Z0, Z0
 	VMINPS       Z8, Z1, Z1
 	VMINPS       Z8, Z2, Z2
@@ -7579,169 +7060,154 @@ dwK5S2AVX512_g8act:
 	VMINPS       Z8, Z7, Z7
 
 dwK5S2AVX512_g8store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+3, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r9:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g9row:
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z9
+	VMOVUPS.Z   (R9)(AX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*2), K1, Z11
+	VMOVUPS.Z   (R9)(DX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*4), K1, Z13
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z9, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z10, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z11, Z14, Z0
 	VFMADD231PS Z9, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z0
 	VFMADD231PS Z10, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z0
 	VFMADD231PS Z11, Z14, Z1
 	VFMADD231PS Z9, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z12, Z14, Z1
 	VFMADD231PS Z10, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z1
 	VFMADD231PS Z11, Z14, Z2
 	VFMADD231PS Z9, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z12, Z14, Z2
 	VFMADD231PS Z10, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z2
 	VFMADD231PS Z11, Z14, Z3
 	VFMADD231PS Z9, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z12, Z14, Z3
 	VFMADD231PS Z10, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z3
 	VFMADD231PS Z11, Z14, Z4
 	VFMADD231PS Z9, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z4
 	VFMADD231PS Z10, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z4
 	VFMADD231PS Z11, Z14, Z5
 	VFMADD231PS Z9, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z5
 	VFMADD231PS Z10, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z5
 	VFMADD231PS Z11, Z14, Z6
 	VFMADD231PS Z9, Z14, Z7
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z12, Z14, Z6
 	VFMADD231PS Z10, Z14, Z7
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z6
 	VFMADD231PS Z11, Z14, Z7
 	VFMADD231PS Z9, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z12, Z14, Z7
 	VFMADD231PS Z10, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z7
 	VFMADD231PS Z11, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z12, Z14, Z8
-	VMOVUPS.Z   (R11), K1, Z14
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z8
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g9row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g9act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g9act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g9store
 	VXORPS       Z9, Z9, Z9
 	VMAXPS       Z9, Z0, Z0
@@ -7753,10 +7219,10 @@ dwK5S2AVX512_g9act:
 	VMAXPS       Z9, Z6, Z6
 	VMAXPS       Z9, Z7, Z7
 	VMAXPS       Z9, Z8, Z8
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g9store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z9
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z9
 	VMINPS       Z9, Z0, Z0
 	VMINPS       Z9, Z1, Z1
 	VMINPS       Z9, Z2, Z2
@@ -7768,182 +7234,165 @@ dwK5S2AVX512_g9act:
 	VMINPS       Z9, Z8, Z8
 
 dwK5S2AVX512_g9store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+9, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r10:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g10row:
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z10
+	VMOVUPS.Z   (R9)(AX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*2), K1, Z12
+	VMOVUPS.Z   (R9)(DX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*4), K1, Z14
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z10, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z11, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z12, Z15, Z0
 	VFMADD231PS Z10, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z0
 	VFMADD231PS Z11, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z0
 	VFMADD231PS Z12, Z15, Z1
 	VFMADD231PS Z10, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z13, Z15, Z1
 	VFMADD231PS Z11, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z1
 	VFMADD231PS Z12, Z15, Z2
 	VFMADD231PS Z10, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z13, Z15, Z2
 	VFMADD231PS Z11, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z2
 	VFMADD231PS Z12, Z15, Z3
 	VFMADD231PS Z10, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z13, Z15, Z3
 	VFMADD231PS Z11, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z3
 	VFMADD231PS Z12, Z15, Z4
 	VFMADD231PS Z10, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z4
 	VFMADD231PS Z11, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z4
 	VFMADD231PS Z12, Z15, Z5
 	VFMADD231PS Z10, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z5
 	VFMADD231PS Z11, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z5
 	VFMADD231PS Z12, Z15, Z6
 	VFMADD231PS Z10, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z13, Z15, Z6
 	VFMADD231PS Z11, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z6
 	VFMADD231PS Z12, Z15, Z7
 	VFMADD231PS Z10, Z15, Z8
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z13, Z15, Z7
 	VFMADD231PS Z11, Z15, Z8
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z7
 	VFMADD231PS Z12, Z15, Z8
 	VFMADD231PS Z10, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z13, Z15, Z8
 	VFMADD231PS Z11, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z8
 	VFMADD231PS Z12, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z9
-	VMOVUPS.Z   (R11), K1, Z15
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z9
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g10row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g10act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g10act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g10store
 	VXORPS       Z10, Z10, Z10
 	VMAXPS       Z10, Z0, Z0
@@ -7956,10 +7405,10 @@ dwK5S2AVX512_g10act:
 	VMAXPS       Z10, Z7, Z7
 	VMAXPS       Z10, Z8, Z8
 	VMAXPS       Z10, Z9, Z9
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g10store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z10
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z10
 	VMINPS       Z10, Z0, Z0
 	VMINPS       Z10, Z1, Z1
 	VMINPS       Z10, Z2, Z2
@@ -7972,196 +7421,177 @@ dwK5S2AVX512_g10act:
 	VMINPS       Z10, Z9, Z9
 
 dwK5S2AVX512_g10store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+10, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r11:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g11row:
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z11
+	VMOVUPS.Z   (R9)(AX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*2), K1, Z13
+	VMOVUPS.Z   (R9)(DX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*4), K1, Z15
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z11, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z12, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z13, Z16, Z0
 	VFMADD231PS Z11, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z0
 	VFMADD231PS Z12, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
 	VFMADD231PS Z11, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z14, Z16, Z1
 	VFMADD231PS Z12, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z1
 	VFMADD231PS Z13, Z16, Z2
 	VFMADD231PS Z11, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z14, Z16, Z2
 	VFMADD231PS Z12, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z2
 	VFMADD231PS Z13, Z16, Z3
 	VFMADD231PS Z11, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z14, Z16, Z3
 	VFMADD231PS Z12, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z3
 	VFMADD231PS Z13, Z16, Z4
 	VFMADD231PS Z11, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z4
 	VFMADD231PS Z12, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z4
 	VFMADD231PS Z13, Z16, Z5
 	VFMADD231PS Z11, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z5
 	VFMADD231PS Z12, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z5
 	VFMADD231PS Z13, Z16, Z6
 	VFMADD231PS Z11, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z14, Z16, Z6
 	VFMADD231PS Z12, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z6
 	VFMADD231PS Z13, Z16, Z7
 	VFMADD231PS Z11, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z14, Z16, Z7
 	VFMADD231PS Z12, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z7
 	VFMADD231PS Z13, Z16, Z8
 	VFMADD231PS Z11, Z16, Z9
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z14, Z16, Z8
 	VFMADD231PS Z12, Z16, Z9
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z8
 	VFMADD231PS Z13, Z16, Z9
 	VFMADD231PS Z11, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z9
 	VFMADD231PS Z12, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z9
 	VFMADD231PS Z13, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z10
-	VMOVUPS.Z   (R11), K1, Z16
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z10
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g11row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g11act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g11act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g11store
 	VXORPS       Z11, Z11, Z11
 	VMAXPS       Z11, Z0, Z0
@@ -8175,10 +7605,10 @@ dwK5S2AVX512_g11act:
 	VMAXPS       Z11, Z8, Z8
 	VMAXPS       Z11, Z9, Z9
 	VMAXPS       Z11, Z10, Z10
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g11store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z11
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z11
 	VMINPS       Z11, Z0, Z0
 	VMINPS       Z11, Z1, Z1
 	VMINPS       Z11, Z2, Z2
@@ -8192,210 +7622,191 @@ dwK5S2AVX512_g11act:
 	VMINPS       Z11, Z10, Z10
 
 dwK5S2AVX512_g11store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+11, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r12:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g12row:
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z12
+	VMOVUPS.Z   (R9)(AX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*2), K1, Z14
+	VMOVUPS.Z   (R9)(DX*1), K1, Z15
+	VMOVUPS.Z   (R9)(AX*4), K1, Z16
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z12, Z17, Z0
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z13, Z17, Z0
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z14, Z17, Z0
 	VFMADD231PS Z12, Z17, Z1
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z0
 	VFMADD231PS Z13, Z17, Z1
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z0
 	VFMADD231PS Z14, Z17, Z1
 	VFMADD231PS Z12, Z17, Z2
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z15, Z17, Z1
 	VFMADD231PS Z13, Z17, Z2
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z1
 	VFMADD231PS Z14, Z17, Z2
 	VFMADD231PS Z12, Z17, Z3
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z15, Z17, Z2
 	VFMADD231PS Z13, Z17, Z3
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z2
 	VFMADD231PS Z14, Z17, Z3
 	VFMADD231PS Z12, Z17, Z4
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z15, Z17, Z3
 	VFMADD231PS Z13, Z17, Z4
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z3
 	VFMADD231PS Z14, Z17, Z4
 	VFMADD231PS Z12, Z17, Z5
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z4
 	VFMADD231PS Z13, Z17, Z5
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z4
 	VFMADD231PS Z14, Z17, Z5
 	VFMADD231PS Z12, Z17, Z6
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z5
 	VFMADD231PS Z13, Z17, Z6
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z5
 	VFMADD231PS Z14, Z17, Z6
 	VFMADD231PS Z12, Z17, Z7
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z15, Z17, Z6
 	VFMADD231PS Z13, Z17, Z7
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z6
 	VFMADD231PS Z14, Z17, Z7
 	VFMADD231PS Z12, Z17, Z8
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z15, Z17, Z7
 	VFMADD231PS Z13, Z17, Z8
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z7
 	VFMADD231PS Z14, Z17, Z8
 	VFMADD231PS Z12, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z15, Z17, Z8
 	VFMADD231PS Z13, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z8
 	VFMADD231PS Z14, Z17, Z9
 	VFMADD231PS Z12, Z17, Z10
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z9
 	VFMADD231PS Z13, Z17, Z10
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z9
 	VFMADD231PS Z14, Z17, Z10
 	VFMADD231PS Z12, Z17, Z11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z10
 	VFMADD231PS Z13, Z17, Z11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z10
 	VFMADD231PS Z14, Z17, Z11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z15, Z17, Z11
-	VMOVUPS.Z   (R11), K1, Z17
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z11
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g12row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g12act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g12act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g12store
 	VXORPS       Z12, Z12, Z12
 	VMAXPS       Z12, Z0, Z0
@@ -8410,10 +7821,10 @@ dwK5S2AVX512_g12act:
 	VMAXPS       Z12, Z9, Z9
 	VMAXPS       Z12, Z10, Z10
 	VMAXPS       Z12, Z11, Z11
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g12store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z12
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z12
 	VMINPS       Z12, Z0, Z0
 	VMINPS       Z12, Z1, Z1
 	VMINPS       Z12, Z2, Z2
@@ -8428,224 +7839,203 @@ dwK5S2AVX512_g12act:
 	VMINPS       Z12, Z11, Z11
 
 dwK5S2AVX512_g12store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+12, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK5S2AVX512_nextrow
 
 dwK5S2AVX512_r13:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	VMOVUPS.Z (DI), K1, Z12
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+5, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	VMOVUPS.Z (R8), K1, Z12
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+5, R10
+	MOVQ      BX, R11
 
 dwK5S2AVX512_g13row:
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z17
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z13
+	VMOVUPS.Z   (R9)(AX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*2), K1, Z15
+	VMOVUPS.Z   (R9)(DX*1), K1, Z16
+	VMOVUPS.Z   (R9)(AX*4), K1, Z17
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z13, Z18, Z0
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z14, Z18, Z0
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z15, Z18, Z0
 	VFMADD231PS Z13, Z18, Z1
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z0
 	VFMADD231PS Z14, Z18, Z1
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z0
 	VFMADD231PS Z15, Z18, Z1
 	VFMADD231PS Z13, Z18, Z2
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z16, Z18, Z1
 	VFMADD231PS Z14, Z18, Z2
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z1
 	VFMADD231PS Z15, Z18, Z2
 	VFMADD231PS Z13, Z18, Z3
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z16, Z18, Z2
 	VFMADD231PS Z14, Z18, Z3
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z2
 	VFMADD231PS Z15, Z18, Z3
 	VFMADD231PS Z13, Z18, Z4
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z16, Z18, Z3
 	VFMADD231PS Z14, Z18, Z4
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z3
 	VFMADD231PS Z15, Z18, Z4
 	VFMADD231PS Z13, Z18, Z5
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z4
 	VFMADD231PS Z14, Z18, Z5
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z17, Z18, Z4
 	VFMADD231PS Z15, Z18, Z5
 	VFMADD231PS Z13, Z18, Z6
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z5
 	VFMADD231PS Z14, Z18, Z6
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z5
 	VFMADD231PS Z15, Z18, Z6
 	VFMADD231PS Z13, Z18, Z7
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z16, Z18, Z6
 	VFMADD231PS Z14, Z18, Z7
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z6
 	VFMADD231PS Z15, Z18, Z7
 	VFMADD231PS Z13, Z18, Z8
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z16, Z18, Z7
 	VFMADD231PS Z14, Z18, Z8
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z7
 	VFMADD231PS Z15, Z18, Z8
 	VFMADD231PS Z13, Z18, Z9
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z16, Z18, Z8
 	VFMADD231PS Z14, Z18, Z9
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z8
 	VFMADD231PS Z15, Z18, Z9
 	VFMADD231PS Z13, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z9
 	VFMADD231PS Z14, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z17, Z18, Z9
 	VFMADD231PS Z15, Z18, Z10
 	VFMADD231PS Z13, Z18, Z11
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z10
 	VFMADD231PS Z14, Z18, Z11
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z10
 	VFMADD231PS Z15, Z18, Z11
 	VFMADD231PS Z13, Z18, Z12
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z16, Z18, Z11
 	VFMADD231PS Z14, Z18, Z12
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z11
 	VFMADD231PS Z15, Z18, Z12
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z16, Z18, Z12
-	VMOVUPS.Z   (R11), K1, Z18
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z12
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK5S2AVX512_g13row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK5S2AVX512_g13act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
 
 dwK5S2AVX512_g13act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK5S2AVX512_g13store
 	VXORPS       Z13, Z13, Z13
 	VMAXPS       Z13, Z0, Z0
@@ -8661,10 +8051,10 @@ dwK5S2AVX512_g13act:
 	VMAXPS       Z13, Z10, Z10
 	VMAXPS       Z13, Z11, Z11
 	VMAXPS       Z13, Z12, Z12
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK5S2AVX512_g13store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z13
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z13
 	VMINPS       Z13, Z0, Z0
 	VMINPS       Z13, Z1, Z1
 	VMINPS       Z13, Z2, Z2
@@ -8680,34 +8070,34 @@ dwK5S2AVX512_g13act:
 	VMINPS       Z13, Z12, Z12
 
 dwK5S2AVX512_g13store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+13, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK5S2AVX512_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -8781,88 +8171,80 @@ dwK7S1AVX512_full:
 dwK7S1AVX512_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK7S1AVX512_groups:
-	CMPQ      DI, $+14
+	CMPQ      R8, $+14
 	JL        dwK7S1AVX512_rem
-	SUBQ      $+14, DI
-	MOVQ      40(SP), R8
-	VMOVUPS.Z (R8), K1, Z0
-	VMOVUPS.Z (R8), K1, Z1
-	VMOVUPS.Z (R8), K1, Z2
-	VMOVUPS.Z (R8), K1, Z3
-	VMOVUPS.Z (R8), K1, Z4
-	VMOVUPS.Z (R8), K1, Z5
-	VMOVUPS.Z (R8), K1, Z6
-	VMOVUPS.Z (R8), K1, Z7
-	VMOVUPS.Z (R8), K1, Z8
-	VMOVUPS.Z (R8), K1, Z9
-	VMOVUPS.Z (R8), K1, Z10
-	VMOVUPS.Z (R8), K1, Z11
-	VMOVUPS.Z (R8), K1, Z12
-	VMOVUPS.Z (R8), K1, Z13
-	MOVQ      inRow+24(FP), R8
-	SHLQ      $+2, R8
-	MOVQ      32(SP), R9
-	MOVQ      $+7, R10
-	MOVQ      DX, R11
+	SUBQ      $+14, R8
+	MOVQ      40(SP), R9
+	VMOVUPS.Z (R9), K1, Z0
+	VMOVUPS.Z (R9), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z (R9), K1, Z3
+	VMOVUPS.Z (R9), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMOVUPS.Z (R9), K1, Z6
+	VMOVUPS.Z (R9), K1, Z7
+	VMOVUPS.Z (R9), K1, Z8
+	VMOVUPS.Z (R9), K1, Z9
+	VMOVUPS.Z (R9), K1, Z10
+	VMOVUPS.Z (R9), K1, Z11
+	VMOVUPS.Z (R9), K1, Z12
+	VMOVUPS.Z (R9), K1, Z13
+	MOVQ      inRow+24(FP), R9
+	SHLQ      $+2, R9
+	MOVQ      32(SP), R10
+	MOVQ      $+7, R11
+	MOVQ      BX, R12
 
 dwK7S1AVX512_g14row:
-	VMOVUPS.Z   (R9), K1, Z14
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z15
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z16
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z17
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z18
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z19
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z20
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R10), K1, Z14
+	VMOVUPS.Z   (R10)(AX*1), K1, Z15
+	VMOVUPS.Z   (R10)(AX*2), K1, Z16
+	VMOVUPS.Z   (R10)(DX*1), K1, Z17
+	VMOVUPS.Z   (R10)(AX*4), K1, Z18
+	LEAQ        (R10)(AX*4), R10
+	LEAQ        (R10)(AX*1), R10
+	VMOVUPS.Z   (R10), K1, Z19
+	VMOVUPS.Z   (R10)(AX*1), K1, Z20
+	LEAQ        (R10)(AX*2), R10
+	MOVQ        R12, R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z14, Z21, Z0
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z15, Z21, Z0
 	VFMADD231PS Z14, Z21, Z1
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z16, Z21, Z0
 	VFMADD231PS Z15, Z21, Z1
 	VFMADD231PS Z14, Z21, Z2
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z17, Z21, Z0
 	VFMADD231PS Z16, Z21, Z1
 	VFMADD231PS Z15, Z21, Z2
 	VFMADD231PS Z14, Z21, Z3
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z18, Z21, Z0
 	VFMADD231PS Z17, Z21, Z1
 	VFMADD231PS Z16, Z21, Z2
 	VFMADD231PS Z15, Z21, Z3
 	VFMADD231PS Z14, Z21, Z4
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z19, Z21, Z0
 	VFMADD231PS Z18, Z21, Z1
 	VFMADD231PS Z17, Z21, Z2
 	VFMADD231PS Z16, Z21, Z3
 	VFMADD231PS Z15, Z21, Z4
 	VFMADD231PS Z14, Z21, Z5
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z0
 	VFMADD231PS Z19, Z21, Z1
 	VFMADD231PS Z18, Z21, Z2
@@ -8870,8 +8252,7 @@ dwK7S1AVX512_g14row:
 	VFMADD231PS Z16, Z21, Z4
 	VFMADD231PS Z15, Z21, Z5
 	VFMADD231PS Z14, Z21, Z6
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z20, Z21, Z1
 	VFMADD231PS Z19, Z21, Z2
 	VFMADD231PS Z18, Z21, Z3
@@ -8879,8 +8260,7 @@ dwK7S1AVX512_g14row:
 	VFMADD231PS Z16, Z21, Z5
 	VFMADD231PS Z15, Z21, Z6
 	VFMADD231PS Z14, Z21, Z7
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z2
 	VFMADD231PS Z19, Z21, Z3
 	VFMADD231PS Z18, Z21, Z4
@@ -8888,8 +8268,7 @@ dwK7S1AVX512_g14row:
 	VFMADD231PS Z16, Z21, Z6
 	VFMADD231PS Z15, Z21, Z7
 	VFMADD231PS Z14, Z21, Z8
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z20, Z21, Z3
 	VFMADD231PS Z19, Z21, Z4
 	VFMADD231PS Z18, Z21, Z5
@@ -8897,8 +8276,9 @@ dwK7S1AVX512_g14row:
 	VFMADD231PS Z16, Z21, Z7
 	VFMADD231PS Z15, Z21, Z8
 	VFMADD231PS Z14, Z21, Z9
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z20, Z21, Z4
 	VFMADD231PS Z19, Z21, Z5
 	VFMADD231PS Z18, Z21, Z6
@@ -8906,8 +8286,7 @@ dwK7S1AVX512_g14row:
 	VFMADD231PS Z16, Z21, Z8
 	VFMADD231PS Z15, Z21, Z9
 	VFMADD231PS Z14, Z21, Z10
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z5
 	VFMADD231PS Z19, Z21, Z6
 	VFMADD231PS Z18, Z21, Z7
@@ -8915,8 +8294,7 @@ dwK7S1AVX512_g14row:
 	VFMADD231PS Z16, Z21, Z9
 	VFMADD231PS Z15, Z21, Z10
 	VFMADD231PS Z14, Z21, Z11
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z20, Z21, Z6
 	VFMADD231PS Z19, Z21, Z7
 	VFMADD231PS Z18, Z21, Z8
@@ -8924,8 +8302,7 @@ dwK7S1AVX512_g14row:
 	VFMADD231PS Z16, Z21, Z10
 	VFMADD231PS Z15, Z21, Z11
 	VFMADD231PS Z14, Z21, Z12
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z7
 	VFMADD231PS Z19, Z21, Z8
 	VFMADD231PS Z18, Z21, Z9
@@ -8933,75 +8310,72 @@ dwK7S1AVX512_g14row:
 	VFMADD231PS Z16, Z21, Z11
 	VFMADD231PS Z15, Z21, Z12
 	VFMADD231PS Z14, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z20, Z21, Z8
 	VFMADD231PS Z19, Z21, Z9
 	VFMADD231PS Z18, Z21, Z10
 	VFMADD231PS Z17, Z21, Z11
 	VFMADD231PS Z16, Z21, Z12
 	VFMADD231PS Z15, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z20, Z21, Z9
 	VFMADD231PS Z19, Z21, Z10
 	VFMADD231PS Z18, Z21, Z11
 	VFMADD231PS Z17, Z21, Z12
 	VFMADD231PS Z16, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z10
 	VFMADD231PS Z19, Z21, Z11
 	VFMADD231PS Z18, Z21, Z12
 	VFMADD231PS Z17, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z20, Z21, Z11
 	VFMADD231PS Z19, Z21, Z12
 	VFMADD231PS Z18, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z12
 	VFMADD231PS Z19, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z20, Z21, Z13
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK7S1AVX512_g14row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g14act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
-	VADDPS      (SI), Z13, K1, Z13
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
+	VADDPS      (DI), Z13, K1, Z13
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g14act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK7S1AVX512_g14store
 	VXORPS       Z14, Z14, Z14
 	VMAXPS       Z14, Z0, Z0
@@ -9018,10 +8392,10 @@ dwK7S1AVX512_g14act:
 	VMAXPS       Z14, Z11, Z11
 	VMAXPS       Z14, Z12, Z12
 	VMAXPS       Z14, Z13, Z13
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK7S1AVX512_g14store
-	MOVL         $0x40c00000, R8
-	VPBROADCASTD R8, Z14
+	MOVL         $0x40c00000, R9
+	VPBROADCASTD R9, Z14
 	VMINPS       Z14, Z0, Z0
 	VMINPS       Z14, Z1, Z1
 	VMINPS       Z14, Z2, Z2
@@ -9038,557 +8412,509 @@ dwK7S1AVX512_g14act:
 	VMINPS       Z14, Z13, Z13
 
 dwK7S1AVX512_g14store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z13, K1, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+14, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z13, K1, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+14, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK7S1AVX512_groups
 
 dwK7S1AVX512_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK7S1AVX512_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK7S1AVX512_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK7S1AVX512_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK7S1AVX512_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK7S1AVX512_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK7S1AVX512_r6
-	CMPQ DI, $+7
+	CMPQ R8, $+7
 	JE   dwK7S1AVX512_r7
-	CMPQ DI, $+8
+	CMPQ R8, $+8
 	JE   dwK7S1AVX512_r8
-	CMPQ DI, $+9
+	CMPQ R8, $+9
 	JE   dwK7S1AVX512_r9
-	CMPQ DI, $+10
+	CMPQ R8, $+10
 	JE   dwK7S1AVX512_r10
-	CMPQ DI, $+11
+	CMPQ R8, $+11
 	JE   dwK7S1AVX512_r11
-	CMPQ DI, $+12
+	CMPQ R8, $+12
 	JE   dwK7S1AVX512_r12
-	CMPQ DI, $+13
+	CMPQ R8, $+13
 	JE   dwK7S1AVX512_r13
 	JMP  dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r1:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g1row:
-	VMOVUPS.Z   (R8), K1, Z1
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z1
+	VMOVUPS.Z   (R9)(AX*1), K1, Z2
+	VMOVUPS.Z   (R9)(AX*2), K1, Z3
+	VMOVUPS.Z   (R9)(DX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*4), K1, Z5
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z6
+	VMOVUPS.Z   (R9)(AX*1), K1, Z7
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z1, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z1
 	VFMADD231PS Z2, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z8
 	VFMADD231PS Z3, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z1
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z8
 	VFMADD231PS Z5, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z1
 	VFMADD231PS Z6, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z8
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g1act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g1store
 	VXORPS       Z1, Z1, Z1
 	VMAXPS       Z1, Z0, Z0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g1store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z1
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z1
 	VMINPS       Z1, Z0, Z0
 
 dwK7S1AVX512_g1store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r2:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g2row:
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z2
+	VMOVUPS.Z   (R9)(AX*1), K1, Z3
+	VMOVUPS.Z   (R9)(AX*2), K1, Z4
+	VMOVUPS.Z   (R9)(DX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*4), K1, Z6
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z7
+	VMOVUPS.Z   (R9)(AX*1), K1, Z8
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z2, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z3, Z9, Z0
 	VFMADD231PS Z2, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z4, Z9, Z0
 	VFMADD231PS Z3, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z5, Z9, Z0
 	VFMADD231PS Z4, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z9
 	VFMADD231PS Z6, Z9, Z0
 	VFMADD231PS Z5, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z7, Z9, Z0
 	VFMADD231PS Z6, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z0
 	VFMADD231PS Z7, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z8, Z9, Z1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g2act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g2store
 	VXORPS       Z2, Z2, Z2
 	VMAXPS       Z2, Z0, Z0
 	VMAXPS       Z2, Z1, Z1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g2store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z2
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z2
 	VMINPS       Z2, Z0, Z0
 	VMINPS       Z2, Z1, Z1
 
 dwK7S1AVX512_g2store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r3:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g3row:
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z3
+	VMOVUPS.Z   (R9)(AX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*2), K1, Z5
+	VMOVUPS.Z   (R9)(DX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*4), K1, Z7
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z8
+	VMOVUPS.Z   (R9)(AX*1), K1, Z9
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z3, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z4, Z10, Z0
 	VFMADD231PS Z3, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z5, Z10, Z0
 	VFMADD231PS Z4, Z10, Z1
 	VFMADD231PS Z3, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z6, Z10, Z0
 	VFMADD231PS Z5, Z10, Z1
 	VFMADD231PS Z4, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z7, Z10, Z0
 	VFMADD231PS Z6, Z10, Z1
 	VFMADD231PS Z5, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z8, Z10, Z0
 	VFMADD231PS Z7, Z10, Z1
 	VFMADD231PS Z6, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z0
 	VFMADD231PS Z8, Z10, Z1
 	VFMADD231PS Z7, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z9, Z10, Z1
 	VFMADD231PS Z8, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g3act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g3store
 	VXORPS       Z3, Z3, Z3
 	VMAXPS       Z3, Z0, Z0
 	VMAXPS       Z3, Z1, Z1
 	VMAXPS       Z3, Z2, Z2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g3store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z3
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z3
 	VMINPS       Z3, Z0, Z0
 	VMINPS       Z3, Z1, Z1
 	VMINPS       Z3, Z2, Z2
 
 dwK7S1AVX512_g3store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r4:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g4row:
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z4
+	VMOVUPS.Z   (R9)(AX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*2), K1, Z6
+	VMOVUPS.Z   (R9)(DX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*4), K1, Z8
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z9
+	VMOVUPS.Z   (R9)(AX*1), K1, Z10
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z4, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z5, Z11, Z0
 	VFMADD231PS Z4, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z6, Z11, Z0
 	VFMADD231PS Z5, Z11, Z1
 	VFMADD231PS Z4, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z7, Z11, Z0
 	VFMADD231PS Z6, Z11, Z1
 	VFMADD231PS Z5, Z11, Z2
 	VFMADD231PS Z4, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z8, Z11, Z0
 	VFMADD231PS Z7, Z11, Z1
 	VFMADD231PS Z6, Z11, Z2
 	VFMADD231PS Z5, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z9, Z11, Z0
 	VFMADD231PS Z8, Z11, Z1
 	VFMADD231PS Z7, Z11, Z2
 	VFMADD231PS Z6, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z0
 	VFMADD231PS Z9, Z11, Z1
 	VFMADD231PS Z8, Z11, Z2
 	VFMADD231PS Z7, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z10, Z11, Z1
 	VFMADD231PS Z9, Z11, Z2
 	VFMADD231PS Z8, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z2
 	VFMADD231PS Z9, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z10, Z11, Z3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g4act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g4store
 	VXORPS       Z4, Z4, Z4
 	VMAXPS       Z4, Z0, Z0
 	VMAXPS       Z4, Z1, Z1
 	VMAXPS       Z4, Z2, Z2
 	VMAXPS       Z4, Z3, Z3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g4store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z4
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z4
 	VMINPS       Z4, Z0, Z0
 	VMINPS       Z4, Z1, Z1
 	VMINPS       Z4, Z2, Z2
 	VMINPS       Z4, Z3, Z3
 
 dwK7S1AVX512_g4store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r5:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g5row:
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z5
+	VMOVUPS.Z   (R9)(AX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*2), K1, Z7
+	VMOVUPS.Z   (R9)(DX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*4), K1, Z9
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z10
+	VMOVUPS.Z   (R9)(AX*1), K1, Z11
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z5, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z6, Z12, Z0
 	VFMADD231PS Z5, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z7, Z12, Z0
 	VFMADD231PS Z6, Z12, Z1
 	VFMADD231PS Z5, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z8, Z12, Z0
 	VFMADD231PS Z7, Z12, Z1
 	VFMADD231PS Z6, Z12, Z2
 	VFMADD231PS Z5, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z9, Z12, Z0
 	VFMADD231PS Z8, Z12, Z1
 	VFMADD231PS Z7, Z12, Z2
 	VFMADD231PS Z6, Z12, Z3
 	VFMADD231PS Z5, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z10, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
 	VFMADD231PS Z8, Z12, Z2
 	VFMADD231PS Z7, Z12, Z3
 	VFMADD231PS Z6, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z0
 	VFMADD231PS Z10, Z12, Z1
 	VFMADD231PS Z9, Z12, Z2
 	VFMADD231PS Z8, Z12, Z3
 	VFMADD231PS Z7, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z11, Z12, Z1
 	VFMADD231PS Z10, Z12, Z2
 	VFMADD231PS Z9, Z12, Z3
 	VFMADD231PS Z8, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z2
 	VFMADD231PS Z10, Z12, Z3
 	VFMADD231PS Z9, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z3
 	VFMADD231PS Z10, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z11, Z12, Z4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g5act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g5store
 	VXORPS       Z5, Z5, Z5
 	VMAXPS       Z5, Z0, Z0
@@ -9596,10 +8922,10 @@ dwK7S1AVX512_g5act:
 	VMAXPS       Z5, Z2, Z2
 	VMAXPS       Z5, Z3, Z3
 	VMAXPS       Z5, Z4, Z4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g5store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z5
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z5
 	VMINPS       Z5, Z0, Z0
 	VMINPS       Z5, Z1, Z1
 	VMINPS       Z5, Z2, Z2
@@ -9607,136 +8933,125 @@ dwK7S1AVX512_g5act:
 	VMINPS       Z5, Z4, Z4
 
 dwK7S1AVX512_g5store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r6:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g6row:
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z6
+	VMOVUPS.Z   (R9)(AX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*2), K1, Z8
+	VMOVUPS.Z   (R9)(DX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*4), K1, Z10
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z11
+	VMOVUPS.Z   (R9)(AX*1), K1, Z12
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z6, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z7, Z13, Z0
 	VFMADD231PS Z6, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z8, Z13, Z0
 	VFMADD231PS Z7, Z13, Z1
 	VFMADD231PS Z6, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z9, Z13, Z0
 	VFMADD231PS Z8, Z13, Z1
 	VFMADD231PS Z7, Z13, Z2
 	VFMADD231PS Z6, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z10, Z13, Z0
 	VFMADD231PS Z9, Z13, Z1
 	VFMADD231PS Z8, Z13, Z2
 	VFMADD231PS Z7, Z13, Z3
 	VFMADD231PS Z6, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z11, Z13, Z0
 	VFMADD231PS Z10, Z13, Z1
 	VFMADD231PS Z9, Z13, Z2
 	VFMADD231PS Z8, Z13, Z3
 	VFMADD231PS Z7, Z13, Z4
 	VFMADD231PS Z6, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z0
 	VFMADD231PS Z11, Z13, Z1
 	VFMADD231PS Z10, Z13, Z2
 	VFMADD231PS Z9, Z13, Z3
 	VFMADD231PS Z8, Z13, Z4
 	VFMADD231PS Z7, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z12, Z13, Z1
 	VFMADD231PS Z11, Z13, Z2
 	VFMADD231PS Z10, Z13, Z3
 	VFMADD231PS Z9, Z13, Z4
 	VFMADD231PS Z8, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z2
 	VFMADD231PS Z11, Z13, Z3
 	VFMADD231PS Z10, Z13, Z4
 	VFMADD231PS Z9, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z3
 	VFMADD231PS Z11, Z13, Z4
 	VFMADD231PS Z10, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z4
 	VFMADD231PS Z11, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g6act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g6store
 	VXORPS       Z6, Z6, Z6
 	VMAXPS       Z6, Z0, Z0
@@ -9745,10 +9060,10 @@ dwK7S1AVX512_g6act:
 	VMAXPS       Z6, Z3, Z3
 	VMAXPS       Z6, Z4, Z4
 	VMAXPS       Z6, Z5, Z5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g6store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z6
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z6
 	VMINPS       Z6, Z0, Z0
 	VMINPS       Z6, Z1, Z1
 	VMINPS       Z6, Z2, Z2
@@ -9757,88 +9072,79 @@ dwK7S1AVX512_g6act:
 	VMINPS       Z6, Z5, Z5
 
 dwK7S1AVX512_g6store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r7:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g7row:
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z7
+	VMOVUPS.Z   (R9)(AX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*2), K1, Z9
+	VMOVUPS.Z   (R9)(DX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*4), K1, Z11
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z12
+	VMOVUPS.Z   (R9)(AX*1), K1, Z13
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z7, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z8, Z14, Z0
 	VFMADD231PS Z7, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z9, Z14, Z0
 	VFMADD231PS Z8, Z14, Z1
 	VFMADD231PS Z7, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z10, Z14, Z0
 	VFMADD231PS Z9, Z14, Z1
 	VFMADD231PS Z8, Z14, Z2
 	VFMADD231PS Z7, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z11, Z14, Z0
 	VFMADD231PS Z10, Z14, Z1
 	VFMADD231PS Z9, Z14, Z2
 	VFMADD231PS Z8, Z14, Z3
 	VFMADD231PS Z7, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z12, Z14, Z0
 	VFMADD231PS Z11, Z14, Z1
 	VFMADD231PS Z10, Z14, Z2
 	VFMADD231PS Z9, Z14, Z3
 	VFMADD231PS Z8, Z14, Z4
 	VFMADD231PS Z7, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z0
 	VFMADD231PS Z12, Z14, Z1
 	VFMADD231PS Z11, Z14, Z2
@@ -9846,61 +9152,58 @@ dwK7S1AVX512_g7row:
 	VFMADD231PS Z9, Z14, Z4
 	VFMADD231PS Z8, Z14, Z5
 	VFMADD231PS Z7, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z1
 	VFMADD231PS Z12, Z14, Z2
 	VFMADD231PS Z11, Z14, Z3
 	VFMADD231PS Z10, Z14, Z4
 	VFMADD231PS Z9, Z14, Z5
 	VFMADD231PS Z8, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z2
 	VFMADD231PS Z12, Z14, Z3
 	VFMADD231PS Z11, Z14, Z4
 	VFMADD231PS Z10, Z14, Z5
 	VFMADD231PS Z9, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z3
 	VFMADD231PS Z12, Z14, Z4
 	VFMADD231PS Z11, Z14, Z5
 	VFMADD231PS Z10, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z4
 	VFMADD231PS Z12, Z14, Z5
 	VFMADD231PS Z11, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z5
 	VFMADD231PS Z12, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z6
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g7act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g7act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g7store
 	VXORPS       Z7, Z7, Z7
 	VMAXPS       Z7, Z0, Z0
@@ -9910,10 +9213,10 @@ dwK7S1AVX512_g7act:
 	VMAXPS       Z7, Z4, Z4
 	VMAXPS       Z7, Z5, Z5
 	VMAXPS       Z7, Z6, Z6
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g7store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z7
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z7
 	VMINPS       Z7, Z0, Z0
 	VMINPS       Z7, Z1, Z1
 	VMINPS       Z7, Z2, Z2
@@ -9923,91 +9226,82 @@ dwK7S1AVX512_g7act:
 	VMINPS       Z7, Z6, Z6
 
 dwK7S1AVX512_g7store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+7, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r8:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g8row:
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z8
+	VMOVUPS.Z   (R9)(AX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*2), K1, Z10
+	VMOVUPS.Z   (R9)(DX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*4), K1, Z12
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z13
+	VMOVUPS.Z   (R9)(AX*1), K1, Z14
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z8, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z9, Z15, Z0
 	VFMADD231PS Z8, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z10, Z15, Z0
 	VFMADD231PS Z9, Z15, Z1
 	VFMADD231PS Z8, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z11, Z15, Z0
 	VFMADD231PS Z10, Z15, Z1
 	VFMADD231PS Z9, Z15, Z2
 	VFMADD231PS Z8, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z12, Z15, Z0
 	VFMADD231PS Z11, Z15, Z1
 	VFMADD231PS Z10, Z15, Z2
 	VFMADD231PS Z9, Z15, Z3
 	VFMADD231PS Z8, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z13, Z15, Z0
 	VFMADD231PS Z12, Z15, Z1
 	VFMADD231PS Z11, Z15, Z2
 	VFMADD231PS Z10, Z15, Z3
 	VFMADD231PS Z9, Z15, Z4
 	VFMADD231PS Z8, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z0
 	VFMADD231PS Z13, Z15, Z1
 	VFMADD231PS Z12, Z15, Z2
@@ -10015,8 +9309,7 @@ dwK7S1AVX512_g8row:
 	VFMADD231PS Z10, Z15, Z4
 	VFMADD231PS Z9, Z15, Z5
 	VFMADD231PS Z8, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z1
 	VFMADD231PS Z13, Z15, Z2
 	VFMADD231PS Z12, Z15, Z3
@@ -10024,63 +9317,60 @@ dwK7S1AVX512_g8row:
 	VFMADD231PS Z10, Z15, Z5
 	VFMADD231PS Z9, Z15, Z6
 	VFMADD231PS Z8, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z2
 	VFMADD231PS Z13, Z15, Z3
 	VFMADD231PS Z12, Z15, Z4
 	VFMADD231PS Z11, Z15, Z5
 	VFMADD231PS Z10, Z15, Z6
 	VFMADD231PS Z9, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z3
 	VFMADD231PS Z13, Z15, Z4
 	VFMADD231PS Z12, Z15, Z5
 	VFMADD231PS Z11, Z15, Z6
 	VFMADD231PS Z10, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z4
 	VFMADD231PS Z13, Z15, Z5
 	VFMADD231PS Z12, Z15, Z6
 	VFMADD231PS Z11, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z5
 	VFMADD231PS Z13, Z15, Z6
 	VFMADD231PS Z12, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z6
 	VFMADD231PS Z13, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z7
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g8row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g8act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g8act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g8store
 	VXORPS       Z8, Z8, Z8
 	VMAXPS       Z8, Z0, Z0
@@ -10091,10 +9381,10 @@ dwK7S1AVX512_g8act:
 	VMAXPS       Z8, Z5, Z5
 	VMAXPS       Z8, Z6, Z6
 	VMAXPS       Z8, Z7, Z7
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g8store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z8
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z8
 	VMINPS       Z8, Z0, Z0
 	VMINPS       Z8, Z1, Z1
 	VMINPS       Z8, Z2, Z2
@@ -10105,95 +9395,86 @@ dwK7S1AVX512_g8act:
 	VMINPS       Z8, Z7, Z7
 
 dwK7S1AVX512_g8store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+3, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r9:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g9row:
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z9
+	VMOVUPS.Z   (R9)(AX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*2), K1, Z11
+	VMOVUPS.Z   (R9)(DX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*4), K1, Z13
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z14
+	VMOVUPS.Z   (R9)(AX*1), K1, Z15
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z9, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z10, Z16, Z0
 	VFMADD231PS Z9, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z11, Z16, Z0
 	VFMADD231PS Z10, Z16, Z1
 	VFMADD231PS Z9, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z12, Z16, Z0
 	VFMADD231PS Z11, Z16, Z1
 	VFMADD231PS Z10, Z16, Z2
 	VFMADD231PS Z9, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z13, Z16, Z0
 	VFMADD231PS Z12, Z16, Z1
 	VFMADD231PS Z11, Z16, Z2
 	VFMADD231PS Z10, Z16, Z3
 	VFMADD231PS Z9, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z14, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
 	VFMADD231PS Z12, Z16, Z2
 	VFMADD231PS Z11, Z16, Z3
 	VFMADD231PS Z10, Z16, Z4
 	VFMADD231PS Z9, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z0
 	VFMADD231PS Z14, Z16, Z1
 	VFMADD231PS Z13, Z16, Z2
@@ -10201,8 +9482,7 @@ dwK7S1AVX512_g9row:
 	VFMADD231PS Z11, Z16, Z4
 	VFMADD231PS Z10, Z16, Z5
 	VFMADD231PS Z9, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z1
 	VFMADD231PS Z14, Z16, Z2
 	VFMADD231PS Z13, Z16, Z3
@@ -10210,8 +9490,7 @@ dwK7S1AVX512_g9row:
 	VFMADD231PS Z11, Z16, Z5
 	VFMADD231PS Z10, Z16, Z6
 	VFMADD231PS Z9, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z2
 	VFMADD231PS Z14, Z16, Z3
 	VFMADD231PS Z13, Z16, Z4
@@ -10219,65 +9498,62 @@ dwK7S1AVX512_g9row:
 	VFMADD231PS Z11, Z16, Z6
 	VFMADD231PS Z10, Z16, Z7
 	VFMADD231PS Z9, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z3
 	VFMADD231PS Z14, Z16, Z4
 	VFMADD231PS Z13, Z16, Z5
 	VFMADD231PS Z12, Z16, Z6
 	VFMADD231PS Z11, Z16, Z7
 	VFMADD231PS Z10, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z4
 	VFMADD231PS Z14, Z16, Z5
 	VFMADD231PS Z13, Z16, Z6
 	VFMADD231PS Z12, Z16, Z7
 	VFMADD231PS Z11, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z5
 	VFMADD231PS Z14, Z16, Z6
 	VFMADD231PS Z13, Z16, Z7
 	VFMADD231PS Z12, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z6
 	VFMADD231PS Z14, Z16, Z7
 	VFMADD231PS Z13, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z7
 	VFMADD231PS Z14, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z8
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g9row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g9act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g9act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g9store
 	VXORPS       Z9, Z9, Z9
 	VMAXPS       Z9, Z0, Z0
@@ -10289,10 +9565,10 @@ dwK7S1AVX512_g9act:
 	VMAXPS       Z9, Z6, Z6
 	VMAXPS       Z9, Z7, Z7
 	VMAXPS       Z9, Z8, Z8
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g9store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z9
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z9
 	VMINPS       Z9, Z0, Z0
 	VMINPS       Z9, Z1, Z1
 	VMINPS       Z9, Z2, Z2
@@ -10304,97 +9580,88 @@ dwK7S1AVX512_g9act:
 	VMINPS       Z9, Z8, Z8
 
 dwK7S1AVX512_g9store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+9, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r10:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g10row:
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z10
+	VMOVUPS.Z   (R9)(AX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*2), K1, Z12
+	VMOVUPS.Z   (R9)(DX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*4), K1, Z14
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z15
+	VMOVUPS.Z   (R9)(AX*1), K1, Z16
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z10, Z17, Z0
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z11, Z17, Z0
 	VFMADD231PS Z10, Z17, Z1
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z12, Z17, Z0
 	VFMADD231PS Z11, Z17, Z1
 	VFMADD231PS Z10, Z17, Z2
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z13, Z17, Z0
 	VFMADD231PS Z12, Z17, Z1
 	VFMADD231PS Z11, Z17, Z2
 	VFMADD231PS Z10, Z17, Z3
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z14, Z17, Z0
 	VFMADD231PS Z13, Z17, Z1
 	VFMADD231PS Z12, Z17, Z2
 	VFMADD231PS Z11, Z17, Z3
 	VFMADD231PS Z10, Z17, Z4
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z15, Z17, Z0
 	VFMADD231PS Z14, Z17, Z1
 	VFMADD231PS Z13, Z17, Z2
 	VFMADD231PS Z12, Z17, Z3
 	VFMADD231PS Z11, Z17, Z4
 	VFMADD231PS Z10, Z17, Z5
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z0
 	VFMADD231PS Z15, Z17, Z1
 	VFMADD231PS Z14, Z17, Z2
@@ -10402,8 +9669,7 @@ dwK7S1AVX512_g10row:
 	VFMADD231PS Z12, Z17, Z4
 	VFMADD231PS Z11, Z17, Z5
 	VFMADD231PS Z10, Z17, Z6
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z1
 	VFMADD231PS Z15, Z17, Z2
 	VFMADD231PS Z14, Z17, Z3
@@ -10411,8 +9677,7 @@ dwK7S1AVX512_g10row:
 	VFMADD231PS Z12, Z17, Z5
 	VFMADD231PS Z11, Z17, Z6
 	VFMADD231PS Z10, Z17, Z7
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z2
 	VFMADD231PS Z15, Z17, Z3
 	VFMADD231PS Z14, Z17, Z4
@@ -10420,8 +9685,7 @@ dwK7S1AVX512_g10row:
 	VFMADD231PS Z12, Z17, Z6
 	VFMADD231PS Z11, Z17, Z7
 	VFMADD231PS Z10, Z17, Z8
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z3
 	VFMADD231PS Z15, Z17, Z4
 	VFMADD231PS Z14, Z17, Z5
@@ -10429,67 +9693,66 @@ dwK7S1AVX512_g10row:
 	VFMADD231PS Z12, Z17, Z7
 	VFMADD231PS Z11, Z17, Z8
 	VFMADD231PS Z10, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z4
 	VFMADD231PS Z15, Z17, Z5
 	VFMADD231PS Z14, Z17, Z6
 	VFMADD231PS Z13, Z17, Z7
 	VFMADD231PS Z12, Z17, Z8
 	VFMADD231PS Z11, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z5
 	VFMADD231PS Z15, Z17, Z6
 	VFMADD231PS Z14, Z17, Z7
 	VFMADD231PS Z13, Z17, Z8
 	VFMADD231PS Z12, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z6
 	VFMADD231PS Z15, Z17, Z7
 	VFMADD231PS Z14, Z17, Z8
 	VFMADD231PS Z13, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z7
 	VFMADD231PS Z15, Z17, Z8
 	VFMADD231PS Z14, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z8
 	VFMADD231PS Z15, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z9
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g10row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g10act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g10act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g10store
 	VXORPS       Z10, Z10, Z10
 	VMAXPS       Z10, Z0, Z0
@@ -10502,10 +9765,10 @@ dwK7S1AVX512_g10act:
 	VMAXPS       Z10, Z7, Z7
 	VMAXPS       Z10, Z8, Z8
 	VMAXPS       Z10, Z9, Z9
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g10store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z10
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z10
 	VMINPS       Z10, Z0, Z0
 	VMINPS       Z10, Z1, Z1
 	VMINPS       Z10, Z2, Z2
@@ -10518,100 +9781,91 @@ dwK7S1AVX512_g10act:
 	VMINPS       Z10, Z9, Z9
 
 dwK7S1AVX512_g10store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+10, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r11:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g11row:
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z17
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z11
+	VMOVUPS.Z   (R9)(AX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*2), K1, Z13
+	VMOVUPS.Z   (R9)(DX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*4), K1, Z15
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z16
+	VMOVUPS.Z   (R9)(AX*1), K1, Z17
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z11, Z18, Z0
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z12, Z18, Z0
 	VFMADD231PS Z11, Z18, Z1
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z13, Z18, Z0
 	VFMADD231PS Z12, Z18, Z1
 	VFMADD231PS Z11, Z18, Z2
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z14, Z18, Z0
 	VFMADD231PS Z13, Z18, Z1
 	VFMADD231PS Z12, Z18, Z2
 	VFMADD231PS Z11, Z18, Z3
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z15, Z18, Z0
 	VFMADD231PS Z14, Z18, Z1
 	VFMADD231PS Z13, Z18, Z2
 	VFMADD231PS Z12, Z18, Z3
 	VFMADD231PS Z11, Z18, Z4
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z16, Z18, Z0
 	VFMADD231PS Z15, Z18, Z1
 	VFMADD231PS Z14, Z18, Z2
 	VFMADD231PS Z13, Z18, Z3
 	VFMADD231PS Z12, Z18, Z4
 	VFMADD231PS Z11, Z18, Z5
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z0
 	VFMADD231PS Z16, Z18, Z1
 	VFMADD231PS Z15, Z18, Z2
@@ -10619,8 +9873,7 @@ dwK7S1AVX512_g11row:
 	VFMADD231PS Z13, Z18, Z4
 	VFMADD231PS Z12, Z18, Z5
 	VFMADD231PS Z11, Z18, Z6
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z17, Z18, Z1
 	VFMADD231PS Z16, Z18, Z2
 	VFMADD231PS Z15, Z18, Z3
@@ -10628,8 +9881,7 @@ dwK7S1AVX512_g11row:
 	VFMADD231PS Z13, Z18, Z5
 	VFMADD231PS Z12, Z18, Z6
 	VFMADD231PS Z11, Z18, Z7
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z2
 	VFMADD231PS Z16, Z18, Z3
 	VFMADD231PS Z15, Z18, Z4
@@ -10637,8 +9889,7 @@ dwK7S1AVX512_g11row:
 	VFMADD231PS Z13, Z18, Z6
 	VFMADD231PS Z12, Z18, Z7
 	VFMADD231PS Z11, Z18, Z8
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z3
 	VFMADD231PS Z16, Z18, Z4
 	VFMADD231PS Z15, Z18, Z5
@@ -10646,8 +9897,9 @@ dwK7S1AVX512_g11row:
 	VFMADD231PS Z13, Z18, Z7
 	VFMADD231PS Z12, Z18, Z8
 	VFMADD231PS Z11, Z18, Z9
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z4
 	VFMADD231PS Z16, Z18, Z5
 	VFMADD231PS Z15, Z18, Z6
@@ -10655,69 +9907,66 @@ dwK7S1AVX512_g11row:
 	VFMADD231PS Z13, Z18, Z8
 	VFMADD231PS Z12, Z18, Z9
 	VFMADD231PS Z11, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z5
 	VFMADD231PS Z16, Z18, Z6
 	VFMADD231PS Z15, Z18, Z7
 	VFMADD231PS Z14, Z18, Z8
 	VFMADD231PS Z13, Z18, Z9
 	VFMADD231PS Z12, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z17, Z18, Z6
 	VFMADD231PS Z16, Z18, Z7
 	VFMADD231PS Z15, Z18, Z8
 	VFMADD231PS Z14, Z18, Z9
 	VFMADD231PS Z13, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z7
 	VFMADD231PS Z16, Z18, Z8
 	VFMADD231PS Z15, Z18, Z9
 	VFMADD231PS Z14, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z8
 	VFMADD231PS Z16, Z18, Z9
 	VFMADD231PS Z15, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z9
 	VFMADD231PS Z16, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z10
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g11row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g11act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g11act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g11store
 	VXORPS       Z11, Z11, Z11
 	VMAXPS       Z11, Z0, Z0
@@ -10731,10 +9980,10 @@ dwK7S1AVX512_g11act:
 	VMAXPS       Z11, Z8, Z8
 	VMAXPS       Z11, Z9, Z9
 	VMAXPS       Z11, Z10, Z10
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g11store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z11
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z11
 	VMINPS       Z11, Z0, Z0
 	VMINPS       Z11, Z1, Z1
 	VMINPS       Z11, Z2, Z2
@@ -10748,103 +9997,94 @@ dwK7S1AVX512_g11act:
 	VMINPS       Z11, Z10, Z10
 
 dwK7S1AVX512_g11store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+11, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r12:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g12row:
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z17
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z18
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z12
+	VMOVUPS.Z   (R9)(AX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*2), K1, Z14
+	VMOVUPS.Z   (R9)(DX*1), K1, Z15
+	VMOVUPS.Z   (R9)(AX*4), K1, Z16
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z17
+	VMOVUPS.Z   (R9)(AX*1), K1, Z18
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z12, Z19, Z0
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z13, Z19, Z0
 	VFMADD231PS Z12, Z19, Z1
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z14, Z19, Z0
 	VFMADD231PS Z13, Z19, Z1
 	VFMADD231PS Z12, Z19, Z2
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z15, Z19, Z0
 	VFMADD231PS Z14, Z19, Z1
 	VFMADD231PS Z13, Z19, Z2
 	VFMADD231PS Z12, Z19, Z3
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z19
 	VFMADD231PS Z16, Z19, Z0
 	VFMADD231PS Z15, Z19, Z1
 	VFMADD231PS Z14, Z19, Z2
 	VFMADD231PS Z13, Z19, Z3
 	VFMADD231PS Z12, Z19, Z4
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z17, Z19, Z0
 	VFMADD231PS Z16, Z19, Z1
 	VFMADD231PS Z15, Z19, Z2
 	VFMADD231PS Z14, Z19, Z3
 	VFMADD231PS Z13, Z19, Z4
 	VFMADD231PS Z12, Z19, Z5
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z0
 	VFMADD231PS Z17, Z19, Z1
 	VFMADD231PS Z16, Z19, Z2
@@ -10852,8 +10092,7 @@ dwK7S1AVX512_g12row:
 	VFMADD231PS Z14, Z19, Z4
 	VFMADD231PS Z13, Z19, Z5
 	VFMADD231PS Z12, Z19, Z6
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z1
 	VFMADD231PS Z17, Z19, Z2
 	VFMADD231PS Z16, Z19, Z3
@@ -10861,8 +10100,7 @@ dwK7S1AVX512_g12row:
 	VFMADD231PS Z14, Z19, Z5
 	VFMADD231PS Z13, Z19, Z6
 	VFMADD231PS Z12, Z19, Z7
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z2
 	VFMADD231PS Z17, Z19, Z3
 	VFMADD231PS Z16, Z19, Z4
@@ -10870,8 +10108,7 @@ dwK7S1AVX512_g12row:
 	VFMADD231PS Z14, Z19, Z6
 	VFMADD231PS Z13, Z19, Z7
 	VFMADD231PS Z12, Z19, Z8
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z3
 	VFMADD231PS Z17, Z19, Z4
 	VFMADD231PS Z16, Z19, Z5
@@ -10879,8 +10116,9 @@ dwK7S1AVX512_g12row:
 	VFMADD231PS Z14, Z19, Z7
 	VFMADD231PS Z13, Z19, Z8
 	VFMADD231PS Z12, Z19, Z9
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z18, Z19, Z4
 	VFMADD231PS Z17, Z19, Z5
 	VFMADD231PS Z16, Z19, Z6
@@ -10888,8 +10126,7 @@ dwK7S1AVX512_g12row:
 	VFMADD231PS Z14, Z19, Z8
 	VFMADD231PS Z13, Z19, Z9
 	VFMADD231PS Z12, Z19, Z10
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z5
 	VFMADD231PS Z17, Z19, Z6
 	VFMADD231PS Z16, Z19, Z7
@@ -10897,71 +10134,68 @@ dwK7S1AVX512_g12row:
 	VFMADD231PS Z14, Z19, Z9
 	VFMADD231PS Z13, Z19, Z10
 	VFMADD231PS Z12, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z6
 	VFMADD231PS Z17, Z19, Z7
 	VFMADD231PS Z16, Z19, Z8
 	VFMADD231PS Z15, Z19, Z9
 	VFMADD231PS Z14, Z19, Z10
 	VFMADD231PS Z13, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z7
 	VFMADD231PS Z17, Z19, Z8
 	VFMADD231PS Z16, Z19, Z9
 	VFMADD231PS Z15, Z19, Z10
 	VFMADD231PS Z14, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z8
 	VFMADD231PS Z17, Z19, Z9
 	VFMADD231PS Z16, Z19, Z10
 	VFMADD231PS Z15, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z18, Z19, Z9
 	VFMADD231PS Z17, Z19, Z10
 	VFMADD231PS Z16, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z10
 	VFMADD231PS Z17, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z11
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g12row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g12act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g12act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g12store
 	VXORPS       Z12, Z12, Z12
 	VMAXPS       Z12, Z0, Z0
@@ -10976,10 +10210,10 @@ dwK7S1AVX512_g12act:
 	VMAXPS       Z12, Z9, Z9
 	VMAXPS       Z12, Z10, Z10
 	VMAXPS       Z12, Z11, Z11
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g12store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z12
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z12
 	VMINPS       Z12, Z0, Z0
 	VMINPS       Z12, Z1, Z1
 	VMINPS       Z12, Z2, Z2
@@ -10994,106 +10228,97 @@ dwK7S1AVX512_g12act:
 	VMINPS       Z12, Z11, Z11
 
 dwK7S1AVX512_g12store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+12, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S1AVX512_nextrow
 
 dwK7S1AVX512_r13:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	VMOVUPS.Z (DI), K1, Z12
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	VMOVUPS.Z (R8), K1, Z12
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S1AVX512_g13row:
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z17
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z18
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z19
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z13
+	VMOVUPS.Z   (R9)(AX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*2), K1, Z15
+	VMOVUPS.Z   (R9)(DX*1), K1, Z16
+	VMOVUPS.Z   (R9)(AX*4), K1, Z17
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z18
+	VMOVUPS.Z   (R9)(AX*1), K1, Z19
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z13, Z20, Z0
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z14, Z20, Z0
 	VFMADD231PS Z13, Z20, Z1
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z15, Z20, Z0
 	VFMADD231PS Z14, Z20, Z1
 	VFMADD231PS Z13, Z20, Z2
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z16, Z20, Z0
 	VFMADD231PS Z15, Z20, Z1
 	VFMADD231PS Z14, Z20, Z2
 	VFMADD231PS Z13, Z20, Z3
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z17, Z20, Z0
 	VFMADD231PS Z16, Z20, Z1
 	VFMADD231PS Z15, Z20, Z2
 	VFMADD231PS Z14, Z20, Z3
 	VFMADD231PS Z13, Z20, Z4
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z18, Z20, Z0
 	VFMADD231PS Z17, Z20, Z1
 	VFMADD231PS Z16, Z20, Z2
 	VFMADD231PS Z15, Z20, Z3
 	VFMADD231PS Z14, Z20, Z4
 	VFMADD231PS Z13, Z20, Z5
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z0
 	VFMADD231PS Z18, Z20, Z1
 	VFMADD231PS Z17, Z20, Z2
@@ -11101,8 +10326,7 @@ dwK7S1AVX512_g13row:
 	VFMADD231PS Z15, Z20, Z4
 	VFMADD231PS Z14, Z20, Z5
 	VFMADD231PS Z13, Z20, Z6
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z19, Z20, Z1
 	VFMADD231PS Z18, Z20, Z2
 	VFMADD231PS Z17, Z20, Z3
@@ -11110,8 +10334,7 @@ dwK7S1AVX512_g13row:
 	VFMADD231PS Z15, Z20, Z5
 	VFMADD231PS Z14, Z20, Z6
 	VFMADD231PS Z13, Z20, Z7
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z2
 	VFMADD231PS Z18, Z20, Z3
 	VFMADD231PS Z17, Z20, Z4
@@ -11119,8 +10342,7 @@ dwK7S1AVX512_g13row:
 	VFMADD231PS Z15, Z20, Z6
 	VFMADD231PS Z14, Z20, Z7
 	VFMADD231PS Z13, Z20, Z8
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z19, Z20, Z3
 	VFMADD231PS Z18, Z20, Z4
 	VFMADD231PS Z17, Z20, Z5
@@ -11128,8 +10350,9 @@ dwK7S1AVX512_g13row:
 	VFMADD231PS Z15, Z20, Z7
 	VFMADD231PS Z14, Z20, Z8
 	VFMADD231PS Z13, Z20, Z9
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z19, Z20, Z4
 	VFMADD231PS Z18, Z20, Z5
 	VFMADD231PS Z17, Z20, Z6
@@ -11137,8 +10360,7 @@ dwK7S1AVX512_g13row:
 	VFMADD231PS Z15, Z20, Z8
 	VFMADD231PS Z14, Z20, Z9
 	VFMADD231PS Z13, Z20, Z10
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z5
 	VFMADD231PS Z18, Z20, Z6
 	VFMADD231PS Z17, Z20, Z7
@@ -11146,8 +10368,7 @@ dwK7S1AVX512_g13row:
 	VFMADD231PS Z15, Z20, Z9
 	VFMADD231PS Z14, Z20, Z10
 	VFMADD231PS Z13, Z20, Z11
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z19, Z20, Z6
 	VFMADD231PS Z18, Z20, Z7
 	VFMADD231PS Z17, Z20, Z8
@@ -11155,73 +10376,70 @@ dwK7S1AVX512_g13row:
 	VFMADD231PS Z15, Z20, Z10
 	VFMADD231PS Z14, Z20, Z11
 	VFMADD231PS Z13, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z7
 	VFMADD231PS Z18, Z20, Z8
 	VFMADD231PS Z17, Z20, Z9
 	VFMADD231PS Z16, Z20, Z10
 	VFMADD231PS Z15, Z20, Z11
 	VFMADD231PS Z14, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z19, Z20, Z8
 	VFMADD231PS Z18, Z20, Z9
 	VFMADD231PS Z17, Z20, Z10
 	VFMADD231PS Z16, Z20, Z11
 	VFMADD231PS Z15, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z19, Z20, Z9
 	VFMADD231PS Z18, Z20, Z10
 	VFMADD231PS Z17, Z20, Z11
 	VFMADD231PS Z16, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z10
 	VFMADD231PS Z18, Z20, Z11
 	VFMADD231PS Z17, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z19, Z20, Z11
 	VFMADD231PS Z18, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z12
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S1AVX512_g13row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S1AVX512_g13act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
 
 dwK7S1AVX512_g13act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S1AVX512_g13store
 	VXORPS       Z13, Z13, Z13
 	VMAXPS       Z13, Z0, Z0
@@ -11237,10 +10455,10 @@ dwK7S1AVX512_g13act:
 	VMAXPS       Z13, Z10, Z10
 	VMAXPS       Z13, Z11, Z11
 	VMAXPS       Z13, Z12, Z12
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S1AVX512_g13store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z13
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z13
 	VMINPS       Z13, Z0, Z0
 	VMINPS       Z13, Z1, Z1
 	VMINPS       Z13, Z2, Z2
@@ -11256,34 +10474,34 @@ dwK7S1AVX512_g13act:
 	VMINPS       Z13, Z12, Z12
 
 dwK7S1AVX512_g13store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+13, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK7S1AVX512_nextrow:
 	MOVQ  inRow+24(FP), AX
@@ -11357,254 +10575,231 @@ dwK7S2AVX512_full:
 dwK7S2AVX512_row:
 	MOVQ cs+32(FP), AX
 	SHLQ $+2, AX
+	LEAQ (AX)(AX*2), DX
 	MOVQ AX, CX
 	SHLQ $+1, CX
-	MOVQ 56(SP), DX
-	MOVQ 64(SP), BX
-	MOVQ 72(SP), SI
-	MOVQ ow+88(FP), DI
+	MOVQ 56(SP), BX
+	MOVQ 64(SP), SI
+	MOVQ 72(SP), DI
+	MOVQ ow+88(FP), R8
 
 dwK7S2AVX512_groups:
-	CMPQ      DI, $+14
+	CMPQ      R8, $+14
 	JL        dwK7S2AVX512_rem
-	SUBQ      $+14, DI
-	MOVQ      40(SP), R8
-	VMOVUPS.Z (R8), K1, Z0
-	VMOVUPS.Z (R8), K1, Z1
-	VMOVUPS.Z (R8), K1, Z2
-	VMOVUPS.Z (R8), K1, Z3
-	VMOVUPS.Z (R8), K1, Z4
-	VMOVUPS.Z (R8), K1, Z5
-	VMOVUPS.Z (R8), K1, Z6
-	VMOVUPS.Z (R8), K1, Z7
-	VMOVUPS.Z (R8), K1, Z8
-	VMOVUPS.Z (R8), K1, Z9
-	VMOVUPS.Z (R8), K1, Z10
-	VMOVUPS.Z (R8), K1, Z11
-	VMOVUPS.Z (R8), K1, Z12
-	VMOVUPS.Z (R8), K1, Z13
-	MOVQ      inRow+24(FP), R8
-	SHLQ      $+2, R8
-	MOVQ      32(SP), R9
-	MOVQ      $+7, R10
-	MOVQ      DX, R11
+	SUBQ      $+14, R8
+	MOVQ      40(SP), R9
+	VMOVUPS.Z (R9), K1, Z0
+	VMOVUPS.Z (R9), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z (R9), K1, Z3
+	VMOVUPS.Z (R9), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMOVUPS.Z (R9), K1, Z6
+	VMOVUPS.Z (R9), K1, Z7
+	VMOVUPS.Z (R9), K1, Z8
+	VMOVUPS.Z (R9), K1, Z9
+	VMOVUPS.Z (R9), K1, Z10
+	VMOVUPS.Z (R9), K1, Z11
+	VMOVUPS.Z (R9), K1, Z12
+	VMOVUPS.Z (R9), K1, Z13
+	MOVQ      inRow+24(FP), R9
+	SHLQ      $+2, R9
+	MOVQ      32(SP), R10
+	MOVQ      $+7, R11
+	MOVQ      BX, R12
 
 dwK7S2AVX512_g14row:
-	VMOVUPS.Z   (R9), K1, Z14
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z15
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z16
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z17
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z18
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z19
-	ADDQ        AX, R9
-	VMOVUPS.Z   (R9), K1, Z20
-	ADDQ        AX, R9
-	MOVQ        R11, R12
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R10), K1, Z14
+	VMOVUPS.Z   (R10)(AX*1), K1, Z15
+	VMOVUPS.Z   (R10)(AX*2), K1, Z16
+	VMOVUPS.Z   (R10)(DX*1), K1, Z17
+	VMOVUPS.Z   (R10)(AX*4), K1, Z18
+	LEAQ        (R10)(AX*4), R10
+	LEAQ        (R10)(AX*1), R10
+	VMOVUPS.Z   (R10), K1, Z19
+	VMOVUPS.Z   (R10)(AX*1), K1, Z20
+	LEAQ        (R10)(AX*2), R10
+	MOVQ        R12, R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z14, Z21, Z0
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z15, Z21, Z0
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z16, Z21, Z0
 	VFMADD231PS Z14, Z21, Z1
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z17, Z21, Z0
 	VFMADD231PS Z15, Z21, Z1
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z18, Z21, Z0
 	VFMADD231PS Z16, Z21, Z1
 	VFMADD231PS Z14, Z21, Z2
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z19, Z21, Z0
 	VFMADD231PS Z17, Z21, Z1
 	VFMADD231PS Z15, Z21, Z2
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z0
 	VFMADD231PS Z18, Z21, Z1
 	VFMADD231PS Z16, Z21, Z2
 	VFMADD231PS Z14, Z21, Z3
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z19, Z21, Z1
 	VFMADD231PS Z17, Z21, Z2
 	VFMADD231PS Z15, Z21, Z3
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z1
 	VFMADD231PS Z18, Z21, Z2
 	VFMADD231PS Z16, Z21, Z3
 	VFMADD231PS Z14, Z21, Z4
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z19, Z21, Z2
 	VFMADD231PS Z17, Z21, Z3
 	VFMADD231PS Z15, Z21, Z4
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z20, Z21, Z2
 	VFMADD231PS Z18, Z21, Z3
 	VFMADD231PS Z16, Z21, Z4
 	VFMADD231PS Z14, Z21, Z5
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z19, Z21, Z3
 	VFMADD231PS Z17, Z21, Z4
 	VFMADD231PS Z15, Z21, Z5
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z20, Z21, Z3
 	VFMADD231PS Z18, Z21, Z4
 	VFMADD231PS Z16, Z21, Z5
 	VFMADD231PS Z14, Z21, Z6
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z19, Z21, Z4
 	VFMADD231PS Z17, Z21, Z5
 	VFMADD231PS Z15, Z21, Z6
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z20, Z21, Z4
 	VFMADD231PS Z18, Z21, Z5
 	VFMADD231PS Z16, Z21, Z6
 	VFMADD231PS Z14, Z21, Z7
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z19, Z21, Z5
 	VFMADD231PS Z17, Z21, Z6
 	VFMADD231PS Z15, Z21, Z7
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z5
 	VFMADD231PS Z18, Z21, Z6
 	VFMADD231PS Z16, Z21, Z7
 	VFMADD231PS Z14, Z21, Z8
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z19, Z21, Z6
 	VFMADD231PS Z17, Z21, Z7
 	VFMADD231PS Z15, Z21, Z8
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z6
 	VFMADD231PS Z18, Z21, Z7
 	VFMADD231PS Z16, Z21, Z8
 	VFMADD231PS Z14, Z21, Z9
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z19, Z21, Z7
 	VFMADD231PS Z17, Z21, Z8
 	VFMADD231PS Z15, Z21, Z9
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z20, Z21, Z7
 	VFMADD231PS Z18, Z21, Z8
 	VFMADD231PS Z16, Z21, Z9
 	VFMADD231PS Z14, Z21, Z10
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z19, Z21, Z8
 	VFMADD231PS Z17, Z21, Z9
 	VFMADD231PS Z15, Z21, Z10
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z20, Z21, Z8
 	VFMADD231PS Z18, Z21, Z9
 	VFMADD231PS Z16, Z21, Z10
 	VFMADD231PS Z14, Z21, Z11
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z19, Z21, Z9
 	VFMADD231PS Z17, Z21, Z10
 	VFMADD231PS Z15, Z21, Z11
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z20, Z21, Z9
 	VFMADD231PS Z18, Z21, Z10
 	VFMADD231PS Z16, Z21, Z11
 	VFMADD231PS Z14, Z21, Z12
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z19, Z21, Z10
 	VFMADD231PS Z17, Z21, Z11
 	VFMADD231PS Z15, Z21, Z12
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z10
 	VFMADD231PS Z18, Z21, Z11
 	VFMADD231PS Z16, Z21, Z12
 	VFMADD231PS Z14, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z19, Z21, Z11
 	VFMADD231PS Z17, Z21, Z12
 	VFMADD231PS Z15, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(DX*1), K1, Z21
 	VFMADD231PS Z20, Z21, Z11
 	VFMADD231PS Z18, Z21, Z12
 	VFMADD231PS Z16, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*4), K1, Z21
 	VFMADD231PS Z19, Z21, Z12
 	VFMADD231PS Z17, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	LEAQ        (R13)(AX*4), R13
+	LEAQ        (R13)(AX*1), R13
+	VMOVUPS.Z   (R13), K1, Z21
 	VFMADD231PS Z20, Z21, Z12
 	VFMADD231PS Z18, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
-	ADDQ        AX, R12
+	VMOVUPS.Z   (R13)(AX*1), K1, Z21
 	VFMADD231PS Z19, Z21, Z13
-	VMOVUPS.Z   (R12), K1, Z21
+	VMOVUPS.Z   (R13)(AX*2), K1, Z21
 	VFMADD231PS Z20, Z21, Z13
-	ADDQ        R8, R11
-	DECQ        R10
+	ADDQ        R9, R12
+	DECQ        R11
 	JNZ         dwK7S2AVX512_g14row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g14act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
-	VADDPS      (SI), Z13, K1, Z13
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
+	VADDPS      (DI), Z13, K1, Z13
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g14act:
-	MOVQ         act+104(FP), R8
-	TESTQ        R8, R8
+	MOVQ         act+104(FP), R9
+	TESTQ        R9, R9
 	JZ           dwK7S2AVX512_g14store
 	VXORPS       Z14, Z14, Z14
 	VMAXPS       Z14, Z0, Z0
@@ -11621,10 +10816,10 @@ dwK7S2AVX512_g14act:
 	VMAXPS       Z14, Z11, Z11
 	VMAXPS       Z14, Z12, Z12
 	VMAXPS       Z14, Z13, Z13
-	CMPQ         R8, $+2
+	CMPQ         R9, $+2
 	JNE          dwK7S2AVX512_g14store
-	MOVL         $0x40c00000, R8
-	VPBROADCASTD R8, Z14
+	MOVL         $0x40c00000, R9
+	VPBROADCASTD R9, Z14
 	VMINPS       Z14, Z0, Z0
 	VMINPS       Z14, Z1, Z1
 	VMINPS       Z14, Z2, Z2
@@ -11641,577 +10836,523 @@ dwK7S2AVX512_g14act:
 	VMINPS       Z14, Z13, Z13
 
 dwK7S2AVX512_g14store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z13, K1, (BX)
-	ADDQ    AX, BX
-	IMUL3Q  $+14, CX, R8
-	ADDQ    R8, DX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z13, K1, (SI)
+	ADDQ    AX, SI
+	IMUL3Q  $+14, CX, R9
+	ADDQ    R9, BX
 	JMP     dwK7S2AVX512_groups
 
 dwK7S2AVX512_rem:
-	CMPQ DI, $+1
+	CMPQ R8, $+1
 	JE   dwK7S2AVX512_r1
-	CMPQ DI, $+2
+	CMPQ R8, $+2
 	JE   dwK7S2AVX512_r2
-	CMPQ DI, $+3
+	CMPQ R8, $+3
 	JE   dwK7S2AVX512_r3
-	CMPQ DI, $+4
+	CMPQ R8, $+4
 	JE   dwK7S2AVX512_r4
-	CMPQ DI, $+5
+	CMPQ R8, $+5
 	JE   dwK7S2AVX512_r5
-	CMPQ DI, $+6
+	CMPQ R8, $+6
 	JE   dwK7S2AVX512_r6
-	CMPQ DI, $+7
+	CMPQ R8, $+7
 	JE   dwK7S2AVX512_r7
-	CMPQ DI, $+8
+	CMPQ R8, $+8
 	JE   dwK7S2AVX512_r8
-	CMPQ DI, $+9
+	CMPQ R8, $+9
 	JE   dwK7S2AVX512_r9
-	CMPQ DI, $+10
+	CMPQ R8, $+10
 	JE   dwK7S2AVX512_r10
-	CMPQ DI, $+11
+	CMPQ R8, $+11
 	JE   dwK7S2AVX512_r11
-	CMPQ DI, $+12
+	CMPQ R8, $+12
 	JE   dwK7S2AVX512_r12
-	CMPQ DI, $+13
+	CMPQ R8, $+13
 	JE   dwK7S2AVX512_r13
 	JMP  dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r1:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g1row:
-	VMOVUPS.Z   (R8), K1, Z1
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z1
+	VMOVUPS.Z   (R9)(AX*1), K1, Z2
+	VMOVUPS.Z   (R9)(AX*2), K1, Z3
+	VMOVUPS.Z   (R9)(DX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*4), K1, Z5
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z6
+	VMOVUPS.Z   (R9)(AX*1), K1, Z7
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z8
 	VFMADD231PS Z1, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z1
 	VFMADD231PS Z2, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z8
 	VFMADD231PS Z3, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z1
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z8
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z8
 	VFMADD231PS Z5, Z8, Z0
-	VMOVUPS.Z   (R11), K1, Z1
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z1
 	VFMADD231PS Z6, Z1, Z0
-	VMOVUPS.Z   (R11), K1, Z8
+	VMOVUPS.Z   (R12)(AX*1), K1, Z8
 	VFMADD231PS Z7, Z8, Z0
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g1row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g1act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g1act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g1store
 	VXORPS       Z1, Z1, Z1
 	VMAXPS       Z1, Z0, Z0
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g1store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z1
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z1
 	VMINPS       Z1, Z0, Z0
 
 dwK7S2AVX512_g1store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r2:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g2row:
-	VMOVUPS.Z   (R8), K1, Z2
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z2
+	VMOVUPS.Z   (R9)(AX*1), K1, Z3
+	VMOVUPS.Z   (R9)(AX*2), K1, Z4
+	VMOVUPS.Z   (R9)(DX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*4), K1, Z6
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z7
+	VMOVUPS.Z   (R9)(AX*1), K1, Z8
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z2, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z3, Z9, Z0
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z4, Z9, Z0
 	VFMADD231PS Z2, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z5, Z9, Z0
 	VFMADD231PS Z3, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z9
 	VFMADD231PS Z6, Z9, Z0
 	VFMADD231PS Z4, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z9
 	VFMADD231PS Z7, Z9, Z0
 	VFMADD231PS Z5, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z0
 	VFMADD231PS Z6, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z9
 	VFMADD231PS Z7, Z9, Z1
-	VMOVUPS.Z   (R11), K1, Z9
+	VMOVUPS.Z   (R12)(DX*1), K1, Z9
 	VFMADD231PS Z8, Z9, Z1
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g2row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g2act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g2act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g2store
 	VXORPS       Z2, Z2, Z2
 	VMAXPS       Z2, Z0, Z0
 	VMAXPS       Z2, Z1, Z1
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g2store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z2
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z2
 	VMINPS       Z2, Z0, Z0
 	VMINPS       Z2, Z1, Z1
 
 dwK7S2AVX512_g2store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+1, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r3:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g3row:
-	VMOVUPS.Z   (R8), K1, Z3
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z3
+	VMOVUPS.Z   (R9)(AX*1), K1, Z4
+	VMOVUPS.Z   (R9)(AX*2), K1, Z5
+	VMOVUPS.Z   (R9)(DX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*4), K1, Z7
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z8
+	VMOVUPS.Z   (R9)(AX*1), K1, Z9
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z3, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z4, Z10, Z0
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z5, Z10, Z0
 	VFMADD231PS Z3, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z6, Z10, Z0
 	VFMADD231PS Z4, Z10, Z1
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z7, Z10, Z0
 	VFMADD231PS Z5, Z10, Z1
 	VFMADD231PS Z3, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z8, Z10, Z0
 	VFMADD231PS Z6, Z10, Z1
 	VFMADD231PS Z4, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z0
 	VFMADD231PS Z7, Z10, Z1
 	VFMADD231PS Z5, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z10
 	VFMADD231PS Z8, Z10, Z1
 	VFMADD231PS Z6, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z10
 	VFMADD231PS Z9, Z10, Z1
 	VFMADD231PS Z7, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z10
 	VFMADD231PS Z8, Z10, Z2
-	VMOVUPS.Z   (R11), K1, Z10
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z10
 	VFMADD231PS Z9, Z10, Z2
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g3row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g3act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g3act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g3store
 	VXORPS       Z3, Z3, Z3
 	VMAXPS       Z3, Z0, Z0
 	VMAXPS       Z3, Z1, Z1
 	VMAXPS       Z3, Z2, Z2
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g3store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z3
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z3
 	VMINPS       Z3, Z0, Z0
 	VMINPS       Z3, Z1, Z1
 	VMINPS       Z3, Z2, Z2
 
 dwK7S2AVX512_g3store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+3, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r4:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g4row:
-	VMOVUPS.Z   (R8), K1, Z4
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z4
+	VMOVUPS.Z   (R9)(AX*1), K1, Z5
+	VMOVUPS.Z   (R9)(AX*2), K1, Z6
+	VMOVUPS.Z   (R9)(DX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*4), K1, Z8
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z9
+	VMOVUPS.Z   (R9)(AX*1), K1, Z10
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z4, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z5, Z11, Z0
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z6, Z11, Z0
 	VFMADD231PS Z4, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z7, Z11, Z0
 	VFMADD231PS Z5, Z11, Z1
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z8, Z11, Z0
 	VFMADD231PS Z6, Z11, Z1
 	VFMADD231PS Z4, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z9, Z11, Z0
 	VFMADD231PS Z7, Z11, Z1
 	VFMADD231PS Z5, Z11, Z2
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z0
 	VFMADD231PS Z8, Z11, Z1
 	VFMADD231PS Z6, Z11, Z2
 	VFMADD231PS Z4, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z9, Z11, Z1
 	VFMADD231PS Z7, Z11, Z2
 	VFMADD231PS Z5, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z11
 	VFMADD231PS Z10, Z11, Z1
 	VFMADD231PS Z8, Z11, Z2
 	VFMADD231PS Z6, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z11
 	VFMADD231PS Z9, Z11, Z2
 	VFMADD231PS Z7, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z11
 	VFMADD231PS Z10, Z11, Z2
 	VFMADD231PS Z8, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z11
 	VFMADD231PS Z9, Z11, Z3
-	VMOVUPS.Z   (R11), K1, Z11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z11
 	VFMADD231PS Z10, Z11, Z3
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g4row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g4act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g4act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g4store
 	VXORPS       Z4, Z4, Z4
 	VMAXPS       Z4, Z0, Z0
 	VMAXPS       Z4, Z1, Z1
 	VMAXPS       Z4, Z2, Z2
 	VMAXPS       Z4, Z3, Z3
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g4store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z4
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z4
 	VMINPS       Z4, Z0, Z0
 	VMINPS       Z4, Z1, Z1
 	VMINPS       Z4, Z2, Z2
 	VMINPS       Z4, Z3, Z3
 
 dwK7S2AVX512_g4store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+2, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r5:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g5row:
-	VMOVUPS.Z   (R8), K1, Z5
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z5
+	VMOVUPS.Z   (R9)(AX*1), K1, Z6
+	VMOVUPS.Z   (R9)(AX*2), K1, Z7
+	VMOVUPS.Z   (R9)(DX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*4), K1, Z9
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z10
+	VMOVUPS.Z   (R9)(AX*1), K1, Z11
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z5, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z6, Z12, Z0
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z7, Z12, Z0
 	VFMADD231PS Z5, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z8, Z12, Z0
 	VFMADD231PS Z6, Z12, Z1
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z9, Z12, Z0
 	VFMADD231PS Z7, Z12, Z1
 	VFMADD231PS Z5, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z10, Z12, Z0
 	VFMADD231PS Z8, Z12, Z1
 	VFMADD231PS Z6, Z12, Z2
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
 	VFMADD231PS Z7, Z12, Z2
 	VFMADD231PS Z5, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z10, Z12, Z1
 	VFMADD231PS Z8, Z12, Z2
 	VFMADD231PS Z6, Z12, Z3
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z11, Z12, Z1
 	VFMADD231PS Z9, Z12, Z2
 	VFMADD231PS Z7, Z12, Z3
 	VFMADD231PS Z5, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z10, Z12, Z2
 	VFMADD231PS Z8, Z12, Z3
 	VFMADD231PS Z6, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z12
 	VFMADD231PS Z11, Z12, Z2
 	VFMADD231PS Z9, Z12, Z3
 	VFMADD231PS Z7, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z3
 	VFMADD231PS Z8, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z12
 	VFMADD231PS Z11, Z12, Z3
 	VFMADD231PS Z9, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z12
 	VFMADD231PS Z10, Z12, Z4
-	VMOVUPS.Z   (R11), K1, Z12
+	VMOVUPS.Z   (R12)(AX*4), K1, Z12
 	VFMADD231PS Z11, Z12, Z4
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g5row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g5act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g5act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g5store
 	VXORPS       Z5, Z5, Z5
 	VMAXPS       Z5, Z0, Z0
@@ -12219,10 +11360,10 @@ dwK7S2AVX512_g5act:
 	VMAXPS       Z5, Z2, Z2
 	VMAXPS       Z5, Z3, Z3
 	VMAXPS       Z5, Z4, Z4
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g5store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z5
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z5
 	VMINPS       Z5, Z0, Z0
 	VMINPS       Z5, Z1, Z1
 	VMINPS       Z5, Z2, Z2
@@ -12230,146 +11371,132 @@ dwK7S2AVX512_g5act:
 	VMINPS       Z5, Z4, Z4
 
 dwK7S2AVX512_g5store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+5, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r6:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g6row:
-	VMOVUPS.Z   (R8), K1, Z6
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z6
+	VMOVUPS.Z   (R9)(AX*1), K1, Z7
+	VMOVUPS.Z   (R9)(AX*2), K1, Z8
+	VMOVUPS.Z   (R9)(DX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*4), K1, Z10
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z11
+	VMOVUPS.Z   (R9)(AX*1), K1, Z12
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z6, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z7, Z13, Z0
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z8, Z13, Z0
 	VFMADD231PS Z6, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z9, Z13, Z0
 	VFMADD231PS Z7, Z13, Z1
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z10, Z13, Z0
 	VFMADD231PS Z8, Z13, Z1
 	VFMADD231PS Z6, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z11, Z13, Z0
 	VFMADD231PS Z9, Z13, Z1
 	VFMADD231PS Z7, Z13, Z2
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z0
 	VFMADD231PS Z10, Z13, Z1
 	VFMADD231PS Z8, Z13, Z2
 	VFMADD231PS Z6, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z11, Z13, Z1
 	VFMADD231PS Z9, Z13, Z2
 	VFMADD231PS Z7, Z13, Z3
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z1
 	VFMADD231PS Z10, Z13, Z2
 	VFMADD231PS Z8, Z13, Z3
 	VFMADD231PS Z6, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z11, Z13, Z2
 	VFMADD231PS Z9, Z13, Z3
 	VFMADD231PS Z7, Z13, Z4
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z12, Z13, Z2
 	VFMADD231PS Z10, Z13, Z3
 	VFMADD231PS Z8, Z13, Z4
 	VFMADD231PS Z6, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z3
 	VFMADD231PS Z9, Z13, Z4
 	VFMADD231PS Z7, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z13
 	VFMADD231PS Z12, Z13, Z3
 	VFMADD231PS Z10, Z13, Z4
 	VFMADD231PS Z8, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z13
 	VFMADD231PS Z11, Z13, Z4
 	VFMADD231PS Z9, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z13
 	VFMADD231PS Z12, Z13, Z4
 	VFMADD231PS Z10, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z13
 	VFMADD231PS Z11, Z13, Z5
-	VMOVUPS.Z   (R11), K1, Z13
+	VMOVUPS.Z   (R12)(AX*1), K1, Z13
 	VFMADD231PS Z12, Z13, Z5
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g6row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g6act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g6act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g6store
 	VXORPS       Z6, Z6, Z6
 	VMAXPS       Z6, Z0, Z0
@@ -12378,10 +11505,10 @@ dwK7S2AVX512_g6act:
 	VMAXPS       Z6, Z3, Z3
 	VMAXPS       Z6, Z4, Z4
 	VMAXPS       Z6, Z5, Z5
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g6store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z6
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z6
 	VMINPS       Z6, Z0, Z0
 	VMINPS       Z6, Z1, Z1
 	VMINPS       Z6, Z2, Z2
@@ -12390,162 +11517,146 @@ dwK7S2AVX512_g6act:
 	VMINPS       Z6, Z5, Z5
 
 dwK7S2AVX512_g6store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+6, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r7:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g7row:
-	VMOVUPS.Z   (R8), K1, Z7
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z7
+	VMOVUPS.Z   (R9)(AX*1), K1, Z8
+	VMOVUPS.Z   (R9)(AX*2), K1, Z9
+	VMOVUPS.Z   (R9)(DX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*4), K1, Z11
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z12
+	VMOVUPS.Z   (R9)(AX*1), K1, Z13
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z7, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z8, Z14, Z0
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z9, Z14, Z0
 	VFMADD231PS Z7, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z10, Z14, Z0
 	VFMADD231PS Z8, Z14, Z1
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z11, Z14, Z0
 	VFMADD231PS Z9, Z14, Z1
 	VFMADD231PS Z7, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z12, Z14, Z0
 	VFMADD231PS Z10, Z14, Z1
 	VFMADD231PS Z8, Z14, Z2
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z0
 	VFMADD231PS Z11, Z14, Z1
 	VFMADD231PS Z9, Z14, Z2
 	VFMADD231PS Z7, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z12, Z14, Z1
 	VFMADD231PS Z10, Z14, Z2
 	VFMADD231PS Z8, Z14, Z3
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z1
 	VFMADD231PS Z11, Z14, Z2
 	VFMADD231PS Z9, Z14, Z3
 	VFMADD231PS Z7, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z12, Z14, Z2
 	VFMADD231PS Z10, Z14, Z3
 	VFMADD231PS Z8, Z14, Z4
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z13, Z14, Z2
 	VFMADD231PS Z11, Z14, Z3
 	VFMADD231PS Z9, Z14, Z4
 	VFMADD231PS Z7, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z3
 	VFMADD231PS Z10, Z14, Z4
 	VFMADD231PS Z8, Z14, Z5
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z13, Z14, Z3
 	VFMADD231PS Z11, Z14, Z4
 	VFMADD231PS Z9, Z14, Z5
 	VFMADD231PS Z7, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z12, Z14, Z4
 	VFMADD231PS Z10, Z14, Z5
 	VFMADD231PS Z8, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z14
 	VFMADD231PS Z13, Z14, Z4
 	VFMADD231PS Z11, Z14, Z5
 	VFMADD231PS Z9, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z14
 	VFMADD231PS Z12, Z14, Z5
 	VFMADD231PS Z10, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z5
 	VFMADD231PS Z11, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z14
 	VFMADD231PS Z12, Z14, Z6
-	VMOVUPS.Z   (R11), K1, Z14
+	VMOVUPS.Z   (R12)(DX*1), K1, Z14
 	VFMADD231PS Z13, Z14, Z6
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g7row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g7act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g7act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g7store
 	VXORPS       Z7, Z7, Z7
 	VMAXPS       Z7, Z0, Z0
@@ -12555,10 +11666,10 @@ dwK7S2AVX512_g7act:
 	VMAXPS       Z7, Z4, Z4
 	VMAXPS       Z7, Z5, Z5
 	VMAXPS       Z7, Z6, Z6
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g7store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z7
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z7
 	VMINPS       Z7, Z0, Z0
 	VMINPS       Z7, Z1, Z1
 	VMINPS       Z7, Z2, Z2
@@ -12568,178 +11679,162 @@ dwK7S2AVX512_g7act:
 	VMINPS       Z7, Z6, Z6
 
 dwK7S2AVX512_g7store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+7, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r8:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g8row:
-	VMOVUPS.Z   (R8), K1, Z8
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z8
+	VMOVUPS.Z   (R9)(AX*1), K1, Z9
+	VMOVUPS.Z   (R9)(AX*2), K1, Z10
+	VMOVUPS.Z   (R9)(DX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*4), K1, Z12
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z13
+	VMOVUPS.Z   (R9)(AX*1), K1, Z14
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z8, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z9, Z15, Z0
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z10, Z15, Z0
 	VFMADD231PS Z8, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z11, Z15, Z0
 	VFMADD231PS Z9, Z15, Z1
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z12, Z15, Z0
 	VFMADD231PS Z10, Z15, Z1
 	VFMADD231PS Z8, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z13, Z15, Z0
 	VFMADD231PS Z11, Z15, Z1
 	VFMADD231PS Z9, Z15, Z2
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z0
 	VFMADD231PS Z12, Z15, Z1
 	VFMADD231PS Z10, Z15, Z2
 	VFMADD231PS Z8, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z13, Z15, Z1
 	VFMADD231PS Z11, Z15, Z2
 	VFMADD231PS Z9, Z15, Z3
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z1
 	VFMADD231PS Z12, Z15, Z2
 	VFMADD231PS Z10, Z15, Z3
 	VFMADD231PS Z8, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z13, Z15, Z2
 	VFMADD231PS Z11, Z15, Z3
 	VFMADD231PS Z9, Z15, Z4
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z2
 	VFMADD231PS Z12, Z15, Z3
 	VFMADD231PS Z10, Z15, Z4
 	VFMADD231PS Z8, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z3
 	VFMADD231PS Z11, Z15, Z4
 	VFMADD231PS Z9, Z15, Z5
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z14, Z15, Z3
 	VFMADD231PS Z12, Z15, Z4
 	VFMADD231PS Z10, Z15, Z5
 	VFMADD231PS Z8, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z13, Z15, Z4
 	VFMADD231PS Z11, Z15, Z5
 	VFMADD231PS Z9, Z15, Z6
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z14, Z15, Z4
 	VFMADD231PS Z12, Z15, Z5
 	VFMADD231PS Z10, Z15, Z6
 	VFMADD231PS Z8, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z13, Z15, Z5
 	VFMADD231PS Z11, Z15, Z6
 	VFMADD231PS Z9, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z5
 	VFMADD231PS Z12, Z15, Z6
 	VFMADD231PS Z10, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z15
 	VFMADD231PS Z13, Z15, Z6
 	VFMADD231PS Z11, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z15
 	VFMADD231PS Z14, Z15, Z6
 	VFMADD231PS Z12, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z15
 	VFMADD231PS Z13, Z15, Z7
-	VMOVUPS.Z   (R11), K1, Z15
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z15
 	VFMADD231PS Z14, Z15, Z7
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g8row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g8act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g8act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g8store
 	VXORPS       Z8, Z8, Z8
 	VMAXPS       Z8, Z0, Z0
@@ -12750,10 +11845,10 @@ dwK7S2AVX512_g8act:
 	VMAXPS       Z8, Z5, Z5
 	VMAXPS       Z8, Z6, Z6
 	VMAXPS       Z8, Z7, Z7
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g8store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z8
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z8
 	VMINPS       Z8, Z0, Z0
 	VMINPS       Z8, Z1, Z1
 	VMINPS       Z8, Z2, Z2
@@ -12764,195 +11859,177 @@ dwK7S2AVX512_g8act:
 	VMINPS       Z8, Z7, Z7
 
 dwK7S2AVX512_g8store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
 	MOVQ    CX, AX
 	SHLQ    $+3, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r9:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g9row:
-	VMOVUPS.Z   (R8), K1, Z9
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z9
+	VMOVUPS.Z   (R9)(AX*1), K1, Z10
+	VMOVUPS.Z   (R9)(AX*2), K1, Z11
+	VMOVUPS.Z   (R9)(DX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*4), K1, Z13
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z14
+	VMOVUPS.Z   (R9)(AX*1), K1, Z15
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z9, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z10, Z16, Z0
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z11, Z16, Z0
 	VFMADD231PS Z9, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z12, Z16, Z0
 	VFMADD231PS Z10, Z16, Z1
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z13, Z16, Z0
 	VFMADD231PS Z11, Z16, Z1
 	VFMADD231PS Z9, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z14, Z16, Z0
 	VFMADD231PS Z12, Z16, Z1
 	VFMADD231PS Z10, Z16, Z2
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
 	VFMADD231PS Z11, Z16, Z2
 	VFMADD231PS Z9, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z14, Z16, Z1
 	VFMADD231PS Z12, Z16, Z2
 	VFMADD231PS Z10, Z16, Z3
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z1
 	VFMADD231PS Z13, Z16, Z2
 	VFMADD231PS Z11, Z16, Z3
 	VFMADD231PS Z9, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z14, Z16, Z2
 	VFMADD231PS Z12, Z16, Z3
 	VFMADD231PS Z10, Z16, Z4
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z2
 	VFMADD231PS Z13, Z16, Z3
 	VFMADD231PS Z11, Z16, Z4
 	VFMADD231PS Z9, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z3
 	VFMADD231PS Z12, Z16, Z4
 	VFMADD231PS Z10, Z16, Z5
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z3
 	VFMADD231PS Z13, Z16, Z4
 	VFMADD231PS Z11, Z16, Z5
 	VFMADD231PS Z9, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z4
 	VFMADD231PS Z12, Z16, Z5
 	VFMADD231PS Z10, Z16, Z6
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z15, Z16, Z4
 	VFMADD231PS Z13, Z16, Z5
 	VFMADD231PS Z11, Z16, Z6
 	VFMADD231PS Z9, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z14, Z16, Z5
 	VFMADD231PS Z12, Z16, Z6
 	VFMADD231PS Z10, Z16, Z7
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z5
 	VFMADD231PS Z13, Z16, Z6
 	VFMADD231PS Z11, Z16, Z7
 	VFMADD231PS Z9, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z14, Z16, Z6
 	VFMADD231PS Z12, Z16, Z7
 	VFMADD231PS Z10, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z16
 	VFMADD231PS Z15, Z16, Z6
 	VFMADD231PS Z13, Z16, Z7
 	VFMADD231PS Z11, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z16
 	VFMADD231PS Z14, Z16, Z7
 	VFMADD231PS Z12, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z16
 	VFMADD231PS Z15, Z16, Z7
 	VFMADD231PS Z13, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z16
 	VFMADD231PS Z14, Z16, Z8
-	VMOVUPS.Z   (R11), K1, Z16
+	VMOVUPS.Z   (R12)(AX*2), K1, Z16
 	VFMADD231PS Z15, Z16, Z8
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g9row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g9act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g9act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g9store
 	VXORPS       Z9, Z9, Z9
 	VMAXPS       Z9, Z0, Z0
@@ -12964,10 +12041,10 @@ dwK7S2AVX512_g9act:
 	VMAXPS       Z9, Z6, Z6
 	VMAXPS       Z9, Z7, Z7
 	VMAXPS       Z9, Z8, Z8
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g9store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z9
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z9
 	VMINPS       Z9, Z0, Z0
 	VMINPS       Z9, Z1, Z1
 	VMINPS       Z9, Z2, Z2
@@ -12979,210 +12056,190 @@ dwK7S2AVX512_g9act:
 	VMINPS       Z9, Z8, Z8
 
 dwK7S2AVX512_g9store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+9, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r10:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g10row:
-	VMOVUPS.Z   (R8), K1, Z10
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z10
+	VMOVUPS.Z   (R9)(AX*1), K1, Z11
+	VMOVUPS.Z   (R9)(AX*2), K1, Z12
+	VMOVUPS.Z   (R9)(DX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*4), K1, Z14
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z15
+	VMOVUPS.Z   (R9)(AX*1), K1, Z16
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z10, Z17, Z0
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z11, Z17, Z0
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z12, Z17, Z0
 	VFMADD231PS Z10, Z17, Z1
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z13, Z17, Z0
 	VFMADD231PS Z11, Z17, Z1
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z14, Z17, Z0
 	VFMADD231PS Z12, Z17, Z1
 	VFMADD231PS Z10, Z17, Z2
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z15, Z17, Z0
 	VFMADD231PS Z13, Z17, Z1
 	VFMADD231PS Z11, Z17, Z2
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z0
 	VFMADD231PS Z14, Z17, Z1
 	VFMADD231PS Z12, Z17, Z2
 	VFMADD231PS Z10, Z17, Z3
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z15, Z17, Z1
 	VFMADD231PS Z13, Z17, Z2
 	VFMADD231PS Z11, Z17, Z3
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z1
 	VFMADD231PS Z14, Z17, Z2
 	VFMADD231PS Z12, Z17, Z3
 	VFMADD231PS Z10, Z17, Z4
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z15, Z17, Z2
 	VFMADD231PS Z13, Z17, Z3
 	VFMADD231PS Z11, Z17, Z4
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z2
 	VFMADD231PS Z14, Z17, Z3
 	VFMADD231PS Z12, Z17, Z4
 	VFMADD231PS Z10, Z17, Z5
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z3
 	VFMADD231PS Z13, Z17, Z4
 	VFMADD231PS Z11, Z17, Z5
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z3
 	VFMADD231PS Z14, Z17, Z4
 	VFMADD231PS Z12, Z17, Z5
 	VFMADD231PS Z10, Z17, Z6
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z4
 	VFMADD231PS Z13, Z17, Z5
 	VFMADD231PS Z11, Z17, Z6
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z4
 	VFMADD231PS Z14, Z17, Z5
 	VFMADD231PS Z12, Z17, Z6
 	VFMADD231PS Z10, Z17, Z7
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z15, Z17, Z5
 	VFMADD231PS Z13, Z17, Z6
 	VFMADD231PS Z11, Z17, Z7
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z5
 	VFMADD231PS Z14, Z17, Z6
 	VFMADD231PS Z12, Z17, Z7
 	VFMADD231PS Z10, Z17, Z8
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z15, Z17, Z6
 	VFMADD231PS Z13, Z17, Z7
 	VFMADD231PS Z11, Z17, Z8
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z16, Z17, Z6
 	VFMADD231PS Z14, Z17, Z7
 	VFMADD231PS Z12, Z17, Z8
 	VFMADD231PS Z10, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z15, Z17, Z7
 	VFMADD231PS Z13, Z17, Z8
 	VFMADD231PS Z11, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z17
 	VFMADD231PS Z16, Z17, Z7
 	VFMADD231PS Z14, Z17, Z8
 	VFMADD231PS Z12, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z8
 	VFMADD231PS Z13, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z17
 	VFMADD231PS Z16, Z17, Z8
 	VFMADD231PS Z14, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z17
 	VFMADD231PS Z15, Z17, Z9
-	VMOVUPS.Z   (R11), K1, Z17
+	VMOVUPS.Z   (R12)(AX*4), K1, Z17
 	VFMADD231PS Z16, Z17, Z9
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g10row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g10act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g10act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g10store
 	VXORPS       Z10, Z10, Z10
 	VMAXPS       Z10, Z0, Z0
@@ -13195,10 +12252,10 @@ dwK7S2AVX512_g10act:
 	VMAXPS       Z10, Z7, Z7
 	VMAXPS       Z10, Z8, Z8
 	VMAXPS       Z10, Z9, Z9
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g10store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z10
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z10
 	VMINPS       Z10, Z0, Z0
 	VMINPS       Z10, Z1, Z1
 	VMINPS       Z10, Z2, Z2
@@ -13211,226 +12268,206 @@ dwK7S2AVX512_g10act:
 	VMINPS       Z10, Z9, Z9
 
 dwK7S2AVX512_g10store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+10, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r11:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g11row:
-	VMOVUPS.Z   (R8), K1, Z11
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z17
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z11
+	VMOVUPS.Z   (R9)(AX*1), K1, Z12
+	VMOVUPS.Z   (R9)(AX*2), K1, Z13
+	VMOVUPS.Z   (R9)(DX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*4), K1, Z15
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z16
+	VMOVUPS.Z   (R9)(AX*1), K1, Z17
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z11, Z18, Z0
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z12, Z18, Z0
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z13, Z18, Z0
 	VFMADD231PS Z11, Z18, Z1
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z14, Z18, Z0
 	VFMADD231PS Z12, Z18, Z1
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z15, Z18, Z0
 	VFMADD231PS Z13, Z18, Z1
 	VFMADD231PS Z11, Z18, Z2
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z16, Z18, Z0
 	VFMADD231PS Z14, Z18, Z1
 	VFMADD231PS Z12, Z18, Z2
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z0
 	VFMADD231PS Z15, Z18, Z1
 	VFMADD231PS Z13, Z18, Z2
 	VFMADD231PS Z11, Z18, Z3
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z16, Z18, Z1
 	VFMADD231PS Z14, Z18, Z2
 	VFMADD231PS Z12, Z18, Z3
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z1
 	VFMADD231PS Z15, Z18, Z2
 	VFMADD231PS Z13, Z18, Z3
 	VFMADD231PS Z11, Z18, Z4
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z16, Z18, Z2
 	VFMADD231PS Z14, Z18, Z3
 	VFMADD231PS Z12, Z18, Z4
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z2
 	VFMADD231PS Z15, Z18, Z3
 	VFMADD231PS Z13, Z18, Z4
 	VFMADD231PS Z11, Z18, Z5
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z3
 	VFMADD231PS Z14, Z18, Z4
 	VFMADD231PS Z12, Z18, Z5
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z17, Z18, Z3
 	VFMADD231PS Z15, Z18, Z4
 	VFMADD231PS Z13, Z18, Z5
 	VFMADD231PS Z11, Z18, Z6
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z4
 	VFMADD231PS Z14, Z18, Z5
 	VFMADD231PS Z12, Z18, Z6
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z4
 	VFMADD231PS Z15, Z18, Z5
 	VFMADD231PS Z13, Z18, Z6
 	VFMADD231PS Z11, Z18, Z7
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z16, Z18, Z5
 	VFMADD231PS Z14, Z18, Z6
 	VFMADD231PS Z12, Z18, Z7
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z5
 	VFMADD231PS Z15, Z18, Z6
 	VFMADD231PS Z13, Z18, Z7
 	VFMADD231PS Z11, Z18, Z8
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z16, Z18, Z6
 	VFMADD231PS Z14, Z18, Z7
 	VFMADD231PS Z12, Z18, Z8
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z6
 	VFMADD231PS Z15, Z18, Z7
 	VFMADD231PS Z13, Z18, Z8
 	VFMADD231PS Z11, Z18, Z9
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z16, Z18, Z7
 	VFMADD231PS Z14, Z18, Z8
 	VFMADD231PS Z12, Z18, Z9
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z17, Z18, Z7
 	VFMADD231PS Z15, Z18, Z8
 	VFMADD231PS Z13, Z18, Z9
 	VFMADD231PS Z11, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z8
 	VFMADD231PS Z14, Z18, Z9
 	VFMADD231PS Z12, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z18
 	VFMADD231PS Z17, Z18, Z8
 	VFMADD231PS Z15, Z18, Z9
 	VFMADD231PS Z13, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z18
 	VFMADD231PS Z16, Z18, Z9
 	VFMADD231PS Z14, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z18
 	VFMADD231PS Z17, Z18, Z9
 	VFMADD231PS Z15, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z18
 	VFMADD231PS Z16, Z18, Z10
-	VMOVUPS.Z   (R11), K1, Z18
+	VMOVUPS.Z   (R12)(AX*1), K1, Z18
 	VFMADD231PS Z17, Z18, Z10
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g11row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g11act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g11act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g11store
 	VXORPS       Z11, Z11, Z11
 	VMAXPS       Z11, Z0, Z0
@@ -13444,10 +12481,10 @@ dwK7S2AVX512_g11act:
 	VMAXPS       Z11, Z8, Z8
 	VMAXPS       Z11, Z9, Z9
 	VMAXPS       Z11, Z10, Z10
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g11store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z11
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z11
 	VMINPS       Z11, Z0, Z0
 	VMINPS       Z11, Z1, Z1
 	VMINPS       Z11, Z2, Z2
@@ -13461,242 +12498,220 @@ dwK7S2AVX512_g11act:
 	VMINPS       Z11, Z10, Z10
 
 dwK7S2AVX512_g11store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+11, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r12:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g12row:
-	VMOVUPS.Z   (R8), K1, Z12
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z17
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z18
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z12
+	VMOVUPS.Z   (R9)(AX*1), K1, Z13
+	VMOVUPS.Z   (R9)(AX*2), K1, Z14
+	VMOVUPS.Z   (R9)(DX*1), K1, Z15
+	VMOVUPS.Z   (R9)(AX*4), K1, Z16
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z17
+	VMOVUPS.Z   (R9)(AX*1), K1, Z18
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z12, Z19, Z0
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z13, Z19, Z0
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z14, Z19, Z0
 	VFMADD231PS Z12, Z19, Z1
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z15, Z19, Z0
 	VFMADD231PS Z13, Z19, Z1
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z19
 	VFMADD231PS Z16, Z19, Z0
 	VFMADD231PS Z14, Z19, Z1
 	VFMADD231PS Z12, Z19, Z2
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z17, Z19, Z0
 	VFMADD231PS Z15, Z19, Z1
 	VFMADD231PS Z13, Z19, Z2
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z0
 	VFMADD231PS Z16, Z19, Z1
 	VFMADD231PS Z14, Z19, Z2
 	VFMADD231PS Z12, Z19, Z3
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z17, Z19, Z1
 	VFMADD231PS Z15, Z19, Z2
 	VFMADD231PS Z13, Z19, Z3
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z1
 	VFMADD231PS Z16, Z19, Z2
 	VFMADD231PS Z14, Z19, Z3
 	VFMADD231PS Z12, Z19, Z4
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z19
 	VFMADD231PS Z17, Z19, Z2
 	VFMADD231PS Z15, Z19, Z3
 	VFMADD231PS Z13, Z19, Z4
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z18, Z19, Z2
 	VFMADD231PS Z16, Z19, Z3
 	VFMADD231PS Z14, Z19, Z4
 	VFMADD231PS Z12, Z19, Z5
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z3
 	VFMADD231PS Z15, Z19, Z4
 	VFMADD231PS Z13, Z19, Z5
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z3
 	VFMADD231PS Z16, Z19, Z4
 	VFMADD231PS Z14, Z19, Z5
 	VFMADD231PS Z12, Z19, Z6
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z4
 	VFMADD231PS Z15, Z19, Z5
 	VFMADD231PS Z13, Z19, Z6
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z4
 	VFMADD231PS Z16, Z19, Z5
 	VFMADD231PS Z14, Z19, Z6
 	VFMADD231PS Z12, Z19, Z7
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z17, Z19, Z5
 	VFMADD231PS Z15, Z19, Z6
 	VFMADD231PS Z13, Z19, Z7
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z5
 	VFMADD231PS Z16, Z19, Z6
 	VFMADD231PS Z14, Z19, Z7
 	VFMADD231PS Z12, Z19, Z8
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z17, Z19, Z6
 	VFMADD231PS Z15, Z19, Z7
 	VFMADD231PS Z13, Z19, Z8
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z6
 	VFMADD231PS Z16, Z19, Z7
 	VFMADD231PS Z14, Z19, Z8
 	VFMADD231PS Z12, Z19, Z9
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z19
 	VFMADD231PS Z17, Z19, Z7
 	VFMADD231PS Z15, Z19, Z8
 	VFMADD231PS Z13, Z19, Z9
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z18, Z19, Z7
 	VFMADD231PS Z16, Z19, Z8
 	VFMADD231PS Z14, Z19, Z9
 	VFMADD231PS Z12, Z19, Z10
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z8
 	VFMADD231PS Z15, Z19, Z9
 	VFMADD231PS Z13, Z19, Z10
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z18, Z19, Z8
 	VFMADD231PS Z16, Z19, Z9
 	VFMADD231PS Z14, Z19, Z10
 	VFMADD231PS Z12, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z17, Z19, Z9
 	VFMADD231PS Z15, Z19, Z10
 	VFMADD231PS Z13, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z19
 	VFMADD231PS Z18, Z19, Z9
 	VFMADD231PS Z16, Z19, Z10
 	VFMADD231PS Z14, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z19
 	VFMADD231PS Z17, Z19, Z10
 	VFMADD231PS Z15, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z10
 	VFMADD231PS Z16, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z19
 	VFMADD231PS Z17, Z19, Z11
-	VMOVUPS.Z   (R11), K1, Z19
+	VMOVUPS.Z   (R12)(DX*1), K1, Z19
 	VFMADD231PS Z18, Z19, Z11
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g12row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g12act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g12act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g12store
 	VXORPS       Z12, Z12, Z12
 	VMAXPS       Z12, Z0, Z0
@@ -13711,10 +12726,10 @@ dwK7S2AVX512_g12act:
 	VMAXPS       Z12, Z9, Z9
 	VMAXPS       Z12, Z10, Z10
 	VMAXPS       Z12, Z11, Z11
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g12store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z12
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z12
 	VMINPS       Z12, Z0, Z0
 	VMINPS       Z12, Z1, Z1
 	VMINPS       Z12, Z2, Z2
@@ -13729,258 +12744,236 @@ dwK7S2AVX512_g12act:
 	VMINPS       Z12, Z11, Z11
 
 dwK7S2AVX512_g12store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+12, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 	JMP     dwK7S2AVX512_nextrow
 
 dwK7S2AVX512_r13:
-	MOVQ      40(SP), DI
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (DI), K1, Z1
-	VMOVUPS.Z (DI), K1, Z2
-	VMOVUPS.Z (DI), K1, Z3
-	VMOVUPS.Z (DI), K1, Z4
-	VMOVUPS.Z (DI), K1, Z5
-	VMOVUPS.Z (DI), K1, Z6
-	VMOVUPS.Z (DI), K1, Z7
-	VMOVUPS.Z (DI), K1, Z8
-	VMOVUPS.Z (DI), K1, Z9
-	VMOVUPS.Z (DI), K1, Z10
-	VMOVUPS.Z (DI), K1, Z11
-	VMOVUPS.Z (DI), K1, Z12
-	MOVQ      inRow+24(FP), DI
-	SHLQ      $+2, DI
-	MOVQ      32(SP), R8
-	MOVQ      $+7, R9
-	MOVQ      DX, R10
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R8), K1, Z8
+	VMOVUPS.Z (R8), K1, Z9
+	VMOVUPS.Z (R8), K1, Z10
+	VMOVUPS.Z (R8), K1, Z11
+	VMOVUPS.Z (R8), K1, Z12
+	MOVQ      inRow+24(FP), R8
+	SHLQ      $+2, R8
+	MOVQ      32(SP), R9
+	MOVQ      $+7, R10
+	MOVQ      BX, R11
 
 dwK7S2AVX512_g13row:
-	VMOVUPS.Z   (R8), K1, Z13
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z14
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z15
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z16
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z17
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z18
-	ADDQ        AX, R8
-	VMOVUPS.Z   (R8), K1, Z19
-	ADDQ        AX, R8
-	MOVQ        R10, R11
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R9), K1, Z13
+	VMOVUPS.Z   (R9)(AX*1), K1, Z14
+	VMOVUPS.Z   (R9)(AX*2), K1, Z15
+	VMOVUPS.Z   (R9)(DX*1), K1, Z16
+	VMOVUPS.Z   (R9)(AX*4), K1, Z17
+	LEAQ        (R9)(AX*4), R9
+	LEAQ        (R9)(AX*1), R9
+	VMOVUPS.Z   (R9), K1, Z18
+	VMOVUPS.Z   (R9)(AX*1), K1, Z19
+	LEAQ        (R9)(AX*2), R9
+	MOVQ        R11, R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z13, Z20, Z0
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z14, Z20, Z0
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z15, Z20, Z0
 	VFMADD231PS Z13, Z20, Z1
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z16, Z20, Z0
 	VFMADD231PS Z14, Z20, Z1
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z17, Z20, Z0
 	VFMADD231PS Z15, Z20, Z1
 	VFMADD231PS Z13, Z20, Z2
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z18, Z20, Z0
 	VFMADD231PS Z16, Z20, Z1
 	VFMADD231PS Z14, Z20, Z2
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z0
 	VFMADD231PS Z17, Z20, Z1
 	VFMADD231PS Z15, Z20, Z2
 	VFMADD231PS Z13, Z20, Z3
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z18, Z20, Z1
 	VFMADD231PS Z16, Z20, Z2
 	VFMADD231PS Z14, Z20, Z3
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z1
 	VFMADD231PS Z17, Z20, Z2
 	VFMADD231PS Z15, Z20, Z3
 	VFMADD231PS Z13, Z20, Z4
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z18, Z20, Z2
 	VFMADD231PS Z16, Z20, Z3
 	VFMADD231PS Z14, Z20, Z4
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z19, Z20, Z2
 	VFMADD231PS Z17, Z20, Z3
 	VFMADD231PS Z15, Z20, Z4
 	VFMADD231PS Z13, Z20, Z5
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z18, Z20, Z3
 	VFMADD231PS Z16, Z20, Z4
 	VFMADD231PS Z14, Z20, Z5
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z19, Z20, Z3
 	VFMADD231PS Z17, Z20, Z4
 	VFMADD231PS Z15, Z20, Z5
 	VFMADD231PS Z13, Z20, Z6
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z18, Z20, Z4
 	VFMADD231PS Z16, Z20, Z5
 	VFMADD231PS Z14, Z20, Z6
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z19, Z20, Z4
 	VFMADD231PS Z17, Z20, Z5
 	VFMADD231PS Z15, Z20, Z6
 	VFMADD231PS Z13, Z20, Z7
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z18, Z20, Z5
 	VFMADD231PS Z16, Z20, Z6
 	VFMADD231PS Z14, Z20, Z7
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z5
 	VFMADD231PS Z17, Z20, Z6
 	VFMADD231PS Z15, Z20, Z7
 	VFMADD231PS Z13, Z20, Z8
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z18, Z20, Z6
 	VFMADD231PS Z16, Z20, Z7
 	VFMADD231PS Z14, Z20, Z8
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z6
 	VFMADD231PS Z17, Z20, Z7
 	VFMADD231PS Z15, Z20, Z8
 	VFMADD231PS Z13, Z20, Z9
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z18, Z20, Z7
 	VFMADD231PS Z16, Z20, Z8
 	VFMADD231PS Z14, Z20, Z9
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z19, Z20, Z7
 	VFMADD231PS Z17, Z20, Z8
 	VFMADD231PS Z15, Z20, Z9
 	VFMADD231PS Z13, Z20, Z10
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z18, Z20, Z8
 	VFMADD231PS Z16, Z20, Z9
 	VFMADD231PS Z14, Z20, Z10
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z19, Z20, Z8
 	VFMADD231PS Z17, Z20, Z9
 	VFMADD231PS Z15, Z20, Z10
 	VFMADD231PS Z13, Z20, Z11
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z18, Z20, Z9
 	VFMADD231PS Z16, Z20, Z10
 	VFMADD231PS Z14, Z20, Z11
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z19, Z20, Z9
 	VFMADD231PS Z17, Z20, Z10
 	VFMADD231PS Z15, Z20, Z11
 	VFMADD231PS Z13, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z18, Z20, Z10
 	VFMADD231PS Z16, Z20, Z11
 	VFMADD231PS Z14, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z10
 	VFMADD231PS Z17, Z20, Z11
 	VFMADD231PS Z15, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*2), K1, Z20
 	VFMADD231PS Z18, Z20, Z11
 	VFMADD231PS Z16, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(DX*1), K1, Z20
 	VFMADD231PS Z19, Z20, Z11
 	VFMADD231PS Z17, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
-	ADDQ        AX, R11
+	VMOVUPS.Z   (R12)(AX*4), K1, Z20
 	VFMADD231PS Z18, Z20, Z12
-	VMOVUPS.Z   (R11), K1, Z20
+	LEAQ        (R12)(AX*4), R12
+	LEAQ        (R12)(AX*1), R12
+	VMOVUPS.Z   (R12), K1, Z20
 	VFMADD231PS Z19, Z20, Z12
-	ADDQ        DI, R10
-	DECQ        R9
+	ADDQ        R8, R11
+	DECQ        R10
 	JNZ         dwK7S2AVX512_g13row
-	TESTQ       SI, SI
+	TESTQ       DI, DI
 	JZ          dwK7S2AVX512_g13act
-	VADDPS      (SI), Z0, K1, Z0
-	ADDQ        AX, SI
-	VADDPS      (SI), Z1, K1, Z1
-	ADDQ        AX, SI
-	VADDPS      (SI), Z2, K1, Z2
-	ADDQ        AX, SI
-	VADDPS      (SI), Z3, K1, Z3
-	ADDQ        AX, SI
-	VADDPS      (SI), Z4, K1, Z4
-	ADDQ        AX, SI
-	VADDPS      (SI), Z5, K1, Z5
-	ADDQ        AX, SI
-	VADDPS      (SI), Z6, K1, Z6
-	ADDQ        AX, SI
-	VADDPS      (SI), Z7, K1, Z7
-	ADDQ        AX, SI
-	VADDPS      (SI), Z8, K1, Z8
-	ADDQ        AX, SI
-	VADDPS      (SI), Z9, K1, Z9
-	ADDQ        AX, SI
-	VADDPS      (SI), Z10, K1, Z10
-	ADDQ        AX, SI
-	VADDPS      (SI), Z11, K1, Z11
-	ADDQ        AX, SI
-	VADDPS      (SI), Z12, K1, Z12
-	ADDQ        AX, SI
+	VADDPS      (DI), Z0, K1, Z0
+	ADDQ        AX, DI
+	VADDPS      (DI), Z1, K1, Z1
+	ADDQ        AX, DI
+	VADDPS      (DI), Z2, K1, Z2
+	ADDQ        AX, DI
+	VADDPS      (DI), Z3, K1, Z3
+	ADDQ        AX, DI
+	VADDPS      (DI), Z4, K1, Z4
+	ADDQ        AX, DI
+	VADDPS      (DI), Z5, K1, Z5
+	ADDQ        AX, DI
+	VADDPS      (DI), Z6, K1, Z6
+	ADDQ        AX, DI
+	VADDPS      (DI), Z7, K1, Z7
+	ADDQ        AX, DI
+	VADDPS      (DI), Z8, K1, Z8
+	ADDQ        AX, DI
+	VADDPS      (DI), Z9, K1, Z9
+	ADDQ        AX, DI
+	VADDPS      (DI), Z10, K1, Z10
+	ADDQ        AX, DI
+	VADDPS      (DI), Z11, K1, Z11
+	ADDQ        AX, DI
+	VADDPS      (DI), Z12, K1, Z12
+	ADDQ        AX, DI
 
 dwK7S2AVX512_g13act:
-	MOVQ         act+104(FP), SI
-	TESTQ        SI, SI
+	MOVQ         act+104(FP), DX
+	TESTQ        DX, DX
 	JZ           dwK7S2AVX512_g13store
 	VXORPS       Z13, Z13, Z13
 	VMAXPS       Z13, Z0, Z0
@@ -13996,10 +12989,10 @@ dwK7S2AVX512_g13act:
 	VMAXPS       Z13, Z10, Z10
 	VMAXPS       Z13, Z11, Z11
 	VMAXPS       Z13, Z12, Z12
-	CMPQ         SI, $+2
+	CMPQ         DX, $+2
 	JNE          dwK7S2AVX512_g13store
-	MOVL         $0x40c00000, SI
-	VPBROADCASTD SI, Z13
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z13
 	VMINPS       Z13, Z0, Z0
 	VMINPS       Z13, Z1, Z1
 	VMINPS       Z13, Z2, Z2
@@ -14015,34 +13008,34 @@ dwK7S2AVX512_g13act:
 	VMINPS       Z13, Z12, Z12
 
 dwK7S2AVX512_g13store:
-	VMOVUPS Z0, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z1, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z2, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z3, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z4, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z5, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z6, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z7, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z8, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z9, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z10, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z11, K1, (BX)
-	ADDQ    AX, BX
-	VMOVUPS Z12, K1, (BX)
-	ADDQ    AX, BX
+	VMOVUPS Z0, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z1, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z2, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z3, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z4, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z5, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z6, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z7, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z8, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z9, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z10, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z11, K1, (SI)
+	ADDQ    AX, SI
+	VMOVUPS Z12, K1, (SI)
+	ADDQ    AX, SI
 	IMUL3Q  $+13, CX, AX
-	ADDQ    AX, DX
+	ADDQ    AX, BX
 
 dwK7S2AVX512_nextrow:
 	MOVQ  inRow+24(FP), AX

@@ -63,3 +63,38 @@ func gemmAVX2m5n2(a *float32, lda int, kseg int, nseg int, segStride int, b *flo
 //
 //go:noescape
 func gemmAVX2m6n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX2Wrapn1 is gemmWrapGo with mr = 6 for tiles of up to 8 columns (1 vectors of 8 lanes), ncols > 0.
+//
+//go:noescape
+func gemmAVX2Wrapn1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
+
+// gemmAVX2Wrapn2 is gemmWrapGo with mr = 6 for tiles of up to 16 columns (2 vectors of 8 lanes), ncols > 8.
+//
+//go:noescape
+func gemmAVX2Wrapn2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
+
+// gemmAVX2m1n3 is gemmTileGo with mr = 1 for tiles of up to 24 columns (3 vectors of 8 lanes), ncols > 16.
+//
+//go:noescape
+func gemmAVX2m1n3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX2m2n3 is gemmTileGo with mr = 2 for tiles of up to 24 columns (3 vectors of 8 lanes), ncols > 16.
+//
+//go:noescape
+func gemmAVX2m2n3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX2m3n3 is gemmTileGo with mr = 3 for tiles of up to 24 columns (3 vectors of 8 lanes), ncols > 16.
+//
+//go:noescape
+func gemmAVX2m3n3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX2m4n3 is gemmTileGo with mr = 4 for tiles of up to 24 columns (3 vectors of 8 lanes), ncols > 16.
+//
+//go:noescape
+func gemmAVX2m4n3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX2Wrapn3 is gemmWrapGo with mr = 4 for tiles of up to 24 columns (3 vectors of 8 lanes), ncols > 16.
+//
+//go:noescape
+func gemmAVX2Wrapn3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)

@@ -143,3 +143,13 @@ func gemmAVX512m13n2(a *float32, lda int, kseg int, nseg int, segStride int, b *
 //
 //go:noescape
 func gemmAVX512m14n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512Wrapn1 is gemmWrapGo with mr = 14 for tiles of up to 16 columns (1 vectors of 16 lanes), ncols > 0.
+//
+//go:noescape
+func gemmAVX512Wrapn1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
+
+// gemmAVX512Wrapn2 is gemmWrapGo with mr = 14 for tiles of up to 32 columns (2 vectors of 16 lanes), ncols > 16.
+//
+//go:noescape
+func gemmAVX512Wrapn2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)

@@ -52,6 +52,7 @@ type dwGen struct {
 
 	locW, locBias operand.Mem
 	cpb           reg.GPVirtual // channel stride in bytes
+	c3            reg.GPVirtual // 3*cpb
 	step          reg.GPVirtual // stride*cpb: from one output's input to the next
 	ipx, opx, rpx reg.GPVirtual // current output group: input, output, residual
 }
@@ -129,6 +130,8 @@ func dwKernel(ctx *build.Context, s isa, k, stride int) {
 	g.cpb, g.step = ctx.GP64(), ctx.GP64()
 	ctx.Load(ctx.Param("cs"), g.cpb)
 	ctx.SHLQ(imm(2), g.cpb)
+	g.c3 = ctx.GP64()
+	ctx.LEAQ(operand.Mem{Base: g.cpb, Index: g.cpb, Scale: 2}, g.c3)
 	ctx.MOVQ(g.cpb, g.step)
 	if stride > 1 {
 		ctx.SHLQ(imm(log2(stride)), g.step)
@@ -241,18 +244,24 @@ func (g *dwGen) taps(acc []reg.VecVirtual, wq, rows, rowB reg.GPVirtual, rowLbl 
 	rb, p := ctx.GP64(), ctx.GP64()
 	ctx.MOVQ(g.ipx, rb)
 	ctx.Label(rowLbl)
+	// Tap x of a kernel row is x*cpb bytes from its first one: pointers
+	// move in steps of 5 taps, and the taps in between are addressed by
+	// index (0, cpb, 2*cpb, 3*cpb, 4*cpb), so the loads cost no adds.
 	for j := 0; j < k; j++ {
-		g.load(operand.Mem{Base: wq}, w[j])
-		ctx.ADDQ(g.cpb, wq)
+		if j > 0 && j%5 == 0 {
+			g.advance(wq, 5)
+		}
+		g.load(g.tap(wq, j%5), w[j])
 	}
+	g.advance(wq, k-(k-1)/5*5)
 	ctx.MOVQ(rb, p)
 	last := (n-1)*st + k - 1
 	for x := 0; x <= last; x++ {
 		t := tmp[x%2]
-		g.load(operand.Mem{Base: p}, t)
-		if x < last {
-			ctx.ADDQ(g.cpb, p)
+		if x > 0 && x%5 == 0 {
+			g.advance(p, 5)
 		}
+		g.load(g.tap(p, x%5), t)
 		for o := 0; o < n; o++ {
 			if j := x - o*st; j >= 0 && j < k {
 				ctx.VFMADD231PS(w[j], t, acc[o])
@@ -262,6 +271,35 @@ func (g *dwGen) taps(acc []reg.VecVirtual, wq, rows, rowB reg.GPVirtual, rowLbl 
 	ctx.ADDQ(rowB, rb)
 	ctx.DECQ(rows)
 	ctx.JNZ(operand.LabelRef(rowLbl))
+}
+
+// tap is the address i (0..4) channel strides past p.
+func (g *dwGen) tap(p reg.GPVirtual, i int) operand.Mem {
+	switch i {
+	case 0:
+		return operand.Mem{Base: p}
+	case 3:
+		return operand.Mem{Base: p, Index: g.c3, Scale: 1}
+	default:
+		return operand.Mem{Base: p, Index: g.cpb, Scale: uint8(i)}
+	}
+}
+
+// advance moves p by m (0..8) channel strides.
+func (g *dwGen) advance(p reg.GPVirtual, m int) {
+	for m > 0 {
+		switch {
+		case m >= 4:
+			g.ctx.LEAQ(operand.Mem{Base: p, Index: g.cpb, Scale: 4}, p)
+			m -= 4
+		case m == 3:
+			g.ctx.ADDQ(g.c3, p)
+			m = 0
+		default:
+			g.ctx.LEAQ(operand.Mem{Base: p, Index: g.cpb, Scale: uint8(m)}, p)
+			m = 0
+		}
+	}
 }
 
 // epilogue adds the residual, applies the activation and stores the group.

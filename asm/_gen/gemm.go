@@ -18,10 +18,13 @@ type isa struct {
 	maxMR int  // rows of a full GEMM tile
 	maxNV int  // vectors per full GEMM tile row
 	nregs int  // vector registers
+	// A second tile shape for the last column group of a GEMM whose width
+	// is 8 past a multiple of 16 (0: none): tailMR rows by tailNV vectors.
+	tailMR, tailNV int
 }
 
 var (
-	avx2   = isa{name: "AVX2", vw: 8, vec: (*build.Context).YMM, maxMR: 6, maxNV: 2, nregs: 16}
+	avx2   = isa{name: "AVX2", vw: 8, vec: (*build.Context).YMM, maxMR: 6, maxNV: 2, nregs: 16, tailMR: 4, tailNV: 3}
 	avx512 = isa{name: "AVX512", vw: 16, vec: (*build.Context).ZMM, mask: true, maxMR: 14, maxNV: 2, nregs: 32}
 )
 
@@ -29,16 +32,33 @@ var (
 // runtime.tileFunc.
 const gemmSig = "func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int, c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act int)"
 
+// gemmWrapSig is the Go signature of the row-wrapping GEMM micro-kernels;
+// it must match runtime.wrapFunc.
+const gemmWrapSig = "func(a *float32, lda, kseg, nseg, segStride int, b *float32, bstride int, c *float32, ldc int, bias, res *float32, ldr, ntiles, ncols, act, rpg, left, cskip, rskip int)"
+
 // gemmName is the name of the micro-kernel with mr rows and nv vectors.
 func gemmName(s isa, mr, nv int) string { return fmt.Sprintf("gemm%sm%dn%d", s.name, mr, nv) }
+
+// gemmWrapName is the name of the row-wrapping micro-kernel with nv
+// vectors (and the full tile's rows).
+func gemmWrapName(s isa, nv int) string { return fmt.Sprintf("gemm%sWrapn%d", s.name, nv) }
 
 // genGEMM adds the GEMM micro-kernels of one instruction set.
 func genGEMM(s isa) func(ctx *build.Context) {
 	return func(ctx *build.Context) {
 		for nv := 1; nv <= s.maxNV; nv++ {
 			for mr := 1; mr <= s.maxMR; mr++ {
-				gemmKernel(ctx, s, mr, nv)
+				gemmKernel(ctx, s, mr, nv, false)
 			}
+		}
+		for nv := 1; nv <= s.maxNV; nv++ {
+			gemmKernel(ctx, s, s.maxMR, nv, true)
+		}
+		if s.tailNV > 0 {
+			for mr := 1; mr <= s.tailMR; mr++ {
+				gemmKernel(ctx, s, mr, s.tailNV, false)
+			}
+			gemmKernel(ctx, s, s.tailMR, s.tailNV, true)
 		}
 	}
 }
@@ -91,16 +111,64 @@ func (rw rows) advance(ctx *build.Context, bytes int) {
 	}
 }
 
+// kLoop emits the k loop of a segment: kc steps, unrolled by 4; labels
+// carry the suffix sfx.
+func kLoop(ctx *build.Context, sfx string, lbl func(string) string, kc reg.GPVirtual, rw rows, bp []reg.GPVirtual, step func(u int)) {
+	const unroll = 4
+	ctx.CMPQ(kc, imm(unroll))
+	ctx.JL(operand.LabelRef(lbl("k1" + sfx)))
+	ctx.Label(lbl("k4" + sfx))
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	rw.advance(ctx, 4*unroll)
+	for i := range bp {
+		ctx.ADDQ(imm(64*unroll), bp[i])
+	}
+	ctx.SUBQ(imm(unroll), kc)
+	ctx.CMPQ(kc, imm(unroll))
+	ctx.JGE(operand.LabelRef(lbl("k4" + sfx)))
+	ctx.Label(lbl("k1" + sfx))
+	ctx.TESTQ(kc, kc)
+	ctx.JZ(operand.LabelRef(lbl("segdone")))
+	step(0)
+	rw.advance(ctx, 4)
+	for i := range bp {
+		ctx.ADDQ(imm(64), bp[i])
+	}
+	ctx.DECQ(kc)
+	ctx.JMP(operand.LabelRef(lbl("k1" + sfx)))
+}
+
+// bPrefetch is how far ahead of the B row in use the k loop prefetches,
+// in bytes: 64 rows of a 16-column panel (one 4 KiB page), past the end
+// of a panel into the next one. Each 64-byte row is loaded by one tile
+// after another; only the first tile of a panel finds it outside L1, and
+// the hardware prefetchers stop at page ends, which the large weight
+// matrices of 7x7 layers cross every 64 rows. On MobileNetV2-224's 7x7
+// layers 4 KiB ahead ran faster than 1 KiB and than 8 KiB.
+const bPrefetch = 64 * 64
+
 // gemmKernel emits one micro-kernel: ntiles tiles of mr rows by nv vectors.
-func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
+// With wrap, the rows of C and R are not evenly spaced: they run in groups
+// of rpg rows (a map row of a tensor with a halo), and the step from the
+// last row of a group to the first of the next adds cskip (rskip) floats;
+// the first group has left rows (see gemmWrapGo).
+func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	name := gemmName(s, mr, nv)
+	sig := gemmSig
+	doc := fmt.Sprintf("%s is gemmTileGo with mr = %d for tiles of up to %d columns (%d vectors of %d lanes), ncols > %d.",
+		name, mr, nv*s.vw, nv, s.vw, (nv-1)*s.vw)
+	if wrap {
+		name = gemmWrapName(s, nv)
+		sig = gemmWrapSig
+		doc = fmt.Sprintf("%s is gemmWrapGo with mr = %d for tiles of up to %d columns (%d vectors of %d lanes), ncols > %d.",
+			name, mr, nv*s.vw, nv, s.vw, (nv-1)*s.vw)
+	}
 	ctx.Function(name)
 	ctx.Attributes(attr.NOSPLIT)
-	ctx.SignatureExpr(gemmSig)
-	ctx.Doc(
-		fmt.Sprintf("%s is gemmTileGo with mr = %d for tiles of up to %d columns (%d vectors of %d lanes), ncols > %d.",
-			name, mr, nv*s.vw, nv, s.vw, (nv-1)*s.vw),
-	)
+	ctx.SignatureExpr(sig)
+	ctx.Doc(doc)
 	ctx.Pragma("noescape")
 	lbl := func(l string) string { return name + "_" + l }
 	vb := s.vw * 4 // bytes per vector
@@ -111,6 +179,10 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	locR := ctx.AllocLocal(8)     // current residual tile start
 	locTiles := ctx.AllocLocal(8) // tiles left
 	locSeg := ctx.AllocLocal(8)   // segments left
+	var locLeft operand.Mem       // rows left in the current group (wrap)
+	if wrap {
+		locLeft = ctx.AllocLocal(8)
+	}
 
 	t := ctx.GP64()
 	ctx.Load(ctx.Param("a"), t)
@@ -121,6 +193,10 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ctx.MOVQ(t, locR)
 	ctx.Load(ctx.Param("ntiles"), t)
 	ctx.MOVQ(t, locTiles)
+	if wrap {
+		ctx.Load(ctx.Param("left"), t)
+		ctx.MOVQ(t, locLeft)
+	}
 
 	if s.mask {
 		// K1 masks the last vector: bits = ncols - vw*(nv-1), in 1..vw.
@@ -159,8 +235,8 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	sp := ctx.GP64() // segment start
 	ctx.MOVQ(locTile, sp)
 	// B pointers: AVX-512 vectors come from separate 16-column panels;
-	// AVX2 vectors are the two halves of one panel row.
-	nb := 1
+	// AVX2 vectors are the halves of panel rows, two per panel.
+	nb := (nv + 1) / 2
 	if s.vw == 16 {
 		nb = nv
 	}
@@ -178,10 +254,10 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 		}
 	}
 	bmem := func(v, disp int) operand.Mem {
-		if nb > 1 {
+		if s.vw == 16 {
 			return operand.Mem{Base: bp[v], Disp: disp}
 		}
-		return operand.Mem{Base: bp[0], Disp: disp + v*vb}
+		return operand.Mem{Base: bp[v/2], Disp: disp + v%2*vb}
 	}
 	ctx.Load(ctx.Param("nseg"), t)
 	ctx.MOVQ(t, locSeg)
@@ -193,18 +269,29 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	embedded := s.mask && nv == 1
 	var tmp []reg.VecVirtual
 	if !embedded {
-		tmp = []reg.VecVirtual{s.vec(ctx), s.vec(ctx)}
+		// Two broadcast registers, or one when the accumulators and B
+		// vectors leave only one (the register renamer keeps successive
+		// broadcasts apart).
+		tmp = []reg.VecVirtual{s.vec(ctx)}
+		if mr*nv+nv+2 <= s.nregs {
+			tmp = append(tmp, s.vec(ctx))
+		}
 	}
-	step := func(u int) {
+	step := func(u int, prefetch bool) {
 		for v := 0; v < nv; v++ {
 			ctx.VMOVUPS(bmem(v, u*64), bvec[v])
+		}
+		if prefetch {
+			for i := 0; i < nb; i++ {
+				ctx.PREFETCHT0(operand.Mem{Base: bp[i], Disp: u*64 + bPrefetch})
+			}
 		}
 		for r := 0; r < mr; r++ {
 			if embedded {
 				ctx.VFMADD231PS_BCST(rw.addr(r, u*4), bvec[0], acc[r][0])
 				continue
 			}
-			x := tmp[r%2]
+			x := tmp[r%len(tmp)]
 			ctx.VBROADCASTSS(rw.addr(r, u*4), x)
 			for v := 0; v < nv; v++ {
 				ctx.VFMADD231PS(bvec[v], x, acc[r][v])
@@ -216,30 +303,16 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ctx.Label(lbl("seg"))
 	rw.setup(ctx, sp)
 	ctx.Load(ctx.Param("kseg"), kc)
-	const unroll = 4
-	ctx.CMPQ(kc, imm(unroll))
-	ctx.JL(operand.LabelRef(lbl("k1")))
-	ctx.Label(lbl("k4"))
-	for u := 0; u < unroll; u++ {
-		step(u)
-	}
-	rw.advance(ctx, 4*unroll)
-	for i := range bp {
-		ctx.ADDQ(imm(64*unroll), bp[i])
-	}
-	ctx.SUBQ(imm(unroll), kc)
-	ctx.CMPQ(kc, imm(unroll))
-	ctx.JGE(operand.LabelRef(lbl("k4")))
-	ctx.Label(lbl("k1"))
-	ctx.TESTQ(kc, kc)
-	ctx.JZ(operand.LabelRef(lbl("segdone")))
-	step(0)
-	rw.advance(ctx, 4)
-	for i := range bp {
-		ctx.ADDQ(imm(64), bp[i])
-	}
-	ctx.DECQ(kc)
-	ctx.JMP(operand.LabelRef(lbl("k1")))
+	// The first tile of a call brings the B panel into L1 and prefetches
+	// ahead of it; the others find it there.
+	first := ctx.GP64()
+	ctx.Load(ctx.Param("ntiles"), first)
+	ctx.CMPQ(first, locTiles)
+	ctx.JNE(operand.LabelRef(lbl("kloop")))
+	kLoop(ctx, "p", lbl, kc, rw, bp, func(u int) { step(u, true) })
+	ctx.JMP(operand.LabelRef(lbl("segdone")))
+	ctx.Label(lbl("kloop"))
+	kLoop(ctx, "", lbl, kc, rw, bp, func(u int) { step(u, false) })
 	ctx.Label(lbl("segdone"))
 	ss := ctx.GP64()
 	ctx.Load(ctx.Param("segStride"), ss)
@@ -256,6 +329,7 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ldr := ctx.GP64()
 	ctx.Load(ctx.Param("ldr"), ldr)
 	ctx.SHLQ(imm(2), ldr)
+	rstep := newRowStep(ctx, wrap, locLeft, "rskip", lbl("rrow"))
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			m := operand.Mem{Base: rp, Disp: v * vb}
@@ -265,7 +339,7 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 				ctx.VADDPS(m, acc[r][v], acc[r][v])
 			}
 		}
-		ctx.ADDQ(ldr, rp)
+		rstep.next(ctx, rp, ldr, r)
 	}
 	ctx.MOVQ(rp, locR)
 	ctx.Label(lbl("act"))
@@ -294,6 +368,7 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ctx.MOVQ(locC, cp)
 	ctx.Load(ctx.Param("ldc"), ldc)
 	ctx.SHLQ(imm(2), ldc)
+	cstep := newRowStep(ctx, wrap, locLeft, "cskip", lbl("crow"))
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			m := operand.Mem{Base: cp, Disp: v * vb}
@@ -303,9 +378,12 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 				ctx.VMOVUPS(acc[r][v], m)
 			}
 		}
-		ctx.ADDQ(ldc, cp)
+		cstep.next(ctx, cp, ldc, r)
 	}
 	ctx.MOVQ(cp, locC)
+	if wrap {
+		ctx.MOVQ(cstep.left, locLeft)
+	}
 
 	// Next tile: A advances by mr rows.
 	ta := ctx.GP64()
@@ -316,6 +394,46 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int) {
 	ctx.JNZ(operand.LabelRef(lbl("tile")))
 	ctx.VZEROUPPER()
 	ctx.RET()
+}
+
+// rowStep moves a C or R row pointer to the next row. Without wrap that is
+// one add of the row stride; with wrap a counter of the rows left in the
+// current group (loaded from the kernel's local) runs down, and when it
+// reaches zero the pointer also skips the gap to the next group and the
+// counter restarts at rpg.
+type rowStep struct {
+	wrap      bool
+	left      reg.GPVirtual
+	rpg, skip reg.GPVirtual
+	labelStem string
+}
+
+func newRowStep(ctx *build.Context, wrap bool, locLeft operand.Mem, skipParam, labelStem string) rowStep {
+	st := rowStep{wrap: wrap, labelStem: labelStem}
+	if !wrap {
+		return st
+	}
+	st.left, st.rpg, st.skip = ctx.GP64(), ctx.GP64(), ctx.GP64()
+	ctx.MOVQ(locLeft, st.left)
+	ctx.Load(ctx.Param("rpg"), st.rpg)
+	ctx.Load(ctx.Param(skipParam), st.skip)
+	ctx.SHLQ(imm(2), st.skip)
+	return st
+}
+
+// next advances p past row r by stride bytes, and the group gap if row r
+// ends a group.
+func (st rowStep) next(ctx *build.Context, p, stride reg.GPVirtual, r int) {
+	ctx.ADDQ(stride, p)
+	if !st.wrap {
+		return
+	}
+	l := fmt.Sprintf("%s%d", st.labelStem, r)
+	ctx.DECQ(st.left)
+	ctx.JNZ(operand.LabelRef(l))
+	ctx.MOVQ(st.rpg, st.left)
+	ctx.ADDQ(st.skip, p)
+	ctx.Label(l)
 }
 
 // broadcastSix fills v with 6.0 in every lane.
