@@ -29,6 +29,7 @@ TRAIN_LIMIT=${TRAIN_LIMIT:-0}    # training images pnas train uses (0 = all)
 RANDOM_N=${RANDOM_N:-5}
 UNIFORM=${UNIFORM:-k3e3,k3e6,k7e6}
 SEED=${SEED:-1}
+SHIP_EPOCHS=${SHIP_EPOCHS:-0}    # > 0: the shipped architecture is trained again on the whole split for this many epochs
 SEARCH_FLAGS=${SEARCH_FLAGS:-}   # more pnas search flags, e.g. "--arch-lr 0.01 --arch-every 2" for a short schedule
 TRAIN_FLAGS=${TRAIN_FLAGS:-}     # more pnas train flags
 if [ -z "${TARGET:-}" ]; then
@@ -50,7 +51,7 @@ if [ -z "$SHIP" ]; then SHIP=${TS[$((${#TS[@]} / 2))]}; fi
 
 # settings of this run, kept beside the results (and checked on a rerun, so a
 # resumed run cannot silently mix two scales)
-settings="target=$TARGET data=$DATA latency_targets=$LATENCY_TARGETS ship=$SHIP search_warmup=$SEARCH_WARMUP search_epochs=$SEARCH_EPOCHS search_limit=$SEARCH_LIMIT train_epochs=$TRAIN_EPOCHS train_limit=$TRAIN_LIMIT random=$RANDOM_N uniform=$UNIFORM seed=$SEED search_flags=$SEARCH_FLAGS train_flags=$TRAIN_FLAGS"
+settings="target=$TARGET data=$DATA latency_targets=$LATENCY_TARGETS ship=$SHIP search_warmup=$SEARCH_WARMUP search_epochs=$SEARCH_EPOCHS search_limit=$SEARCH_LIMIT train_epochs=$TRAIN_EPOCHS train_limit=$TRAIN_LIMIT random=$RANDOM_N uniform=$UNIFORM seed=$SEED ship_epochs=$SHIP_EPOCHS search_flags=$SEARCH_FLAGS train_flags=$TRAIN_FLAGS"
 if [ -f "$OUT/settings.txt" ]; then
 	if [ "$(cat "$OUT/settings.txt")" != "$settings" ]; then
 		echo "fullrun: $OUT was started with other settings:" >&2
@@ -120,14 +121,14 @@ search() {
 }
 
 train() {
-	local model=$1 dir=$2 r
+	local model=$1 dir=$2 limit=${3:-$TRAIN_LIMIT} epochs=${4:-$TRAIN_EPOCHS} r
 	r=$(resume_or_fresh "$dir")
 	if [ -n "$r" ]; then
 		# shellcheck disable=SC2086
 		$PNAS train $r
 	else
 		# shellcheck disable=SC2086 # TRAIN_FLAGS is a list of flags
-		$PNAS train "$model" --data "$DATA" --train-limit "$TRAIN_LIMIT" --epochs "$TRAIN_EPOCHS" \
+		$PNAS train "$model" --data "$DATA" --train-limit "$limit" --epochs "$epochs" \
 			--seed "$SEED" $TRAIN_FLAGS -o "$dir"
 	fi
 }
@@ -162,13 +163,19 @@ done
 stage pareto "$OUT/pareto/pareto.json" $PNAS pareto "${nets[@]}" --target "$TARGET" \
 	--latency-target "$SHIP" --data "$DATA" --split test -o "$OUT/pareto"
 
-# 6. the shipped model, checked with its own program
-stage compile "$OUT/ship/model" $PNAS compile "$OUT/train-$SHIP/model.json" --target "$TARGET" -o "$OUT/ship"
-stage eval "$OUT/ship/eval.json" bash -c "$PNAS eval $OUT/train-$SHIP/model.json --binary $OUT/ship/model --data $DATA --split test --json >$OUT/ship/eval.json.tmp && mv $OUT/ship/eval.json.tmp $OUT/ship/eval.json"
+# 6. the shipped model (trained again on the whole split when SHIP_EPOCHS > 0),
+#    checked with its own program
+shipped=$OUT/train-$SHIP/model.json
+if [ "$SHIP_EPOCHS" -gt 0 ]; then
+	stage "train shipped" "$OUT/ship-train/model.json" train "$OUT/search-$SHIP/model.json" "$OUT/ship-train" 0 "$SHIP_EPOCHS"
+	shipped=$OUT/ship-train/model.json
+fi
+stage compile "$OUT/ship/model" $PNAS compile "$shipped" --target "$TARGET" -o "$OUT/ship"
+stage eval "$OUT/ship/eval.json" bash -c "$PNAS eval $shipped --binary $OUT/ship/model --data $DATA --split test --json >$OUT/ship/eval.json.tmp && mv $OUT/ship/eval.json.tmp $OUT/ship/eval.json"
 
 step "done"
 cat "$OUT/ship/eval.json"
 echo
 echo "stages:     $OUT/stages.jsonl"
 echo "pareto:     $OUT/pareto/pareto.png, $OUT/pareto/pareto.md"
-echo "shipped:    $OUT/train-$SHIP/model.json, program $OUT/ship/model"
+echo "shipped:    $shipped, program $OUT/ship/model"

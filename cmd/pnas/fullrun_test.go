@@ -15,7 +15,8 @@ import (
 )
 
 // TestFullRunScript runs scripts/fullrun.sh (make fullrun) end to end at a
-// tiny scale on the embedded subset: every stage runs and is recorded, a
+// tiny scale on the embedded subset (the shipped net trained again on the
+// whole split): every stage runs and is recorded, a
 // second run skips them all, a stage whose output is gone resumes from its
 // checkpoint and writes the same bytes, and a run with other settings is
 // refused without touching the results.
@@ -28,7 +29,7 @@ func TestFullRunScript(t *testing.T) {
 	env := append(os.Environ(),
 		"PNAS="+pnasWrapper(t), "FULLRUN_OUT="+out, "DATA=fashion-mnist-subset", "TARGET=amd64",
 		"LATENCY_TARGETS=300us", "SEARCH_LIMIT=640", "SEARCH_WARMUP=1", "SEARCH_EPOCHS=1",
-		"TRAIN_LIMIT=640", "TRAIN_EPOCHS=2", "RANDOM_N=1", "UNIFORM=k3e3", "SEED=3")
+		"TRAIN_LIMIT=640", "TRAIN_EPOCHS=2", "RANDOM_N=1", "UNIFORM=k3e3", "SEED=3", "SHIP_EPOCHS=2")
 	run := func(extra ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
@@ -64,7 +65,7 @@ func TestFullRunScript(t *testing.T) {
 		return names
 	}
 	want := []string{"profile", "search 300us", "baselines", "train searched 300us", "train fmnist-k3e3",
-		"train fmnist-random-0", "pareto", "compile", "eval"}
+		"train fmnist-random-0", "pareto", "train shipped", "compile", "eval"}
 	if got := stages(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("stages %q, want %q", got, want)
 	}
@@ -97,7 +98,7 @@ func TestFullRunScript(t *testing.T) {
 	if ev.N != 500 || ev.Binary == "" || ev.Top1 < 0 || ev.Top1 > 1 {
 		t.Errorf("ship/eval.json: %+v", ev)
 	}
-	if _, err := ir.Load(filepath.Join(out, "train-300us", "model.json")); err != nil {
+	if _, err := ir.Load(filepath.Join(out, "ship-train", "model.json")); err != nil {
 		t.Error(err)
 	}
 
