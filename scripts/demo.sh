@@ -5,7 +5,7 @@
 #
 # With the full data set (Debian package dataset-fashion-mnist, which make
 # demo installs when it can) the search runs on a 4,000-image slice of the
-# training split and the derived network then trains on a 25,000-image
+# training split and the derived network then trains on a 20,000-image
 # slice; without it everything runs on the 2,000-image subset embedded in
 # the repository, and the network ends less accurate. Either way the test
 # images are the embedded 500-image test subset, which neither the search
@@ -23,18 +23,18 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 if [ "${DEMO_DATA:-full}" != subset ] && [ -d "$FMNIST" ]; then
 	DATA=fashion-mnist
 	# search: the first 4,000 training images, 800 of them held out for the
-	# architecture steps; train: the first 25,000, 1,000 held out to pick
+	# architecture steps; train: the first 20,000, 1,000 held out to pick
 	# the better epoch.
 	SEARCH_DATA=(--train-limit 4000 --held-out 800)
-	WARMUP=${DEMO_WARMUP:-1} EPOCHS=${DEMO_EPOCHS:-3}
-	TRAIN_DATA=(--train-limit 25000 --held-out 1000)
+	WARMUP=${DEMO_WARMUP:-1} EPOCHS=${DEMO_EPOCHS:-2} ARCH_EVERY=1
+	TRAIN_DATA=(--train-limit 20000 --held-out 1000)
 	TRAIN=${DEMO_TRAIN:-2} TRAIN_BATCH=64 TRAIN_LR=0.05
 	echo "data: the full Fashion-MNIST training split in $FMNIST (slices of it)"
 else
 	DATA=fashion-mnist-subset
 	# 1,800 training and 200 held-out images, for search and train alike.
 	SEARCH_DATA=() TRAIN_DATA=()
-	WARMUP=${DEMO_WARMUP:-4} EPOCHS=${DEMO_EPOCHS:-4}
+	WARMUP=${DEMO_WARMUP:-4} EPOCHS=${DEMO_EPOCHS:-4} ARCH_EVERY=2
 	TRAIN=${DEMO_TRAIN:-12} TRAIN_BATCH=32 TRAIN_LR=0.025
 	if [ "${DEMO_DATA:-full}" = subset ]; then
 		echo "data: the embedded 2,000-image subset (DEMO_DATA=subset)"
@@ -49,12 +49,13 @@ step "1. latency table: time every candidate of the fmnist space on this machine
 $PNAS profile --space fmnist -o "$OUT/lut.json" --dir "$OUT/profile" --runs 200
 
 # The reference moves alpha with Adam at 1e-3 every 5 weight steps over 120
-# epochs; the demo's architecture steps (the first search epoch has none)
-# are 10x larger and twice as frequent, so alpha moves visibly.
+# epochs; the demo's architecture steps (the first search epoch has none;
+# then one every ARCH_EVERY weight steps) are 10x larger and more frequent,
+# so alpha moves visibly.
 step "2. search (ProxylessNAS, binarized paths, latency loss) on $DATA"
 $PNAS search --space fmnist --data "$DATA" "${SEARCH_DATA[@]}" --lut "$OUT/lut.json" \
 	--warmup-epochs "$WARMUP" --epochs "$EPOCHS" --train-epochs 0 --batch 32 --arch-batch 32 \
-	--arch-every 2 --arch-lr 0.01 -o "$OUT/run"
+	--arch-every "$ARCH_EVERY" --arch-lr 0.01 -o "$OUT/run"
 
 step "3. the derived architecture"
 $PNAS inspect "$OUT/run/model.json"
