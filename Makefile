@@ -10,7 +10,7 @@ FMNIST   := /usr/share/datasets/fashion-mnist
 DEMO     := out/demo
 export CGO_ENABLED := 0
 
-.PHONY: all build deps deps-go deps-apt deps-bench test demo bench bench-search bench-latency onnx-ref fuzz fullrun clean
+.PHONY: all build deps deps-go deps-apt deps-data deps-bench test demo bench bench-search bench-latency onnx-ref fuzz fullrun clean
 
 all: build
 
@@ -31,12 +31,24 @@ deps-apt:
 			|| echo "warning: could not install$$need; using the embedded Fashion-MNIST subset"; \
 	fi
 
+# deps-data installs only the full Fashion-MNIST set (Debian package
+# dataset-fashion-mnist), when missing, for make demo; like deps-apt it
+# carries on without root or network (the demo then uses the embedded subset).
+deps-data:
+	@[ -d $(FMNIST) ] || { \
+		echo "installing: dataset-fashion-mnist"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+			|| echo "warning: could not install dataset-fashion-mnist; the demo uses the embedded Fashion-MNIST subset"; \
+	}
+
 deps-go:
 	$(GO) mod download
 
 deps: deps-apt deps-go
 
-# build (and so demo, which runs on the embedded subset) needs only Go modules.
+# build needs only Go modules; demo adds the full Fashion-MNIST set when it
+# can, and runs on the embedded subset when it cannot.
 build: deps-go
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(PNAS) ./cmd/pnas
 
@@ -56,7 +68,7 @@ test: deps
 		CGO_ENABLED=1 $(GO) build -tags xla -o /dev/null ./cmd/pnas; \
 	else echo "no C compiler: the -tags xla build (GoMLX's XLA backend needs cgo) is not checked"; fi
 
-demo: build
+demo: build deps-data
 	@scripts/demo.sh
 
 # deps-bench installs what make bench needs besides Go: node and npm for
