@@ -94,7 +94,7 @@ bench: build deps-bench
 # fullrun: the full Fashion-MNIST pipeline (profile, searches, baselines,
 # training, Pareto plot, shipped model), resumable: run it again after an
 # interruption. Scale and output via environment variables (docs/search.md).
-fullrun: build deps-apt
+fullrun: build deps-data
 	@scripts/fullrun.sh
 
 # fuzz: a campaign over every fuzz target, FUZZTIME each (default 10m);

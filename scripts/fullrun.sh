@@ -42,7 +42,7 @@ if [ ! -x "$PNAS" ]; then
 fi
 if [ "$DATA" = fashion-mnist ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
 	echo "fullrun: the full data set is not installed (Debian package dataset-fashion-mnist," >&2
-	echo "         /usr/share/datasets/fashion-mnist); make deps-apt installs it" >&2
+	echo "         /usr/share/datasets/fashion-mnist); make deps-data installs it" >&2
 	exit 1
 fi
 mkdir -p "$OUT"
