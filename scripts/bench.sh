@@ -6,7 +6,9 @@
 # CPU has AVX-512F). Everything it needs is in the repository; node_modules
 # comes from npm (package-lock.json), the peak probe is built with gcc.
 #
-# Environment: PASSES (default 3), MODELS, THREADS (default 1,2), TARGETS
+# Environment: PASSES (default 3), MODELS, EXTRA (pnas models timed in the
+# same passes and compared with ONNX Runtime on the first of MODELS, e.g.
+# EXTRA=fmnist=models/fmnist/model.json), THREADS (default 1,2), TARGETS
 # (default: every x86 target this CPU runs), BASELINE (a second pnas binary
 # timed alongside, for before/after figures), PEAK (e.g.
 # "avx2=112.8,avx512=160,go=14.5" to skip the probe, whose best-of-15
@@ -59,6 +61,6 @@ else
 	echo "bench: no gcc, so no peak probe: the \"of peak\" column stays n/a" >&2
 fi
 TARGETS=${TARGETS:-amd64$([ $avx512 = 1 ] && echo ,amd64-avx512)}
-go run ./internal/cmd/perfcmp ${BASELINE:+-baseline "$BASELINE"} -peak "$PEAK" -harness "$HARNESS" -models-dir "$MODELS_DIR" -pnas bin/pnas \
+go run ./internal/cmd/perfcmp ${BASELINE:+-baseline "$BASELINE"} ${EXTRA:+-extra "$EXTRA"} -peak "$PEAK" -harness "$HARNESS" -models-dir "$MODELS_DIR" -pnas bin/pnas \
 	-work "$OUT" -targets "$TARGETS" -threads "${THREADS:-1,2}" \
 	${MODELS:+-models "$MODELS"} -passes "${PASSES:-3}" -json "$OUT/results.json"

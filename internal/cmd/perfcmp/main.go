@@ -68,9 +68,20 @@ type row struct {
 	CPU       string             `json:"cpu"`
 	PnasMS    []float64          `json:"pnas_ms"`
 	OrtMS     []float64          `json:"ort_ms"`
-	VsORT     float64            `json:"max_rel_err_vs_ort"`
+	VsORT     float64            `json:"max_rel_err_vs_ort"` // -1 on -extra rows: ONNX Runtime does not run that model
 	VsInterp  float64            `json:"max_rel_err_vs_interp"`
 	ByKind    map[string]float64 `json:"ms_by_layer_kind,omitempty"` // last pass
+	// VsModel, on a row of an -extra pnas model, names the reference model
+	// whose ONNX Runtime time the row's pnas time is compared with.
+	VsModel string `json:"vs_model,omitempty"`
+}
+
+// ortModel is the model whose ONNX Runtime timing the row is compared with.
+func (r *row) ortModel() string {
+	if r.VsModel != "" {
+		return r.VsModel
+	}
+	return r.Model
 }
 
 func main() {
@@ -87,6 +98,7 @@ func main() {
 	jsonOut := flag.String("json", "", "also write the raw results here")
 	peak := flag.String("peak", "", "measured per-core peak GFLOP/s per kernel set, e.g. avx512=116,avx2=116,go=14.5")
 	from := flag.String("from", "", "print the tables of an earlier run's -json file (with this run's -peak) instead of measuring")
+	extra := flag.String("extra", "", "pnas models timed in the same passes, compared with ONNX Runtime on the first of -models: NAME=MODEL.json, comma separated")
 	flag.Parse()
 	for _, kv := range strings.Split(*peak, ",") {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -103,6 +115,14 @@ func main() {
 		return
 	}
 	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, baseline: *baseline, work: *work, runs: *runs}
+	for _, e := range split(*extra) {
+		name, path, ok := strings.Cut(e, "=")
+		if !ok || name == "" || path == "" {
+			fmt.Fprintf(os.Stderr, "perfcmp: -extra: expected NAME=MODEL.json, got %q\n", e)
+			os.Exit(2)
+		}
+		c.extra = append(c.extra, [2]string{name, path})
+	}
 	if err := c.run(split(*models), split(*targets), ints(*threads), *passes, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "perfcmp:", err)
 		os.Exit(1)
@@ -199,6 +219,76 @@ type cmp struct {
 	baseline                    string
 	runs                        int
 	ops                         map[string]map[string]*ir.Op // model -> op name -> op
+	extra                       [][2]string                  // -extra: name, model file
+	extraMACs                   map[string]float64
+}
+
+// prepareExtra compiles a pnas model for every target and checks each
+// program's logits against the interpreter on one reference input.
+func (c *cmp) prepareExtra(name, path string, targets []string) (map[string]string, map[string]float64, error) {
+	model, err := ir.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.ops[name] = map[string]*ir.Op{}
+	for i := range model.Ops {
+		c.ops[name][model.Ops[i].Name] = &model.Ops[i]
+	}
+	st, err := model.Stats()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if c.extraMACs == nil {
+		c.extraMACs = map[string]float64{}
+	}
+	c.extraMACs[name] = float64(st.MACs)
+	n := 1
+	for _, d := range model.Input.Shape {
+		n *= d
+	}
+	input := make([]float32, n)
+	for i := range input {
+		input[i] = float32(i%251) / 250
+	}
+	ref, err := interp.Run(model, input, 1)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: interpreter: %w", name, err)
+	}
+	in := filepath.Join(c.work, name+".input.bin")
+	b := make([]byte, 4*len(input))
+	for i, v := range input {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		return nil, nil, err
+	}
+	bins, vsInterp := map[string]string{}, map[string]float64{}
+	for _, t := range targets {
+		dir := filepath.Join(c.work, name+"-"+t)
+		out, err := sh(c.pnas, "compile", path, "--target", t, "-o", dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		bin := lines[len(lines)-1]
+		dump := filepath.Join(dir, "out.bin")
+		if _, err := sh(bin, "-input", in, "-dump-output", dump); err != nil {
+			return nil, nil, err
+		}
+		got, err := readFloats(dump)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(got) != len(ref) {
+			return nil, nil, fmt.Errorf("%s (%s): %d logits, the interpreter gives %d", name, t, len(got), len(ref))
+		}
+		bins[t], vsInterp[t] = bin, relErr(got, ref)
+		fmt.Fprintf(os.Stderr, "%s (%s): logits vs interpreter %.2e\n", name, t, vsInterp[t])
+		if vsInterp[t] > 1e-4 {
+			return nil, nil, fmt.Errorf("%s (%s): logits differ by %.2e from the interpreter (limit 1e-4)", name, t, vsInterp[t])
+		}
+	}
+	return bins, vsInterp, nil
 }
 
 // prepare imports model m, compiles it for target t and checks its logits
@@ -308,7 +398,15 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 	c.ops = map[string]map[string]*ir.Op{}
 	bins := map[string]map[string]string{}
 	var rows []*row
-	for _, m := range models {
+	extraInterp := map[string]map[string]float64{}
+	for _, e := range c.extra {
+		b, vi, err := c.prepareExtra(e[0], e[1], targets)
+		if err != nil {
+			return err
+		}
+		bins[e[0]], extraInterp[e[0]] = b, vi
+	}
+	for mi, m := range models {
 		b, vsORT, vsInterp, err := c.prepare(m, targets)
 		if err != nil {
 			return err
@@ -320,6 +418,16 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 				if c.baseline != "" {
 					tb := tg + baselineSuffix
 					rows = append(rows, &row{Model: m, Target: tb, Threads: t, VsORT: vsORT[tb], VsInterp: vsInterp[tb]})
+				}
+			}
+			if mi > 0 {
+				continue
+			}
+			// the -extra models, timed right after the first model's
+			// ONNX Runtime timing and compared with it
+			for _, e := range c.extra {
+				for _, tg := range targets {
+					rows = append(rows, &row{Model: e[0], VsModel: m, Target: tg, Threads: t, MACs: c.extraMACs[e[0]], VsORT: -1, VsInterp: extraInterp[e[0]][tg]})
 				}
 			}
 		}
@@ -334,10 +442,12 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 			if err != nil {
 				return err
 			}
-			for ; i < len(rows) && rows[i].Model == m && rows[i].Threads == t; i++ {
+			for ; i < len(rows) && rows[i].ortModel() == m && rows[i].Threads == t; i++ {
 				r := rows[i]
 				r.OrtMS = append(r.OrtMS, ms)
-				r.MACs = macs
+				if r.VsModel == "" {
+					r.MACs = macs
+				}
 				n := c.runs
 				if n == 0 {
 					n = 200
@@ -345,7 +455,7 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 						n = 100
 					}
 				}
-				out, err := sh(bins[m][r.Target], "-bench", fmt.Sprint(n), "-json", "-threads", fmt.Sprint(t))
+				out, err := sh(bins[r.Model][r.Target], "-bench", fmt.Sprint(n), "-json", "-threads", fmt.Sprint(t))
 				if err != nil {
 					return err
 				}
@@ -359,7 +469,7 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 				for _, l := range br.Layers {
 					var op *ir.Op
 					if len(l.Ops) > 0 {
-						op = c.ops[m][l.Ops[0]]
+						op = c.ops[r.Model][l.Ops[0]]
 					}
 					r.ByKind[layerKind(op)] += l.MedianNS / 1e6
 				}
@@ -402,8 +512,12 @@ func printTables(rows []*row) {
 		if p := peakPerCore[r.KernelSet] * float64(r.Threads); p > 0 {
 			ofPeak = fmt.Sprintf("%.0f%%", 100*gf/p)
 		}
+		name := r.Model
+		if r.VsModel != "" {
+			name = fmt.Sprintf("%s (pnas model; ORT column: %s)", r.Model, r.VsModel)
+		}
 		fmt.Printf("| %s | %.1f M | %d | %s | %s | %.3f | %.3f | %.2fx | %.1f | %s |\n",
-			r.Model, r.MACs/1e6, r.Threads, r.Target, r.KernelSet, pm, om, pm/om, gf, ofPeak)
+			name, r.MACs/1e6, r.Threads, r.Target, r.KernelSet, pm, om, pm/om, gf, ofPeak)
 	}
 	cpu := ""
 	if len(rows) > 0 {

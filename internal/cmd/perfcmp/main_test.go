@@ -67,3 +67,13 @@ func TestReprint(t *testing.T) {
 		t.Error("reprint accepted a broken file")
 	}
 }
+
+// An -extra row is timed after, and compared with, its reference model's
+// ONNX Runtime timing.
+func TestExtraRowsCompareWithTheirReference(t *testing.T) {
+	ref := &row{Model: "mbconv_fmnist28"}
+	extra := &row{Model: "fmnist", VsModel: "mbconv_fmnist28"}
+	if ref.ortModel() != "mbconv_fmnist28" || extra.ortModel() != "mbconv_fmnist28" {
+		t.Errorf("ortModel: %q, %q; want the reference model for both", ref.ortModel(), extra.ortModel())
+	}
+}
