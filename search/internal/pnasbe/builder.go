@@ -21,6 +21,7 @@ type Node struct {
 	b      *Builder
 	attr   any // op-specific data
 	fused  fusion
+	expr   *exprProg // the fused expression when fused == fusedExpr
 }
 
 // Builder records a graph's ops; ops the backend does not implement come

@@ -35,27 +35,41 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	}
 	b.compiled = true
 	fuse(b.nodes)
-	e := &Executable{be: b.be, b: b, outputs: outs, uses: make([]int, len(b.nodes)), isOut: make([]bool, len(b.nodes))}
-	reach := make([]bool, len(b.nodes))
+	e := &Executable{be: b.be, b: b, outputs: outs, isOut: make([]bool, len(b.nodes))}
 	for _, n := range outs {
-		reach[n.id] = true
 		e.isOut[n.id] = true
 	}
-	for i := len(b.nodes) - 1; i >= 0; i-- {
-		if !reach[i] {
-			continue
-		}
-		for _, in := range b.nodes[i].inputs {
-			reach[in.id] = true
-			e.uses[in.id]++
-		}
+	reach, uses := readers(b.nodes, outs)
+	if fuseElementwise {
+		fuseExprs(b.nodes, reach, uses, e.isOut)
+		reach, uses = readers(b.nodes, outs)
 	}
+	e.uses = uses
 	for i, n := range b.nodes {
 		if reach[i] {
 			e.nodes = append(e.nodes, n)
 		}
 	}
 	return e, nil
+}
+
+// readers returns which nodes the outputs need and how many of those read
+// each node.
+func readers(nodes []*Node, outs []*Node) (reach []bool, uses []int) {
+	reach, uses = make([]bool, len(nodes)), make([]int, len(nodes))
+	for _, n := range outs {
+		reach[n.id] = true
+	}
+	for i := len(nodes) - 1; i >= 0; i-- {
+		if !reach[i] {
+			continue
+		}
+		for _, in := range nodes[i].inputs {
+			reach[in.id] = true
+			uses[in.id]++
+		}
+	}
+	return reach, uses
 }
 
 func (e *Executable) Finalize() {}
@@ -287,6 +301,8 @@ func (r *run) exec(n *Node, ins []*Buffer) (*Buffer, error) {
 	out := r.alloc(n.shape)
 	var err error
 	switch {
+	case n.fused == fusedExpr:
+		err = r.expr(n, ins, out)
 	case n.fused == fusedBandMask:
 		err = bandMask(ins, out, r.workers)
 	case unaryOps[n.op]:

@@ -17,6 +17,9 @@ const (
 	// ReLU6): inputs become y, lo, hi, t, f and the comparisons, which then
 	// have no readers unless others use them, are not run.
 	fusedBandMask
+	// fusedExpr is a tree of element-wise ops run as one (see fuseexpr.go):
+	// the node's inputs are the expression's leaves.
+	fusedExpr
 )
 
 // fuse rewrites the fusable patterns among nodes (before Compile counts

@@ -38,6 +38,9 @@ func profiling() bool {
 
 func record(n *Node, d time.Duration) {
 	key := n.op.String()
+	if n.fused == fusedExpr {
+		key = n.expr.String()
+	}
 	if n.op == backends.OpTypeDotGeneral {
 		a := n.attr.(*dotAttr)
 		key = fmt.Sprintf("DotGeneral %v·%v c%v%v b%v%v", n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions, a.lc, a.rc, a.lb, a.rb)

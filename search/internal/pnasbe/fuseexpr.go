@@ -1,0 +1,570 @@
+package pnasbe
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/pnasml/pnas/runtime/kernels"
+)
+
+// Element-wise fusion. A tree of float element-wise ops (Add, Sub, Mul,
+// Div, Max, Min, Neg, Clamp and the fused clamp-gradient mask) whose
+// inner values have no other reader runs as one op: the output is computed
+// in tiles of exprTile elements, each tile going through the ops in order
+// with the intermediate values in per-goroutine tile registers, so nothing
+// in between is written to memory. Its inputs (leaves) are read in place:
+// full tensors of the output's size, scalars, and per-row broadcasts, whose
+// element at flat index i is src[(i/inner) % n] (the batch-norm scale,
+// shift and mean broadcast over [C, N, H, W], a bias broadcast over the
+// batch). A BroadcastInDim read only by fused ops is never materialized.
+//
+// Each op computes exactly what it computes unfused (one rounding per op,
+// no contraction into FMAs), so results are bit-identical to the unfused
+// graph and do not depend on the thread count.
+
+// exprTile is the number of elements a tile of a fused op holds.
+const exprTile = 1024
+
+// fuseElementwise turns element-wise fusion on (tests compare with it off).
+var fuseElementwise = true
+
+type leafKind uint8
+
+const (
+	leafFull   leafKind = iota // the output's size, read at the same index
+	leafScalar                 // one value
+	leafRows                   // the value at flat index i is src[(i/inner) % n]
+)
+
+type exprLeaf struct {
+	kind     leafKind
+	inner, n int
+}
+
+// exprOp is one op of a fused expression. Its arguments index the
+// operands: a >= 0 is the result of ops[a], a < 0 the leaf -a-1.
+type exprOp struct {
+	op   backends.OpType // Add, Sub, Mul, Div, Max, Min, Neg, Clamp (lo, x, hi); Where: band mask (y, lo, hi, t, f)
+	args []int
+}
+
+// exprProg is a fused expression: the node's inputs are its leaves, in
+// order; the last op's result is the output.
+type exprProg struct {
+	leaves []exprLeaf
+	ops    []exprOp
+}
+
+func (p *exprProg) String() string {
+	var names []string
+	for _, o := range p.ops {
+		if o.op == backends.OpTypeWhere {
+			names = append(names, "Mask")
+		} else {
+			names = append(names, o.op.String())
+		}
+	}
+	return "Fused[" + strings.Join(names, " ") + "]"
+}
+
+// exprable reports whether n can be an op of a fused expression.
+func exprable(n *Node) bool {
+	if dt := n.shape.DType; dt != dtypes.Float32 && dt != dtypes.Float64 {
+		return false
+	}
+	switch n.fused {
+	case fusedBandMask:
+		return true
+	case notFused:
+	default:
+		return false
+	}
+	switch n.op {
+	case backends.OpTypeAdd, backends.OpTypeSub, backends.OpTypeMul, backends.OpTypeDiv,
+		backends.OpTypeMax, backends.OpTypeMin, backends.OpTypeNeg, backends.OpTypeClamp:
+		return true
+	}
+	return false
+}
+
+// exprFuser builds fused expressions over a graph whose reader counts are
+// known.
+type exprFuser struct {
+	uses     []int
+	isOut    []bool
+	absorbed []bool
+}
+
+// etree is an expression under construction.
+type etree struct {
+	node *Node
+	args []earg
+}
+
+type earg struct {
+	sub  *etree // an absorbed op, or nil for a leaf
+	src  *Node
+	leaf exprLeaf
+	// bypass: src is the source of a broadcast operand, which is not run.
+	bypass bool
+}
+
+// fuseExprs rewrites the fusable trees among the reachable nodes (visited
+// from the last: a tree's root is the op whose result leaves it).
+func fuseExprs(nodes []*Node, reach []bool, uses []int, isOut []bool) {
+	f := &exprFuser{uses: uses, isOut: isOut, absorbed: make([]bool, len(nodes))}
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := nodes[i]
+		if !reach[i] || f.absorbed[i] || !exprable(n) {
+			continue
+		}
+		t, ok := f.build(n, n)
+		if !ok || !worthFusing(t) {
+			continue
+		}
+		p := &exprProg{}
+		var srcs []*Node
+		f.emit(t, p, &srcs)
+		n.fused = fusedExpr
+		n.expr = p
+		n.inputs = srcs
+	}
+}
+
+// worthFusing: more than one op, or a broadcast read from its source.
+func worthFusing(t *etree) bool {
+	for _, a := range t.args {
+		if a.sub != nil || a.leaf.kind == leafRows || a.bypass {
+			return true
+		}
+	}
+	return false
+}
+
+// build returns the tree rooted at n (an op of root's size and dtype).
+func (f *exprFuser) build(root, n *Node) (*etree, bool) {
+	t := &etree{node: n}
+	size := root.shape.Size()
+	for i, in := range n.inputs {
+		if in.shape.Size() == size && in.shape.DType == root.shape.DType && f.uses[in.id] == 1 && !f.isOut[in.id] &&
+			!f.absorbed[in.id] && exprable(in) {
+			if sub, ok := f.build(root, in); ok {
+				t.args = append(t.args, earg{sub: sub})
+				continue
+			}
+		}
+		if in.shape.DType != root.shape.DType {
+			return nil, false
+		}
+		if n.op == backends.OpTypeClamp && i != 1 || n.fused == fusedBandMask && i != 0 && i != 3 {
+			// Bounds and the mask's fill value: scalars or full.
+			if sz := in.shape.Size(); sz != 1 && sz != size {
+				return nil, false
+			}
+		}
+		src, leaf, ok := classify(n, in, size)
+		if !ok {
+			return nil, false
+		}
+		t.args = append(t.args, earg{src: src, leaf: leaf, bypass: src != in})
+	}
+	return t, true
+}
+
+// emit marks t's ops absorbed and appends them, after their arguments, to p.
+func (f *exprFuser) emit(t *etree, p *exprProg, srcs *[]*Node) int {
+	op := exprOp{op: t.node.op}
+	if t.node.fused == fusedBandMask {
+		op.op = backends.OpTypeWhere
+	}
+	for _, a := range t.args {
+		if a.sub != nil {
+			op.args = append(op.args, f.emit(a.sub, p, srcs))
+			continue
+		}
+		li := -1
+		for j, s := range *srcs {
+			if s == a.src && p.leaves[j] == a.leaf {
+				li = j
+				break
+			}
+		}
+		if li < 0 {
+			li = len(*srcs)
+			*srcs = append(*srcs, a.src)
+			p.leaves = append(p.leaves, a.leaf)
+		}
+		op.args = append(op.args, -li-1)
+	}
+	f.absorbed[t.node.id] = true
+	p.ops = append(p.ops, op)
+	return len(p.ops) - 1
+}
+
+// classify describes how in, an operand of n (whose output has size
+// elements), is read: in place in full, as a scalar, or, for a broadcast
+// (a BroadcastInDim, possibly reshaped, or an operand with unit axes),
+// from its source by rows.
+func classify(n, in *Node, size int) (*Node, exprLeaf, bool) {
+	switch sz := in.shape.Size(); {
+	case sz == 1:
+		for (in.op == backends.OpTypeReshape || in.op == backends.OpTypeBroadcastInDim) && in.fused == notFused {
+			in = in.inputs[0]
+		}
+		return in, exprLeaf{kind: leafScalar}, true
+	case sz == size:
+		x := in
+		for x.op == backends.OpTypeReshape {
+			x = x.inputs[0]
+		}
+		if x.op == backends.OpTypeBroadcastInDim && x.fused == notFused {
+			src := x.inputs[0]
+			xs := rowStrides(src.shape.Dimensions)
+			ss := make([]int, x.shape.Rank())
+			for i, a := range x.attr.([]int) {
+				if src.shape.Dimensions[i] != 1 {
+					ss[a] = xs[i]
+				}
+			}
+			if leaf, ok := rowsOf(x.shape.Dimensions, ss, size); ok {
+				return src, leaf, true
+			}
+		}
+		return in, exprLeaf{kind: leafFull}, true
+	case in.shape.Rank() == n.shape.Rank():
+		// An implicit broadcast of unit axes.
+		ss := rowStrides(in.shape.Dimensions)
+		for i, d := range in.shape.Dimensions {
+			if d == 1 {
+				ss[i] = 0
+			}
+		}
+		if leaf, ok := rowsOf(n.shape.Dimensions, ss, size); ok {
+			return in, leaf, true
+		}
+	}
+	return nil, exprLeaf{}, false
+}
+
+// rowsOf describes the broadcast that reads element src[Σ idx[a]*ss[a]]
+// at index idx of dims, if its source axes are one contiguous row-major
+// block.
+func rowsOf(dims, ss []int, size int) (exprLeaf, bool) {
+	var d, s []int
+	for i, n := range dims {
+		if n != 1 {
+			d, s = append(d, n), append(s, ss[i])
+		}
+	}
+	p, q := -1, -1
+	for i := range s {
+		if s[i] != 0 {
+			if p < 0 {
+				p = i
+			}
+			q = i
+		}
+	}
+	if p < 0 {
+		return exprLeaf{kind: leafScalar}, true
+	}
+	if s[q] != 1 {
+		return exprLeaf{}, false
+	}
+	c := d[q]
+	for k := q - 1; k >= p; k-- {
+		if s[k] != s[k+1]*d[k+1] {
+			return exprLeaf{}, false
+		}
+		c *= d[k]
+	}
+	inner := 1
+	for _, n := range d[q+1:] {
+		inner *= n
+	}
+	if c == size {
+		return exprLeaf{kind: leafFull}, true
+	}
+	return exprLeaf{kind: leafRows, inner: inner, n: c}, true
+}
+
+// val is an operand within one tile: a vector of the tile's length or a
+// scalar.
+type val[T float] struct {
+	v  []T
+	s  T
+	sc bool
+}
+
+func (v val[T]) at(i int) T {
+	if v.sc {
+		return v.s
+	}
+	return v.v[i]
+}
+
+var tilePools [2]sync.Pool // []float32, []float64 register files
+
+func (r *run) expr(n *Node, ins []*Buffer, out *Buffer) error {
+	switch o := out.flat.(type) {
+	case []float32:
+		return runExpr(n.expr, ins, o, r.workers, &tilePools[0])
+	case []float64:
+		return runExpr(n.expr, ins, o, r.workers, &tilePools[1])
+	}
+	return fmt.Errorf("fused expression of %s not supported", out.shape.DType)
+}
+
+func runExpr[T float](p *exprProg, ins []*Buffer, out []T, workers int, pool *sync.Pool) error {
+	srcs := make([][]T, len(ins))
+	for i, in := range ins {
+		s, ok := in.flat.([]T)
+		if !ok {
+			return fmt.Errorf("fused expression: input %d is %s", i, in.shape.DType)
+		}
+		srcs[i] = s
+	}
+	nregs := len(p.ops) - 1 + len(p.leaves)
+	size := len(out)
+	parallel(size, workers, size*len(p.ops), func(lo, hi int) {
+		var regs []T
+		if v := pool.Get(); v != nil {
+			regs = v.([]T)
+		}
+		if len(regs) < nregs*exprTile {
+			regs = make([]T, nregs*exprTile)
+		}
+		defer pool.Put(regs)
+		leaves := make([]val[T], len(p.leaves))
+		res := make([]val[T], len(p.ops))
+		args := make([]val[T], 0, 5)
+		last := len(p.ops) - 1
+		for t := lo; t < hi; {
+			end := min(t+exprTile, hi)
+			for _, l := range p.leaves {
+				if l.kind == leafRows && l.inner >= 64 {
+					end = min(end, (t/l.inner+1)*l.inner)
+				}
+			}
+			m := end - t
+			for i, l := range p.leaves {
+				src := srcs[i]
+				switch l.kind {
+				case leafFull:
+					leaves[i] = val[T]{v: src[t:end]}
+				case leafScalar:
+					leaves[i] = val[T]{s: src[0], sc: true}
+				case leafRows:
+					if t/l.inner == (end-1)/l.inner {
+						leaves[i] = val[T]{s: src[(t/l.inner)%l.n], sc: true}
+						continue
+					}
+					buf := regs[(last+i)*exprTile:][:m]
+					for j := t; j < end; {
+						row := j / l.inner
+						e := min(end, (row+1)*l.inner)
+						v := src[row%l.n]
+						for k := j - t; k < e-t; k++ {
+							buf[k] = v
+						}
+						j = e
+					}
+					leaves[i] = val[T]{v: buf}
+				}
+			}
+			for oi, op := range p.ops {
+				var dst []T
+				if oi == last {
+					dst = out[t:end]
+				} else {
+					dst = regs[oi*exprTile:][:m]
+				}
+				args = args[:0]
+				for _, a := range op.args {
+					if a >= 0 {
+						args = append(args, res[a])
+					} else {
+						args = append(args, leaves[-a-1])
+					}
+				}
+				applyOp(op.op, dst, args)
+				res[oi] = val[T]{v: dst}
+			}
+			t = end
+		}
+	})
+	return nil
+}
+
+// applyOp computes one op of a fused expression into dst.
+func applyOp[T float](op backends.OpType, dst []T, a []val[T]) {
+	switch op {
+	case backends.OpTypeNeg:
+		x := a[0]
+		if x.sc {
+			fill(dst, -x.s)
+			return
+		}
+		x.v = x.v[:len(dst)]
+		for i, v := range x.v {
+			dst[i] = -v
+		}
+	case backends.OpTypeClamp:
+		lo, x, hi := a[0], a[1], a[2]
+		if lo.sc && hi.sc && !x.sc {
+			if d, ok := any(dst).([]float32); ok && lo.s == 0 && hi.s == 6 {
+				kernels.ReLU6(d, any(x.v).([]float32))
+				return
+			}
+			l, h, xv := lo.s, hi.s, x.v[:len(dst)]
+			for i, v := range xv {
+				dst[i] = min(max(l, v), h)
+			}
+			return
+		}
+		for i := range dst {
+			dst[i] = min(max(lo.at(i), x.at(i)), hi.at(i))
+		}
+	case backends.OpTypeWhere:
+		y, lo, hi, t, f := a[0], a[1], a[2], a[3], a[4]
+		if !y.sc && !t.sc && lo.sc && hi.sc && f.sc {
+			if d, ok := any(dst).([]float32); ok && lo.s == 0 && hi.s == 6 && f.s == 0 {
+				kernels.ReLU6Grad(d, any(y.v).([]float32), any(t.v).([]float32))
+				return
+			}
+		}
+		for i := range dst {
+			if v := y.at(i); lo.at(i) < v && v < hi.at(i) {
+				dst[i] = t.at(i)
+			} else {
+				dst[i] = f.at(i)
+			}
+		}
+	default:
+		binop(op, dst, a[0], a[1])
+	}
+}
+
+func fill[T any](dst []T, v T) {
+	for i := range dst {
+		dst[i] = v
+	}
+}
+
+func binop[T float](op backends.OpType, dst []T, x, y val[T]) {
+	n := len(dst)
+	switch {
+	case x.sc && y.sc:
+		var v T
+		switch op {
+		case backends.OpTypeAdd:
+			v = x.s + y.s
+		case backends.OpTypeSub:
+			v = x.s - y.s
+		case backends.OpTypeMul:
+			v = x.s * y.s
+		case backends.OpTypeDiv:
+			v = x.s / y.s
+		case backends.OpTypeMax:
+			v = max(x.s, y.s)
+		case backends.OpTypeMin:
+			v = min(x.s, y.s)
+		}
+		fill(dst, v)
+	case !x.sc && !y.sc:
+		xv, yv := x.v[:n], y.v[:n]
+		switch op {
+		case backends.OpTypeAdd:
+			if d, ok := any(dst).([]float32); ok {
+				kernels.Add(d, any(xv).([]float32), any(yv).([]float32))
+				return
+			}
+			for i := range dst {
+				dst[i] = xv[i] + yv[i]
+			}
+		case backends.OpTypeSub:
+			for i := range dst {
+				dst[i] = xv[i] - yv[i]
+			}
+		case backends.OpTypeMul:
+			if d, ok := any(dst).([]float32); ok {
+				kernels.Mul(d, any(xv).([]float32), any(yv).([]float32))
+				return
+			}
+			for i := range dst {
+				dst[i] = xv[i] * yv[i]
+			}
+		case backends.OpTypeDiv:
+			for i := range dst {
+				dst[i] = xv[i] / yv[i]
+			}
+		case backends.OpTypeMax:
+			for i := range dst {
+				dst[i] = max(xv[i], yv[i])
+			}
+		case backends.OpTypeMin:
+			for i := range dst {
+				dst[i] = min(xv[i], yv[i])
+			}
+		}
+	case y.sc:
+		xv, b := x.v[:n], y.s
+		switch op {
+		case backends.OpTypeAdd:
+			for i := range dst {
+				dst[i] = xv[i] + b
+			}
+		case backends.OpTypeSub:
+			for i := range dst {
+				dst[i] = xv[i] - b
+			}
+		case backends.OpTypeMul:
+			for i := range dst {
+				dst[i] = xv[i] * b
+			}
+		case backends.OpTypeDiv:
+			for i := range dst {
+				dst[i] = xv[i] / b
+			}
+		case backends.OpTypeMax:
+			for i := range dst {
+				dst[i] = max(xv[i], b)
+			}
+		case backends.OpTypeMin:
+			for i := range dst {
+				dst[i] = min(xv[i], b)
+			}
+		}
+	default:
+		a, yv := x.s, y.v[:n]
+		switch op {
+		case backends.OpTypeAdd:
+			for i := range dst {
+				dst[i] = a + yv[i]
+			}
+		case backends.OpTypeSub:
+			for i := range dst {
+				dst[i] = a - yv[i]
+			}
+		case backends.OpTypeMul:
+			for i := range dst {
+				dst[i] = a * yv[i]
+			}
+		case backends.OpTypeDiv:
+			for i := range dst {
+				dst[i] = a / yv[i]
+			}
+		case backends.OpTypeMax:
+			for i := range dst {
+				dst[i] = max(a, yv[i])
+			}
+		case backends.OpTypeMin:
+			for i := range dst {
+				dst[i] = min(a, yv[i])
+			}
+		}
+	}
+}
