@@ -486,6 +486,10 @@ func binop[T float](op backends.OpType, dst []T, x, y val[T]) {
 				dst[i] = xv[i] + yv[i]
 			}
 		case backends.OpTypeSub:
+			if d, ok := any(dst).([]float32); ok {
+				kernels.Sub(d, any(xv).([]float32), any(yv).([]float32))
+				return
+			}
 			for i := range dst {
 				dst[i] = xv[i] - yv[i]
 			}
@@ -512,6 +516,20 @@ func binop[T float](op backends.OpType, dst []T, x, y val[T]) {
 		}
 	case y.sc:
 		xv, b := x.v[:n], y.s
+		if d, ok := any(dst).([]float32); ok {
+			// x - b is x + (-b) exactly.
+			switch op {
+			case backends.OpTypeAdd, backends.OpTypeSub:
+				if op == backends.OpTypeSub {
+					b = -b
+				}
+				kernels.AddConst(d, any(xv).([]float32), float32(b))
+				return
+			case backends.OpTypeMul:
+				kernels.MulConst(d, any(xv).([]float32), float32(b))
+				return
+			}
+		}
 		switch op {
 		case backends.OpTypeAdd:
 			for i := range dst {
@@ -540,6 +558,16 @@ func binop[T float](op backends.OpType, dst []T, x, y val[T]) {
 		}
 	default:
 		a, yv := x.s, y.v[:n]
+		if d, ok := any(dst).([]float32); ok {
+			switch op {
+			case backends.OpTypeAdd:
+				kernels.AddConst(d, any(yv).([]float32), float32(a))
+				return
+			case backends.OpTypeMul:
+				kernels.MulConst(d, any(yv).([]float32), float32(a))
+				return
+			}
+		}
 		switch op {
 		case backends.OpTypeAdd:
 			for i := range dst {
