@@ -249,10 +249,16 @@ func (e *Executable) Execute(inputs []backends.Buffer, _ []bool, _ backends.Devi
 			ins[i] = vals[in.id]
 		}
 		var t0 time.Time
+		var err error
 		if prof {
 			t0 = time.Now()
 		}
-		out, err := r.exec(n, ins)
+		var out *Buffer
+		if n.fused == fusedExpr {
+			out, err = r.expr(n, ins, e.reusable(n, ins, uses))
+		} else {
+			out, err = r.exec(n, ins)
+		}
 		if prof {
 			record(n, time.Since(t0))
 		}
@@ -285,6 +291,21 @@ func (e *Executable) Execute(inputs []backends.Buffer, _ []bool, _ backends.Devi
 	return outs, nil
 }
 
+// reusable returns the buffer of an input of the fused expression n that
+// n may overwrite: read in full, by n alone, held by no other value, of
+// the output's shape; nil if none. Writing the output over an input that
+// is being read saves a fresh buffer and the memory traffic of filling it.
+func (e *Executable) reusable(n *Node, ins []*Buffer, uses []int) *Buffer {
+	for i, in := range n.inputs {
+		b := ins[i]
+		if n.expr.leaves[i].kind == leafFull && uses[in.id] == 1 && !e.isOut[in.id] && b.st != nil && b.st.refs == 1 &&
+			b.shape.DType == n.shape.DType && b.shape.Size() == n.shape.Size() {
+			return b
+		}
+	}
+	return nil
+}
+
 // exec runs one op.
 func (r *run) exec(n *Node, ins []*Buffer) (*Buffer, error) {
 	switch n.op {
@@ -301,8 +322,6 @@ func (r *run) exec(n *Node, ins []*Buffer) (*Buffer, error) {
 	out := r.alloc(n.shape)
 	var err error
 	switch {
-	case n.fused == fusedExpr:
-		err = r.expr(n, ins, out)
 	case n.fused == fusedBandMask:
 		err = bandMask(ins, out, r.workers)
 	case unaryOps[n.op]:

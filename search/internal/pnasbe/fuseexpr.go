@@ -21,6 +21,9 @@ import (
 // shift and mean broadcast over [C, N, H, W], a bias broadcast over the
 // batch). A BroadcastInDim read only by fused ops is never materialized.
 //
+// The output is written over an input read in full when this op is the
+// input's last reader (each element is read before it is written).
+//
 // Each op computes exactly what it computes unfused (one rounding per op,
 // no contraction into FMAs), so results are bit-identical to the unfused
 // graph and do not depend on the thread count.
@@ -308,14 +311,30 @@ func (v val[T]) at(i int) T {
 
 var tilePools [2]sync.Pool // []float32, []float64 register files
 
-func (r *run) expr(n *Node, ins []*Buffer, out *Buffer) error {
+// expr runs the fused expression n, writing over reuse (an input that
+// only n reads) when not nil.
+func (r *run) expr(n *Node, ins []*Buffer, reuse *Buffer) (*Buffer, error) {
+	var out *Buffer
+	if reuse != nil {
+		reuse.st.refs++
+		out = &Buffer{shape: n.shape, flat: reuse.flat, st: reuse.st}
+	} else {
+		out = r.alloc(n.shape)
+	}
+	var err error
 	switch o := out.flat.(type) {
 	case []float32:
-		return runExpr(n.expr, ins, o, r.workers, &tilePools[0])
+		err = runExpr(n.expr, ins, o, r.workers, &tilePools[0])
 	case []float64:
-		return runExpr(n.expr, ins, o, r.workers, &tilePools[1])
+		err = runExpr(n.expr, ins, o, r.workers, &tilePools[1])
+	default:
+		err = fmt.Errorf("fused expression of %s not supported", out.shape.DType)
 	}
-	return fmt.Errorf("fused expression of %s not supported", out.shape.DType)
+	if err != nil {
+		r.release(out)
+		return nil, err
+	}
+	return out, nil
 }
 
 func runExpr[T float](p *exprProg, ins []*Buffer, out []T, workers int, pool *sync.Pool) error {
