@@ -18,7 +18,7 @@ import (
 
 func main() {
 	spaceName := flag.String("space", "fmnist", "built-in search space")
-	what := flag.String("what", "weight", "weight, arch or allweight")
+	what := flag.String("what", "weight", "weight, arch, allweight or epoch (a warm-up epoch of pnas search on -data)")
 	gate := flag.String("gate", search.GateFullV2, "gate mode for -what arch")
 	k := flag.Int("k", 7, "number of candidates (first k of the default list)")
 	batch := flag.Int("batch", 64, "batch size")
@@ -31,7 +31,19 @@ func main() {
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	backend := flag.String("backend", "", "Config.Backend: \"\" (pnas, the default), go, go:ops_sequential, ...")
 	repeat := flag.Int("repeat", 1, "run the same steps this many times (fresh searcher, same seed); report the per-step minimum too")
+	dataSpec := flag.String("data", "fashion-mnist", "data set of -what epoch (as pnas search --data)")
+	epochSteps := flag.Int("epoch-steps", 0, "-what epoch: stop after this many steps (0: the whole epoch)")
 	flag.Parse()
+	if *what == "epoch" {
+		if *opprof {
+			defer pnasbe.WriteProfile(os.Stdout, 40)
+		}
+		if err := epoch(*spaceName, *dataSpec, *backend, *k, *batch, *par, *epochSteps, *prof, *jsonOut); err != nil {
+			fmt.Fprintln(os.Stderr, "searchbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *opprof {
 		pnasbe.EnableProfile(true)
 		defer pnasbe.WriteProfile(os.Stdout, 40)
