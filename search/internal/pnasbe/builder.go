@@ -22,6 +22,7 @@ type Node struct {
 	attr   any // op-specific data
 	fused  fusion
 	expr   *exprProg // the fused expression when fused == fusedExpr
+	rowDot *Node     // the fusedRowDot node this expression computes
 }
 
 // Builder records a graph's ops; ops the backend does not implement come

@@ -45,6 +45,7 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	if fuseElementwise {
 		fuseExprs(b.nodes, reach, uses, e.isOut)
 		reach, uses = readers(b.nodes, outs)
+		fuseRowDots(b.nodes, reach)
 	}
 	e.uses = uses
 	for i, n := range b.nodes {
@@ -332,9 +333,17 @@ func (e *Executable) Execute(inputs []backends.Buffer, _ []bool, _ backends.Devi
 			t0 = time.Now()
 		}
 		var out *Buffer
-		if n.fused == fusedExpr {
-			out, err = r.expr(n, ins, e.reusable(n, ins, uses))
-		} else {
+		switch {
+		case n.fused == fusedRowDot:
+			out = vals[n.id] // computed with its operand
+		case n.fused == fusedExpr:
+			var dot *Buffer
+			if n.rowDot != nil {
+				dot = r.alloc(n.rowDot.shape)
+				vals[n.rowDot.id] = dot
+			}
+			out, err = r.expr(n, ins, e.reusable(n, ins, uses), dot)
+		default:
 			out, err = r.exec(n, ins)
 		}
 		if prof {

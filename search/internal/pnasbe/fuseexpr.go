@@ -2,6 +2,7 @@ package pnasbe
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -134,6 +135,36 @@ func fuseExprs(nodes []*Node, reach []bool, uses []int, isOut []bool) {
 		n.fused = fusedExpr
 		n.expr = p
 		n.inputs = srcs
+	}
+}
+
+// fuseRowDots finds the per-row products of a fused float32 expression's
+// output with itself (DotGeneral batched over axis 0, contracting the
+// others: the variance of a batch norm) and computes each row's product
+// when the expression writes the row (fusedRowDot).
+func fuseRowDots(nodes []*Node, reach []bool) {
+	for _, d := range nodes {
+		if !reach[d.id] || d.op != backends.OpTypeDotGeneral || d.fused != notFused || d.inputs[0] != d.inputs[1] {
+			continue
+		}
+		x, a := d.inputs[0], d.attr.(*dotAttr)
+		r := x.shape.Rank()
+		if x.fused != fusedExpr || x.rowDot != nil || x.shape.DType != dtypes.Float32 || r < 2 ||
+			!slices.Equal(a.lb, []int{0}) || !slices.Equal(a.rb, []int{0}) {
+			continue
+		}
+		if !slices.Equal(a.lc, a.rc) || len(a.lc) != r-1 {
+			continue
+		}
+		inOrder := true
+		for i, c := range a.lc {
+			inOrder = inOrder && c == i+1
+		}
+		if !inOrder {
+			continue
+		}
+		x.rowDot = d
+		d.fused = fusedRowDot
 	}
 }
 
@@ -312,8 +343,9 @@ func (v val[T]) at(i int) T {
 var tilePools [2]sync.Pool // []float32, []float64 register files
 
 // expr runs the fused expression n, writing over reuse (an input that
-// only n reads) when not nil.
-func (r *run) expr(n *Node, ins []*Buffer, reuse *Buffer) (*Buffer, error) {
+// only n reads) when not nil, and, when dot is not nil, n.rowDot's output
+// into it.
+func (r *run) expr(n *Node, ins []*Buffer, reuse, dot *Buffer) (*Buffer, error) {
 	var out *Buffer
 	if reuse != nil {
 		reuse.st.refs++
@@ -324,6 +356,10 @@ func (r *run) expr(n *Node, ins []*Buffer, reuse *Buffer) (*Buffer, error) {
 	var err error
 	switch o := out.flat.(type) {
 	case []float32:
+		if dot != nil {
+			err = runExprRowDot(n.expr, ins, o, dot.flat.([]float32), r.workers)
+			break
+		}
 		err = runExpr(n.expr, ins, o, r.workers, &tilePools[0])
 	case []float64:
 		err = runExpr(n.expr, ins, o, r.workers, &tilePools[1])
@@ -337,82 +373,134 @@ func (r *run) expr(n *Node, ins []*Buffer, reuse *Buffer) (*Buffer, error) {
 	return out, nil
 }
 
-func runExpr[T float](p *exprProg, ins []*Buffer, out []T, workers int, pool *sync.Pool) error {
+// exprEval evaluates a fused expression over ranges of its output, with
+// one goroutine's tile registers.
+type exprEval[T float] struct {
+	p      *exprProg
+	srcs   [][]T
+	out    []T
+	regs   []T
+	leaves []val[T]
+	res    []val[T]
+	args   []val[T]
+	pool   *sync.Pool
+}
+
+func newExprEval[T float](p *exprProg, srcs [][]T, out []T, pool *sync.Pool) *exprEval[T] {
+	nregs := len(p.ops) - 1 + len(p.leaves)
+	var regs []T
+	if v := pool.Get(); v != nil {
+		regs = v.([]T)
+	}
+	if len(regs) < nregs*exprTile {
+		regs = make([]T, nregs*exprTile)
+	}
+	return &exprEval[T]{p: p, srcs: srcs, out: out, regs: regs, pool: pool,
+		leaves: make([]val[T], len(p.leaves)), res: make([]val[T], len(p.ops)), args: make([]val[T], 0, 5)}
+}
+
+func (e *exprEval[T]) done() { e.pool.Put(e.regs) }
+
+// run computes out[lo:hi].
+func (e *exprEval[T]) run(lo, hi int) {
+	p, regs, leaves, out := e.p, e.regs, e.leaves, e.out
+	last := len(p.ops) - 1
+	for t := lo; t < hi; {
+		end := min(t+exprTile, hi)
+		for _, l := range p.leaves {
+			if l.kind == leafRows && l.inner >= 64 {
+				end = min(end, (t/l.inner+1)*l.inner)
+			}
+		}
+		m := end - t
+		for i, l := range p.leaves {
+			src := e.srcs[i]
+			switch l.kind {
+			case leafFull:
+				leaves[i] = val[T]{v: src[t:end]}
+			case leafScalar:
+				leaves[i] = val[T]{s: src[0], sc: true}
+			case leafRows:
+				if t/l.inner == (end-1)/l.inner {
+					leaves[i] = val[T]{s: src[(t/l.inner)%l.n], sc: true}
+					continue
+				}
+				buf := regs[(last+i)*exprTile:][:m]
+				for j := t; j < end; {
+					row := j / l.inner
+					stop := min(end, (row+1)*l.inner)
+					fill(buf[j-t:stop-t], src[row%l.n])
+					j = stop
+				}
+				leaves[i] = val[T]{v: buf}
+			}
+		}
+		for oi, op := range p.ops {
+			var dst []T
+			if oi == last {
+				dst = out[t:end]
+			} else {
+				dst = regs[oi*exprTile:][:m]
+			}
+			e.args = e.args[:0]
+			for _, a := range op.args {
+				if a >= 0 {
+					e.args = append(e.args, e.res[a])
+				} else {
+					e.args = append(e.args, leaves[-a-1])
+				}
+			}
+			applyOp(op.op, dst, e.args)
+			e.res[oi] = val[T]{v: dst}
+		}
+		t = end
+	}
+}
+
+func exprSources[T float](ins []*Buffer) ([][]T, error) {
 	srcs := make([][]T, len(ins))
 	for i, in := range ins {
 		s, ok := in.flat.([]T)
 		if !ok {
-			return fmt.Errorf("fused expression: input %d is %s", i, in.shape.DType)
+			return nil, fmt.Errorf("fused expression: input %d is %s", i, in.shape.DType)
 		}
 		srcs[i] = s
 	}
-	nregs := len(p.ops) - 1 + len(p.leaves)
+	return srcs, nil
+}
+
+func runExpr[T float](p *exprProg, ins []*Buffer, out []T, workers int, pool *sync.Pool) error {
+	srcs, err := exprSources[T](ins)
+	if err != nil {
+		return err
+	}
 	size := len(out)
 	parallel(size, workers, size*len(p.ops), func(lo, hi int) {
-		var regs []T
-		if v := pool.Get(); v != nil {
-			regs = v.([]T)
-		}
-		if len(regs) < nregs*exprTile {
-			regs = make([]T, nregs*exprTile)
-		}
-		defer pool.Put(regs)
-		leaves := make([]val[T], len(p.leaves))
-		res := make([]val[T], len(p.ops))
-		args := make([]val[T], 0, 5)
-		last := len(p.ops) - 1
-		for t := lo; t < hi; {
-			end := min(t+exprTile, hi)
-			for _, l := range p.leaves {
-				if l.kind == leafRows && l.inner >= 64 {
-					end = min(end, (t/l.inner+1)*l.inner)
-				}
-			}
-			m := end - t
-			for i, l := range p.leaves {
-				src := srcs[i]
-				switch l.kind {
-				case leafFull:
-					leaves[i] = val[T]{v: src[t:end]}
-				case leafScalar:
-					leaves[i] = val[T]{s: src[0], sc: true}
-				case leafRows:
-					if t/l.inner == (end-1)/l.inner {
-						leaves[i] = val[T]{s: src[(t/l.inner)%l.n], sc: true}
-						continue
-					}
-					buf := regs[(last+i)*exprTile:][:m]
-					for j := t; j < end; {
-						row := j / l.inner
-						e := min(end, (row+1)*l.inner)
-						v := src[row%l.n]
-						for k := j - t; k < e-t; k++ {
-							buf[k] = v
-						}
-						j = e
-					}
-					leaves[i] = val[T]{v: buf}
-				}
-			}
-			for oi, op := range p.ops {
-				var dst []T
-				if oi == last {
-					dst = out[t:end]
-				} else {
-					dst = regs[oi*exprTile:][:m]
-				}
-				args = args[:0]
-				for _, a := range op.args {
-					if a >= 0 {
-						args = append(args, res[a])
-					} else {
-						args = append(args, leaves[-a-1])
-					}
-				}
-				applyOp(op.op, dst, args)
-				res[oi] = val[T]{v: dst}
-			}
-			t = end
+		e := newExprEval(p, srcs, out, pool)
+		defer e.done()
+		e.run(lo, hi)
+	})
+	return nil
+}
+
+// runExprRowDot runs the float32 expression row by row (rows of out
+// [rows, ...]) and sets dot[r] = kernels.Dot(row r, row r) while the row
+// is in cache: what the per-row DotGeneral of the output with itself
+// computes.
+func runExprRowDot(p *exprProg, ins []*Buffer, out, dot []float32, workers int) error {
+	srcs, err := exprSources[float32](ins)
+	if err != nil {
+		return err
+	}
+	rows := len(dot)
+	l := len(out) / rows
+	parallel(rows, workers, len(out)*(len(p.ops)+1), func(lo, hi int) {
+		e := newExprEval(p, srcs, out, &tilePools[0])
+		defer e.done()
+		for r := lo; r < hi; r++ {
+			row := out[r*l : (r+1)*l]
+			e.run(r*l, (r+1)*l)
+			dot[r] = kernels.Dot(row, row)
 		}
 	})
 	return nil

@@ -32,6 +32,13 @@ var fusedCases = map[string]builderFn{
 		y := graph.Clamp(z, pre, graph.Scalar(g, x.DType(), 6))
 		return graph.Add(y, xc) // xc read twice: a root of its own
 	},
+	"bn variance": func(g *graph.Graph, in []*graph.Node) *graph.Node {
+		x := in[0]
+		xc := graph.Sub(x, rowsLike(in[2], x))
+		ax := []int{1, 2, 3}
+		v := graph.DotGeneral(xc, ax, []int{0}, xc, ax, []int{0})
+		return graph.Add(graph.Mul(xc, rowsLike(in[3], x)), rowsLike(v, x))
+	},
 	"bn backward": func(g *graph.Graph, in []*graph.Node) *graph.Node {
 		v, xc := in[0], in[1]
 		return graph.Add(graph.Add(graph.Mul(v, rowsLike(in[2], v)), graph.Mul(xc, rowsLike(in[3], v))), rowsLike(in[4], v))
@@ -102,6 +109,9 @@ func TestFusedElementwise(t *testing.T) {
 				EnableProfile(false)
 				if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "Fused[") }) {
 					t.Errorf("%s: nothing fused (ops run: %v)", label, keys)
+				}
+				if name == "bn variance" && dt == dtypes.Float32 && !slices.ContainsFunc(keys, func(k string) bool { return strings.HasSuffix(k, "+RowDot") }) {
+					t.Errorf("%s: the variance was not computed with its operand (ops run: %v)", label, keys)
 				}
 				if name != "column broadcast" && slices.Contains(keys, backends.OpTypeBroadcastInDim.String()) {
 					t.Errorf("%s: a per-row broadcast was materialized (ops run: %v)", label, keys)

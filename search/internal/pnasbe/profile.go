@@ -40,6 +40,9 @@ func record(n *Node, d time.Duration) {
 	key := n.op.String()
 	if n.fused == fusedExpr {
 		key = n.expr.String()
+		if n.rowDot != nil {
+			key += "+RowDot"
+		}
 	}
 	if n.op == backends.OpTypeDotGeneral {
 		a := n.attr.(*dotAttr)
