@@ -95,12 +95,29 @@ def main():
             row[s] = {"s": ps, "rss_mib": med(res[(label, s)], "rss_mib"), "cores": med(res[(label, s)], "cores")}
         print(f"| {label} | " + " | ".join(cells) + f" | {1e3 * tt:.0f} ms ({64 / tt:.0f} img/s) | " + " | ".join(ratios) + " |")
         out["rows"].append(row)
+    print()
+    print("CPU-seconds per step (mean over the timed steps; less sensitive than wall time to other load on the machine, "
+          "but PyTorch's OpenMP threads spin while they wait, which adds CPU time when threads > 1):")
+    print()
+    print("| step | " + " | ".join(f"pnas ({s})" for s in sets) + " | PyTorch 1.13 | " +
+          " | ".join(f"PyTorch / pnas CPU ({s})" for s in sets) + " |")
+    print("|" + "---|" * (2 + 2 * len(sets)))
+    for label, *_ in steps:
+        tc = med(res[(label, "torch")], "cpu_s")
+        pc = [med(res[(label, s)], "cpu_s") for s in sets]
+        print(f"| {label} | " + " | ".join(f"{c:.3f} s" for c in pc) + f" | {tc:.3f} s | " +
+              " | ".join(f"{tc / c:.2f}x" for c in pc) + " |")
+        for row in out["rows"]:
+            if row["step"] == label:
+                row["torch_cpu_s"] = tc
+                for s, c in zip(sets, pc):
+                    row[s]["cpu_s"] = c
     if a.baseline:
         print()
-        print("| step | " + " | ".join(f"this build / baseline throughput ({ks})" for ks in a.sets.split(",") if ks in sets) + " |")
+        print("| step | " + " | ".join(f"this build / baseline: throughput (CPU per step) ({ks})" for ks in a.sets.split(",") if ks in sets) + " |")
         print("|" + "---|" * (1 + len([ks for ks in a.sets.split(",") if ks in sets])))
         for row in out["rows"]:
-            print(f"| {row['step']} | " + " | ".join(f"{row['baseline ' + ks]['s'] / row[ks]['s']:.2f}x"
+            print(f"| {row['step']} | " + " | ".join(f"{row['baseline ' + ks]['s'] / row[ks]['s']:.2f}x (CPU {row['baseline ' + ks]['cpu_s'] / row[ks]['cpu_s']:.2f}x)"
                                                    for ks in a.sets.split(",") if ks in sets and "baseline " + ks in row) + " |")
     print()
     print("| step | " + " | ".join(f"pnas ({s}) peak RSS, cores" for s in sets) + " | PyTorch peak RSS, cores |")

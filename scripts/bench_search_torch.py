@@ -5,7 +5,7 @@ images) stepped as pnas steps it, one configuration per process.
   /usr/bin/python3 scripts/bench_search_torch.py --what weight --k 7 --threads 2
   /usr/bin/python3 scripts/bench_search_torch.py --what epoch --threads 2 [--epoch-steps N]
 
-Prints one JSON line: median step time, cores used, peak RSS. Run it with
+Prints one JSON line: median step time, CPU-seconds per step, cores used, peak RSS. Run it with
 Debian's interpreter (python3-torch 1.13).
 """
 import argparse, gzip, json, math, resource, statistics, struct, time, os
@@ -227,7 +227,8 @@ def main():
         ts.append(time.perf_counter() - t0)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"median_s": statistics.median(ts), "cores": cpu / wall, "rss_mib": rss, "torch": torch.__version__}))
+    print(json.dumps({"median_s": statistics.median(ts), "cpu_s": cpu / a.steps, "cores": cpu / wall, "rss_mib": rss,
+                      "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

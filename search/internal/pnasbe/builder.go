@@ -22,7 +22,8 @@ type Node struct {
 	attr   any // op-specific data
 	fused  fusion
 	expr   *exprProg // the fused expression when fused == fusedExpr
-	rowDot *Node     // the fusedRowDot node this expression computes
+	// rowReds are the fusedRowRed nodes this expression computes.
+	rowReds []rowRed
 }
 
 // Builder records a graph's ops; ops the backend does not implement come

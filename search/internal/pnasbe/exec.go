@@ -45,7 +45,7 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	if fuseElementwise {
 		fuseExprs(b.nodes, reach, uses, e.isOut)
 		reach, uses = readers(b.nodes, outs)
-		fuseRowDots(b.nodes, reach)
+		fuseRowReds(b.nodes, reach)
 	}
 	e.uses = uses
 	for i, n := range b.nodes {
@@ -334,15 +334,20 @@ func (e *Executable) Execute(inputs []backends.Buffer, _ []bool, _ backends.Devi
 		}
 		var out *Buffer
 		switch {
-		case n.fused == fusedRowDot:
+		case n.fused == fusedRowRed:
 			out = vals[n.id] // computed with its operand
 		case n.fused == fusedExpr:
-			var dot *Buffer
-			if n.rowDot != nil {
-				dot = r.alloc(n.rowDot.shape)
-				vals[n.rowDot.id] = dot
+			var reds []rowRedRun
+			for _, red := range n.rowReds {
+				dst := r.alloc(red.node.shape)
+				vals[red.node.id] = dst
+				rr := rowRedRun{sum: red.node.op == backends.OpTypeReduceSum, dst: dst.flat.([]float32)}
+				if red.other != nil {
+					rr.other = vals[red.other.id].flat.([]float32)
+				}
+				reds = append(reds, rr)
 			}
-			out, err = r.expr(n, ins, e.reusable(n, ins, uses), dot)
+			out, err = r.expr(n, ins, e.reusable(n, ins, uses), reds)
 		default:
 			out, err = r.exec(n, ins)
 		}

@@ -20,10 +20,10 @@ const (
 	// fusedExpr is a tree of element-wise ops run as one (see fuseexpr.go):
 	// the node's inputs are the expression's leaves.
 	fusedExpr
-	// fusedRowDot is a per-row DotGeneral of a fused expression's output
-	// with itself, computed by the expression as it writes each row (the
-	// expression's node points to it by rowDot); running it is a no-op.
-	fusedRowDot
+	// fusedRowRed is a per-row reduction of a fused expression's output,
+	// computed by the expression as it writes each row (the expression's
+	// node lists it in rowReds); running it is a no-op.
+	fusedRowRed
 )
 
 // fuse rewrites the fusable patterns among nodes (before Compile counts

@@ -126,7 +126,7 @@ func fuseExprs(nodes []*Node, reach []bool, uses []int, isOut []bool) {
 			continue
 		}
 		t, ok := f.build(n, n)
-		if !ok || !worthFusing(t) {
+		if !ok || !worthFusing(t) && n.fused != fusedBandMask {
 			continue
 		}
 		p := &exprProg{}
@@ -138,33 +138,66 @@ func fuseExprs(nodes []*Node, reach []bool, uses []int, isOut []bool) {
 	}
 }
 
-// fuseRowDots finds the per-row products of a fused float32 expression's
-// output with itself (DotGeneral batched over axis 0, contracting the
-// others: the variance of a batch norm) and computes each row's product
-// when the expression writes the row (fusedRowDot).
-func fuseRowDots(nodes []*Node, reach []bool) {
+// rowRed is a per-row reduction of a fused float32 expression's output
+// [rows, ...] computed as the expression writes each row (fusedRowRed): a
+// ReduceSum over every axis but the first (kernels.Sum of the row), or a
+// DotGeneral batched over the first axis and contracting the others, with
+// the output itself (other == nil) or with another tensor of its shape
+// computed earlier (kernels.Dot of the rows).
+type rowRed struct {
+	node  *Node
+	other *Node
+}
+
+// fuseRowReds attaches to fused expressions the per-row reductions of
+// their outputs (a batch norm's variance, and in its backward pass the
+// sums and products with the centred input of the incoming gradient), so
+// that each row is reduced while in cache instead of read again.
+func fuseRowReds(nodes []*Node, reach []bool) {
+	allAfter := func(r int) []int {
+		ax := make([]int, r-1)
+		for i := range ax {
+			ax[i] = i + 1
+		}
+		return ax
+	}
+	rowsOK := func(x *Node) bool {
+		return x.fused == fusedExpr && x.shape.DType == dtypes.Float32 && x.shape.Rank() >= 2
+	}
 	for _, d := range nodes {
-		if !reach[d.id] || d.op != backends.OpTypeDotGeneral || d.fused != notFused || d.inputs[0] != d.inputs[1] {
+		if !reach[d.id] || d.fused != notFused {
 			continue
 		}
-		x, a := d.inputs[0], d.attr.(*dotAttr)
-		r := x.shape.Rank()
-		if x.fused != fusedExpr || x.rowDot != nil || x.shape.DType != dtypes.Float32 || r < 2 ||
-			!slices.Equal(a.lb, []int{0}) || !slices.Equal(a.rb, []int{0}) {
-			continue
+		switch d.op {
+		case backends.OpTypeReduceSum:
+			x := d.inputs[0]
+			if rowsOK(x) && slices.Equal(slices.Sorted(slices.Values(d.attr.([]int))), allAfter(x.shape.Rank())) {
+				x.rowReds = append(x.rowReds, rowRed{node: d})
+				d.fused = fusedRowRed
+			}
+		case backends.OpTypeDotGeneral:
+			a := d.attr.(*dotAttr)
+			l, r := d.inputs[0], d.inputs[1]
+			if !l.shape.Equal(r.shape) || l.shape.Rank() < 2 || !slices.Equal(a.lb, []int{0}) || !slices.Equal(a.rb, []int{0}) ||
+				!slices.Equal(a.lc, allAfter(l.shape.Rank())) || !slices.Equal(a.rc, a.lc) {
+				continue
+			}
+			// The later operand computes the product; the other one
+			// already exists when it runs.
+			x, y := l, r
+			if y.id > x.id {
+				x, y = y, x
+			}
+			if !rowsOK(x) {
+				continue
+			}
+			red := rowRed{node: d, other: y}
+			if y == x {
+				red.other = nil
+			}
+			x.rowReds = append(x.rowReds, red)
+			d.fused = fusedRowRed
 		}
-		if !slices.Equal(a.lc, a.rc) || len(a.lc) != r-1 {
-			continue
-		}
-		inOrder := true
-		for i, c := range a.lc {
-			inOrder = inOrder && c == i+1
-		}
-		if !inOrder {
-			continue
-		}
-		x.rowDot = d
-		d.fused = fusedRowDot
 	}
 }
 
@@ -343,9 +376,8 @@ func (v val[T]) at(i int) T {
 var tilePools [2]sync.Pool // []float32, []float64 register files
 
 // expr runs the fused expression n, writing over reuse (an input that
-// only n reads) when not nil, and, when dot is not nil, n.rowDot's output
-// into it.
-func (r *run) expr(n *Node, ins []*Buffer, reuse, dot *Buffer) (*Buffer, error) {
+// only n reads) when not nil, and n's row reductions reds.
+func (r *run) expr(n *Node, ins []*Buffer, reuse *Buffer, reds []rowRedRun) (*Buffer, error) {
 	var out *Buffer
 	if reuse != nil {
 		reuse.st.refs++
@@ -356,8 +388,8 @@ func (r *run) expr(n *Node, ins []*Buffer, reuse, dot *Buffer) (*Buffer, error) 
 	var err error
 	switch o := out.flat.(type) {
 	case []float32:
-		if dot != nil {
-			err = runExprRowDot(n.expr, ins, o, dot.flat.([]float32), r.workers)
+		if len(reds) > 0 {
+			err = runExprRows(n.expr, ins, o, reds, r.workers)
 			break
 		}
 		err = runExpr(n.expr, ins, o, r.workers, &tilePools[0])
@@ -483,27 +515,43 @@ func runExpr[T float](p *exprProg, ins []*Buffer, out []T, workers int, pool *sy
 	return nil
 }
 
-// runExprRowDot runs the float32 expression row by row (rows of out
-// [rows, ...]) and sets dot[r] = kernels.Dot(row r, row r) while the row
-// is in cache: what the per-row DotGeneral of the output with itself
-// computes.
-func runExprRowDot(p *exprProg, ins []*Buffer, out, dot []float32, workers int) error {
+// runExprRows runs the float32 expression row by row (rows of out
+// [rows, ...]) and computes the reductions reds of each row while it is in
+// cache, as the unfused ops do: dst[r] = kernels.Sum(row r), or
+// kernels.Dot(row r, row r of other (out itself if nil)).
+func runExprRows(p *exprProg, ins []*Buffer, out []float32, reds []rowRedRun, workers int) error {
 	srcs, err := exprSources[float32](ins)
 	if err != nil {
 		return err
 	}
-	rows := len(dot)
+	rows := len(reds[0].dst)
 	l := len(out) / rows
-	parallel(rows, workers, len(out)*(len(p.ops)+1), func(lo, hi int) {
+	parallel(rows, workers, len(out)*(len(p.ops)+len(reds)), func(lo, hi int) {
 		e := newExprEval(p, srcs, out, &tilePools[0])
 		defer e.done()
 		for r := lo; r < hi; r++ {
 			row := out[r*l : (r+1)*l]
 			e.run(r*l, (r+1)*l)
-			dot[r] = kernels.Dot(row, row)
+			for _, red := range reds {
+				switch {
+				case red.sum:
+					red.dst[r] = kernels.Sum(row)
+				case red.other == nil:
+					red.dst[r] = kernels.Dot(row, row)
+				default:
+					red.dst[r] = kernels.Dot(row, red.other[r*l:(r+1)*l])
+				}
+			}
 		}
 	})
 	return nil
+}
+
+// rowRedRun is a rowRed at run time.
+type rowRedRun struct {
+	sum   bool
+	other []float32
+	dst   []float32
 }
 
 // applyOp computes one op of a fused expression into dst.

@@ -39,6 +39,17 @@ var fusedCases = map[string]builderFn{
 		v := graph.DotGeneral(xc, ax, []int{0}, xc, ax, []int{0})
 		return graph.Add(graph.Mul(xc, rowsLike(in[3], x)), rowsLike(v, x))
 	},
+	"bn backward reductions": func(g *graph.Graph, in []*graph.Node) *graph.Node {
+		y, v := in[0], in[1]
+		z, six := graph.ScalarZero(g, y.DType()), graph.Scalar(g, y.DType(), 6)
+		c := graph.Clamp(z, y, six)
+		m := graph.Where(graph.LogicalAnd(graph.GreaterThan(c, z), graph.LessThan(c, six)), v, z)
+		ax := []int{1, 2, 3}
+		sum := graph.ReduceSum(m, ax...)
+		d1 := graph.DotGeneral(m, ax, []int{0}, y, ax, []int{0})
+		d2 := graph.DotGeneral(v, ax, []int{0}, m, ax, []int{0})
+		return graph.Add(graph.Add(graph.Mul(m, rowsLike(sum, y)), rowsLike(d1, y)), graph.Mul(c, rowsLike(d2, y)))
+	},
 	"bn backward": func(g *graph.Graph, in []*graph.Node) *graph.Node {
 		v, xc := in[0], in[1]
 		return graph.Add(graph.Add(graph.Mul(v, rowsLike(in[2], v)), graph.Mul(xc, rowsLike(in[3], v))), rowsLike(in[4], v))
@@ -112,6 +123,9 @@ func TestFusedElementwise(t *testing.T) {
 				}
 				if name == "bn variance" && dt == dtypes.Float32 && !slices.ContainsFunc(keys, func(k string) bool { return strings.HasSuffix(k, "+RowDot") }) {
 					t.Errorf("%s: the variance was not computed with its operand (ops run: %v)", label, keys)
+				}
+				if name == "bn backward reductions" && dt == dtypes.Float32 && !slices.ContainsFunc(keys, func(k string) bool { return strings.HasSuffix(k, "+RowSum+RowDot+RowDot") }) {
+					t.Errorf("%s: the row reductions were not computed with their operand (ops run: %v)", label, keys)
 				}
 				if name != "column broadcast" && slices.Contains(keys, backends.OpTypeBroadcastInDim.String()) {
 					t.Errorf("%s: a per-row broadcast was materialized (ops run: %v)", label, keys)

@@ -40,8 +40,12 @@ func record(n *Node, d time.Duration) {
 	key := n.op.String()
 	if n.fused == fusedExpr {
 		key = n.expr.String()
-		if n.rowDot != nil {
-			key += "+RowDot"
+		for _, red := range n.rowReds {
+			if red.node.op == backends.OpTypeReduceSum {
+				key += "+RowSum"
+			} else {
+				key += "+RowDot"
+			}
 		}
 	}
 	if n.op == backends.OpTypeDotGeneral {

@@ -26,7 +26,7 @@ func main() {
 	warm := flag.Int("warm", 2, "untimed steps first")
 	par := flag.Int("parallelism", 0, "Config.Parallelism: 0 concurrent ops on all cores, N > 0 ops one at a time with N workers")
 	head := flag.Float64("headroom", 0, "Config.MemoryHeadroom: memory limit per graph as a multiple of its planned working set (0: default, < 0: none)")
-	jsonOut := flag.Bool("json", false, "print one JSON line (median step time, cores used, peak RSS) instead of text")
+	jsonOut := flag.Bool("json", false, "print one JSON line (median step time, CPU-seconds per step, cores used, peak RSS) instead of text")
 	opprof := flag.Bool("opprofile", false, "print the time per op and shape of the pnas backend")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	backend := flag.String("backend", "", "Config.Backend: \"\" (pnas, the default), go, go:ops_sequential, ...")
@@ -185,8 +185,8 @@ func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, 
 		median = (all[len(all)/2-1] + all[len(all)/2]) / 2
 	}
 	if jsonOut {
-		fmt.Printf("{\"median_s\": %.6f, \"cores\": %.3f, \"rss_mib\": %.1f, \"kernels\": %q}\n",
-			median, cpu/wall, float64(ru.Maxrss)/1024, kernels.KernelSet())
+		fmt.Printf("{\"median_s\": %.6f, \"cpu_s\": %.6f, \"cores\": %.3f, \"rss_mib\": %.1f, \"kernels\": %q}\n",
+			median, cpu/n, cpu/wall, float64(ru.Maxrss)/1024, kernels.KernelSet())
 		return nil
 	}
 	fmt.Printf("step median %.3f s\n", median)
