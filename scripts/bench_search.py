@@ -147,12 +147,15 @@ def epoch(a):
           f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; 1-minute load average "
           + ", ".join(f"{l:.1f}" for l in loads) + " (before, between and after the runs)")
     torch_s = rows[0][1]["epoch_s"] / rows[0][1]["steps"]
-    print("| | steps | images | time | images/s | per step | cores | peak RSS | throughput / PyTorch |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    torch_cpu = rows[0][1]["cores"] * torch_s
+    print("| | steps | images | time | images/s | per step | CPU-seconds per step | cores | peak RSS | throughput / PyTorch | PyTorch / pnas CPU per step |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
         per = r["epoch_s"] / r["steps"]
+        cpu = r["cores"] * per
         print(f"| {name} | {r['steps']} of {r['train_images'] // 64} | {r['images']} | {r['epoch_s']:.1f} s | "
-              f"{r['images'] / r['epoch_s']:.0f} | {1e3 * per:.0f} ms | {r['cores']:.2f} | {r['rss_mib']:.0f} MiB | {torch_s / per:.2f}x |")
+              f"{r['images'] / r['epoch_s']:.0f} | {1e3 * per:.0f} ms | {cpu:.3f} s | {r['cores']:.2f} | {r['rss_mib']:.0f} MiB | "
+              f"{torch_s / per:.2f}x | {torch_cpu / cpu:.2f}x |")
     os.makedirs(os.path.join(ROOT, "out", "bench-search"), exist_ok=True)
     with open(os.path.join(ROOT, "out", "bench-search", "epoch.json"), "w") as f:
         json.dump({"cpu": cpu_model(), "threads": a.threads, "loads": loads, "rows": [{"who": n, **r} for n, r in rows]}, f, indent=1)
