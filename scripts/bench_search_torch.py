@@ -3,11 +3,12 @@
 images) stepped as pnas steps it, one configuration per process.
 
   /usr/bin/python3 scripts/bench_search_torch.py --what weight --k 7 --threads 2
+  /usr/bin/python3 scripts/bench_search_torch.py --what epoch --threads 2 [--epoch-steps N]
 
-Prints one JSON line: median step time, cores used, peak RSS. Run it with
+Prints one JSON line: median step time, CPU-seconds per step, cores used, peak RSS. Run it with
 Debian's interpreter (python3-torch 1.13).
 """
-import argparse, json, resource, statistics, time, os
+import argparse, gzip, json, math, resource, statistics, struct, time, os
 import torch, torch.nn as nn, torch.nn.functional as F
 
 CANDS = ["3e3", "3e6", "5e3", "5e6", "7e3", "7e6", "zero"]
@@ -114,15 +115,76 @@ class Net(nn.Module):
         return self.fc(self.head(x).mean((2, 3)))
 
 
+def load_idx(path):
+    """An IDX file (gzip-compressed) as a uint8 tensor."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
+
+
+def epoch(a):
+    """A warm-up epoch of pnas search: the training split minus 5,000 held-out images, normalized with the
+    training mean and std, random crop (2-pixel zero padding) and horizontal flip per image, a uniformly
+    sampled path per step, SGD with Nesterov momentum and a per-step cosine from 0.05, label smoothing 0.1.
+    Batches are assembled and augmented inside the timed loop, as pnas does."""
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    imgs = load_idx(os.path.join(a.data, "train-images-idx3-ubyte.gz"))
+    labels = load_idx(os.path.join(a.data, "train-labels-idx1-ubyte.gz")).long()
+    perm = torch.randperm(len(imgs))
+    train = perm[min(len(imgs) // 10, 5000):]
+    x_all, y_all = imgs[train], labels[train]
+    xf = x_all.float() / 255
+    mean, std = xf.mean().item(), xf.std().item()
+    net = Net(7).train()
+    for l in net.layers:
+        l.mode = "binary"
+    weights = [p for n, p in net.named_parameters() if not n.endswith("alpha")]
+    sgd = torch.optim.SGD(weights, lr=0.05, momentum=0.9, nesterov=True, weight_decay=4e-5)
+    smooth = nn.CrossEntropyLoss(label_smoothing=0.1)
+    iters = len(train) // a.batch
+    steps = iters if a.epoch_steps <= 0 else min(iters, a.epoch_steps)
+    order = torch.randperm(len(train))
+    pad = 2
+    c0, w0 = time.process_time(), time.perf_counter()
+    for it in range(steps):
+        idx = order[it * a.batch:(it + 1) * a.batch]
+        xb = (x_all[idx].float().unsqueeze(1) / 255 - mean) / std
+        xp = F.pad(xb, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (a.batch,)).tolist()
+        dx = torch.randint(0, 2 * pad + 1, (a.batch,)).tolist()
+        xb = torch.stack([xp[i, :, dy[i]:dy[i] + 28, dx[i]:dx[i] + 28] for i in range(a.batch)])
+        flip = torch.rand(a.batch) < 0.5
+        xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(3), xb)
+        for l in net.layers:
+            l.active = int(torch.randint(0, len(l.names), ()))
+        for g in sgd.param_groups:
+            g["lr"] = 0.5 * 0.05 * (1 + math.cos(math.pi * it / iters))
+        sgd.zero_grad(set_to_none=True)
+        loss = smooth(net(xb), y_all[idx])
+        loss.backward()
+        sgd.step()
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"epoch_s": wall, "steps": steps, "images": steps * a.batch, "train_images": len(train),
+                      "cores": cpu / wall, "rss_mib": rss, "last_loss": loss.item(), "torch": torch.__version__}))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--what", default="weight", choices=["weight", "full_v2", "two", "allweight"])
+    ap.add_argument("--what", default="weight", choices=["weight", "full_v2", "two", "allweight", "epoch"])
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="--what epoch: directory of the Fashion-MNIST IDX files")
+    ap.add_argument("--epoch-steps", type=int, default=0, help="--what epoch: stop after this many steps (0: the whole epoch)")
     ap.add_argument("--k", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warm", type=int, default=2)
     a = ap.parse_args()
+    if a.what == "epoch":
+        return epoch(a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     net = Net(a.k).train()
@@ -165,7 +227,8 @@ def main():
         ts.append(time.perf_counter() - t0)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"median_s": statistics.median(ts), "cores": cpu / wall, "rss_mib": rss, "torch": torch.__version__}))
+    print(json.dumps({"median_s": statistics.median(ts), "cpu_s": cpu / a.steps, "cores": cpu / wall, "rss_mib": rss,
+                      "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -392,13 +393,26 @@ func genKernElem(ctx *build.Context) {
 	for _, op := range []struct {
 		name string
 		f    func(ops ...operand.Op)
-	}{{"Add", ctx.VADDPS}, {"Mul", ctx.VMULPS}} {
-		elemFn(ctx, "elem"+op.name+"AVX2", "func(dst, a, b *float32, n int)", fmt.Sprintf("%sGo", map[string]string{"Add": "add", "Mul": "mul"}[op.name]),
+	}{{"Add", ctx.VADDPS}, {"Mul", ctx.VMULPS}, {"Sub", ctx.VSUBPS}} {
+		elemFn(ctx, "elem"+op.name+"AVX2", "func(dst, a, b *float32, n int)", strings.ToLower(op.name)+"Go",
 			[]string{"dst", "a", "b"}, nil,
 			func(c []reg.VecVirtual, p []reg.GPVirtual, disp int) {
 				t := s.vec(ctx)
 				ctx.VMOVUPS(operand.Mem{Base: p[1], Disp: disp}, t)
 				op.f(operand.Mem{Base: p[2], Disp: disp}, t, t)
+				ctx.VMOVUPS(t, operand.Mem{Base: p[0], Disp: disp})
+			})
+	}
+	// The same with a constant second operand.
+	for _, op := range []struct {
+		name string
+		f    func(ops ...operand.Op)
+	}{{"Add", ctx.VADDPS}, {"Mul", ctx.VMULPS}} {
+		elemFn(ctx, "elem"+op.name+"ConstAVX2", "func(dst, x *float32, c float32, n int)", strings.ToLower(op.name)+"ConstGo",
+			[]string{"dst", "x"}, func() []reg.VecVirtual { return []reg.VecVirtual{elemBroadcast(ctx, "c")} },
+			func(c []reg.VecVirtual, p []reg.GPVirtual, disp int) {
+				t := s.vec(ctx)
+				op.f(operand.Mem{Base: p[1], Disp: disp}, c[0], t)
 				ctx.VMOVUPS(t, operand.Mem{Base: p[0], Disp: disp})
 			})
 	}

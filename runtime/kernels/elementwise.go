@@ -85,6 +85,60 @@ func mulGo(dst, a, b []float32) {
 	}
 }
 
+// Sub sets dst[i] = a[i] - b[i] for i < len(dst).
+func Sub(dst, a, b []float32) {
+	checkSame("Sub", len(dst), "a or b", len(a), len(b))
+	if f := elem().sub; f != nil {
+		f(dst, a[:len(dst)], b[:len(dst)])
+		return
+	}
+	subGo(dst, a, b)
+}
+
+// subGo is the reference of the Sub kernels: dst[i] = a[i] - b[i].
+func subGo(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := range dst {
+		dst[i] = a[i] - b[i]
+	}
+}
+
+// AddConst sets dst[i] = x[i] + c for i < len(dst).
+func AddConst(dst, x []float32, c float32) {
+	checkSame("AddConst", len(dst), "x", len(x))
+	if f := elem().addConst; f != nil {
+		f(dst, x[:len(dst)], c)
+		return
+	}
+	addConstGo(dst, x, c)
+}
+
+// addConstGo is the reference of the AddConst kernels: dst[i] = x[i] + c.
+func addConstGo(dst, x []float32, c float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		dst[i] = v + c
+	}
+}
+
+// MulConst sets dst[i] = x[i] * c for i < len(dst).
+func MulConst(dst, x []float32, c float32) {
+	checkSame("MulConst", len(dst), "x", len(x))
+	if f := elem().mulConst; f != nil {
+		f(dst, x[:len(dst)], c)
+		return
+	}
+	mulConstGo(dst, x, c)
+}
+
+// mulConstGo is the reference of the MulConst kernels: dst[i] = x[i] * c.
+func mulConstGo(dst, x []float32, c float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		dst[i] = v * c
+	}
+}
+
 // ReLU6 sets dst[i] = min(max(x[i], 0), 6) for i < len(dst) (NaN stays NaN
 // in Go and becomes 0 or 6 in the vector kernels; inputs are finite in use).
 func ReLU6(dst, x []float32) {
@@ -222,6 +276,9 @@ type elemKernels struct {
 	axpy      func(alpha float32, x, y []float32)
 	scale     func(alpha float32, x []float32)
 	add, mul  func(dst, a, b []float32)
+	sub       func(dst, a, b []float32)
+	addConst  func(dst, x []float32, c float32)
+	mulConst  func(dst, x []float32, c float32)
 	relu6     func(dst, x []float32)
 	relu6Grad func(dx, x, dy []float32)
 	sum       func(x []float32) float32

@@ -49,6 +49,30 @@ func TestElementwise(t *testing.T) {
 				}
 			}
 			y = newGuarded(n, nan)
+			Sub(y.s(), a, b)
+			y.check(t, "Sub")
+			for i := range a {
+				if y.s()[i] != a[i]-b[i] {
+					t.Fatalf("Sub n=%d [%d]", n, i)
+				}
+			}
+			y = newGuarded(n, nan)
+			AddConst(y.s(), a, -0.375)
+			y.check(t, "AddConst")
+			for i := range a {
+				if y.s()[i] != a[i]+(-0.375) {
+					t.Fatalf("AddConst n=%d [%d]", n, i)
+				}
+			}
+			y = newGuarded(n, nan)
+			MulConst(y.s(), a, 1.7)
+			y.check(t, "MulConst")
+			for i := range a {
+				if y.s()[i] != a[i]*1.7 {
+					t.Fatalf("MulConst n=%d [%d]", n, i)
+				}
+			}
+			y = newGuarded(n, nan)
 			ReLU6(y.s(), a)
 			y.check(t, "ReLU6")
 			for i := range a {

@@ -103,6 +103,30 @@ func init() {
 			}
 			mulGo(dst[n:], a[n:], b[n:])
 		},
+		sub: func(dst, a, b []float32) {
+			n := len(dst) &^ 7
+			if n > 0 {
+				_, _ = a[n-1], b[n-1]
+				elemSubAVX2(&dst[0], &a[0], &b[0], n)
+			}
+			subGo(dst[n:], a[n:], b[n:])
+		},
+		addConst: func(dst, x []float32, c float32) {
+			n := len(dst) &^ 7
+			if n > 0 {
+				_ = x[n-1]
+				elemAddConstAVX2(&dst[0], &x[0], c, n)
+			}
+			addConstGo(dst[n:], x[n:], c)
+		},
+		mulConst: func(dst, x []float32, c float32) {
+			n := len(dst) &^ 7
+			if n > 0 {
+				_ = x[n-1]
+				elemMulConstAVX2(&dst[0], &x[0], c, n)
+			}
+			mulConstGo(dst[n:], x[n:], c)
+		},
 		relu6: func(dst, x []float32) {
 			n := len(dst) &^ 7
 			if n > 0 {

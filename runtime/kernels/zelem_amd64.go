@@ -24,6 +24,21 @@ func elemAddAVX2(dst *float32, a *float32, b *float32, n int)
 //go:noescape
 func elemMulAVX2(dst *float32, a *float32, b *float32, n int)
 
+// elemSubAVX2 is subGo over n floats, n a multiple of 8.
+//
+//go:noescape
+func elemSubAVX2(dst *float32, a *float32, b *float32, n int)
+
+// elemAddConstAVX2 is addConstGo over n floats, n a multiple of 8.
+//
+//go:noescape
+func elemAddConstAVX2(dst *float32, x *float32, c float32, n int)
+
+// elemMulConstAVX2 is mulConstGo over n floats, n a multiple of 8.
+//
+//go:noescape
+func elemMulConstAVX2(dst *float32, x *float32, c float32, n int)
+
 // elemReLU6AVX2 is relu6Go over n floats, n a multiple of 8.
 //
 //go:noescape

@@ -174,6 +174,129 @@ elemMulAVX2_done:
 	VZEROUPPER
 	RET
 
+// func elemSubAVX2(dst *float32, a *float32, b *float32, n int)
+// Requires: AVX
+TEXT ·elemSubAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), BX
+
+elemSubAVX2_u4:
+	CMPQ    BX, $+32
+	JL      elemSubAVX2_u1
+	VMOVUPS (CX), Y0
+	VSUBPS  (DX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	VMOVUPS 32(CX), Y0
+	VSUBPS  32(DX), Y0, Y0
+	VMOVUPS Y0, 32(AX)
+	VMOVUPS 64(CX), Y0
+	VSUBPS  64(DX), Y0, Y0
+	VMOVUPS Y0, 64(AX)
+	VMOVUPS 96(CX), Y0
+	VSUBPS  96(DX), Y0, Y0
+	VMOVUPS Y0, 96(AX)
+	ADDQ    $+128, AX
+	ADDQ    $+128, CX
+	ADDQ    $+128, DX
+	SUBQ    $+32, BX
+	JMP     elemSubAVX2_u4
+
+elemSubAVX2_u1:
+	CMPQ    BX, $+8
+	JL      elemSubAVX2_done
+	VMOVUPS (CX), Y0
+	VSUBPS  (DX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    $+32, AX
+	ADDQ    $+32, CX
+	ADDQ    $+32, DX
+	SUBQ    $+8, BX
+	JMP     elemSubAVX2_u1
+
+elemSubAVX2_done:
+	VZEROUPPER
+	RET
+
+// func elemAddConstAVX2(dst *float32, x *float32, c float32, n int)
+// Requires: AVX, AVX2, SSE
+TEXT ·elemAddConstAVX2(SB), NOSPLIT, $0-32
+	MOVSS        c+16(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVQ         dst+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+24(FP), DX
+
+elemAddConstAVX2_u4:
+	CMPQ    DX, $+32
+	JL      elemAddConstAVX2_u1
+	VADDPS  (CX), Y0, Y1
+	VMOVUPS Y1, (AX)
+	VADDPS  32(CX), Y0, Y1
+	VMOVUPS Y1, 32(AX)
+	VADDPS  64(CX), Y0, Y1
+	VMOVUPS Y1, 64(AX)
+	VADDPS  96(CX), Y0, Y1
+	VMOVUPS Y1, 96(AX)
+	ADDQ    $+128, AX
+	ADDQ    $+128, CX
+	SUBQ    $+32, DX
+	JMP     elemAddConstAVX2_u4
+
+elemAddConstAVX2_u1:
+	CMPQ    DX, $+8
+	JL      elemAddConstAVX2_done
+	VADDPS  (CX), Y0, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $+32, AX
+	ADDQ    $+32, CX
+	SUBQ    $+8, DX
+	JMP     elemAddConstAVX2_u1
+
+elemAddConstAVX2_done:
+	VZEROUPPER
+	RET
+
+// func elemMulConstAVX2(dst *float32, x *float32, c float32, n int)
+// Requires: AVX, AVX2, SSE
+TEXT ·elemMulConstAVX2(SB), NOSPLIT, $0-32
+	MOVSS        c+16(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVQ         dst+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+24(FP), DX
+
+elemMulConstAVX2_u4:
+	CMPQ    DX, $+32
+	JL      elemMulConstAVX2_u1
+	VMULPS  (CX), Y0, Y1
+	VMOVUPS Y1, (AX)
+	VMULPS  32(CX), Y0, Y1
+	VMOVUPS Y1, 32(AX)
+	VMULPS  64(CX), Y0, Y1
+	VMOVUPS Y1, 64(AX)
+	VMULPS  96(CX), Y0, Y1
+	VMOVUPS Y1, 96(AX)
+	ADDQ    $+128, AX
+	ADDQ    $+128, CX
+	SUBQ    $+32, DX
+	JMP     elemMulConstAVX2_u4
+
+elemMulConstAVX2_u1:
+	CMPQ    DX, $+8
+	JL      elemMulConstAVX2_done
+	VMULPS  (CX), Y0, Y1
+	VMOVUPS Y1, (AX)
+	ADDQ    $+32, AX
+	ADDQ    $+32, CX
+	SUBQ    $+8, DX
+	JMP     elemMulConstAVX2_u1
+
+elemMulConstAVX2_done:
+	VZEROUPPER
+	RET
+
 // func elemReLU6AVX2(dst *float32, x *float32, n int)
 // Requires: AVX, AVX2
 TEXT ·elemReLU6AVX2(SB), NOSPLIT, $0-24

@@ -21,6 +21,9 @@ type Node struct {
 	b      *Builder
 	attr   any // op-specific data
 	fused  fusion
+	expr   *exprProg // the fused expression when fused == fusedExpr
+	// rowReds are the fusedRowRed nodes this expression computes.
+	rowReds []rowRed
 }
 
 // Builder records a graph's ops; ops the backend does not implement come

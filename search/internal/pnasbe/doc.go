@@ -9,8 +9,9 @@
 // partition, and every output element is computed by one goroutine in a
 // fixed order, so the same inputs give bit-identical outputs whatever the
 // number of workers. A value's memory goes back to the execution's pool
-// after its last reader, and the next op of the same size and dtype reuses
-// it; Reshape and Identity are views. When an execution ends its free
+// after its last reader, and the next op of the same dtype and size class
+// (an eighth of an octave; a free buffer up to twice the size also
+// serves) reuses it; Reshape and Identity are views. When an execution ends its free
 // buffers go to the backend's keep, which the next executions draw from;
 // the keep is bounded by the working set of the largest recent execution
 // (halving each time a smaller one ends), so the backend owns its memory
@@ -22,8 +23,18 @@
 // DepthwiseBackwardFilter; other convolutions are refused when the graph is
 // built. Compile fuses Where(LogicalAnd(y > lo, y < hi), t, f) with scalar
 // bounds (a clamp's gradient mask) into one pass (kernels.ReLU6Grad for
-// lo = 0, hi = 6, f = 0). EnableProfile and
-// WriteProfile time the ops by type and shape.
+// lo = 0, hi = 6, f = 0).
+//
+// Compile then fuses trees of float element-wise ops whose inner values
+// have no other reader (fuseexpr.go): each runs as one op over tiles of
+// its output, intermediate values in per-goroutine tile registers, its
+// inputs read in place, per-row broadcasts (a batch norm's per-channel
+// vectors over [C, N, H, W]) from their source, so those broadcasts are
+// never materialized. Every op rounds as it does alone, so the results are
+// those of the unfused graph bit for bit. A fused op writes over an input
+// it is the last reader of, and a per-row product of its output with
+// itself (a batch norm's variance) is computed row by row as it writes
+// them. EnableProfile and WriteProfile time the ops by type and shape.
 //
 // DotGeneral maps to one batched matrix product (kernels.SgemmBatched):
 // operands whose axes are already in (batch, rows, columns) or (batch,

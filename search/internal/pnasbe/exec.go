@@ -3,6 +3,8 @@ package pnasbe
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -35,27 +37,42 @@ func (b *Builder) Compile(outputs []backends.Op, shardings []*backends.ShardingS
 	}
 	b.compiled = true
 	fuse(b.nodes)
-	e := &Executable{be: b.be, b: b, outputs: outs, uses: make([]int, len(b.nodes)), isOut: make([]bool, len(b.nodes))}
-	reach := make([]bool, len(b.nodes))
+	e := &Executable{be: b.be, b: b, outputs: outs, isOut: make([]bool, len(b.nodes))}
 	for _, n := range outs {
-		reach[n.id] = true
 		e.isOut[n.id] = true
 	}
-	for i := len(b.nodes) - 1; i >= 0; i-- {
-		if !reach[i] {
-			continue
-		}
-		for _, in := range b.nodes[i].inputs {
-			reach[in.id] = true
-			e.uses[in.id]++
-		}
+	reach, uses := readers(b.nodes, outs)
+	if fuseElementwise {
+		fuseExprs(b.nodes, reach, uses, e.isOut)
+		reach, uses = readers(b.nodes, outs)
+		fuseRowReds(b.nodes, reach)
 	}
+	e.uses = uses
 	for i, n := range b.nodes {
 		if reach[i] {
 			e.nodes = append(e.nodes, n)
 		}
 	}
 	return e, nil
+}
+
+// readers returns which nodes the outputs need and how many of those read
+// each node.
+func readers(nodes []*Node, outs []*Node) (reach []bool, uses []int) {
+	reach, uses = make([]bool, len(nodes)), make([]int, len(nodes))
+	for _, n := range outs {
+		reach[n.id] = true
+	}
+	for i := len(nodes) - 1; i >= 0; i-- {
+		if !reach[i] {
+			continue
+		}
+		for _, in := range nodes[i].inputs {
+			reach[in.id] = true
+			uses[in.id]++
+		}
+	}
+	return reach, uses
 }
 
 func (e *Executable) Finalize() {}
@@ -79,7 +96,10 @@ func (e *Executable) Outputs() []shapes.Shape {
 // storage is the reference-counted memory of intermediate values; views
 // (Reshape, Identity) share it. When the last reader is done it goes back
 // to the execution's pool.
-type storage struct{ refs int }
+type storage struct {
+	refs int
+	key  poolKey // the buffer's dtype and size class
+}
 
 type poolKey struct {
 	dt dtypes.DType
@@ -99,18 +119,73 @@ func bytesOf(k poolKey) int64 { return int64(k.n) * int64(k.dt.Size()) }
 // alloc returns a buffer of the shape; its contents are undefined. It
 // reuses a free buffer of the same dtype and size from this execution,
 // else from the backend's keep (buffers earlier executions freed).
+//
+// Buffers come in size classes (sizeClass): paths of different kernels
+// and widths give tensors of many sizes, which reuse each other's buffers
+// when they fall in the same class.
 func (r *run) alloc(s shapes.Shape) *Buffer {
-	k := poolKey{s.DType, s.Size()}
-	var flat any
-	if l := r.pool[k]; len(l) > 0 {
-		flat = l[len(l)-1]
-		r.pool[k] = l[:len(l)-1]
-	} else if flat = r.be.keep.take(k); flat == nil {
-		flat = makeFlat(s.DType, s.Size())
+	n := s.Size()
+	k := poolKey{s.DType, sizeClass(n)}
+	flat := r.take(&k)
+	if flat == nil {
+		flat = makeFlat(s.DType, k.n)
 	}
 	r.live += bytesOf(k)
 	r.peak = max(r.peak, r.live)
-	return &Buffer{shape: s, flat: flat, st: &storage{refs: 1}}
+	return &Buffer{shape: s, flat: resize(flat, n), st: &storage{refs: 1, key: k}}
+}
+
+// take returns a free buffer of class k, or of a larger class up to twice
+// its size (above 4,096 elements), from this execution's pool first, else
+// from the backend's keep; k becomes the class taken. It returns nil if
+// there is none.
+func (r *run) take(k *poolKey) any {
+	limit := k.n
+	if k.n > 4096 {
+		limit = 2 * k.n
+	}
+	for c := k.n; c <= limit; c = sizeClass(c + 1) {
+		key := poolKey{k.dt, c}
+		if l := r.pool[key]; len(l) > 0 {
+			r.pool[key] = l[:len(l)-1]
+			k.n = c
+			return l[len(l)-1]
+		}
+	}
+	for c := k.n; c <= limit; c = sizeClass(c + 1) {
+		if f := r.be.keep.take(poolKey{k.dt, c}); f != nil {
+			k.n = c
+			return f
+		}
+	}
+	return nil
+}
+
+// sizeClass rounds n up to a multiple of an eighth of the power of two
+// below it (at most 12.5% more) from 4,096 elements on.
+func sizeClass(n int) int {
+	if n <= 4096 {
+		return n
+	}
+	step := 1 << (bits.Len(uint(n)) - 4)
+	return (n + step - 1) / step * step
+}
+
+// resize returns flat with length n (within its capacity).
+func resize(flat any, n int) any {
+	switch f := flat.(type) {
+	case []float32:
+		return f[:n]
+	case []float64:
+		return f[:n]
+	case []int32:
+		return f[:n]
+	case []int64:
+		return f[:n]
+	case []bool:
+		return f[:n]
+	}
+	return reflect.ValueOf(flat).Slice(0, n).Interface()
 }
 
 // release drops one reference to b's storage.
@@ -120,7 +195,7 @@ func (r *run) release(b *Buffer) {
 	}
 	b.st.refs--
 	if b.st.refs == 0 {
-		k := poolKey{b.shape.DType, b.shape.Size()}
+		k := b.st.key
 		r.pool[k] = append(r.pool[k], b.flat)
 		r.live -= bytesOf(k)
 	}
@@ -159,35 +234,38 @@ func (k *keep) clear() {
 }
 
 // give takes back the free buffers of a finished execution whose working
-// set peaked at peak bytes, and trims the keep to its limit, dropping the
-// smallest sizes first (in a fixed order).
+// set peaked at peak bytes, and trims the keep to its limit: first the
+// buffers of sizes this execution did not free (kept from earlier ones),
+// then the smallest sizes (each in a fixed order).
 func (k *keep) give(pool map[poolKey][]any, peak int64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.free == nil {
-		k.free = map[poolKey][]any{}
-	}
 	// The limit follows the executions: the largest of the last working
 	// set and half the previous limit.
 	k.limit = max(peak, k.limit/2)
+	stale := k.free
+	k.free = map[poolKey][]any{}
 	for key, l := range pool {
 		k.free[key] = append(k.free[key], l...)
 		k.bytes += int64(len(l)) * bytesOf(key)
 	}
+	for _, key := range sortedKeys(stale) {
+		l := stale[key]
+		if _, fresh := pool[key]; !fresh {
+			for len(l) > 0 && k.bytes > k.limit {
+				l[len(l)-1] = nil
+				l = l[:len(l)-1]
+				k.bytes -= bytesOf(key)
+			}
+		}
+		if len(l) > 0 {
+			k.free[key] = append(k.free[key], l...)
+		}
+	}
 	if k.bytes <= k.limit {
 		return
 	}
-	keys := make([]poolKey, 0, len(k.free))
-	for key := range k.free {
-		keys = append(keys, key)
-	}
-	slices.SortFunc(keys, func(a, b poolKey) int {
-		if c := cmp.Compare(bytesOf(a), bytesOf(b)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.dt, b.dt)
-	})
-	for _, key := range keys {
+	for _, key := range sortedKeys(k.free) {
 		for len(k.free[key]) > 0 && k.bytes > k.limit {
 			l := k.free[key]
 			l[len(l)-1] = nil
@@ -198,6 +276,21 @@ func (k *keep) give(pool map[poolKey][]any, peak int64) {
 			delete(k.free, key)
 		}
 	}
+}
+
+// sortedKeys returns m's keys, smallest size first.
+func sortedKeys(m map[poolKey][]any) []poolKey {
+	keys := make([]poolKey, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	slices.SortFunc(keys, func(a, b poolKey) int {
+		if c := cmp.Compare(bytesOf(a), bytesOf(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.dt, b.dt)
+	})
+	return keys
 }
 
 // temp returns a scratch buffer; free it with release.
@@ -235,10 +328,29 @@ func (e *Executable) Execute(inputs []backends.Buffer, _ []bool, _ backends.Devi
 			ins[i] = vals[in.id]
 		}
 		var t0 time.Time
+		var err error
 		if prof {
 			t0 = time.Now()
 		}
-		out, err := r.exec(n, ins)
+		var out *Buffer
+		switch {
+		case n.fused == fusedRowRed:
+			out = vals[n.id] // computed with its operand
+		case n.fused == fusedExpr:
+			var reds []rowRedRun
+			for _, red := range n.rowReds {
+				dst := r.alloc(red.node.shape)
+				vals[red.node.id] = dst
+				rr := rowRedRun{sum: red.node.op == backends.OpTypeReduceSum, dst: dst.flat.([]float32)}
+				if red.other != nil {
+					rr.other = vals[red.other.id].flat.([]float32)
+				}
+				reds = append(reds, rr)
+			}
+			out, err = r.expr(n, ins, e.reusable(n, ins, uses), reds)
+		default:
+			out, err = r.exec(n, ins)
+		}
 		if prof {
 			record(n, time.Since(t0))
 		}
@@ -269,6 +381,21 @@ func (e *Executable) Execute(inputs []backends.Buffer, _ []bool, _ backends.Devi
 		outs[i] = &Buffer{shape: v.shape, flat: v.flat}
 	}
 	return outs, nil
+}
+
+// reusable returns the buffer of an input of the fused expression n that
+// n may overwrite: read in full, by n alone, held by no other value, of
+// the output's shape; nil if none. Writing the output over an input that
+// is being read saves a fresh buffer and the memory traffic of filling it.
+func (e *Executable) reusable(n *Node, ins []*Buffer, uses []int) *Buffer {
+	for i, in := range n.inputs {
+		b := ins[i]
+		if n.expr.leaves[i].kind == leafFull && uses[in.id] == 1 && !e.isOut[in.id] && b.st != nil && b.st.refs == 1 &&
+			b.shape.DType == n.shape.DType && b.shape.Size() == n.shape.Size() {
+			return b
+		}
+	}
+	return nil
 }
 
 // exec runs one op.

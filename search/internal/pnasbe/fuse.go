@@ -17,6 +17,13 @@ const (
 	// ReLU6): inputs become y, lo, hi, t, f and the comparisons, which then
 	// have no readers unless others use them, are not run.
 	fusedBandMask
+	// fusedExpr is a tree of element-wise ops run as one (see fuseexpr.go):
+	// the node's inputs are the expression's leaves.
+	fusedExpr
+	// fusedRowRed is a per-row reduction of a fused expression's output,
+	// computed by the expression as it writes each row (the expression's
+	// node lists it in rowReds); running it is a no-op.
+	fusedRowRed
 )
 
 // fuse rewrites the fusable patterns among nodes (before Compile counts

@@ -38,6 +38,16 @@ func profiling() bool {
 
 func record(n *Node, d time.Duration) {
 	key := n.op.String()
+	if n.fused == fusedExpr {
+		key = n.expr.String()
+		for _, red := range n.rowReds {
+			if red.node.op == backends.OpTypeReduceSum {
+				key += "+RowSum"
+			} else {
+				key += "+RowDot"
+			}
+		}
+	}
 	if n.op == backends.OpTypeDotGeneral {
 		a := n.attr.(*dotAttr)
 		key = fmt.Sprintf("DotGeneral %v·%v c%v%v b%v%v", n.inputs[0].shape.Dimensions, n.inputs[1].shape.Dimensions, a.lc, a.rc, a.lb, a.rb)

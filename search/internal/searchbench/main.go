@@ -18,7 +18,7 @@ import (
 
 func main() {
 	spaceName := flag.String("space", "fmnist", "built-in search space")
-	what := flag.String("what", "weight", "weight, arch or allweight")
+	what := flag.String("what", "weight", "weight, arch, allweight or epoch (a warm-up epoch of pnas search on -data)")
 	gate := flag.String("gate", search.GateFullV2, "gate mode for -what arch")
 	k := flag.Int("k", 7, "number of candidates (first k of the default list)")
 	batch := flag.Int("batch", 64, "batch size")
@@ -26,12 +26,24 @@ func main() {
 	warm := flag.Int("warm", 2, "untimed steps first")
 	par := flag.Int("parallelism", 0, "Config.Parallelism: 0 concurrent ops on all cores, N > 0 ops one at a time with N workers")
 	head := flag.Float64("headroom", 0, "Config.MemoryHeadroom: memory limit per graph as a multiple of its planned working set (0: default, < 0: none)")
-	jsonOut := flag.Bool("json", false, "print one JSON line (median step time, cores used, peak RSS) instead of text")
+	jsonOut := flag.Bool("json", false, "print one JSON line (median step time, CPU-seconds per step, cores used, peak RSS) instead of text")
 	opprof := flag.Bool("opprofile", false, "print the time per op and shape of the pnas backend")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the timed steps")
 	backend := flag.String("backend", "", "Config.Backend: \"\" (pnas, the default), go, go:ops_sequential, ...")
 	repeat := flag.Int("repeat", 1, "run the same steps this many times (fresh searcher, same seed); report the per-step minimum too")
+	dataSpec := flag.String("data", "fashion-mnist", "data set of -what epoch (as pnas search --data)")
+	epochSteps := flag.Int("epoch-steps", 0, "-what epoch: stop after this many steps (0: the whole epoch)")
 	flag.Parse()
+	if *what == "epoch" {
+		if *opprof {
+			defer pnasbe.WriteProfile(os.Stdout, 40)
+		}
+		if err := epoch(*spaceName, *dataSpec, *backend, *k, *batch, *par, *epochSteps, *prof, *jsonOut); err != nil {
+			fmt.Fprintln(os.Stderr, "searchbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *opprof {
 		pnasbe.EnableProfile(true)
 		defer pnasbe.WriteProfile(os.Stdout, 40)
@@ -173,8 +185,8 @@ func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, 
 		median = (all[len(all)/2-1] + all[len(all)/2]) / 2
 	}
 	if jsonOut {
-		fmt.Printf("{\"median_s\": %.6f, \"cores\": %.3f, \"rss_mib\": %.1f, \"kernels\": %q}\n",
-			median, cpu/wall, float64(ru.Maxrss)/1024, kernels.KernelSet())
+		fmt.Printf("{\"median_s\": %.6f, \"cpu_s\": %.6f, \"cores\": %.3f, \"rss_mib\": %.1f, \"kernels\": %q}\n",
+			median, cpu/n, cpu/wall, float64(ru.Maxrss)/1024, kernels.KernelSet())
 		return nil
 	}
 	fmt.Printf("step median %.3f s\n", median)
