@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -58,17 +56,11 @@ func epoch(spaceName, dataSpec, backend string, k, batch, par, maxSteps int, pro
 	}
 	defer s.Close()
 	s.ManageProcessMemory()
-	if prof != "" {
-		f, err := os.Create(prof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(prof)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	steps := 0
 	var last time.Time
 	var lastCPU, loss float64

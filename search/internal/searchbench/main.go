@@ -105,17 +105,11 @@ func run(spaceName, what, gate, backend string, k, batch, steps, warm, par int, 
 	for i := range y {
 		y[i] = rng.IntN(plan.Classes)
 	}
-	if prof != "" {
-		f, err := os.Create(prof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(prof)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	// Every repetition runs the same steps (same seed, so the same paths);
 	// the per-step minimum over repetitions filters out other load on a
 	// shared machine.
@@ -207,3 +201,22 @@ func cpuSeconds() float64 {
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+// startCPUProfile starts a CPU profile into path ("" = none); stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
