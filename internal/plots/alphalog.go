@@ -48,6 +48,7 @@ func AlphaLogOdds(h AlphaHistory, warmupSteps float64) ([]byte, error) {
 			i := r*cols + c
 			p := plot.New()
 			grid[r][c] = p
+			p.Y.Tick.Marker = distinctTicks{}
 			p.X.Label.Text = "step"
 			p.Legend.Top = true
 			p.Legend.TextStyle.Font.Size = vg.Points(7)

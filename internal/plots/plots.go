@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -288,4 +289,42 @@ func LatencyAccuracy(title string, pts []Point) ([]byte, error) {
 	img := vgimg.New(6*vg.Inch, 4*vg.Inch)
 	p.Draw(draw.New(img))
 	return encode(img)
+}
+
+// distinctTicks are gonum's default ticks; when their labels repeat (on a
+// narrow range gonum can label 1.85 and 1.9 both "1.9"), the labelled ticks
+// get as many decimals as it takes to tell them apart.
+type distinctTicks struct{}
+
+func (distinctTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	if labelsDistinct(ticks) {
+		return ticks
+	}
+	for prec := 1; prec <= 8; prec++ {
+		out := append([]plot.Tick(nil), ticks...)
+		for i := range out {
+			if out[i].Label != "" {
+				out[i].Label = strconv.FormatFloat(out[i].Value, 'f', prec, 64)
+			}
+		}
+		if labelsDistinct(out) {
+			return out
+		}
+	}
+	return ticks
+}
+
+func labelsDistinct(ticks []plot.Tick) bool {
+	seen := map[string]bool{}
+	for _, t := range ticks {
+		if t.Label == "" {
+			continue
+		}
+		if seen[t.Label] {
+			return false
+		}
+		seen[t.Label] = true
+	}
+	return true
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"gonum.org/v1/plot"
+
 	"github.com/pnasml/pnas/search/space"
 )
 
@@ -62,4 +64,29 @@ func TestArchitecture(t *testing.T) {
 func TestLatencyAccuracy(t *testing.T) {
 	b, err := LatencyAccuracy("fmnist", []Point{{"a", 120, 0.9}, {"b", 80, 0.88}, {"c", 200, 0.91}})
 	checkPNG(t, b, err, "scatter.png")
+}
+
+func TestDistinctTicks(t *testing.T) {
+	// the case this is for: gonum labels 1.85 and 1.9 both "1.9"
+	if labelsDistinct(plot.DefaultTicks{}.Ticks(1.78, 1.905)) {
+		t.Log("gonum's own labels are distinct on [1.78, 1.905] now; the relabelling below is not exercised there")
+	}
+	for _, r := range [][2]float64{{1.78, 1.905}, {1.8899, 1.8951}, {0, 1}, {-0.3, 0.3}} {
+		ticks := distinctTicks{}.Ticks(r[0], r[1])
+		if !labelsDistinct(ticks) {
+			var labels []string
+			for _, tk := range ticks {
+				labels = append(labels, tk.Label)
+			}
+			t.Errorf("range %v: tick labels repeat: %q", r, labels)
+		}
+	}
+	// labels gonum already tells apart are kept as they are
+	def := plot.DefaultTicks{}.Ticks(0, 1)
+	got := distinctTicks{}.Ticks(0, 1)
+	for i := range def {
+		if def[i].Label != got[i].Label {
+			t.Errorf("range [0,1]: label %q became %q", def[i].Label, got[i].Label)
+		}
+	}
 }
