@@ -223,6 +223,32 @@ type cmp struct {
 	extraMACs                   map[string]float64
 }
 
+// compileRun compiles model for target into dir with the pnas binary pnas,
+// runs the program on the raw float32 input file and returns the program
+// and its logits.
+func compileRun(pnas, model, target, dir, input string) (bin string, logits []float32, err error) {
+	out, err := sh(pnas, "compile", model, "--target", target, "-o", dir)
+	if err != nil {
+		return "", nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	bin = lines[len(lines)-1]
+	dump := filepath.Join(dir, "out.bin")
+	if _, err := sh(bin, "-input", input, "-dump-output", dump); err != nil {
+		return "", nil, err
+	}
+	logits, err = readFloats(dump)
+	return bin, logits, err
+}
+
+// indexOps records model's ops under name for the per-layer picture.
+func (c *cmp) indexOps(name string, model *ir.Model) {
+	c.ops[name] = map[string]*ir.Op{}
+	for i := range model.Ops {
+		c.ops[name][model.Ops[i].Name] = &model.Ops[i]
+	}
+}
+
 // prepareExtra compiles a pnas model for every target and checks each
 // program's logits against the interpreter on one reference input.
 func (c *cmp) prepareExtra(name, path string, targets []string) (map[string]string, map[string]float64, error) {
@@ -230,10 +256,7 @@ func (c *cmp) prepareExtra(name, path string, targets []string) (map[string]stri
 	if err != nil {
 		return nil, nil, err
 	}
-	c.ops[name] = map[string]*ir.Op{}
-	for i := range model.Ops {
-		c.ops[name][model.Ops[i].Name] = &model.Ops[i]
-	}
+	c.indexOps(name, model)
 	st, err := model.Stats()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
@@ -264,18 +287,7 @@ func (c *cmp) prepareExtra(name, path string, targets []string) (map[string]stri
 	}
 	bins, vsInterp := map[string]string{}, map[string]float64{}
 	for _, t := range targets {
-		dir := filepath.Join(c.work, name+"-"+t)
-		out, err := sh(c.pnas, "compile", path, "--target", t, "-o", dir)
-		if err != nil {
-			return nil, nil, err
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		bin := lines[len(lines)-1]
-		dump := filepath.Join(dir, "out.bin")
-		if _, err := sh(bin, "-input", in, "-dump-output", dump); err != nil {
-			return nil, nil, err
-		}
-		got, err := readFloats(dump)
+		bin, got, err := compileRun(c.pnas, path, t, filepath.Join(c.work, name+"-"+t), in)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -303,10 +315,7 @@ func (c *cmp) prepare(m string, targets []string) (bins map[string]string, vsORT
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	c.ops[m] = map[string]*ir.Op{}
-	for i := range model.Ops {
-		c.ops[m][model.Ops[i].Name] = &model.Ops[i]
-	}
+	c.indexOps(m, model)
 	input, err := readFloats(filepath.Join(c.models, m+".ref_input.bin"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -334,17 +343,7 @@ func (c *cmp) prepare(m string, targets []string) (bins map[string]string, vsORT
 	}
 	for _, b := range builds {
 		t := b.label
-		out, err := sh(b.pnas, "compile", js, "--target", b.target, "-o", b.dir)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		bin := lines[len(lines)-1]
-		dump := filepath.Join(b.dir, "out.bin")
-		if _, err := sh(bin, "-input", filepath.Join(c.models, m+".ref_input.bin"), "-dump-output", dump); err != nil {
-			return nil, nil, nil, err
-		}
-		got, err := readFloats(dump)
+		bin, got, err := compileRun(b.pnas, js, b.target, b.dir, filepath.Join(c.models, m+".ref_input.bin"))
 		if err != nil {
 			return nil, nil, nil, err
 		}
