@@ -26,10 +26,13 @@ SEARCH_EPOCHS=${SEARCH_EPOCHS:-15}
 SEARCH_LIMIT=${SEARCH_LIMIT:-0}  # training images the search uses (0 = all 60,000: 55,000 + 5,000 held out)
 TRAIN_EPOCHS=${TRAIN_EPOCHS:-30}
 TRAIN_LIMIT=${TRAIN_LIMIT:-0}    # training images pnas train uses (0 = all)
-RANDOM_N=${RANDOM_N:-5}
+RANDOM_N=${RANDOM_N:-5}           # random architectures of the space, any latency
+RANDOM_AT=${RANDOM_AT:-0}         # random architectures per latency target, predicted latency within RANDOM_TOL of it
+RANDOM_TOL=${RANDOM_TOL:-0.1}
 UNIFORM=${UNIFORM:-k3e3,k3e6,k7e6}
 SEED=${SEED:-1}
 SHIP_EPOCHS=${SHIP_EPOCHS:-0}    # > 0: the shipped architecture is trained again on the whole split for this many epochs
+SHIP_FLAGS=${SHIP_FLAGS:-}       # more pnas train flags for that training
 SEARCH_FLAGS=${SEARCH_FLAGS:-}   # more pnas search flags, e.g. "--arch-lr 0.01 --arch-every 2" for a short schedule
 TRAIN_FLAGS=${TRAIN_FLAGS:-}     # more pnas train flags
 if [ -z "${TARGET:-}" ]; then
@@ -52,6 +55,10 @@ if [ -z "$SHIP" ]; then SHIP=${TS[$((${#TS[@]} / 2))]}; fi
 # settings of this run, kept beside the results (and checked on a rerun, so a
 # resumed run cannot silently mix two scales)
 settings="target=$TARGET data=$DATA latency_targets=$LATENCY_TARGETS ship=$SHIP search_warmup=$SEARCH_WARMUP search_epochs=$SEARCH_EPOCHS search_limit=$SEARCH_LIMIT train_epochs=$TRAIN_EPOCHS train_limit=$TRAIN_LIMIT random=$RANDOM_N uniform=$UNIFORM seed=$SEED ship_epochs=$SHIP_EPOCHS search_flags=$SEARCH_FLAGS train_flags=$TRAIN_FLAGS"
+# settings added later are recorded only when set, so that runs started
+# before them still match
+if [ "$RANDOM_AT" != 0 ]; then settings="$settings random_at=$RANDOM_AT random_tol=$RANDOM_TOL"; fi
+if [ -n "$SHIP_FLAGS" ]; then settings="$settings ship_flags=$SHIP_FLAGS"; fi
 if [ -f "$OUT/settings.txt" ]; then
 	if [ "$(cat "$OUT/settings.txt")" != "$settings" ]; then
 		echo "fullrun: $OUT was started with other settings:" >&2
@@ -121,15 +128,15 @@ search() {
 }
 
 train() {
-	local model=$1 dir=$2 limit=${3:-$TRAIN_LIMIT} epochs=${4:-$TRAIN_EPOCHS} r
+	local model=$1 dir=$2 limit=${3:-$TRAIN_LIMIT} epochs=${4:-$TRAIN_EPOCHS} flags=${5:-$TRAIN_FLAGS} r
 	r=$(resume_or_fresh "$dir")
 	if [ -n "$r" ]; then
 		# shellcheck disable=SC2086
 		$PNAS train $r
 	else
-		# shellcheck disable=SC2086 # TRAIN_FLAGS is a list of flags
+		# shellcheck disable=SC2086 # flags is a list of flags
 		$PNAS train "$model" --data "$DATA" --train-limit "$limit" --epochs "$epochs" \
-			--seed "$SEED" $TRAIN_FLAGS -o "$dir"
+			--seed "$SEED" $flags -o "$dir"
 	fi
 }
 
@@ -141,8 +148,27 @@ for t in "${TS[@]}"; do
 	stage "search $t" "$OUT/search-$t/model.json" search "$t"
 done
 
-# 3. baselines of the same space, with fresh weights
-stage baselines "$OUT/nets/.done" bash -c "$PNAS sample --space fmnist -n $RANDOM_N --seed $SEED --uniform $UNIFORM -o $OUT/nets && touch $OUT/nets/.done"
+# 3. baselines of the same space, with fresh weights: uniform nets, random
+#    nets of any latency, and random nets at each target's latency
+baselines() {
+	local args=()
+	if [ "$RANDOM_N" -gt 0 ]; then args+=(-n "$RANDOM_N"); fi
+	if [ -n "$UNIFORM" ]; then args+=(--uniform "$UNIFORM"); fi
+	rm -rf "$OUT/nets.tmp"
+	if [ ${#args[@]} -gt 0 ]; then
+		$PNAS sample --space fmnist "${args[@]}" --seed "$SEED" -o "$OUT/nets.tmp"
+	fi
+	if [ "$RANDOM_AT" -gt 0 ]; then
+		for t in "${TS[@]}"; do
+			$PNAS sample --space fmnist -n "$RANDOM_AT" --latency-target "$t" --tolerance "$RANDOM_TOL" \
+				--lut "$OUT/lut.json" --seed "$SEED" -o "$OUT/nets.tmp"
+		done
+	fi
+	rm -rf "$OUT/nets"
+	mv "$OUT/nets.tmp" "$OUT/nets"
+	touch "$OUT/nets/.done"
+}
+stage baselines "$OUT/nets/.done" baselines
 
 # 4. every network trained from scratch with the same recipe; selection on the held-out part
 nets=()
@@ -167,7 +193,7 @@ stage pareto "$OUT/pareto/pareto.json" $PNAS pareto "${nets[@]}" --target "$TARG
 #    checked with its own program
 shipped=$OUT/train-$SHIP/model.json
 if [ "$SHIP_EPOCHS" -gt 0 ]; then
-	stage "train shipped" "$OUT/ship-train/model.json" train "$OUT/search-$SHIP/model.json" "$OUT/ship-train" 0 "$SHIP_EPOCHS"
+	stage "train shipped" "$OUT/ship-train/model.json" train "$OUT/search-$SHIP/model.json" "$OUT/ship-train" 0 "$SHIP_EPOCHS" "$TRAIN_FLAGS $SHIP_FLAGS"
 	shipped=$OUT/ship-train/model.json
 fi
 stage compile "$OUT/ship/model" $PNAS compile "$shipped" --target "$TARGET" -o "$OUT/ship"

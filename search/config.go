@@ -18,12 +18,32 @@ const (
 	GateAll = "all"
 )
 
+// Derivation rules: how the searched network is read off alpha.
+const (
+	// DeriveArgmax keeps the most probable candidate of every layer (the
+	// reference).
+	DeriveArgmax = "argmax"
+	// DeriveBudget keeps the most probable architecture (largest sum of
+	// log softmax(alpha) over the layers) whose predicted latency lies
+	// within DeriveBand below the target latency: the budget the user gave
+	// is spent where alpha ranks the candidates highest. Without one in the
+	// band, the most probable one under the target; without that, argmax.
+	DeriveBudget = "budget"
+	// DeriveBand is the relative width of DeriveBudget's band: [T(1-band), T].
+	DeriveBand = 0.1
+)
+
 // Latency loss forms.
 const (
 	// LossMulLog is a * CE * (ln E / ln T)^beta.
 	LossMulLog = "mul#log"
 	// LossAddLinear is CE + lambda * (E - T) / T.
 	LossAddLinear = "add#linear"
+	// LossAddHinge is CE + lambda * max(0, (E - T) / T): no latency
+	// pressure below the target, so that the search spends the budget it is
+	// given instead of shrinking the network toward the fastest one (a
+	// pnas addition to the reference's two forms).
+	LossAddHinge = "add#hinge"
 	// LossNone is plain CE: no latency term.
 	LossNone = "none"
 )
@@ -57,12 +77,13 @@ type Config struct {
 	ArchSkipEpoch0  bool    // no architecture steps in the first search epoch
 	AlphaInitStd    float64 // alpha ~ N(0, std^2)
 	GateMode        string  // GateFullV2, GateTwo, GateAll or GateReinforce
+	Derive          string  // DeriveArgmax ("" too) or DeriveBudget: how the searched network is read off alpha
 
 	RLSamples       int     // reinforce: paths sampled per architecture step (M)
 	RLLatencyWeight float64 // reinforce: w of the reward ACC * (LAT/T)^w (0: accuracy alone)
 	RLBaselineDecay float64 // reinforce: b += decay * (mean R - b)
 
-	LatencyLoss   string  // the loss form: LossMulLog, LossAddLinear or LossNone (see LossFunc)
+	LatencyLoss   string  // the loss form: LossMulLog, LossAddLinear, LossAddHinge or LossNone (see LossFunc)
 	TargetLatency float64 // T, in the latency table's unit (microseconds)
 	LatencyA      float64 // a of mul#log
 	LatencyBeta   float64 // beta of mul#log
@@ -200,6 +221,15 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("search config: GateMode: expected %q, %q, %q or %q, got %q", GateFullV2, GateTwo, GateAll, GateReinforce, c.GateMode)
 	}
+	switch c.Derive {
+	case "", DeriveArgmax:
+	case DeriveBudget:
+		if !(c.TargetLatency > 0) || math.IsInf(c.TargetLatency, 0) {
+			return fmt.Errorf("search config: TargetLatency: expected a finite value > 0 for derivation %q, got %v", DeriveBudget, c.TargetLatency)
+		}
+	default:
+		return fmt.Errorf("search config: Derive: expected %q or %q, got %q", DeriveArgmax, DeriveBudget, c.Derive)
+	}
 	switch c.LatencyLoss {
 	case LossNone:
 	case LossMulLog:
@@ -215,7 +245,7 @@ func (c *Config) Validate() error {
 		if err := nonneg("LatencyBeta", c.LatencyBeta); err != nil {
 			return err
 		}
-	case LossAddLinear:
+	case LossAddLinear, LossAddHinge:
 		if err := pos("TargetLatency", c.TargetLatency); err != nil {
 			return err
 		}
@@ -223,7 +253,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 	default:
-		return fmt.Errorf("search config: LatencyLoss: expected %q, %q or %q, got %q", LossMulLog, LossAddLinear, LossNone, c.LatencyLoss)
+		return fmt.Errorf("search config: LatencyLoss: expected %q, %q, %q or %q, got %q", LossMulLog, LossAddLinear, LossAddHinge, LossNone, c.LatencyLoss)
 	}
 	return nil
 }

@@ -16,15 +16,15 @@ type DeriveOptions struct {
 	Target string   // target tag the latency table was measured on
 }
 
-// Derive keeps the most probable candidate of every searchable layer
-// (argmax of alpha), drops the layers where Zero wins (their identity
-// residual remains) and returns the network as an *ir.Model carrying the
+// Derive keeps the candidates Chosen picks (by default the most probable
+// candidate of every searchable layer, the argmax of alpha), drops the
+// layers where Zero is chosen (their identity residual remains) and returns the network as an *ir.Model carrying the
 // trained supernet weights of the kept candidates, BN running statistics
 // included. Op names follow the supernet's weight names without the
 // candidate: "stem.conv", "first.dw.bn", "s2.l0.expand.conv", "head.act",
 // "classifier"; every op carries its block annotation.
 func (s *Searcher) Derive(opt DeriveOptions) (*ir.Model, error) {
-	return s.DeriveChoice(s.Argmax(), opt)
+	return s.DeriveChoice(s.Chosen(), opt)
 }
 
 // DeriveChoice is Derive for an explicit choice of candidate per layer.

@@ -109,11 +109,11 @@ func (m *LatencyModel) Of(choice []int) float64 {
 // LossFunc is the loss of an architecture step: cross entropy combined
 // with the expected latency in the form Config.LatencyLoss names.
 type LossFunc struct {
-	Form   string  // LossMulLog, LossAddLinear or LossNone
+	Form   string  // LossMulLog, LossAddLinear, LossAddHinge or LossNone
 	Target float64 // T
 	A      float64 // mul#log factor
 	Beta   float64 // mul#log exponent
-	Lambda float64 // add#linear weight
+	Lambda float64 // add#linear and add#hinge weight
 }
 
 // LossFunc returns the loss function configured by c.
@@ -128,6 +128,11 @@ func (l LossFunc) Eval(ce, e float64) (loss, dCE, dE float64, err error) {
 	case LossNone, "":
 		return ce, 1, 0, nil
 	case LossAddLinear:
+		return ce + l.Lambda*(e-l.Target)/l.Target, 1, l.Lambda / l.Target, nil
+	case LossAddHinge:
+		if e <= l.Target {
+			return ce, 1, 0, nil
+		}
 		return ce + l.Lambda*(e-l.Target)/l.Target, 1, l.Lambda / l.Target, nil
 	case LossMulLog:
 		lt := math.Log(l.Target)

@@ -53,6 +53,8 @@ func TestLatencyLossForms(t *testing.T) {
 	for _, l := range []LossFunc{
 		{Form: LossMulLog, Target: 80, A: 0.2, Beta: 0.3},
 		{Form: LossAddLinear, Target: 80, Lambda: 0.1},
+		{Form: LossAddHinge, Target: 80, Lambda: 0.1},
+		{Form: LossAddHinge, Target: 120, Lambda: 0.1},
 		{Form: LossNone},
 	} {
 		ce, e := 1.7, 95.0
@@ -66,6 +68,9 @@ func TestLatencyLossForms(t *testing.T) {
 			want = 0.2 * ce * math.Pow(math.Log(e)/math.Log(80), 0.3)
 		case LossAddLinear:
 			want = ce + 0.1*(e-80)/80
+		case LossAddHinge:
+			// above the target as add#linear; below it plain CE
+			want = ce + 0.1*math.Max(0, (e-l.Target)/l.Target)
 		default:
 			want = ce
 		}
@@ -106,7 +111,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.BatchSize = 1 }, "BatchSize: expected >= 2, got 1"},
 		{func(c *Config) { c.Momentum = 1 }, "Momentum: expected a value in [0, 1), got 1"},
 		{func(c *Config) { c.TargetLatency = 0 }, "TargetLatency: expected a finite value > 0, got 0"},
-		{func(c *Config) { c.LatencyLoss = "mul" }, `LatencyLoss: expected "mul#log", "add#linear" or "none", got "mul"`},
+		{func(c *Config) { c.LatencyLoss = "mul" }, `LatencyLoss: expected "mul#log", "add#linear", "add#hinge" or "none", got "mul"`},
 		{func(c *Config) { c.ArchEvery = 0 }, "ArchEvery: expected >= 1, got 0"},
 	} {
 		c := DefaultConfig()

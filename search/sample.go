@@ -74,3 +74,36 @@ func ChoiceString(p *space.Plan, choice []int) string {
 	}
 	return strings.Join(names, "-")
 }
+
+// MaxSampleDraws bounds the draws of SampleWithin.
+const MaxSampleDraws = 20_000_000
+
+// SampleWithin draws n architectures of the plan, each layer's candidate
+// uniformly, keeping only those whose latency under lm lies in [lo, hi]
+// (rejection sampling: the kept ones are uniform over the architectures of
+// that latency band, the random-search baseline at equal latency). The
+// same plan, table, band, n and seed give the same architectures. It
+// fails, naming the band and the draws made, when fewer than n land in the
+// band within MaxSampleDraws draws.
+func SampleWithin(p *space.Plan, lm *LatencyModel, lo, hi float64, n int, seed int64) ([][]int, error) {
+	if !(lo <= hi) {
+		return nil, fmt.Errorf("search: sample: latency band [%g, %g] µs is empty", lo, hi)
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), streamArch))
+	var out [][]int
+	c := make([]int, len(p.Layers))
+	for draws := 0; len(out) < n; draws++ {
+		if draws == MaxSampleDraws {
+			return nil, fmt.Errorf("search: sample: %d of %d architectures within [%.1f, %.1f] µs (table %s) after %d draws; widen the band or move the target toward the space's typical latency",
+				len(out), n, lo, hi, lm.TableID, draws)
+		}
+		// the same draws as archnet.Random, without a slice per draw
+		for l, layer := range p.Layers {
+			c[l] = rng.IntN(len(layer.Candidates))
+		}
+		if l := lm.Of(c); l >= lo && l <= hi {
+			out = append(out, append([]int(nil), c...))
+		}
+	}
+	return out, nil
+}

@@ -115,7 +115,7 @@ func (s *Searcher) Run(ctx context.Context, d Data, h Hooks) error {
 		train := s.pos.Epoch >= c.WarmupEpochs+c.SearchEpochs
 		var fixed []int
 		if train {
-			fixed = s.Argmax()
+			fixed = s.Chosen()
 		}
 		order := permutation(d.Train.Len(), uint64(c.Seed), streamOrder+uint64(s.pos.Epoch))
 		for s.pos.Iter < iters {

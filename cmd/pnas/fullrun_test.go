@@ -29,7 +29,8 @@ func TestFullRunScript(t *testing.T) {
 	env := append(os.Environ(),
 		"PNAS="+pnasWrapper(t), "FULLRUN_OUT="+out, "DATA=fashion-mnist-subset", "TARGET=amd64",
 		"LATENCY_TARGETS=300us", "SEARCH_LIMIT=640", "SEARCH_WARMUP=1", "SEARCH_EPOCHS=1",
-		"TRAIN_LIMIT=640", "TRAIN_EPOCHS=2", "RANDOM_N=1", "UNIFORM=k3e3", "SEED=3", "SHIP_EPOCHS=2")
+		"TRAIN_LIMIT=640", "TRAIN_EPOCHS=2", "RANDOM_N=1", "UNIFORM=k3e3", "SEED=3", "SHIP_EPOCHS=2",
+		"RANDOM_AT=1", "RANDOM_TOL=0.5")
 	run := func(extra ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
@@ -65,7 +66,7 @@ func TestFullRunScript(t *testing.T) {
 		return names
 	}
 	want := []string{"profile", "search 300us", "baselines", "train searched 300us", "train fmnist-k3e3",
-		"train fmnist-random-0", "pareto", "train shipped", "compile", "eval"}
+		"train fmnist-random-0", "train fmnist-random-300us-0", "pareto", "train shipped", "compile", "eval"}
 	if got := stages(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("stages %q, want %q", got, want)
 	}
@@ -85,8 +86,8 @@ func TestFullRunScript(t *testing.T) {
 			t.Errorf("pareto row %+v", r)
 		}
 	}
-	if groups["searched"] != 1 || groups["uniform"] != 1 || groups["random"] != 1 {
-		t.Errorf("pareto groups %v, want one searched, uniform and random net", groups)
+	if groups["searched"] != 1 || groups["uniform"] != 1 || groups["random"] != 2 {
+		t.Errorf("pareto groups %v, want one searched and uniform net and two random ones (one at the target's latency)", groups)
 	}
 	// the shipped model, checked with its own program
 	var ev struct {

@@ -36,11 +36,12 @@ type SearchCmd struct {
 	Target        string  `help:"Target whose latency table the search optimises against." default:"amd64"`
 	LUT           string  `name:"lut" help:"Latency table file (default: the target's)." type:"existingfile" placeholder:"TABLE.json"`
 	LatencyTarget string  `name:"latency-target" help:"Target latency T, e.g. 80us or 1.2ms (default: the geometric mean of the fastest and slowest network in the table)." placeholder:"DURATION"`
-	Loss          string  `help:"Latency loss: mul#log (a*CE*(ln E/ln T)^beta), add#linear (CE + lambda*(E-T)/T) or none." default:"mul#log" enum:"mul#log,add#linear,none"`
+	Loss          string  `help:"Latency loss: mul#log (a*CE*(ln E/ln T)^beta), add#linear (CE + lambda*(E-T)/T), add#hinge (CE + lambda*max(0,(E-T)/T): no pressure below the target) or none." default:"mul#log" enum:"mul#log,add#linear,add#hinge,none"`
 	LossA         float64 `name:"loss-a" help:"a of mul#log." default:"0.2"`
 	LossBeta      float64 `name:"loss-beta" help:"beta of mul#log." default:"0.3"`
-	LossLambda    float64 `name:"loss-lambda" help:"lambda of add#linear." default:"0.1"`
+	LossLambda    float64 `name:"loss-lambda" help:"lambda of add#linear and add#hinge." default:"0.1"`
 
+	Derive         string  `help:"How the network is read off alpha: argmax (the most probable candidate of every layer, the reference) or budget (the most probable architecture whose predicted latency lies within 10% below --latency-target: the budget is spent where alpha ranks the candidates highest)." default:"argmax" enum:"argmax,budget"`
 	Gates          string  `help:"Gate gradient: full_v2, two (two paths, rescaled), all (every candidate weighted, DARTS-style) or reinforce (sampled paths rewarded by ACC*(LAT/T)^w; --loss is not used)." default:"full_v2" enum:"full_v2,two,all,reinforce"`
 	RLSamples      int     `name:"rl-samples" help:"reinforce: paths sampled per architecture step." default:"10"`
 	RLWeight       float64 `name:"rl-weight" help:"reinforce: latency exponent w of the reward ACC*(LAT/T)^w (0: accuracy alone)." default:"-0.1"`
@@ -122,7 +123,7 @@ var configFlags = map[string]string{
 	"BatchSize": "--batch", "ArchBatchSize": "--arch-batch", "WarmupEpochs": "--warmup-epochs", "SearchEpochs": "--epochs",
 	"TrainEpochs": "--train-epochs", "ArchEvery": "--arch-every", "Parallelism": "--threads", "WarmupLR": "--warmup-lr",
 	"LR": "--lr", "TrainLR": "--train-lr", "WeightDecay": "--weight-decay", "LabelSmoothing": "--label-smoothing",
-	"ArchLR": "--arch-lr", "GateMode": "--gates", "LatencyLoss": "--loss", "TargetLatency": "--latency-target",
+	"ArchLR": "--arch-lr", "GateMode": "--gates", "Derive": "--derive", "LatencyLoss": "--loss", "TargetLatency": "--latency-target",
 	"LatencyA": "--loss-a", "LatencyBeta": "--loss-beta", "LatencyLambda": "--loss-lambda",
 }
 
@@ -163,7 +164,7 @@ func (c *SearchCmd) checkFlags() error {
 		}
 	}
 	cfg := c.baseConfig()
-	if cfg.LatencyLoss != search.LossNone || cfg.GateMode == search.GateReinforce {
+	if cfg.LatencyLoss != search.LossNone || cfg.GateMode == search.GateReinforce || cfg.Derive == search.DeriveBudget {
 		cfg.TargetLatency = 100 // checked against the table later
 	}
 	return flagError(cfg.Validate())
@@ -194,7 +195,7 @@ func (c *SearchCmd) baseConfig() search.Config {
 	cfg.BatchSize, cfg.ArchBatchSize = c.Batch, c.ArchBatch
 	cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs, cfg.TrainLR = c.WarmupEpochs, c.Epochs, c.TrainEpochs, c.TrainLR
 	cfg.LR, cfg.WarmupLR, cfg.WeightDecay, cfg.LabelSmoothing = c.LR, c.WarmupLR, c.WeightDecay, c.LabelSmoothing
-	cfg.ArchLR, cfg.ArchEvery, cfg.GateMode = c.ArchLR, c.ArchEvery, c.Gates
+	cfg.ArchLR, cfg.ArchEvery, cfg.GateMode, cfg.Derive = c.ArchLR, c.ArchEvery, c.Gates, c.Derive
 	cfg.RLSamples, cfg.RLLatencyWeight = c.RLSamples, c.RLWeight
 	cfg.LatencyLoss, cfg.LatencyA, cfg.LatencyBeta, cfg.LatencyLambda = c.Loss, c.LossA, c.LossBeta, c.LossLambda
 	cfg.Parallelism, cfg.Backend = c.Threads, c.Backend
@@ -207,7 +208,7 @@ func (c *SearchCmd) baseConfig() search.Config {
 // and the slowest.
 func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Config, error) {
 	cfg := c.baseConfig()
-	if c.Loss != search.LossNone || c.Gates == search.GateReinforce {
+	if c.Loss != search.LossNone || c.Gates == search.GateReinforce || c.Derive == search.DeriveBudget {
 		lm, err := search.NewLatencyModel(plan, lat)
 		if err != nil {
 			return cfg, err
@@ -292,7 +293,7 @@ func (c *SearchCmd) Run(g *globals) error {
 		lat   search.LatencyTable
 		lfile string
 	)
-	if c.Loss != search.LossNone || c.Gates == search.GateReinforce || !resume {
+	if c.Loss != search.LossNone || c.Gates == search.GateReinforce || c.Derive == search.DeriveBudget || !resume {
 		lut, lfile, err = c.loadTable()
 		if err != nil {
 			return err
@@ -475,7 +476,7 @@ func (c *SearchCmd) data(plan *space.Plan) (search.Data, error) {
 // held-out accuracy as the model will run (running statistics), writes the
 // derived model and the plots, and reports.
 func (c *SearchCmd) derive(g *globals, rd *search.RunDir, s *search.Searcher, plan *space.Plan, d search.Data, lut *targets.LUT) error {
-	arg := s.Argmax()
+	arg := s.Chosen()
 	if c.BNImages > 0 {
 		if err := s.RecalibrateBN(d.Train, d.Norm, arg, c.BNImages); err != nil {
 			return err
