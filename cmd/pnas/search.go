@@ -558,13 +558,20 @@ func writePlots(dir string, plan *space.Plan, m *ir.Model, recs []search.EpochRe
 			}
 		}
 		png("alpha.png", func() ([]byte, error) { return plots.Alpha(h) })
-		var warm float64 // weight steps of the warm-up epochs
+		// the weight steps before the first architecture step: the
+		// warm-up, and the first search epoch when it skips them
+		var fixed float64
+		label := ""
 		for _, r := range recs {
-			if r.Warmup {
-				warm = float64(r.WeightSteps)
+			if r.ArchSteps > 0 {
+				break
+			}
+			fixed = float64(r.WeightSteps)
+			if !r.Warmup {
+				label = "warm-up and first search epoch (alpha fixed)"
 			}
 		}
-		png("alpha-logodds.png", func() ([]byte, error) { return plots.AlphaLogOdds(h, warm) })
+		png("alpha-logodds.png", func() ([]byte, error) { return plots.AlphaLogOdds(h, fixed, label) })
 	}
 	blocks, err := archBlocks(m, plan)
 	if err != nil {

@@ -18,9 +18,14 @@ var colorGrey = color.NRGBA{0x7f, 0x7f, 0x7f, 0x30}
 // of every candidate, ln p_j minus the mean of ln p_k over the layer's
 // candidates (alpha up to a constant), on an axis scaled to the data, so
 // that the small movements of a short search show; a last panel gives the
-// entropy of every layer in nats (ln K is uniform). warmupSteps > 0 shades
-// and labels the warm-up steps, in which alpha does not change.
-func AlphaLogOdds(h AlphaHistory, warmupSteps float64) ([]byte, error) {
+// entropy of every layer in nats (ln K is uniform). fixedSteps > 0 shades
+// the first steps, in which alpha does not change (the warm-up, and the
+// first search epoch when it has no architecture steps), and labels them
+// with fixedLabel (default "warm-up (alpha fixed)").
+func AlphaLogOdds(h AlphaHistory, fixedSteps float64, fixedLabel string) ([]byte, error) {
+	if fixedLabel == "" {
+		fixedLabel = "warm-up (alpha fixed)"
+	}
 	n := len(h.Probs)
 	if n == 0 || len(h.Steps) == 0 {
 		return nil, fmt.Errorf("plots: no layers to plot")
@@ -30,17 +35,17 @@ func AlphaLogOdds(h AlphaHistory, warmupSteps float64) ([]byte, error) {
 	rows := (panels + cols - 1) / cols
 	grid := make([][]*plot.Plot, rows)
 	shadeWarmup := func(p *plot.Plot, lo, hi float64) {
-		if warmupSteps <= 0 {
+		if fixedSteps <= 0 {
 			return
 		}
-		poly, err := plotter.NewPolygon(plotter.XYs{{X: 0, Y: lo}, {X: warmupSteps, Y: lo}, {X: warmupSteps, Y: hi}, {X: 0, Y: hi}})
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: 0, Y: lo}, {X: fixedSteps, Y: lo}, {X: fixedSteps, Y: hi}, {X: 0, Y: hi}})
 		if err != nil {
 			return
 		}
 		poly.Color = colorGrey
 		poly.LineStyle.Width = 0
 		p.Add(poly)
-		p.Legend.Add("warm-up (alpha fixed)", poly)
+		p.Legend.Add(fixedLabel, poly)
 	}
 	for r := range grid {
 		grid[r] = make([]*plot.Plot, cols)

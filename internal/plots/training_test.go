@@ -60,9 +60,9 @@ func TestAlphaLogOdds(t *testing.T) {
 		}
 		h.Probs = append(h.Probs, recs)
 	}
-	b, err := AlphaLogOdds(h, 100)
+	b, err := AlphaLogOdds(h, 100, "")
 	checkPNG(t, b, err, "alpha-logodds.png")
-	if _, err := AlphaLogOdds(AlphaHistory{}, 0); err == nil {
+	if _, err := AlphaLogOdds(AlphaHistory{}, 0, ""); err == nil {
 		t.Fatal("no layers: expected an error")
 	}
 }
