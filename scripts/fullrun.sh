@@ -187,7 +187,7 @@ done
 
 # 5. compile, time and evaluate every network on the 10,000 test images; plot
 stage pareto "$OUT/pareto/pareto.json" $PNAS pareto "${nets[@]}" --target "$TARGET" \
-	--latency-target "$SHIP" --data "$DATA" --split test -o "$OUT/pareto"
+	--latency-target "$(IFS=,; echo "${TS[*]}")" --data "$DATA" --split test -o "$OUT/pareto"
 
 # 6. the shipped model (trained again on the whole split when SHIP_EPOCHS > 0),
 #    checked with its own program

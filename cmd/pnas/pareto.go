@@ -26,7 +26,7 @@ type ParetoCmd struct {
 	Limit         int      `help:"Evaluate only the first N images (0 = all)." default:"0"`
 	Target        string   `help:"Target to compile for (default: the built-in target with the best kernels this machine runs)." placeholder:"NAME"`
 	Runs          int      `help:"Timed runs per network (batch 1, 1 thread)." default:"200"`
-	LatencyTarget string   `name:"latency-target" help:"Target latency to mark, e.g. 300us." placeholder:"DURATION"`
+	LatencyTarget []string `name:"latency-target" help:"Target latencies to mark, e.g. 300us or 110us,180us,300us." placeholder:"DURATION,..."`
 	Title         string   `help:"Plot title (default: data set and target)."`
 	Output        string   `short:"o" required:"" help:"Directory for pareto.png, pareto.json, pareto.md and the compiled programs." placeholder:"DIR"`
 }
@@ -37,7 +37,7 @@ func (ParetoCmd) Help() string {
 1 thread, median), measures its top-1 accuracy with the same program
 (-eval) on the split, and writes DIR/pareto.png (accuracy against latency,
 one colour and marker per group, each group's Pareto front, the target
-latency marked), DIR/pareto.json and DIR/pareto.md (a table of accuracy,
+latencies marked), DIR/pareto.json and DIR/pareto.md (a table of accuracy,
 latency, MACs and parameters for every net).
 
 Examples:
@@ -63,13 +63,13 @@ func (c *ParetoCmd) Run(g *globals) error {
 	if c.Runs < 1 {
 		return &exitError{code: 2, err: fmt.Errorf("--runs: expected a positive number, got %d", c.Runs)}
 	}
-	var target float64
-	if c.LatencyTarget != "" {
-		t, err := parseMicros(c.LatencyTarget)
+	var lts []float64
+	for _, s := range c.LatencyTarget {
+		t, err := parseMicros(s)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
-		target = t
+		lts = append(lts, t)
 	}
 	type net struct {
 		group, path string
@@ -167,7 +167,7 @@ func (c *ParetoCmd) Run(g *globals) error {
 	if title == "" {
 		title = fmt.Sprintf("%s %s accuracy vs latency on %s", c.Data, c.Split, t.Name)
 	}
-	if err := writePNG(filepath.Join(c.Output, "pareto.png"), func() ([]byte, error) { return plots.Pareto(title, groups, target) }); err != nil {
+	if err := writePNG(filepath.Join(c.Output, "pareto.png"), func() ([]byte, error) { return plots.Pareto(title, groups, lts...) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "wrote %s, %s, %s\n", filepath.Join(c.Output, "pareto.png"), filepath.Join(c.Output, "pareto.json"), filepath.Join(c.Output, "pareto.md"))

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -23,9 +24,9 @@ type Group struct {
 // Pareto plots accuracy against latency for several groups of networks,
 // each with its own colour and marker shape, every point labelled, the
 // Pareto front of every group drawn as a step line (the best accuracy
-// reachable at each latency) and the target latency, when > 0, as a
-// dashed vertical line.
-func Pareto(title string, groups []Group, targetUS float64) ([]byte, error) {
+// reachable at each latency) and every target latency as a dashed
+// vertical line.
+func Pareto(title string, groups []Group, targetsUS ...float64) ([]byte, error) {
 	var all plotter.XYs
 	for _, g := range groups {
 		for _, q := range g.Points {
@@ -40,8 +41,10 @@ func Pareto(title string, groups []Group, targetUS float64) ([]byte, error) {
 	p.X.Label.Text = "latency (µs, batch 1, 1 thread, compiled program)"
 	p.Y.Label.Text = "top-1 accuracy"
 	xmin, xmax, ymin, ymax := plotter.XYRange(all)
-	if targetUS > 0 {
-		xmin, xmax = math.Min(xmin, targetUS), math.Max(xmax, targetUS)
+	var tl []string
+	for _, t := range targetsUS {
+		xmin, xmax = math.Min(xmin, t), math.Max(xmax, t)
+		tl = append(tl, fmt.Sprintf("%.0f", t))
 	}
 	mx, my := max((xmax-xmin)*0.08, 0.02*max(xmax, 1)), max((ymax-ymin)*0.08, 0.01)
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin-mx, xmax+mx, ymin-my, ymax+my
@@ -88,8 +91,8 @@ func Pareto(title string, groups []Group, targetUS float64) ([]byte, error) {
 		lb.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(2)}
 		p.Add(lb)
 	}
-	if targetUS > 0 {
-		l, err := plotter.NewLine(plotter.XYs{{X: targetUS, Y: p.Y.Min}, {X: targetUS, Y: p.Y.Max}})
+	for i, t := range targetsUS {
+		l, err := plotter.NewLine(plotter.XYs{{X: t, Y: p.Y.Min}, {X: t, Y: p.Y.Max}})
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +100,13 @@ func Pareto(title string, groups []Group, targetUS float64) ([]byte, error) {
 		l.Width = vg.Points(1.5)
 		l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("target latency %.0f µs", targetUS), l)
+		if i == 0 {
+			name := "target latency " + tl[0] + " µs"
+			if len(tl) > 1 {
+				name = "target latencies " + strings.Join(tl, ", ") + " µs"
+			}
+			p.Legend.Add(name, l)
+		}
 	}
 	p.Legend.Top = false
 	p.Legend.Left = false
