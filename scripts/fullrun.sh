@@ -26,14 +26,17 @@ SEARCH_EPOCHS=${SEARCH_EPOCHS:-15}
 SEARCH_LIMIT=${SEARCH_LIMIT:-0}  # training images the search uses (0 = all 60,000: 55,000 + 5,000 held out)
 TRAIN_EPOCHS=${TRAIN_EPOCHS:-30}
 TRAIN_LIMIT=${TRAIN_LIMIT:-0}    # training images pnas train uses (0 = all)
-RANDOM_N=${RANDOM_N:-5}           # random architectures of the space, any latency
-RANDOM_AT=${RANDOM_AT:-0}         # random architectures per latency target, predicted latency within RANDOM_TOL of it
+RANDOM_N=${RANDOM_N:-0}           # random architectures of the space, any latency
+RANDOM_AT=${RANDOM_AT:-2}         # random architectures per latency target, predicted latency within RANDOM_TOL of it
 RANDOM_TOL=${RANDOM_TOL:-0.1}
 UNIFORM=${UNIFORM:-k3e3,k3e6,k7e6}
 SEED=${SEED:-1}
 SHIP_EPOCHS=${SHIP_EPOCHS:-0}    # > 0: the shipped architecture is trained again on the whole split for this many epochs
 SHIP_FLAGS=${SHIP_FLAGS:-}       # more pnas train flags for that training
-SEARCH_FLAGS=${SEARCH_FLAGS:-}   # more pnas search flags, e.g. "--arch-lr 0.01 --arch-every 2" for a short schedule
+# more pnas search flags: by default the target is a budget (add#hinge: no
+# latency pressure below it; budget: the most probable network within 10%
+# below it); add e.g. "--arch-lr 0.01 --arch-every 2" for a short schedule
+SEARCH_FLAGS=${SEARCH_FLAGS-"--loss add#hinge --loss-lambda 5 --derive budget"}
 TRAIN_FLAGS=${TRAIN_FLAGS:-}     # more pnas train flags
 if [ -z "${TARGET:-}" ]; then
 	if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then TARGET=amd64-avx512; else TARGET=amd64; fi
