@@ -8,31 +8,13 @@ import (
 
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/search"
-	"github.com/pnasml/pnas/search/space"
-	"github.com/pnasml/pnas/targets"
 )
 
 // pnas sample --latency-target draws random architectures whose predicted
 // latency lies within the tolerance band, the same ones for the same seed,
 // and refuses a target no network of the space reaches.
 func TestSampleAtLatency(t *testing.T) {
-	spacePath, lutPath := tinySetup(t)
-	sp, err := space.Load(spacePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := sp.Plan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lut, err := targets.Load(lutPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm, err := search.NewLatencyModel(plan, lut.SearchTable())
-	if err != nil {
-		t.Fatal(err)
-	}
+	spacePath, lutPath, plan, lut, lm := tinyLatency(t)
 	fast, slow := extremes(plan, lm)
 	target := (fast + slow) / 2
 	arg := fmt.Sprintf("%.2fus", target)
@@ -90,23 +72,7 @@ func TestSampleAtLatency(t *testing.T) {
 // argmax would take the fastest network; budget takes the most probable one
 // in [0.9 T, T] (or under T when that band holds none).
 func TestSearchDeriveBudget(t *testing.T) {
-	spacePath, lutPath := tinySetup(t)
-	sp, err := space.Load(spacePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := sp.Plan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lut, err := targets.Load(lutPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm, err := search.NewLatencyModel(plan, lut.SearchTable())
-	if err != nil {
-		t.Fatal(err)
-	}
+	spacePath, lutPath, plan, lut, lm := tinyLatency(t)
 	fast, slow := extremes(plan, lm)
 	target := fast + 0.6*(slow-fast)
 	// the best latency reachable under the target, by enumeration
@@ -127,16 +93,8 @@ func TestSearchDeriveBudget(t *testing.T) {
 	}
 	walk(0)
 	dir := filepath.Join(t.TempDir(), "budget")
-	args := searchArgs(spacePath, lutPath, dir, "--loss", "add#hinge", "--loss-lambda", "20", "--arch-lr", "0.05",
-		"--train-epochs", "0", "--derive", "budget", "--latency-target", fmt.Sprintf("%.3fus", target))
-	code, out, errs := runCLI(t, args...)
-	if code != 0 {
-		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
-	}
-	m, err := ir.Load(filepath.Join(dir, "model.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, out := runSearch(t, dir, searchArgs(spacePath, lutPath, dir, "--loss", "add#hinge", "--loss-lambda", "20", "--arch-lr", "0.05",
+		"--train-epochs", "0", "--derive", "budget", "--latency-target", fmt.Sprintf("%.3fus", target)))
 	got, err := lut.PredictModel(m)
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,42 @@ func tinySetup(t *testing.T) (spacePath, lutPath string) {
 	return spacePath, lutPath
 }
 
+// tinyLatency is tinySetup with the space's plan, the table and the
+// table's latency model of the plan.
+func tinyLatency(t *testing.T) (spacePath, lutPath string, plan *space.Plan, lut *targets.LUT, lm *search.LatencyModel) {
+	t.Helper()
+	spacePath, lutPath = tinySetup(t)
+	sp, err := space.Load(spacePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, err = sp.Plan(); err != nil {
+		t.Fatal(err)
+	}
+	if lut, err = targets.Load(lutPath); err != nil {
+		t.Fatal(err)
+	}
+	if lm, err = search.NewLatencyModel(plan, lut.SearchTable()); err != nil {
+		t.Fatal(err)
+	}
+	return spacePath, lutPath, plan, lut, lm
+}
+
+// runSearch runs pnas search with args, which write to dir, and returns
+// the derived model and the output.
+func runSearch(t *testing.T, dir string, args []string) (*ir.Model, string) {
+	t.Helper()
+	code, out, errs := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
+	}
+	m, err := ir.Load(filepath.Join(dir, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, out
+}
+
 func searchArgs(spacePath, lutPath, dir string, extra ...string) []string {
 	return append([]string{"search", "--space", spacePath, "--lut", lutPath, "--data", "fashion-mnist-subset",
 		"--train-limit", "96", "--held-out", "32", "--batch", "8", "--arch-batch", "8", "--arch-every", "2",
@@ -96,15 +132,7 @@ func TestSearchErrors(t *testing.T) {
 func TestSearchLatencyWeightMovesAlpha(t *testing.T) {
 	spacePath, lutPath := tinySetup(t)
 	dir := filepath.Join(t.TempDir(), "lat")
-	args := searchArgs(spacePath, lutPath, dir, "--loss", "add#linear", "--loss-lambda", "20", "--arch-lr", "0.05", "--epochs", "3", "--train-epochs", "0")
-	code, out, errs := runCLI(t, args...)
-	if code != 0 {
-		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
-	}
-	m, err := ir.Load(filepath.Join(dir, "model.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ := runSearch(t, dir, searchArgs(spacePath, lutPath, dir, "--loss", "add#linear", "--loss-lambda", "20", "--arch-lr", "0.05", "--epochs", "3", "--train-epochs", "0"))
 	info := m.Metadata.Search
 	cands := info.Candidates // k3e3, k7e6, zero (zero only where allowed)
 	for l, alpha := range info.Alpha {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pnasml/pnas/search"
-	"github.com/pnasml/pnas/search/space"
 	"github.com/pnasml/pnas/targets"
 )
 
@@ -76,23 +74,7 @@ func TestSearchUsageErrors(t *testing.T) {
 // A latency target below the table's fastest network is a usage error
 // that names the fastest and the slowest network's latency.
 func TestSearchUnreachableLatencyTarget(t *testing.T) {
-	spacePath, lutPath := tinySetup(t)
-	sp, err := space.Load(spacePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := sp.Plan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lut, err := targets.Load(lutPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lm, err := search.NewLatencyModel(plan, lut.SearchTable())
-	if err != nil {
-		t.Fatal(err)
-	}
+	spacePath, lutPath, plan, _, lm := tinyLatency(t)
 	fast, slow := extremes(plan, lm)
 	if !(fast > 0.2 && slow > fast) {
 		t.Fatalf("table extremes %v, %v", fast, slow)
