@@ -97,10 +97,7 @@ func SampleWithin(p *space.Plan, lm *LatencyModel, lo, hi float64, n int, seed i
 			return nil, fmt.Errorf("search: sample: %d of %d architectures within [%.1f, %.1f] µs (table %s) after %d draws; widen the band or move the target toward the space's typical latency",
 				len(out), n, lo, hi, lm.TableID, draws)
 		}
-		// the same draws as archnet.Random, without a slice per draw
-		for l, layer := range p.Layers {
-			c[l] = rng.IntN(len(layer.Candidates))
-		}
+		archnet.RandomInto(c, p, rng)
 		if l := lm.Of(c); l >= lo && l <= hi {
 			out = append(out, append([]int(nil), c...))
 		}

@@ -85,6 +85,8 @@ func New(plan *space.Plan, cfg Config, table LatencyTable) (*Searcher, error) {
 		s.lat = m
 	} else if cfg.LatencyLoss != LossNone {
 		return nil, fmt.Errorf("search: latency loss %q needs a latency table, got none", cfg.LatencyLoss)
+	} else if cfg.Derive == DeriveBudget {
+		return nil, fmt.Errorf("search: derivation %q needs a latency table, got none", DeriveBudget)
 	}
 	be, err := openBackend(cfg)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/search"
 	"github.com/pnasml/pnas/search/space"
-	"github.com/pnasml/pnas/targets"
 )
 
 // SampleCmd writes architectures of a space as model files.
@@ -131,19 +130,9 @@ func (c *SampleCmd) sampleWithin(plan *space.Plan) ([][]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lut *targets.LUT
-	if c.LUT != "" {
-		if lut, err = targets.Load(c.LUT); err != nil {
-			return nil, err
-		}
-	} else {
-		tg, err := resolveTarget(c.Target)
-		if err != nil {
-			return nil, err
-		}
-		if lut, err = tg.LoadLUT(); err != nil {
-			return nil, fmt.Errorf("%w; build one with 'pnas profile --space %s --target %s -o TABLE.json' and pass --lut TABLE.json", err, plan.Space.Name, tg.Name)
-		}
+	lut, err := loadLUT(c.LUT, c.Target, plan.Space.Name)
+	if err != nil {
+		return nil, err
 	}
 	if c.lm, err = search.NewLatencyModel(plan, lut.SearchTable()); err != nil {
 		return nil, err

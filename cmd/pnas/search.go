@@ -164,27 +164,40 @@ func (c *SearchCmd) checkFlags() error {
 		}
 	}
 	cfg := c.baseConfig()
-	if cfg.LatencyLoss != search.LossNone || cfg.GateMode == search.GateReinforce || cfg.Derive == search.DeriveBudget {
+	if c.usesTable() {
 		cfg.TargetLatency = 100 // checked against the table later
 	}
 	return flagError(cfg.Validate())
 }
 
+// usesTable says whether the search reads latencies: a latency loss, the
+// reinforce reward or the budget derivation.
+func (c *SearchCmd) usesTable() bool {
+	return c.Loss != search.LossNone || c.Gates == search.GateReinforce || c.Derive == search.DeriveBudget
+}
+
 // loadTable resolves the latency table: --lut, else the target's.
 func (c *SearchCmd) loadTable() (*targets.LUT, string, error) {
-	if c.LUT != "" {
-		l, err := targets.Load(c.LUT)
-		return l, c.LUT, err
+	l, err := loadLUT(c.LUT, c.Target, c.Space)
+	return l, c.LUT, err
+}
+
+// loadLUT loads the latency table file when one is named, else the
+// table of the target (resolveTarget: "" is this machine's best), with a
+// hint on building one when the target has none for the space.
+func loadLUT(file, target, space string) (*targets.LUT, error) {
+	if file != "" {
+		return targets.Load(file)
 	}
-	t, err := targets.Lookup(c.Target)
+	t, err := resolveTarget(target)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	l, err := t.LoadLUT()
 	if err != nil {
-		return nil, "", fmt.Errorf("%w; build one with 'pnas profile --space %s --target %s -o TABLE.json' and pass --lut TABLE.json", err, c.Space, c.Target)
+		return nil, fmt.Errorf("%w; build one with 'pnas profile --space %s --target %s -o TABLE.json' and pass --lut TABLE.json", err, space, t.Name)
 	}
-	return l, "", nil
+	return l, nil
 }
 
 // baseConfig is the configuration the flags give, without the target
@@ -208,7 +221,7 @@ func (c *SearchCmd) baseConfig() search.Config {
 // and the slowest.
 func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Config, error) {
 	cfg := c.baseConfig()
-	if c.Loss != search.LossNone || c.Gates == search.GateReinforce || c.Derive == search.DeriveBudget {
+	if c.usesTable() {
 		lm, err := search.NewLatencyModel(plan, lat)
 		if err != nil {
 			return cfg, err
@@ -293,7 +306,7 @@ func (c *SearchCmd) Run(g *globals) error {
 		lat   search.LatencyTable
 		lfile string
 	)
-	if c.Loss != search.LossNone || c.Gates == search.GateReinforce || c.Derive == search.DeriveBudget || !resume {
+	if c.usesTable() || !resume {
 		lut, lfile, err = c.loadTable()
 		if err != nil {
 			return err

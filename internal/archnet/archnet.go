@@ -157,10 +157,16 @@ func Uniform(p *space.Plan, name string) ([]int, bool) {
 // Random draws a choice uniformly over every layer's candidates.
 func Random(p *space.Plan, rng *rand.Rand) []int {
 	choice := make([]int, len(p.Layers))
+	RandomInto(choice, p, rng)
+	return choice
+}
+
+// RandomInto is Random writing into choice (len(p.Layers) long), for
+// callers that draw many and keep few.
+func RandomInto(choice []int, p *space.Plan, rng *rand.Rand) {
 	for l, layer := range p.Layers {
 		choice[l] = rng.IntN(len(layer.Candidates))
 	}
-	return choice
 }
 
 // Keys lists the latency-table keys of every distinct position and
