@@ -249,17 +249,19 @@ var errStop = errors.New("stop")
 // The run and the resumed run use the default backend with different
 // worker counts, and simplego with different schedules.
 func TestResumeBitIdentical(t *testing.T) {
-	for _, tc := range []struct{ backend, resumeOn string }{
-		{"", "pnas:parallelism=1"},
-		{"go", "go:ops_sequential"},
+	for _, tc := range []struct{ backend, resumeOn, share string }{
+		{"", "pnas:parallelism=1", ""},
+		{"go", "go:ops_sequential", ""},
+		{"", "pnas:parallelism=1", ShareNested},
 	} {
-		t.Run("backend="+tc.resumeOn, func(t *testing.T) { testResumeBitIdentical(t, tc.backend, tc.resumeOn) })
+		t.Run("backend="+tc.resumeOn+",share="+tc.share, func(t *testing.T) { testResumeBitIdentical(t, tc.backend, tc.resumeOn, tc.share) })
 	}
 }
 
-func testResumeBitIdentical(t *testing.T, backend, resumeOn string) {
+func testResumeBitIdentical(t *testing.T, backend, resumeOn, share string) {
 	cfg := testConfig()
 	cfg.Backend = backend
+	cfg.Sharing = share
 	cfg.WarmupEpochs, cfg.SearchEpochs = 1, 2
 	cfg.ArchEvery = 2
 	cfg.ArchSkipEpoch0 = false
@@ -434,7 +436,14 @@ func TestTrainEpochs(t *testing.T) {
 // (BN with running statistics), that Zero layers are dropped, and that the
 // IR's latency keys are the ones the latency model used.
 func TestDeriveMatchesSupernet(t *testing.T) {
+	for _, share := range []string{ShareNone, ShareNested} {
+		t.Run("share="+share, func(t *testing.T) { testDeriveMatchesSupernet(t, share) })
+	}
+}
+
+func testDeriveMatchesSupernet(t *testing.T, share string) {
 	cfg := testConfig()
+	cfg.Sharing = share
 	cfg.LatencyLoss = LossAddLinear
 	cfg.TargetLatency = 30
 	s := newTest(t, tinySpace("k3e3", "k5e6", "zero"), cfg)

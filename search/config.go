@@ -31,6 +31,18 @@ const (
 	DeriveBudget = "budget"
 	// DeriveBand is the relative width of DeriveBudget's band: [T(1-band), T].
 	DeriveBand = 0.1
+
+	// ShareNone gives every candidate of a searchable layer its own
+	// convolution weights (the reference; "" too).
+	ShareNone = "none"
+	// ShareNested makes the candidates of a searchable layer slices of one
+	// set of convolution weights: the expansion's first round(cin*e) output
+	// channels, the centre k x k of the largest depthwise kernel, and the
+	// projection's matching input channels. Each candidate keeps its own
+	// BN. The candidates' features then agree from the start, which the
+	// layers that start a stage (no residual, so no identity to fall back
+	// on) need for the supernet to learn at the pace of a single network.
+	ShareNested = "nested"
 )
 
 // Latency loss forms.
@@ -78,6 +90,7 @@ type Config struct {
 	AlphaInitStd    float64 // alpha ~ N(0, std^2)
 	GateMode        string  // GateFullV2, GateTwo, GateAll or GateReinforce
 	Derive          string  // DeriveArgmax ("" too) or DeriveBudget: how the searched network is read off alpha
+	Sharing         string  // ShareNone ("" too) or ShareNested: weights shared between a layer's candidates
 
 	RLSamples       int     // reinforce: paths sampled per architecture step (M)
 	RLLatencyWeight float64 // reinforce: w of the reward ACC * (LAT/T)^w (0: accuracy alone)
@@ -220,6 +233,11 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("search config: GateMode: expected %q, %q, %q or %q, got %q", GateFullV2, GateTwo, GateAll, GateReinforce, c.GateMode)
+	}
+	switch c.Sharing {
+	case "", ShareNone, ShareNested:
+	default:
+		return fmt.Errorf("search config: Sharing: expected %q or %q, got %q", ShareNone, ShareNested, c.Sharing)
 	}
 	switch c.Derive {
 	case "", DeriveArgmax:

@@ -37,8 +37,7 @@ func (s *Searcher) DeriveChoice(choice []int, opt DeriveOptions) (*ir.Model, err
 	if name == "" {
 		name = p.Space.Name + "-searched"
 	}
-	w := func(n string) []float32 { return append([]float32(nil), s.params.get(n).w...) }
-	m, err := archnet.Build(p, choice, name, w, nil)
+	m, err := archnet.Build(p, choice, name, s.params.data, nil)
 	if err != nil {
 		return nil, fmt.Errorf("search: derive: %w", err)
 	}

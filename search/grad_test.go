@@ -22,9 +22,19 @@ func near(a, b, abs, rel float64) bool {
 // TestNetworkWeightGradients checks the weight-step gradient of every
 // trainable tensor of a path (stem, first block, expand, depthwise with
 // stride 2 and 1, project, residual, head, classifier) against central
-// finite differences of the label-smoothed loss.
+// finite differences of the label-smoothed loss. With nested sharing the
+// candidates' convolutions are slices of a layer's shared tensors: their
+// gradients must reach the shared tensor inside the slice and be zero
+// outside it.
 func TestNetworkWeightGradients(t *testing.T) {
+	for _, share := range []string{ShareNone, ShareNested} {
+		t.Run("share="+share, func(t *testing.T) { testNetworkWeightGradients(t, share) })
+	}
+}
+
+func testNetworkWeightGradients(t *testing.T, share string) {
 	cfg := testConfig()
+	cfg.Sharing = share
 	s := newTest64(t, cfg, "k3e3", "k5e6", "zero")
 	rng := rand.New(rand.NewPCG(2, 3))
 	x, y := synthBatch(s.Plan(), 6, rng)
@@ -42,6 +52,38 @@ func TestNetworkWeightGradients(t *testing.T) {
 	}
 	if len(out.grads) < 30 {
 		t.Fatalf("expected gradients for every trainable tensor of the path, got %d", len(out.grads))
+	}
+	if share == ShareNested {
+		// layer 0 runs k3e3 out of tensors sized for k5e6: the shared
+		// depthwise kernel's corners and the channels beyond 3*cin get no
+		// gradient, the centre 3x3 of the first 3*cin channels does
+		var dw *paramGrad
+		for i := range out.grads {
+			if out.grads[i].p.name == "s1.l0.shared.dw.conv.weight" {
+				dw = &out.grads[i]
+			}
+		}
+		if dw == nil {
+			t.Fatal("no gradient for the shared depthwise kernel of layer 0")
+		}
+		c, k := dw.p.shape[0], dw.p.shape[2]
+		used := s.Plan().Layers[0].In.C * 3
+		inside, outside := 0.0, 0.0
+		for ch := 0; ch < c; ch++ {
+			for y := 0; y < k; y++ {
+				for x := 0; x < k; x++ {
+					g := math.Abs(dw.g[(ch*k+y)*k+x])
+					if ch < used && y >= 1 && y <= 3 && x >= 1 && x <= 3 {
+						inside += g
+					} else {
+						outside += g
+					}
+				}
+			}
+		}
+		if k != 5 || c != s.Plan().Layers[0].In.C*6 || inside == 0 || outside != 0 {
+			t.Fatalf("shared dw %v: |grad| inside the k3e3 slice %g, outside %g", dw.p.shape, inside, outside)
+		}
 	}
 	// The loss is piecewise smooth (ReLU6 kinks): a step that crosses a
 	// kink gives a wrong difference quotient, so a mismatch is retried with

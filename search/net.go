@@ -30,6 +30,7 @@ type gbuilder struct {
 	pidx   map[string]int // weight name -> index in weights
 	wnames []string       // weights used, in creation order
 	wnodes []*node
+	vnodes map[string]*node // views (ShareNested), cut from their base's input
 	bn     []bnStat
 	outs   []*node
 	raw    map[int]bool // outputs kept as float32 (runResult.f32)
@@ -70,6 +71,27 @@ func (b *gbuilder) input64(name string, data []float64, dims ...int) *node {
 
 // w returns the graph input holding weight name, creating it on first use.
 func (b *gbuilder) w(name string) *node {
+	if v, ok := b.s.params.views[name]; ok {
+		if n, ok := b.vnodes[name]; ok {
+			return n
+		}
+		base := b.s.params.get(v.base)
+		n := b.w(v.base)
+		if v.out < base.shape[0] {
+			n = gx.SliceAxis(n, 0, 0, v.out, 1)
+		}
+		if v.in < base.shape[1] {
+			n = gx.SliceAxis(n, 1, 0, v.in, 1)
+		}
+		if off := v.crop(base); off > 0 {
+			n = gx.SliceAxis(gx.SliceAxis(n, 2, off, off+v.k, 1), 3, off, off+v.k, 1)
+		}
+		if b.vnodes == nil {
+			b.vnodes = map[string]*node{}
+		}
+		b.vnodes[name] = n
+		return n
+	}
 	if i, ok := b.pidx[name]; ok {
 		return b.wnodes[i]
 	}

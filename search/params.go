@@ -17,10 +17,48 @@ type param struct {
 	trainable bool      // false for BN running statistics
 }
 
-// paramSet holds the supernet's tensors in creation order.
+// paramSet holds the supernet's tensors in creation order, and, with
+// nested sharing, the candidates' convolution weights as views of the
+// layers' shared tensors.
 type paramSet struct {
 	list  []*param
 	index map[string]int
+	views map[string]view
+}
+
+// view is a candidate's convolution weight [O, I, k, k] cut out of a
+// shared tensor [O', I', K, K]: the first out output and in input channels
+// and the centre k x k.
+type view struct {
+	base       string
+	out, in, k int
+}
+
+// crop is the offset of the view's k x k inside the base's K x K.
+func (v view) crop(base *param) int { return (base.shape[2] - v.k) / 2 }
+
+// extract copies the view's elements out of the base tensor.
+func (v view) extract(base *param) []float32 {
+	bi, bk := base.shape[1], base.shape[2]
+	off := v.crop(base)
+	out := make([]float32, 0, v.out*v.in*v.k*v.k)
+	for o := 0; o < v.out; o++ {
+		for i := 0; i < v.in; i++ {
+			for y := 0; y < v.k; y++ {
+				row := ((o*bi+i)*bk+off+y)*bk + off
+				out = append(out, base.w[row:row+v.k]...)
+			}
+		}
+	}
+	return out
+}
+
+// data returns a copy of tensor name, a parameter or a view.
+func (ps *paramSet) data(name string) []float32 {
+	if v, ok := ps.views[name]; ok {
+		return v.extract(ps.get(v.base))
+	}
+	return append([]float32(nil), ps.get(name).w...)
 }
 
 func (ps *paramSet) add(name string, trainable bool, shape ...int) *param {
@@ -106,6 +144,57 @@ func (in *initializer) mbconv(prefix string, cin, cout, k, e int) {
 	in.convBN(prefix+".project", cout, mid, 1)
 }
 
+// nested creates layer l's shared convolution weights (sized for its
+// widest expansion and largest kernel, initialized as that candidate's
+// would be), every candidate's own BN, and the views that cut each
+// candidate's convolutions out of the shared ones.
+func (in *initializer) nested(l space.Layer) {
+	cin, cout := l.In.C, l.Out.C
+	mid, k, expand := 0, 0, false
+	for _, c := range l.Candidates {
+		if c.Zero {
+			continue
+		}
+		mid = max(mid, midOf(cin, c.Expand))
+		k = max(k, c.Kernel)
+		expand = expand || c.Expand != 1
+	}
+	if mid == 0 {
+		return
+	}
+	shared := layerPrefix(l) + ".shared"
+	if expand {
+		in.conv(shared+".expand", mid, cin, 1)
+	}
+	in.conv(shared+".dw", mid, 1, k)
+	in.conv(shared+".project", cout, mid, 1)
+	if in.ps.views == nil {
+		in.ps.views = map[string]view{}
+	}
+	for _, c := range l.Candidates {
+		if c.Zero {
+			continue
+		}
+		prefix, m := candPrefix(l, c), midOf(cin, c.Expand)
+		if c.Expand != 1 {
+			in.ps.views[convName(prefix+".expand")] = view{base: convName(shared + ".expand"), out: m, in: cin, k: 1}
+			in.bn(prefix+".expand", m)
+		}
+		in.ps.views[convName(prefix+".dw")] = view{base: convName(shared + ".dw"), out: m, in: 1, k: c.Kernel}
+		in.bn(prefix+".dw", m)
+		in.ps.views[convName(prefix+".project")] = view{base: convName(shared + ".project"), out: cout, in: m, k: 1}
+		in.bn(prefix+".project", cout)
+	}
+}
+
+// midOf is an MBConv's expanded width: cin itself without an expansion.
+func midOf(cin, e int) int {
+	if e == 1 {
+		return cin
+	}
+	return space.MidChannels(cin, e)
+}
+
 func (in *initializer) dense(prefix string, units, fanIn int) {
 	w := in.ps.add(prefix+".weight", true, units, fanIn)
 	b := in.ps.add(prefix+".bias", true, units)
@@ -118,13 +207,19 @@ func (in *initializer) dense(prefix string, units, fanIn int) {
 	}
 }
 
-// newSupernetParams creates and initializes every tensor of the supernet.
-func newSupernetParams(p *space.Plan, rng *rand.Rand) *paramSet {
+// newSupernetParams creates and initializes every tensor of the supernet;
+// with nested, the candidates of a layer share their convolution weights
+// (ShareNested).
+func newSupernetParams(p *space.Plan, rng *rand.Rand, nested bool) *paramSet {
 	ps := &paramSet{}
 	in := &initializer{ps: ps, rng: rng}
 	in.convBN("stem", p.Stem.Out.C, p.Stem.In.C, p.Stem.Kernel)
 	in.mbconv("first", p.First.In.C, p.First.Out.C, p.First.Kernel, p.First.Expand)
 	for _, l := range p.Layers {
+		if nested {
+			in.nested(l)
+			continue
+		}
 		for _, c := range l.Candidates {
 			if c.Zero {
 				continue

@@ -48,7 +48,7 @@ func ArchModel(p *space.Plan, choice []int, name string, seed int64) (*ir.Model,
 	if err := checkChoice(p, "arch model", choice); err != nil {
 		return nil, err
 	}
-	ps := newSupernetParams(p, rand.New(rand.NewPCG(uint64(seed), streamInit)))
+	ps := newSupernetParams(p, rand.New(rand.NewPCG(uint64(seed), streamInit)), false)
 	m, err := archnet.Build(p, choice, name, func(n string) []float32 { return append([]float32(nil), ps.get(n).w...) }, nil)
 	if err != nil {
 		return nil, fmt.Errorf("search: arch model: %w", err)

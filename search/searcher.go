@@ -95,7 +95,7 @@ func New(plan *space.Plan, cfg Config, table LatencyTable) (*Searcher, error) {
 	s.backend = be
 	seed := uint64(cfg.Seed)
 	initRng := rand.New(rand.NewPCG(seed, streamInit))
-	s.params = newSupernetParams(plan, initRng)
+	s.params = newSupernetParams(plan, initRng, cfg.Sharing == ShareNested)
 	for _, l := range plan.Layers {
 		k := len(l.Candidates)
 		a := make([]float64, k)

@@ -42,6 +42,7 @@ type SearchCmd struct {
 	LossLambda    float64 `name:"loss-lambda" help:"lambda of add#linear and add#hinge." default:"0.1"`
 
 	Derive         string  `help:"How the network is read off alpha: argmax (the most probable candidate of every layer, the reference) or budget (the most probable architecture whose predicted latency lies within 10% below --latency-target: the budget is spent where alpha ranks the candidates highest)." default:"argmax" enum:"argmax,budget"`
+	Share          string  `help:"Weights of a layer's candidates: nested (slices of one shared set: the expansion's first channels, the centre of the largest kernel; each keeps its own BN; the supernet learns about as fast as one network) or none (independent weights, the reference; the layers that start a stage then learn slowly)." default:"nested" enum:"nested,none"`
 	Gates          string  `help:"Gate gradient: full_v2, two (two paths, rescaled), all (every candidate weighted, DARTS-style) or reinforce (sampled paths rewarded by ACC*(LAT/T)^w; --loss is not used)." default:"full_v2" enum:"full_v2,two,all,reinforce"`
 	RLSamples      int     `name:"rl-samples" help:"reinforce: paths sampled per architecture step." default:"10"`
 	RLWeight       float64 `name:"rl-weight" help:"reinforce: latency exponent w of the reward ACC*(LAT/T)^w (0: accuracy alone)." default:"-0.1"`
@@ -123,7 +124,7 @@ var configFlags = map[string]string{
 	"BatchSize": "--batch", "ArchBatchSize": "--arch-batch", "WarmupEpochs": "--warmup-epochs", "SearchEpochs": "--epochs",
 	"TrainEpochs": "--train-epochs", "ArchEvery": "--arch-every", "Parallelism": "--threads", "WarmupLR": "--warmup-lr",
 	"LR": "--lr", "TrainLR": "--train-lr", "WeightDecay": "--weight-decay", "LabelSmoothing": "--label-smoothing",
-	"ArchLR": "--arch-lr", "GateMode": "--gates", "Derive": "--derive", "LatencyLoss": "--loss", "TargetLatency": "--latency-target",
+	"ArchLR": "--arch-lr", "GateMode": "--gates", "Derive": "--derive", "Sharing": "--share", "LatencyLoss": "--loss", "TargetLatency": "--latency-target",
 	"LatencyA": "--loss-a", "LatencyBeta": "--loss-beta", "LatencyLambda": "--loss-lambda",
 }
 
@@ -208,7 +209,7 @@ func (c *SearchCmd) baseConfig() search.Config {
 	cfg.BatchSize, cfg.ArchBatchSize = c.Batch, c.ArchBatch
 	cfg.WarmupEpochs, cfg.SearchEpochs, cfg.TrainEpochs, cfg.TrainLR = c.WarmupEpochs, c.Epochs, c.TrainEpochs, c.TrainLR
 	cfg.LR, cfg.WarmupLR, cfg.WeightDecay, cfg.LabelSmoothing = c.LR, c.WarmupLR, c.WeightDecay, c.LabelSmoothing
-	cfg.ArchLR, cfg.ArchEvery, cfg.GateMode, cfg.Derive = c.ArchLR, c.ArchEvery, c.Gates, c.Derive
+	cfg.ArchLR, cfg.ArchEvery, cfg.GateMode, cfg.Derive, cfg.Sharing = c.ArchLR, c.ArchEvery, c.Gates, c.Derive, c.Share
 	cfg.RLSamples, cfg.RLLatencyWeight = c.RLSamples, c.RLWeight
 	cfg.LatencyLoss, cfg.LatencyA, cfg.LatencyBeta, cfg.LatencyLambda = c.Loss, c.LossA, c.LossBeta, c.LossLambda
 	cfg.Parallelism, cfg.Backend = c.Threads, c.Backend
