@@ -113,6 +113,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.TargetLatency = 0 }, "TargetLatency: expected a finite value > 0, got 0"},
 		{func(c *Config) { c.LatencyLoss = "mul" }, `LatencyLoss: expected "mul#log", "add#linear", "add#hinge" or "none", got "mul"`},
 		{func(c *Config) { c.ArchEvery = 0 }, "ArchEvery: expected >= 1, got 0"},
+		{func(c *Config) { c.Sharing = "shared" }, `Sharing: expected "none" or "nested", got "shared"`},
 	} {
 		c := DefaultConfig()
 		c.TargetLatency = 80
