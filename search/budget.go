@@ -1,6 +1,9 @@
 package search
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // budgetStep is the latency resolution, in µs, of the budget derivation's
 // table; the band check itself uses exact sums.
@@ -105,4 +108,25 @@ func budgetChoice(logp [][]float64, lm *LatencyModel, lo, hi float64) ([]int, bo
 		b = int(st.prev)
 	}
 	return choice, true
+}
+
+// SetDerivation changes how a finished search reads its network off alpha:
+// derive (DeriveArgmax or DeriveBudget) at target latency target (µs; only
+// DeriveBudget reads it). Nothing else of the search changes, so one search
+// whose architecture steps did not read the target (LossNone) gives the
+// network of each budget.
+func (s *Searcher) SetDerivation(derive string, target float64) error {
+	c := s.cfg
+	c.Derive, c.TargetLatency = derive, target
+	if derive == DeriveArgmax || derive == "" {
+		c.TargetLatency = s.cfg.TargetLatency
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if c.Derive == DeriveBudget && s.lat == nil {
+		return fmt.Errorf("search: derivation %q needs a latency table; the search ran without one", DeriveBudget)
+	}
+	s.cfg = c
+	return nil
 }

@@ -25,6 +25,7 @@ type CLI struct {
 	VersionFlag kong.VersionFlag `name:"version" help:"Print the pnas version and exit."`
 
 	Search    SearchCmd    `cmd:"" help:"Search an architecture with ProxylessNAS on your data against a target's latency table."`
+	Derive    DeriveCmd    `cmd:"" help:"Derive another network from a finished search: at another latency budget, or by another rule."`
 	Train     TrainCmd     `cmd:"" help:"Train a network (from pnas search or pnas sample) with the reference recipe."`
 	Pareto    ParetoCmd    `cmd:"" help:"Measure trained networks with their compiled programs and plot accuracy against latency."`
 	Sample    SampleCmd    `cmd:"" help:"Write random or uniform architectures of a search space as model files for pnas train."`

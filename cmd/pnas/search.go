@@ -413,7 +413,7 @@ func (c *SearchCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	return c.derive(g, rd, s, plan, d, lut)
+	return c.derive(g, rd, s, plan, d, lut, rd.Path)
 }
 
 // settings resolves the run directory: for --resume, it reads the run's
@@ -489,7 +489,9 @@ func (c *SearchCmd) data(plan *space.Plan) (search.Data, error) {
 // derive re-estimates BN statistics for the chosen path, measures the
 // held-out accuracy as the model will run (running statistics), writes the
 // derived model and the plots, and reports.
-func (c *SearchCmd) derive(g *globals, rd *search.RunDir, s *search.Searcher, plan *space.Plan, d search.Data, lut *targets.LUT) error {
+// derive reads the network off the finished search s, re-estimates its BN
+// statistics, and writes it with its plots into dir.
+func (c *SearchCmd) derive(g *globals, rd *search.RunDir, s *search.Searcher, plan *space.Plan, d search.Data, lut *targets.LUT, dir string) error {
 	arg := s.Chosen()
 	if c.BNImages > 0 {
 		if err := s.RecalibrateBN(d.Train, d.Norm, arg, c.BNImages); err != nil {
@@ -505,7 +507,7 @@ func (c *SearchCmd) derive(g *globals, rd *search.RunDir, s *search.Searcher, pl
 		return err
 	}
 	m.Metadata.Accuracy = append(m.Metadata.Accuracy, ir.Accuracy{Data: c.Data, Split: "heldout", N: final.N, Top1: final.Accuracy})
-	modelPath := filepath.Join(rd.Path, "model.json")
+	modelPath := filepath.Join(dir, "model.json")
 	if err := ir.Save(m, modelPath); err != nil {
 		return err
 	}
@@ -514,7 +516,7 @@ func (c *SearchCmd) derive(g *globals, rd *search.RunDir, s *search.Searcher, pl
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(g.stderr, "warning: %v\n", err)
 	}
-	written, err := writePlots(rd.Path, plan, m, recs, alphas, c.Target)
+	written, err := writePlots(dir, plan, m, recs, alphas, c.Target)
 	if err != nil {
 		fmt.Fprintf(g.stderr, "warning: plots: %v\n", err)
 	}
