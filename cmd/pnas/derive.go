@@ -87,16 +87,13 @@ func (c *DeriveCmd) Run(g *globals) error {
 		if lat == nil {
 			return fmt.Errorf("%s: the search ran without a latency table; --derive budget needs one (search with --lut or a loss that reads the table)", c.Dir)
 		}
-		if t, err = parseMicros(c.LatencyTarget); err != nil {
-			return err
-		}
 		lm, err := search.NewLatencyModel(plan, lat)
 		if err != nil {
 			return err
 		}
-		if fast, slow := extremes(plan, lm); t < fast {
-			return &exitError{code: 2, err: fmt.Errorf("--latency-target %s: unreachable: the fastest network of space %s under table %s takes %.1f µs (the slowest %.1f µs); choose a target between them",
-				c.LatencyTarget, plan.Space.Name, lat.ID(), fast, slow)}
+		fast, slow := extremes(plan, lm)
+		if t, err = reachableTarget(c.LatencyTarget, plan, lat.ID(), fast, slow); err != nil {
+			return err
 		}
 		sc.LatencyTarget = c.LatencyTarget
 	}

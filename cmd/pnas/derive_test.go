@@ -95,7 +95,8 @@ func TestDerive(t *testing.T) {
 	}
 }
 
-// reachable is the largest predicted latency of a network of plan at most t.
+// reachable is the largest predicted latency of a network of plan at most
+// t, by enumeration (0 if none).
 func reachable(p *space.Plan, lm *search.LatencyModel, t float64) float64 {
 	best := 0.0
 	choice := make([]int, len(p.Layers))

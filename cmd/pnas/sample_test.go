@@ -75,23 +75,7 @@ func TestSearchDeriveBudget(t *testing.T) {
 	spacePath, lutPath, plan, lut, lm := tinyLatency(t)
 	fast, slow := extremes(plan, lm)
 	target := fast + 0.6*(slow-fast)
-	// the best latency reachable under the target, by enumeration
-	reach := fast
-	choice := make([]int, len(plan.Layers))
-	var walk func(l int)
-	walk = func(l int) {
-		if l == len(choice) {
-			if v := lm.Of(choice); v <= target && v > reach {
-				reach = v
-			}
-			return
-		}
-		for j := range plan.Layers[l].Candidates {
-			choice[l] = j
-			walk(l + 1)
-		}
-	}
-	walk(0)
+	reach := reachable(plan, lm, target) // the best latency reachable under the target
 	dir := filepath.Join(t.TempDir(), "budget")
 	m, out := runSearch(t, dir, searchArgs(spacePath, lutPath, dir, "--loss", "add#hinge", "--loss-lambda", "20", "--arch-lr", "0.05",
 		"--train-epochs", "0", "--derive", "budget", "--latency-target", fmt.Sprintf("%.3fus", target)))

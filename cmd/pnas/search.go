@@ -230,13 +230,9 @@ func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Co
 		fast, slow := extremes(plan, lm)
 		c.fastest, c.slowest = fast, slow
 		if c.LatencyTarget != "" {
-			t, err := parseMicros(c.LatencyTarget)
+			t, err := reachableTarget(c.LatencyTarget, plan, lat.ID(), fast, slow)
 			if err != nil {
 				return cfg, err
-			}
-			if t < fast {
-				return cfg, &exitError{code: 2, err: fmt.Errorf("--latency-target %s: unreachable: the fastest network of space %s under table %s takes %.1f µs (the slowest %.1f µs); choose a target between them",
-					c.LatencyTarget, plan.Space.Name, lat.ID(), fast, slow)}
 			}
 			cfg.TargetLatency = t
 		} else {
@@ -244,6 +240,21 @@ func (c *SearchCmd) config(plan *space.Plan, lat search.LatencyTable) (search.Co
 		}
 	}
 	return cfg, flagError(cfg.Validate())
+}
+
+// reachableTarget parses --latency-target; a target below the fastest
+// network of the space (fast, under table id) is a usage error that names
+// the fastest and the slowest.
+func reachableTarget(flag string, plan *space.Plan, id string, fast, slow float64) (float64, error) {
+	t, err := parseMicros(flag)
+	if err != nil {
+		return 0, err
+	}
+	if t < fast {
+		return 0, &exitError{code: 2, err: fmt.Errorf("--latency-target %s: unreachable: the fastest network of space %s under table %s takes %.1f µs (the slowest %.1f µs); choose a target between them",
+			flag, plan.Space.Name, id, fast, slow)}
+	}
+	return t, nil
 }
 
 // extremes returns the latency of the fastest and the slowest network of
