@@ -17,7 +17,8 @@ import (
 // TestDerive derives from one finished search (--loss none: the
 // architecture steps never read the target) at its own target, which must
 // reproduce the search's model byte for byte, and at a larger budget, which
-// must land in that budget's band; and checks the usage errors.
+// must land in that budget's band and equal a search at that budget; and
+// checks the usage errors.
 func TestDerive(t *testing.T) {
 	spacePath, lutPath, plan, lut, lm := tinyLatency(t)
 	fast, slow := extremes(plan, lm)
@@ -61,6 +62,15 @@ func TestDerive(t *testing.T) {
 		if reach := reachable(plan, lm, t2); reach >= t2*(1-search.DeriveBand) || got > t2+1e-6 {
 			t.Errorf("derived at %.3f µs for a budget of %.3f µs (best reachable %.3f)\n%s", got, t2, reach, out)
 		}
+	}
+	// a search at the larger budget itself writes the same network
+	other := filepath.Join(root, "s2")
+	runSearch(t, other, searchArgs(spacePath, lutPath, other, "--loss", "none", "--derive", "budget", "--train-epochs", "0",
+		"--latency-target", fmt.Sprintf("%.3fus", t2)))
+	a2, _ := os.ReadFile(filepath.Join(other, "model.safetensors"))
+	b2, _ := os.ReadFile(filepath.Join(wide, "model.safetensors"))
+	if len(a2) == 0 || !bytes.Equal(a2, b2) {
+		t.Fatalf("derived at %.3f µs: weights differ from a search at that target (%d and %d bytes)", t2, len(b2), len(a2))
 	}
 	if _, err := os.Stat(filepath.Join(wide, "arch.png")); err != nil {
 		t.Errorf("no arch.png beside the derived model: %v", err)
