@@ -15,6 +15,7 @@ type DeriveCmd struct {
 	LatencyTarget string `name:"latency-target" help:"Latency budget T of the derived network, e.g. 180us (--derive budget: the most probable architecture predicted within 10% below T)." placeholder:"DURATION"`
 	Derive        string `help:"budget (the most probable architecture within 10% below --latency-target) or argmax (the most probable candidate of every layer)." default:"budget" enum:"budget,argmax"`
 	Output        string `short:"o" required:"" help:"Directory for the derived model.json (+ .safetensors) and its plots; not RUNDIR." placeholder:"DIR"`
+	LUT           string `name:"lut" help:"The search's latency table file, when it has moved since the search (its id must match)." type:"existingfile" placeholder:"TABLE.json"`
 	Threads       int    `help:"Worker threads (0 = all cores)." default:"0"`
 }
 
@@ -50,7 +51,9 @@ func (c *DeriveCmd) Run(g *globals) error {
 	if err := json.Unmarshal(rd.Settings.Args, &sc); err != nil {
 		return fmt.Errorf("%s: args: %v", filepath.Join(rd.Path, search.RunFile), err)
 	}
-	if sc.LUT == "" && rd.Settings.TableFile != "" {
+	if c.LUT != "" {
+		sc.LUT = c.LUT
+	} else if sc.LUT == "" && rd.Settings.TableFile != "" {
 		sc.LUT = rd.Settings.TableFile
 	}
 	if c.Threads != 0 {

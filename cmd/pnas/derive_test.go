@@ -52,7 +52,7 @@ func TestDerive(t *testing.T) {
 	}
 
 	wide := filepath.Join(root, "wide")
-	wm, out := derive(wide, "--latency-target", fmt.Sprintf("%.3fus", t2))
+	wm, out := derive(wide, "--latency-target", fmt.Sprintf("%.3fus", t2), "--lut", lutPath)
 	got, err := lut.PredictModel(wm)
 	if err != nil {
 		t.Fatal(err)
