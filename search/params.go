@@ -135,9 +135,8 @@ func (in *initializer) convBN(prefix string, cout, cinPerGroup, k int) {
 }
 
 func (in *initializer) mbconv(prefix string, cin, cout, k, e int) {
-	mid := cin
+	mid := midOf(cin, e)
 	if e != 1 {
-		mid = space.MidChannels(cin, e)
 		in.convBN(prefix+".expand", mid, cin, 1)
 	}
 	in.convBN(prefix+".dw", mid, 1, k)
