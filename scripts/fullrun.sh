@@ -38,6 +38,7 @@ SHIP_FLAGS=${SHIP_FLAGS:-}       # more pnas train flags for that training
 # below it); add e.g. "--arch-lr 0.01 --arch-every 2" for a short schedule
 SEARCH_FLAGS=${SEARCH_FLAGS-"--loss add#hinge --loss-lambda 5 --derive budget"}
 TRAIN_FLAGS=${TRAIN_FLAGS:-}     # more pnas train flags
+SEARCH_ONCE=${SEARCH_ONCE:-0}    # 1: search at the first target only and pnas derive the others (needs --loss none: alpha then does not depend on the target)
 if [ -z "${TARGET:-}" ]; then
 	if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then TARGET=amd64-avx512; else TARGET=amd64; fi
 fi
@@ -62,6 +63,16 @@ settings="target=$TARGET data=$DATA latency_targets=$LATENCY_TARGETS ship=$SHIP 
 # before them still match
 if [ "$RANDOM_AT" != 0 ]; then settings="$settings random_at=$RANDOM_AT random_tol=$RANDOM_TOL"; fi
 if [ -n "$SHIP_FLAGS" ]; then settings="$settings ship_flags=$SHIP_FLAGS"; fi
+if [ "$SEARCH_ONCE" != 0 ]; then
+	case " $SEARCH_FLAGS " in
+	*" --loss none "*) ;;
+	*)
+		echo "fullrun: SEARCH_ONCE=1 needs --loss none in SEARCH_FLAGS (with a latency loss, alpha depends on the target)" >&2
+		exit 1
+		;;
+	esac
+	settings="$settings search_once=$SEARCH_ONCE"
+fi
 if [ -f "$OUT/settings.txt" ]; then
 	if [ "$(cat "$OUT/settings.txt")" != "$settings" ]; then
 		echo "fullrun: $OUT was started with other settings:" >&2
@@ -146,9 +157,23 @@ train() {
 # 1. the latency table of the target, measured on this machine
 stage profile "$OUT/lut.json" $PNAS profile --space fmnist --target "$TARGET" -o "$OUT/lut.json" --dir "$OUT/profile"
 
-# 2. one search per latency target (the test split is never read)
+# derive_at T: the network of budget T read off the first target's search
+derive_at() {
+	local dir=$OUT/search-$1
+	rm -rf "$dir.tmp"
+	$PNAS derive "$OUT/search-${TS[0]}" --latency-target "$1" --lut "$OUT/lut.json" -o "$dir.tmp"
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+}
+
+# 2. one search per latency target (the test split is never read); with
+#    SEARCH_ONCE=1 one search and a derivation per other target
 for t in "${TS[@]}"; do
-	stage "search $t" "$OUT/search-$t/model.json" search "$t"
+	if [ "$SEARCH_ONCE" != 0 ] && [ "$t" != "${TS[0]}" ]; then
+		stage "derive $t" "$OUT/search-$t/model.json" derive_at "$t"
+	else
+		stage "search $t" "$OUT/search-$t/model.json" search "$t"
+	fi
 done
 
 # 3. baselines of the same space, with fresh weights: uniform nets, random

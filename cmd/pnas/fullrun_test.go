@@ -15,8 +15,9 @@ import (
 )
 
 // TestFullRunScript runs scripts/fullrun.sh (make fullrun) end to end at a
-// tiny scale on the embedded subset (the shipped net trained again on the
-// whole split): every stage runs and is recorded, a
+// tiny scale on the embedded subset (two targets from one search and a
+// derivation, SEARCH_ONCE=1; the shipped net, the derived one, trained again
+// on the whole split): every stage runs and is recorded, a
 // second run skips them all, a stage whose output is gone resumes from its
 // checkpoint and writes the same bytes, and a run with other settings is
 // refused without touching the results.
@@ -28,7 +29,7 @@ func TestFullRunScript(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "fullrun")
 	env := append(os.Environ(),
 		"PNAS="+pnasWrapper(t), "FULLRUN_OUT="+out, "DATA=fashion-mnist-subset", "TARGET=amd64",
-		"LATENCY_TARGETS=300us", "SEARCH_LIMIT=640", "SEARCH_WARMUP=1", "SEARCH_EPOCHS=1",
+		"LATENCY_TARGETS=300us 400us", "SEARCH_ONCE=1", "SEARCH_FLAGS=--loss none --derive budget", "SEARCH_LIMIT=640", "SEARCH_WARMUP=1", "SEARCH_EPOCHS=1",
 		"TRAIN_LIMIT=640", "TRAIN_EPOCHS=2", "RANDOM_N=1", "UNIFORM=k3e3", "SEED=3", "SHIP_EPOCHS=2",
 		"RANDOM_AT=1", "RANDOM_TOL=0.5")
 	run := func(extra ...string) (string, error) {
@@ -65,8 +66,9 @@ func TestFullRunScript(t *testing.T) {
 		}
 		return names
 	}
-	want := []string{"profile", "search 300us", "baselines", "train searched 300us", "train fmnist-k3e3",
-		"train fmnist-random-0", "train fmnist-random-300us-0", "pareto", "train shipped", "compile", "eval"}
+	want := []string{"profile", "search 300us", "derive 400us", "baselines", "train searched 300us", "train searched 400us",
+		"train fmnist-k3e3", "train fmnist-random-0", "train fmnist-random-300us-0", "train fmnist-random-400us-0",
+		"pareto", "train shipped", "compile", "eval"}
 	if got := stages(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("stages %q, want %q", got, want)
 	}
@@ -86,8 +88,8 @@ func TestFullRunScript(t *testing.T) {
 			t.Errorf("pareto row %+v", r)
 		}
 	}
-	if groups["searched"] != 1 || groups["uniform"] != 1 || groups["random"] != 2 {
-		t.Errorf("pareto groups %v, want one searched and uniform net and two random ones (one at the target's latency)", groups)
+	if groups["searched"] != 2 || groups["uniform"] != 1 || groups["random"] != 3 {
+		t.Errorf("pareto groups %v, want two searched nets (one search, one derivation), one uniform and three random ones (one at each target's latency)", groups)
 	}
 	// the shipped model, checked with its own program
 	var ev struct {
@@ -136,6 +138,11 @@ func TestFullRunScript(t *testing.T) {
 	o, err := run("TRAIN_EPOCHS=3")
 	if err == nil || !strings.Contains(o, "was started with other settings") {
 		t.Errorf("run with other settings: %v\n%s", err, o)
+	}
+	// one search for every target needs a loss that does not read the target
+	o, err = run("SEARCH_FLAGS=--loss add#hinge --derive budget")
+	if err == nil || !strings.Contains(o, "SEARCH_ONCE=1 needs --loss none") {
+		t.Errorf("SEARCH_ONCE with a latency loss: %v\n%s", err, o)
 	}
 	if now, _ := os.ReadFile(filepath.Join(out, "settings.txt")); !bytes.Equal(now, settings) {
 		t.Errorf("settings.txt changed by a refused run")
