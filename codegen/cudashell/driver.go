@@ -152,11 +152,17 @@ func cString(b []byte) string {
 }
 
 // raw calls a driver function and returns its CUresult.
+// raw and call take pointers converted to uintptr at their call sites;
+// go:uintptrescapes moves what they point to off the goroutine stack, which
+// may move while the driver calls back into Go (the tests' fake driver).
+//
+//go:uintptrescapes
 func (d *driver) raw(name string, args ...uintptr) int32 {
 	r, _, _ := purego.SyscallN(d.fn[name], args...)
 	return int32(r)
 }
 
+//go:uintptrescapes
 func (d *driver) call(name string, args ...uintptr) error {
 	if r := d.raw(name, args...); r != 0 {
 		return d.err(name, r)
