@@ -117,9 +117,9 @@ func budgetChoice(logp [][]float64, lm *LatencyModel, lo, hi float64) ([]int, bo
 // network of each budget.
 func (s *Searcher) SetDerivation(derive string, target float64) error {
 	c := s.cfg
-	c.Derive, c.TargetLatency = derive, target
-	if derive == DeriveArgmax || derive == "" {
-		c.TargetLatency = s.cfg.TargetLatency
+	c.Derive = derive
+	if derive == DeriveBudget {
+		c.TargetLatency = target
 	}
 	if err := c.Validate(); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/pnasml/pnas/search"
+	"github.com/pnasml/pnas/targets"
 )
 
 // DeriveCmd is pnas derive.
@@ -63,15 +64,15 @@ func (c *DeriveCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	var lat search.LatencyTable
-	lut, _, err := sc.loadTable()
-	if rd.Settings.Table != "" {
-		if err != nil {
+	var (
+		lut *targets.LUT
+		lat search.LatencyTable
+	)
+	if rd.Settings.Table != "" { // the search read a table: the same one
+		if lut, _, err = sc.loadTable(); err != nil {
 			return err
 		}
 		lat = lut.SearchTable()
-	} else {
-		lut = nil
 	}
 	s, err := rd.Resume(lat, search.Placement{Backend: sc.Backend, Parallelism: sc.Threads})
 	if err != nil {

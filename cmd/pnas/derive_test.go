@@ -25,20 +25,12 @@ func TestDerive(t *testing.T) {
 	t1, t2 := fast+0.3*(slow-fast), fast+0.8*(slow-fast)
 	root := t.TempDir()
 	run := filepath.Join(root, "s")
-	m, _ := runSearch(t, run, searchArgs(spacePath, lutPath, run, "--loss", "none", "--derive", "budget", "--train-epochs", "0",
+	m, _ := runForModel(t, run, searchArgs(spacePath, lutPath, run, "--loss", "none", "--derive", "budget", "--train-epochs", "0",
 		"--latency-target", fmt.Sprintf("%.3fus", t1)))
 
 	derive := func(dir string, args ...string) (*ir.Model, string) {
 		t.Helper()
-		code, out, errs := runCLI(t, append([]string{"derive", run, "-o", dir}, args...)...)
-		if code != 0 {
-			t.Fatalf("derive failed (%d): %s\n%s", code, errs, out)
-		}
-		dm, err := ir.Load(filepath.Join(dir, "model.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dm, out
+		return runForModel(t, dir, append([]string{"derive", run, "-o", dir}, args...))
 	}
 	same := filepath.Join(root, "same")
 	dm, _ := derive(same, "--latency-target", fmt.Sprintf("%.3fus", t1))
@@ -65,7 +57,7 @@ func TestDerive(t *testing.T) {
 	}
 	// a search at the larger budget itself writes the same network
 	other := filepath.Join(root, "s2")
-	runSearch(t, other, searchArgs(spacePath, lutPath, other, "--loss", "none", "--derive", "budget", "--train-epochs", "0",
+	runForModel(t, other, searchArgs(spacePath, lutPath, other, "--loss", "none", "--derive", "budget", "--train-epochs", "0",
 		"--latency-target", fmt.Sprintf("%.3fus", t2)))
 	a2, _ := os.ReadFile(filepath.Join(other, "model.safetensors"))
 	b2, _ := os.ReadFile(filepath.Join(wide, "model.safetensors"))
@@ -78,7 +70,7 @@ func TestDerive(t *testing.T) {
 
 	// usage and state errors; none writes into the search's directory
 	trained := filepath.Join(root, "trained")
-	runSearch(t, trained, searchArgs(spacePath, lutPath, trained, "--loss", "none", "--derive", "budget"))
+	runForModel(t, trained, searchArgs(spacePath, lutPath, trained, "--loss", "none", "--derive", "budget"))
 	stopped := filepath.Join(root, "stopped")
 	if code, out, errs := runCLI(t, append(searchArgs(spacePath, lutPath, stopped, "--loss", "none", "--derive", "budget", "--train-epochs", "0"), "--stop-after", "2")...); code != 0 {
 		t.Fatalf("stopped search failed (%d): %s\n%s", code, errs, out)

@@ -77,7 +77,7 @@ func TestSearchDeriveBudget(t *testing.T) {
 	target := fast + 0.6*(slow-fast)
 	reach := reachable(plan, lm, target) // the best latency reachable under the target
 	dir := filepath.Join(t.TempDir(), "budget")
-	m, out := runSearch(t, dir, searchArgs(spacePath, lutPath, dir, "--loss", "add#hinge", "--loss-lambda", "20", "--arch-lr", "0.05",
+	m, out := runForModel(t, dir, searchArgs(spacePath, lutPath, dir, "--loss", "add#hinge", "--loss-lambda", "20", "--arch-lr", "0.05",
 		"--train-epochs", "0", "--derive", "budget", "--latency-target", fmt.Sprintf("%.3fus", target)))
 	got, err := lut.PredictModel(m)
 	if err != nil {

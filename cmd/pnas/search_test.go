@@ -83,13 +83,13 @@ func tinyLatency(t *testing.T) (spacePath, lutPath string, plan *space.Plan, lut
 	return spacePath, lutPath, plan, lut, lm
 }
 
-// runSearch runs pnas search with args, which write to dir, and returns
-// the derived model and the output.
-func runSearch(t *testing.T, dir string, args []string) (*ir.Model, string) {
+// runForModel runs a pnas command (search, derive) with args, which write
+// dir/model.json, and returns that model and the output.
+func runForModel(t *testing.T, dir string, args []string) (*ir.Model, string) {
 	t.Helper()
 	code, out, errs := runCLI(t, args...)
 	if code != 0 {
-		t.Fatalf("search failed (%d): %s\n%s", code, errs, out)
+		t.Fatalf("pnas %s failed (%d): %s\n%s", args[0], code, errs, out)
 	}
 	m, err := ir.Load(filepath.Join(dir, "model.json"))
 	if err != nil {
@@ -132,7 +132,7 @@ func TestSearchErrors(t *testing.T) {
 func TestSearchLatencyWeightMovesAlpha(t *testing.T) {
 	spacePath, lutPath := tinySetup(t)
 	dir := filepath.Join(t.TempDir(), "lat")
-	m, _ := runSearch(t, dir, searchArgs(spacePath, lutPath, dir, "--loss", "add#linear", "--loss-lambda", "20", "--arch-lr", "0.05", "--epochs", "3", "--train-epochs", "0"))
+	m, _ := runForModel(t, dir, searchArgs(spacePath, lutPath, dir, "--loss", "add#linear", "--loss-lambda", "20", "--arch-lr", "0.05", "--epochs", "3", "--train-epochs", "0"))
 	info := m.Metadata.Search
 	cands := info.Candidates // k3e3, k7e6, zero (zero only where allowed)
 	for l, alpha := range info.Alpha {
