@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/pnasml/pnas/internal/atomicfile"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/pnasml/pnas/codegen"
 	"github.com/pnasml/pnas/data"
+	"github.com/pnasml/pnas/internal/atomicfile"
 	"github.com/pnasml/pnas/internal/plots"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/targets"
@@ -20,7 +24,7 @@ import (
 // ParetoCmd measures networks with their compiled programs and plots
 // accuracy against latency.
 type ParetoCmd struct {
-	Nets          []string `arg:"" help:"Trained models as GROUP=MODEL.json (group: searched, random, uniform, or any name)." placeholder:"GROUP=MODEL.json"`
+	Nets          []string `arg:"" help:"Trained models as GROUP=MODEL.json (group: searched, random, uniform, or any name); GROUP=A.json+B.json+... for one architecture trained several times (e.g. with other seeds): its accuracy is their mean." placeholder:"GROUP=MODEL.json"`
 	Data          string   `help:"Data set: ${datasets}." default:"fashion-mnist"`
 	Split         string   `help:"Split on which accuracy is measured." default:"test" enum:"train,test"`
 	Limit         int      `help:"Evaluate only the first N images (0 = all)." default:"0"`
@@ -40,22 +44,35 @@ one colour and marker per group, each group's Pareto front, the target
 latencies marked), DIR/pareto.json and DIR/pareto.md (a table of accuracy,
 latency, MACs and parameters for every net).
 
+GROUP=A.json+B.json+... names several trainings of one architecture (the
+same ops, e.g. trained with --seed 1, 2 and 3): the program of the first is
+timed, every one is evaluated, and the net's accuracy is their mean, with
+each training's accuracy and the standard deviation in the table and the
+range as a bar in the plot.
+
 Examples:
   pnas pareto searched=runs/t200/model.json searched=runs/t300/model.json \
-    random=runs/r0/model.json uniform=runs/k3e3/model.json --latency-target 300us -o pareto/`
+    random=runs/r0/model.json uniform=runs/k3e3/model.json --latency-target 300us -o pareto/
+  pnas pareto searched=runs/t300-s1/model.json+runs/t300-s2/model.json \
+    random=runs/r0-s1/model.json+runs/r0-s2/model.json --latency-target 300us -o pareto/`
 }
 
 // paretoRow is one network of pareto.json.
 type paretoRow struct {
-	Group     string  `json:"group"`
-	Model     string  `json:"model"`
-	Name      string  `json:"name"`
-	Arch      string  `json:"arch,omitempty"`
-	Accuracy  float64 `json:"accuracy"`
-	N         int     `json:"n"`
-	LatencyUS float64 `json:"latency_us"`
-	MACs      int64   `json:"macs"`
-	Params    int     `json:"params"`
+	Group    string  `json:"group"`
+	Model    string  `json:"model"`
+	Name     string  `json:"name"`
+	Arch     string  `json:"arch,omitempty"`
+	Accuracy float64 `json:"accuracy"` // the mean over Runs when there are several
+	N        int     `json:"n"`
+	// Runs holds the accuracy of each training when the net was trained
+	// several times (Models), SD their standard deviation.
+	Models    []string  `json:"models,omitempty"`
+	Runs      []float64 `json:"runs,omitempty"`
+	SD        float64   `json:"sd,omitempty"`
+	LatencyUS float64   `json:"latency_us"`
+	MACs      int64     `json:"macs"`
+	Params    int       `json:"params"`
 }
 
 // Run measures and plots.
@@ -74,18 +91,29 @@ func (c *ParetoCmd) Run(g *globals) error {
 	type net struct {
 		group, path string
 		m           *ir.Model
+		more        []string // further trainings of the same architecture
 	}
 	var nets []net
 	for _, a := range c.Nets {
-		group, path, ok := strings.Cut(a, "=")
-		if !ok || group == "" || path == "" {
-			return &exitError{code: 2, err: fmt.Errorf("%q: expected GROUP=MODEL.json", a)}
+		group, list, ok := strings.Cut(a, "=")
+		paths := strings.Split(list, "+")
+		if !ok || group == "" || slices.Contains(paths, "") {
+			return &exitError{code: 2, err: fmt.Errorf("%q: expected GROUP=MODEL.json or GROUP=A.json+B.json", a)}
 		}
-		m, err := ir.Load(path)
+		m, err := ir.Load(paths[0])
 		if err != nil {
 			return err
 		}
-		nets = append(nets, net{group, path, m})
+		for _, p := range paths[1:] {
+			o, err := ir.Load(p)
+			if err != nil {
+				return err
+			}
+			if err := sameArchitecture(m, o); err != nil {
+				return &exitError{code: 2, err: fmt.Errorf("%s: not the architecture of %s: %v", p, paths[0], err)}
+			}
+		}
+		nets = append(nets, net{group, paths[0], m, paths[1:]})
 	}
 	t, err := resolveTarget(c.Target)
 	if err != nil {
@@ -128,21 +156,38 @@ func (c *ParetoCmd) Run(g *globals) error {
 		if err != nil {
 			return fmt.Errorf("%s -bench: %w", bin, err)
 		}
-		if out, err = runProgram(bin, "-eval", images, "-labels", labels, "-json"); err != nil {
+		be, err := evalProgram(bin, images, labels)
+		if err != nil {
 			return err
-		}
-		var be binaryEval
-		if err := json.Unmarshal(out, &be); err != nil {
-			return fmt.Errorf("%s -eval: %v", bin, err)
 		}
 		row := paretoRow{Group: nt.group, Model: nt.path, Name: nt.m.Name, Accuracy: be.Accuracy, N: be.N,
 			LatencyUS: float64(rep.Total.MedianNS) / 1e3, MACs: st.MACs, Params: st.Params}
+		if len(nt.more) > 0 {
+			row.Models, row.Runs = []string{nt.path}, []float64{be.Accuracy}
+			for j, p := range nt.more {
+				m, err := ir.Load(p)
+				if err != nil {
+					return err
+				}
+				d := filepath.Join(c.Output, "bin", fmt.Sprintf("%d-%s-%d", i, nt.group, j+1))
+				b, err := codegen.GenerateAndBuild([]*ir.Model{m}, codegen.Options{Target: t}, d, codegen.BuildOptions{Target: t})
+				if err != nil {
+					return fmt.Errorf("%s: %w", p, err)
+				}
+				e, err := evalProgram(b, images, labels)
+				if err != nil {
+					return err
+				}
+				row.Models, row.Runs = append(row.Models, p), append(row.Runs, e.Accuracy)
+			}
+			row.Accuracy, row.SD = meanSD(row.Runs)
+		}
 		if s := nt.m.Metadata.Search; s != nil {
 			row.Arch = archNames(s.Choices)
 		}
 		rows = append(rows, row)
-		fmt.Fprintf(g.stdout, "%-10s %-40s accuracy %.4f  latency %8.1f µs  %6.2f MMACs  %7d params\n",
-			row.Group, row.Model, row.Accuracy, row.LatencyUS, float64(row.MACs)/1e6, row.Params)
+		fmt.Fprintf(g.stdout, "%-10s %-40s accuracy %.4f%s  latency %8.1f µs  %6.2f MMACs  %7d params\n",
+			row.Group, row.Model, row.Accuracy, runsNote(row), row.LatencyUS, float64(row.MACs)/1e6, row.Params)
 	}
 	uniqueNames(rows)
 	b, _ := json.MarshalIndent(rows, "", "  ")
@@ -161,7 +206,11 @@ func (c *ParetoCmd) Run(g *globals) error {
 			index[r.Group] = gi
 			groups = append(groups, plots.Group{Name: r.Group})
 		}
-		groups[gi].Points = append(groups[gi].Points, plots.Point{Label: r.Name, LatencyUS: r.LatencyUS, Accuracy: r.Accuracy})
+		pt := plots.Point{Label: r.Name, LatencyUS: r.LatencyUS, Accuracy: r.Accuracy}
+		if len(r.Runs) > 1 {
+			pt.Lo, pt.Hi = slices.Min(r.Runs), slices.Max(r.Runs)
+		}
+		groups[gi].Points = append(groups[gi].Points, pt)
 	}
 	title := c.Title
 	if title == "" {
@@ -172,6 +221,66 @@ func (c *ParetoCmd) Run(g *globals) error {
 	}
 	fmt.Fprintf(g.stdout, "wrote %s, %s, %s\n", filepath.Join(c.Output, "pareto.png"), filepath.Join(c.Output, "pareto.json"), filepath.Join(c.Output, "pareto.md"))
 	return nil
+}
+
+// evalProgram measures a compiled program's accuracy on IDX files.
+func evalProgram(bin, images, labels string) (binaryEval, error) {
+	var be binaryEval
+	out, err := runProgram(bin, "-eval", images, "-labels", labels, "-json")
+	if err != nil {
+		return be, err
+	}
+	if err := json.Unmarshal(out, &be); err != nil {
+		return be, fmt.Errorf("%s -eval: %v", bin, err)
+	}
+	return be, nil
+}
+
+// sameArchitecture reports how two models differ in their input or ops
+// (weights are not compared), or nil.
+func sameArchitecture(a, b *ir.Model) error {
+	if d := cmp.Diff(a.Input, b.Input); d != "" {
+		return fmt.Errorf("inputs differ (-first +this):\n%s", d)
+	}
+	if len(a.Ops) != len(b.Ops) {
+		return fmt.Errorf("%d ops, expected %d", len(b.Ops), len(a.Ops))
+	}
+	for i := range a.Ops {
+		if d := cmp.Diff(a.Ops[i], b.Ops[i]); d != "" {
+			return fmt.Errorf("op %d (%s) differs (-first +this):\n%s", i, a.Ops[i].Name, d)
+		}
+	}
+	return nil
+}
+
+// meanSD returns the mean and the sample standard deviation of xs.
+func meanSD(xs []float64) (mean, sd float64) {
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	if len(xs) < 2 {
+		return mean, 0
+	}
+	for _, x := range xs {
+		sd += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(sd / float64(len(xs)-1))
+}
+
+// runsNote is " (mean of 0.8811 0.8850 0.8790, sd 0.0030)" for a net
+// trained several times, "" otherwise.
+func runsNote(r paretoRow) string {
+	if len(r.Runs) < 2 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" (mean of")
+	for _, x := range r.Runs {
+		fmt.Fprintf(&b, " %.4f", x)
+	}
+	fmt.Fprintf(&b, ", sd %.4f)", r.SD)
+	return b.String()
 }
 
 func runProgram(bin string, args ...string) ([]byte, error) {
@@ -199,7 +308,7 @@ func paretoTable(rows []paretoRow, dataset, split, target string) string {
 	fmt.Fprintf(&b, "| group | network | top-1 (%s %s) | latency µs (%s, batch 1, 1 thread, median) | MMACs | params | architecture |\n", dataset, split, target)
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %.4f | %.1f | %.2f | %d | %s |\n", r.Group, r.Name, r.Accuracy, r.LatencyUS, float64(r.MACs)/1e6, r.Params, r.Arch)
+		fmt.Fprintf(&b, "| %s | %s | %.4f%s | %.1f | %.2f | %d | %s |\n", r.Group, r.Name, r.Accuracy, runsNote(r), r.LatencyUS, float64(r.MACs)/1e6, r.Params, r.Arch)
 	}
 	return b.String()
 }

@@ -60,6 +60,73 @@ func TestPareto(t *testing.T) {
 	}
 }
 
+// GROUP=A.json+B.json is one architecture trained twice: the row's
+// accuracy is the mean of both programs' accuracies, each run is listed,
+// and models of different architectures are refused.
+func TestParetoRuns(t *testing.T) {
+	spacePath, _ := tinySetup(t)
+	var dirs []string
+	for _, seed := range []string{"1", "2"} {
+		d := filepath.Join(t.TempDir(), "nets"+seed)
+		if code, _, errs := runCLI(t, "sample", "--space", spacePath, "-n", "0", "--uniform", "k3e3,k7e6", "--seed", seed, "-o", d); code != 0 {
+			t.Fatalf("sample: %s", errs)
+		}
+		dirs = append(dirs, d)
+	}
+	a, b := filepath.Join(dirs[0], "tiny-k3e3.json"), filepath.Join(dirs[1], "tiny-k3e3.json")
+	out := filepath.Join(t.TempDir(), "pareto")
+	code, stdout, errs := runCLI(t, "pareto", "uniform="+a+"+"+b, "--data", "fashion-mnist-subset", "--limit", "80", "--runs", "3", "-o", out)
+	if code != 0 {
+		t.Fatalf("pareto: exit %d: %s\n%s", code, errs, stdout)
+	}
+	var rows []paretoRow
+	js, err := os.ReadFile(filepath.Join(out, "pareto.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || len(rows[0].Runs) != 2 || rows[0].Models[1] != b {
+		t.Fatalf("rows %+v", rows)
+	}
+	var sum float64
+	for i, m := range []string{a, b} {
+		_, ev, _ := runCLI(t, "eval", m, "--data", "fashion-mnist-subset", "--limit", "80", "--json")
+		var ref evalResult
+		json.Unmarshal([]byte(ev), &ref)
+		if ref.Top1 != rows[0].Runs[i] {
+			t.Errorf("run %d: program accuracy %v, interpreter %v", i, rows[0].Runs[i], ref.Top1)
+		}
+		sum += ref.Top1
+	}
+	if d := rows[0].Accuracy - sum/2; d > 1e-12 || d < -1e-12 {
+		t.Errorf("accuracy %v, mean of runs %v", rows[0].Accuracy, sum/2)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "pareto.md"))
+	if !strings.Contains(string(md), "(mean of ") {
+		t.Errorf("pareto.md does not list the runs:\n%s", md)
+	}
+	other := filepath.Join(dirs[1], "tiny-k7e6.json")
+	code, _, errs = runCLI(t, "pareto", "uniform="+a+"+"+other, "-o", filepath.Join(t.TempDir(), "p2"))
+	if code != 2 || !strings.Contains(errs, other+": not the architecture of "+a) {
+		t.Errorf("different architectures: exit %d, %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "pareto", "uniform="+a+"+", "-o", out); code != 2 || !strings.Contains(errs, "GROUP=A.json+B.json") {
+		t.Errorf("empty run: exit %d, %s", code, errs)
+	}
+}
+
+func TestMeanSD(t *testing.T) {
+	m, sd := meanSD([]float64{0.88, 0.90, 0.86})
+	if d := m - 0.88; d > 1e-12 || d < -1e-12 {
+		t.Errorf("mean %v", m)
+	}
+	if d := sd - 0.02; d > 1e-12 || d < -1e-12 {
+		t.Errorf("sd %v", sd)
+	}
+}
+
 func TestParetoUniqueNames(t *testing.T) {
 	rows := []paretoRow{
 		{Name: "fmnist-searched", Model: "runs/train-200us/model.json"},

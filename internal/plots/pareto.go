@@ -25,12 +25,16 @@ type Group struct {
 // each with its own colour and marker shape, every point labelled, the
 // Pareto front of every group drawn as a step line (the best accuracy
 // reachable at each latency) and every target latency as a dashed
-// vertical line.
+// vertical line. A network trained several times is drawn at its mean
+// accuracy with a bar from the lowest to the highest.
 func Pareto(title string, groups []Group, targetsUS ...float64) ([]byte, error) {
 	var all plotter.XYs
 	for _, g := range groups {
 		for _, q := range g.Points {
 			all = append(all, plotter.XY{X: q.LatencyUS, Y: q.Accuracy})
+			if q.Lo < q.Hi {
+				all = append(all, plotter.XY{X: q.LatencyUS, Y: q.Lo}, plotter.XY{X: q.LatencyUS, Y: q.Hi})
+			}
 		}
 	}
 	if len(all) == 0 {
@@ -67,6 +71,17 @@ func Pareto(title string, groups []Group, targetsUS ...float64) ([]byte, error) 
 		}
 		s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: shapes[gi%len(shapes)]}
 		p.Add(s)
+		for _, q := range g.Points {
+			if !(q.Lo < q.Hi) {
+				continue
+			}
+			bar, err := plotter.NewLine(plotter.XYs{{X: q.LatencyUS, Y: q.Lo}, {X: q.LatencyUS, Y: q.Hi}})
+			if err != nil {
+				return nil, err
+			}
+			bar.Color, bar.Width = col, vg.Points(1)
+			p.Add(bar)
+		}
 		front := paretoFront(xys)
 		if len(front) > 1 {
 			l, err := plotter.NewLine(front)

@@ -242,6 +242,10 @@ type Point struct {
 	Label     string
 	LatencyUS float64
 	Accuracy  float64
+	// Lo and Hi, when Lo < Hi, are the lowest and highest accuracy of
+	// several trainings of the network (Accuracy is then their mean); the
+	// Pareto plot draws them as an error bar.
+	Lo, Hi float64
 }
 
 // LatencyAccuracy plots accuracy against latency, one labelled point per

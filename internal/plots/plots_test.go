@@ -62,7 +62,7 @@ func TestArchitecture(t *testing.T) {
 }
 
 func TestLatencyAccuracy(t *testing.T) {
-	b, err := LatencyAccuracy("fmnist", []Point{{"a", 120, 0.9}, {"b", 80, 0.88}, {"c", 200, 0.91}})
+	b, err := LatencyAccuracy("fmnist", []Point{{Label: "a", LatencyUS: 120, Accuracy: 0.9}, {Label: "b", LatencyUS: 80, Accuracy: 0.88}, {Label: "c", LatencyUS: 200, Accuracy: 0.91}})
 	checkPNG(t, b, err, "scatter.png")
 }
 

@@ -22,7 +22,7 @@ func TestTraining(t *testing.T) {
 
 func TestPareto(t *testing.T) {
 	groups := []Group{
-		{Name: "searched", Points: []Point{{Label: "T=200", LatencyUS: 190, Accuracy: 0.90}, {Label: "T=300", LatencyUS: 310, Accuracy: 0.92}}},
+		{Name: "searched", Points: []Point{{Label: "T=200", LatencyUS: 190, Accuracy: 0.90}, {Label: "T=300", LatencyUS: 310, Accuracy: 0.92, Lo: 0.915, Hi: 0.926}}},
 		{Name: "random", Points: []Point{{Label: "r0", LatencyUS: 250, Accuracy: 0.88}, {Label: "r1", LatencyUS: 350, Accuracy: 0.89}, {Label: "r2", LatencyUS: 400, Accuracy: 0.85}}},
 		{Name: "uniform", Points: []Point{{Label: "k3e3", LatencyUS: 150, Accuracy: 0.87}, {Label: "k7e6", LatencyUS: 500, Accuracy: 0.915}}},
 	}
