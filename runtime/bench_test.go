@@ -44,8 +44,16 @@ var smallPointwise = []struct {
 	{pwShape{7, 64, 256}, 0},
 }
 
+// Wide layers of the 7x7 maps of the ProxylessNAS nets: their weights
+// (1.5-3 MiB) do not fit in L2, so the order in which tiles and column
+// groups run decides how often they are read from L3.
+//
+//	go test -run '^$' -bench 'WidePointwise' ./runtime/
+var widePointwise = []pwShape{{7, 256, 1536}, {7, 1536, 256}, {7, 432, 1728}, {7, 1536, 432}, {7, 320, 1280}}
+
 var smallDepthwise = []dwShape{
 	{28, 48, 3, 1}, {28, 96, 5, 2}, {14, 72, 3, 1}, {14, 144, 7, 2}, {7, 120, 5, 1}, {7, 240, 3, 1},
+	{7, 1536, 7, 1}, {7, 1536, 5, 1}, {14, 768, 7, 2}, {14, 672, 5, 1}, {14, 384, 5, 1}, {28, 336, 7, 2}, {28, 168, 3, 1},
 }
 
 func BenchmarkPointwise(b *testing.B) {
@@ -63,6 +71,16 @@ func BenchmarkSmallPointwise(b *testing.B) {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%dx%dx%d-%d-h%d/t%d", sh.hw, sh.hw, sh.cin, sh.cout, sh.halo, threads), func(b *testing.B) {
 				benchPointwise(b, sh.pwShape, sh.halo, threads)
+			})
+		}
+	}
+}
+
+func BenchmarkWidePointwise(b *testing.B) {
+	for _, sh := range widePointwise {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%dx%dx%d-%d/t%d", sh.hw, sh.hw, sh.cin, sh.cout, threads), func(b *testing.B) {
+				benchPointwise(b, sh, 0, threads)
 			})
 		}
 	}

@@ -209,6 +209,8 @@ func TestDepthwise(t *testing.T) {
 			{s: runtime.ConvSpec{Cin: 96, Cout: 96, Groups: 96, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: runtime.ActReLU6}, h: 15, w: 13},
 			{s: runtime.ConvSpec{Cin: 8, Cout: 8, Groups: 8, KH: 5, KW: 5, PadT: 2, PadL: 2, PadB: 2, PadR: 2}, h: 1, w: 1},
 			{s: runtime.ConvSpec{Cin: 960, Cout: 960, Groups: 960, KH: 3, KW: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, h: 2, w: 3},
+			// split by channel blocks on 2 and 3 threads (7 rows)
+			{s: runtime.ConvSpec{Cin: 1528, Cout: 1528, Groups: 1528, KH: 7, KW: 7, PadT: 3, PadL: 3, PadB: 3, PadR: 3, Act: runtime.ActReLU6}, h: 7, w: 7, res: true},
 			{s: runtime.ConvSpec{Cin: 32, Cout: 32, Groups: 32, KH: 3, KW: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, h: 40, w: 37, res: true},
 			{s: runtime.ConvSpec{Cin: 24, Cout: 24, Groups: 24, KH: 3, KW: 3, StrideH: 1, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}, h: 9, w: 11},
 		} {
