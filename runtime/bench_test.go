@@ -176,3 +176,30 @@ func reportCPU(b *testing.B, threads int, c0 time.Duration, flops float64) {
 		b.ReportMetric(flops*float64(b.N)/cpu.Seconds()/1e9, "cpuGFLOP/s")
 	}
 }
+
+// The classifier of the 224x224 nets: at batch 1 its weights (5-7 MB)
+// stream from L3 or memory on every inference.
+//
+//	go test -run '^$' -bench 'Classifier' ./runtime/
+func BenchmarkClassifier(b *testing.B) {
+	for _, k := range []int{1280, 1728} {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%d-1000/t%d", k, threads), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(1, 1))
+				pk, err := runtime.PackLinear(1, 1, k, 1000, randSlice(rng, k*1000))
+				if err != nil {
+					b.Fatal(err)
+				}
+				op, err := runtime.NewLinear(1, 1, k, 1000, pk, randSlice(rng, 1000), runtime.ActNone)
+				if err != nil {
+					b.Fatal(err)
+				}
+				in := runtime.NewTensor(1, 1, k, 0)
+				out := runtime.NewTensor(1, 1, 1000, 0)
+				benchOp(b, threads, 2*float64(k*1000), func(p *runtime.Pool) error {
+					return op.Run(p, out, in)
+				})
+			})
+		}
+	}
+}

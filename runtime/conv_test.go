@@ -113,6 +113,9 @@ func runConvCase(t *testing.T, rng *rand.Rand, c convCase, pools []*runtime.Pool
 
 func testPools(t *testing.T) []*runtime.Pool {
 	pools := []*runtime.Pool{nil, runtime.NewPool(2), runtime.NewPool(3)}
+	for _, p := range pools[1:] {
+		runtime.SetSerialWork(p, 0) // split even the small cases
+	}
 	t.Cleanup(func() {
 		for _, p := range pools {
 			p.Close()

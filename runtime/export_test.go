@@ -13,3 +13,7 @@ func SetDepthwiseStrips(bytes, min int) (restore func()) {
 	dwStripBytes, dwStripMin = bytes, min
 	return func() { dwStripBytes, dwStripMin = b, m }
 }
+
+// SetSerialWork sets the work below which p's Parts gives one part (0:
+// every task is split, so that small test cases run the threaded paths).
+func SetSerialWork(p *Pool, work int64) { p.serial = work }

@@ -36,6 +36,7 @@ func TestMBConv(t *testing.T) {
 	cases = append(cases, mbconvCase{h: 12, w: 10, cin: 6, hidden: 24, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}},
 		mbconvCase{h: 11, w: 11, cin: 6, hidden: 24, cout: 9, k: 5, s: 2, pads: [4]int{1, 1, 2, 2}})
 	pools := []*runtime.Pool{nil, runtime.NewPool(2)}
+	runtime.SetSerialWork(pools[1], 0) // split even the small cases
 	t.Cleanup(func() { pools[1].Close() })
 	forEachSet(t, func(t *testing.T, set string) {
 		rng := rand.New(rand.NewPCG(5, 9))

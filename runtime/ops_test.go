@@ -286,6 +286,7 @@ func TestZeroHaloOn(t *testing.T) {
 			}
 			want.ZeroHalo()
 			p := runtime.NewPool(threads)
+			runtime.SetSerialWork(p, 0)
 			got.ZeroHaloOn(p)
 			if allocs := testing.AllocsPerRun(20, func() { got.ZeroHaloOn(p) }); allocs != 0 {
 				t.Errorf("ZeroHaloOn allocates %.1f times per call", allocs)

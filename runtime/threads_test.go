@@ -62,10 +62,23 @@ func TestPool(t *testing.T) {
 		work  int64
 		want  int
 	}{
-		{1000, 0, 8}, {1000, 1 << 30, 8}, {5, 1 << 30, 5}, {1000, 100_000, 3}, {1000, 1000, 1}, {0, 0, 1},
+		{1000, 0, 8}, {1000, 1 << 30, 8}, {5, 1 << 30, 5}, {1000, 1<<20 - 1, 1}, {1000, 1 << 20, 8}, {1000, 100_000, 1}, {0, 0, 1},
 	} {
 		if got := p2.Parts(tc.units, tc.work); got != tc.want {
 			t.Errorf("Parts(%d, %d) on 2 threads = %d, want %d", tc.units, tc.work, got, tc.want)
+		}
+	}
+	// Below the serial threshold parts still hold at least minPartWork.
+	runtime.SetSerialWork(p2, 0)
+	for _, tc := range []struct {
+		units int
+		work  int64
+		want  int
+	}{
+		{1000, 100_000, 3}, {1000, 1000, 1}, {1000, 1 << 20, 8},
+	} {
+		if got := p2.Parts(tc.units, tc.work); got != tc.want {
+			t.Errorf("Parts(%d, %d) on 2 threads, no serial threshold = %d, want %d", tc.units, tc.work, got, tc.want)
 		}
 	}
 	if got := nilPool.Parts(1000, 1<<30); got != 1 {
