@@ -118,8 +118,8 @@ func TestSearchKillResume(t *testing.T) {
 	})
 
 	t.Run("kill", func(t *testing.T) {
-		// Kill once the run is under way (its first checkpoint is on
-		// disk), after a random delay of up to the time the whole
+		// Kill once the run is under way (its first checkpoint and its
+		// settings are on disk), after a random delay of up to the time the whole
 		// uninterrupted search took, so that the kill can land anywhere
 		// from the first epoch to the writing of the outputs. Should the
 		// search finish within the delay, try again with a shorter one;
@@ -131,7 +131,7 @@ func TestSearchKillResume(t *testing.T) {
 			dir := filepath.Join(base, "killed", string(rune('a'+attempt)))
 			delay := time.Duration(rng.Int64N(int64(maxDelay)))
 			if killSearch(t, searchArgs(spacePath, lutPath, dir), dir, delay) {
-				t.Logf("killed %v after the first checkpoint (attempt %d, seed %d; the whole search took %v)", delay, attempt, seed, fullTime)
+				t.Logf("killed %v after search.json was written (attempt %d, seed %d; the whole search took %v)", delay, attempt, seed, fullTime)
 				sameAsFull(t, dir)
 				return
 			}
@@ -160,7 +160,10 @@ func killSearch(t *testing.T, args []string, dir string, delay time.Duration) bo
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.After(2 * time.Minute)
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "checkpoint.bin")); err == nil {
+		// search.json is written after the first checkpoint and makes
+		// the directory a run: killed before it, the directory is not
+		// one and --resume rightly refuses it.
+		if _, err := os.Stat(filepath.Join(dir, "search.json")); err == nil {
 			break
 		}
 		select {
