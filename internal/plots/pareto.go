@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -105,6 +106,17 @@ func Pareto(title string, groups []Group, targetsUS ...float64) ([]byte, error) 
 		}
 		lb.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(2)}
 		p.Add(lb)
+	}
+	for _, g := range groups {
+		if slices.ContainsFunc(g.Points, func(q Point) bool { return q.Lo < q.Hi }) {
+			l, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: ymin}, {X: xmin, Y: ymin}})
+			if err != nil {
+				return nil, err
+			}
+			l.Color, l.Width = color.Black, vg.Points(1)
+			p.Legend.Add("bar: range over trainings, marker: their mean", l)
+			break
+		}
 	}
 	for i, t := range targetsUS {
 		l, err := plotter.NewLine(plotter.XYs{{X: t, Y: p.Y.Min}, {X: t, Y: p.Y.Max}})
