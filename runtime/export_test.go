@@ -17,3 +17,7 @@ func SetDepthwiseStrips(bytes, min int) (restore func()) {
 // SetSerialWork sets the work below which p's Parts gives one part (0:
 // every task is split, so that small test cases run the threaded paths).
 func SetSerialWork(p *Pool, work int64) { p.serial = work }
+
+// SerialThreshold is the work below which a pool's Parts gives one part
+// with the active kernels (serialFor).
+func SerialThreshold() int64 { return serialFor(level()) }

@@ -58,3 +58,16 @@ func TestCapLevel(t *testing.T) {
 		}
 	}
 }
+
+func TestSerialFor(t *testing.T) {
+	want := int64(0)
+	if runtime.GOARCH == "amd64" {
+		want = serialWork
+	}
+	if got := serialFor(levelAVX2); got != want {
+		t.Errorf("serialFor(avx2) = %d, want %d", got, want)
+	}
+	if got := serialFor(levelGo); got != 0 {
+		t.Errorf("serialFor(go) = %d, want 0", got)
+	}
+}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	goruntime "runtime"
 	"sync/atomic"
 	"time"
 )
@@ -36,7 +37,7 @@ type Pool struct {
 	epoch   atomic.Uint64 // the current task's epoch (epochMask bits); a new one announces a task
 	done    atomic.Int64  // parts finished in the current epoch
 	chunks  []chunk       // per thread: the parts it runs first
-	serial  int64         // Parts runs less work than this on one thread (serialWork)
+	serial  int64         // Parts runs less work than this on one thread; < 0: serialFor(level())
 	halo    haloTask      // Tensor.ZeroHaloOn's task
 	workers []*worker
 	closed  atomic.Bool
@@ -65,7 +66,7 @@ func NewPool(n int) *Pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &Pool{n: n, chunks: make([]chunk, n), serial: serialWork}
+	p := &Pool{n: n, chunks: make([]chunk, n), serial: -1}
 	for i := 1; i < n; i++ {
 		w := &worker{wake: make(chan struct{}, 1)}
 		p.workers = append(p.workers, w)
@@ -84,12 +85,19 @@ func (p *Pool) Threads() int {
 
 // Parts suggests how many parts to split units of work into, work being
 // the task's multiply-adds (0: unknown): one on a single thread or for
-// less than serialWork, else up to four per thread, so that threads that
+// less than serialFor's threshold, else up to four per thread, so that threads that
 // start late still share the work, and no more than give each part
 // minPartWork.
 func (p *Pool) Parts(units int, work int64) int {
 	n := p.Threads()
-	if n == 1 || work > 0 && work < p.serial {
+	if n == 1 {
+		return 1
+	}
+	serial := p.serial
+	if serial < 0 {
+		serial = serialFor(level())
+	}
+	if work > 0 && work < serial {
 		return 1
 	}
 	parts := min(units, 4*n)
@@ -116,6 +124,17 @@ const minPartWork = 32 << 10
 // rule and 150 µs on one thread; models/fmnist 152, 124 and 124 µs;
 // ProxylessNAS-mobile, whose layers are larger, was unchanged.
 const serialWork = 1 << 20
+
+// serialFor is the work below which a task runs on one thread with the
+// kernels of level l: serialWork for the amd64 SIMD kernel sets, where it
+// was measured; 0 (every task split) for the portable kernels and NEON,
+// whose cores take many times longer for the same work.
+func serialFor(l int) int64 {
+	if goruntime.GOARCH == "amd64" && l >= levelAVX2 {
+		return serialWork
+	}
+	return 0
+}
 
 // maxParts bounds the parts of one Run and epochMask the epochs (they
 // wrap): a chunk word holds an epoch and two part indices.
