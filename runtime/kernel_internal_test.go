@@ -64,8 +64,11 @@ func TestSerialFor(t *testing.T) {
 	if runtime.GOARCH == "amd64" {
 		want = serialWork
 	}
-	if got := serialFor(levelAVX2); got != want {
-		t.Errorf("serialFor(avx2) = %d, want %d", got, want)
+	if got := serialFor(levelAVX512); got != want {
+		t.Errorf("serialFor(avx512) = %d, want %d", got, want)
+	}
+	if got := serialFor(levelAVX2); got != 0 {
+		t.Errorf("serialFor(avx2) = %d, want 0", got)
 	}
 	if got := serialFor(levelGo); got != 0 {
 		t.Errorf("serialFor(go) = %d, want 0", got)

@@ -116,21 +116,29 @@ func (p *Pool) Parts(units int, work int64) int {
 const minPartWork = 32 << 10
 
 // serialWork is the work, in multiply-adds, below which a task runs on the
-// calling thread alone: about 10 µs of a SIMD kernel. Splitting a layer
-// that small saves less than the other threads lose reading, in the next
-// layers, what the parts wrote in other cores' caches. Measured on the
-// Intel Xeon (AVX-512, 2 cores) with 2 threads, whole-network medians: the
-// 28x28 MBConv net took 159 µs with every layer split, 154 µs with this
-// rule and 150 µs on one thread; models/fmnist 152, 124 and 124 µs;
-// ProxylessNAS-mobile, whose layers are larger, was unchanged.
+// calling thread alone with the AVX-512 kernels: about 10 µs of work.
+// Measured on the Intel Xeon (AVX-512, 2 cores) with 2 threads,
+// whole-network medians of 3 rounds of interleaved runs (µs):
+//
+//	threshold (multiply-adds)      0    128Ki  256Ki  512Ki  1Mi   | 1 thread
+//	28x28 MBConv net, AVX-512      160  163    162    159    156   | 153
+//	models/fmnist, AVX-512         149  152    145    142    126   | 124
+//	28x28 MBConv net, AVX2         177  181    182    185    212   | 211
+//	models/fmnist, AVX2            159  167    165    170    166   | 163
+//
+// With the AVX-512 kernels a layer this small gains nothing from a second
+// core on this CPU, and the next layers lose reading what the parts wrote
+// in the other core's cache; with AVX2 every split pays, so the threshold
+// is for AVX-512 only. ProxylessNAS-mobile, whose layers are larger, was
+// unchanged.
 const serialWork = 1 << 20
 
 // serialFor is the work below which a task runs on one thread with the
-// kernels of level l: serialWork for the amd64 SIMD kernel sets, where it
-// was measured; 0 (every task split) for the portable kernels and NEON,
-// whose cores take many times longer for the same work.
+// kernels of level l: serialWork for the amd64 AVX-512 kernels, where it
+// was measured to pay; 0 (every task split) for AVX2, the portable kernels
+// and NEON.
 func serialFor(l int) int64 {
-	if goruntime.GOARCH == "amd64" && l >= levelAVX2 {
+	if goruntime.GOARCH == "amd64" && l >= levelAVX512 {
 		return serialWork
 	}
 	return 0

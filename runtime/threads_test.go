@@ -68,7 +68,7 @@ func TestPool(t *testing.T) {
 			t.Errorf("Parts(%d, %d) on 2 threads = %d, want %d", tc.units, tc.work, got, tc.want)
 		}
 	}
-	// Below the threshold of the active kernels (amd64 SIMD: 1Mi
+	// Below the threshold of the active kernels (amd64 AVX-512: 1Mi
 	// multiply-adds; 0 elsewhere) a task is one part.
 	serial := runtime.SerialThreshold()
 	for _, tc := range []struct {
