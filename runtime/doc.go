@@ -85,7 +85,10 @@
 //
 // A Pool of n threads (the caller plus n-1 goroutines that spin for a while
 // between tasks, then park) runs each operator as up to 4n parts, fewer
-// where a part would get under 32Ki multiply-adds ([Pool.Parts]). Each
+// where a part would get under 32Ki multiply-adds ([Pool.Parts]); with the
+// AVX-512 kernels an operator of under 1Mi multiply-adds (a depthwise one's
+// counted twice) runs on the caller alone, which measured faster for such
+// small layers than splitting them. Each
 // thread owns a contiguous range of the parts, the same fraction of every
 // operator, so it works on the same region of the feature map from layer to
 // layer and reads what it wrote from its own cache. It claims its parts one
@@ -93,8 +96,9 @@
 // the back of the others' ranges, so a thread that wakes late leaves its
 // share to the others. GEMMs split over row tiles, or over column panels
 // when there are few rows or the weights outweigh the activations; depthwise
-// splits over channel vectors (each thread then owns its cache lines) or,
-// with few channels, over output rows. Pass the same Pool to every operator;
+// splits over output rows, or over channel vectors when there are fewer
+// than 4 output rows per thread (parts of a row or two would each read the
+// kernel's halo rows and every weight again). Pass the same Pool to every operator;
 // a nil Pool runs on the caller alone. Run allocates nothing.
 //
 // # Kernel sets
