@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pnasml/pnas/ir"
 )
 
 // pnas pareto compiles, times and evaluates every net with its program and
@@ -138,5 +140,40 @@ func TestParetoUniqueNames(t *testing.T) {
 		if rows[i].Name != want {
 			t.Errorf("row %d: name %q, want %q", i, rows[i].Name, want)
 		}
+	}
+}
+
+// Trainings of one architecture differ in weights and in the input
+// normalisation their data split measured; other differences are refused.
+func TestSameArchitecture(t *testing.T) {
+	spacePath, _ := tinySetup(t)
+	d := filepath.Join(t.TempDir(), "nets")
+	if code, _, errs := runCLI(t, "sample", "--space", spacePath, "-n", "0", "--uniform", "k3e3", "-o", d); code != 0 {
+		t.Fatalf("sample: %s", errs)
+	}
+	load := func() *ir.Model {
+		m, err := ir.Load(filepath.Join(d, "tiny-k3e3.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a, b := load(), load()
+	b.Input.Mean, b.Input.Std = []float32{0.3}, []float32{0.4}
+	for k := range b.Params {
+		b.Params[k].Data[0]++
+		break
+	}
+	if err := sameArchitecture(a, b); err != nil {
+		t.Errorf("normalisation and weights: %v", err)
+	}
+	b.Input.Shape = []int{1, 14, 14}
+	if err := sameArchitecture(a, b); err == nil || !strings.Contains(err.Error(), "inputs differ") {
+		t.Errorf("input shape: %v", err)
+	}
+	c := load()
+	c.Ops[0].Kernel = []int{5, 5}
+	if err := sameArchitecture(a, c); err == nil || !strings.Contains(err.Error(), "op 0 ("+a.Ops[0].Name+") differs") {
+		t.Errorf("kernel: %v", err)
 	}
 }
