@@ -198,6 +198,31 @@ func (c *ParetoCmd) Run(g *globals) error {
 	if err := atomicfile.Write(filepath.Join(c.Output, "pareto.md"), []byte(paretoTable(rows, c.Data, c.Split, t.Name))); err != nil {
 		return err
 	}
+	title := c.Title
+	if title == "" {
+		title = fmt.Sprintf("%s %s accuracy vs latency on %s", c.Data, c.Split, t.Name)
+	}
+	if err := writePNG(filepath.Join(c.Output, "pareto.png"), func() ([]byte, error) { return paretoPlot(rows, title, lts) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "wrote %s, %s, %s\n", filepath.Join(c.Output, "pareto.png"), filepath.Join(c.Output, "pareto.json"), filepath.Join(c.Output, "pareto.md"))
+	return nil
+}
+
+// paretoPlot draws the rows, one group per distinct Group in order of
+// first appearance; points are labelled by name without the prefix that
+// every name shares up to a dash (the space's name, e.g. "fmnist-").
+func paretoPlot(rows []paretoRow, title string, lts []float64) ([]byte, error) {
+	prefix := ""
+	if len(rows) > 1 {
+		prefix = rows[0].Name
+		for _, r := range rows[1:] {
+			for !strings.HasPrefix(r.Name, prefix) {
+				prefix = prefix[:len(prefix)-1]
+			}
+		}
+		prefix = prefix[:strings.LastIndex(prefix, "-")+1]
+	}
 	var groups []plots.Group
 	index := map[string]int{}
 	for _, r := range rows {
@@ -207,21 +232,13 @@ func (c *ParetoCmd) Run(g *globals) error {
 			index[r.Group] = gi
 			groups = append(groups, plots.Group{Name: r.Group})
 		}
-		pt := plots.Point{Label: r.Name, LatencyUS: r.LatencyUS, Accuracy: r.Accuracy}
+		pt := plots.Point{Label: strings.TrimPrefix(r.Name, prefix), LatencyUS: r.LatencyUS, Accuracy: r.Accuracy}
 		if len(r.Runs) > 1 {
 			pt.Lo, pt.Hi = slices.Min(r.Runs), slices.Max(r.Runs)
 		}
 		groups[gi].Points = append(groups[gi].Points, pt)
 	}
-	title := c.Title
-	if title == "" {
-		title = fmt.Sprintf("%s %s accuracy vs latency on %s", c.Data, c.Split, t.Name)
-	}
-	if err := writePNG(filepath.Join(c.Output, "pareto.png"), func() ([]byte, error) { return plots.Pareto(title, groups, lts...) }); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.stdout, "wrote %s, %s, %s\n", filepath.Join(c.Output, "pareto.png"), filepath.Join(c.Output, "pareto.json"), filepath.Join(c.Output, "pareto.md"))
-	return nil
+	return plots.Pareto(title, groups, lts...)
 }
 
 // evalProgram measures a compiled program's accuracy on IDX files.

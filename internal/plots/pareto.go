@@ -53,6 +53,10 @@ func Pareto(title string, groups []Group, targetsUS ...float64) ([]byte, error) 
 	}
 	mx, my := max((xmax-xmin)*0.08, 0.02*max(xmax, 1)), max((ymax-ymin)*0.08, 0.01)
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin-mx, xmax+mx, ymin-my, ymax+my
+	// Room below the points for the legend (bottom right): a line per
+	// group, the target line and the range bar's entry.
+	lines := len(groups) + 2
+	p.Y.Min -= (p.Y.Max - p.Y.Min) * 0.035 * float64(lines)
 	p.Add(plotter.NewGrid())
 	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}, draw.RingGlyph{}}
 	for gi, g := range groups {
