@@ -213,16 +213,7 @@ func (c *ParetoCmd) Run(g *globals) error {
 // first appearance; points are labelled by name without the prefix that
 // every name shares up to a dash (the space's name, e.g. "fmnist-").
 func paretoPlot(rows []paretoRow, title string, lts []float64) ([]byte, error) {
-	prefix := ""
-	if len(rows) > 1 {
-		prefix = rows[0].Name
-		for _, r := range rows[1:] {
-			for !strings.HasPrefix(r.Name, prefix) {
-				prefix = prefix[:len(prefix)-1]
-			}
-		}
-		prefix = prefix[:strings.LastIndex(prefix, "-")+1]
-	}
+	prefix := sharedPrefix(rows)
 	var groups []plots.Group
 	index := map[string]int{}
 	for _, r := range rows {
@@ -239,6 +230,21 @@ func paretoPlot(rows []paretoRow, title string, lts []float64) ([]byte, error) {
 		groups[gi].Points = append(groups[gi].Points, pt)
 	}
 	return plots.Pareto(title, groups, lts...)
+}
+
+// sharedPrefix is the longest prefix ending in a dash that every row's
+// name has ("" for fewer than two rows).
+func sharedPrefix(rows []paretoRow) string {
+	if len(rows) < 2 {
+		return ""
+	}
+	prefix := rows[0].Name
+	for _, r := range rows[1:] {
+		for !strings.HasPrefix(r.Name, prefix) {
+			prefix = prefix[:len(prefix)-1]
+		}
+	}
+	return prefix[:strings.LastIndex(prefix, "-")+1]
 }
 
 // evalProgram measures a compiled program's accuracy on IDX files.

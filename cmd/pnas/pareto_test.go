@@ -177,3 +177,23 @@ func TestSameArchitecture(t *testing.T) {
 		t.Errorf("kernel: %v", err)
 	}
 }
+
+func TestSharedPrefix(t *testing.T) {
+	for _, c := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"fmnist-searched (t-110us)", "fmnist-random-110us-0", "fmnist-k3e3"}, "fmnist-"},
+		{[]string{"fmnist-random-110us-0", "fmnist-random-180us-1"}, "fmnist-random-"},
+		{[]string{"a-b", "c-d"}, ""},
+		{[]string{"fmnist-k3e3"}, ""},
+	} {
+		var rows []paretoRow
+		for _, n := range c.names {
+			rows = append(rows, paretoRow{Name: n})
+		}
+		if got := sharedPrefix(rows); got != c.want {
+			t.Errorf("sharedPrefix(%q) = %q, want %q", c.names, got, c.want)
+		}
+	}
+}
