@@ -38,6 +38,7 @@ SHIP_FLAGS=${SHIP_FLAGS:-}       # more pnas train flags for that training
 # below it); add e.g. "--arch-lr 0.01 --arch-every 2" for a short schedule
 SEARCH_FLAGS=${SEARCH_FLAGS-"--loss add#hinge --loss-lambda 5 --derive budget"}
 TRAIN_FLAGS=${TRAIN_FLAGS:-}     # more pnas train flags
+PARETO_SEEDS=${PARETO_SEEDS:-1} # trainings of every compared network (seeds SEED, SEED+1, ...); the Pareto plot has their mean
 SEARCH_ONCE=${SEARCH_ONCE:-0}    # 1: search at the first target only and pnas derive the others (needs --loss none: alpha then does not depend on the target)
 if [ -z "${TARGET:-}" ]; then
 	if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then TARGET=amd64-avx512; else TARGET=amd64; fi
@@ -63,6 +64,11 @@ settings="target=$TARGET data=$DATA latency_targets=$LATENCY_TARGETS ship=$SHIP 
 # before them still match
 if [ "$RANDOM_AT" != 0 ]; then settings="$settings random_at=$RANDOM_AT random_tol=$RANDOM_TOL"; fi
 if [ -n "$SHIP_FLAGS" ]; then settings="$settings ship_flags=$SHIP_FLAGS"; fi
+if ! [[ "$PARETO_SEEDS" =~ ^[1-9][0-9]*$ ]]; then
+	echo "fullrun: PARETO_SEEDS: expected a positive number, got \"$PARETO_SEEDS\"" >&2
+	exit 1
+fi
+if [ "$PARETO_SEEDS" != 1 ]; then settings="$settings pareto_seeds=$PARETO_SEEDS"; fi
 if [ "$SEARCH_ONCE" != 0 ]; then
 	case " $SEARCH_FLAGS " in
 	*" --loss none "*) ;;
@@ -142,7 +148,7 @@ search() {
 }
 
 train() {
-	local model=$1 dir=$2 limit=${3:-$TRAIN_LIMIT} epochs=${4:-$TRAIN_EPOCHS} flags=${5:-$TRAIN_FLAGS} r
+	local model=$1 dir=$2 limit=${3:-$TRAIN_LIMIT} epochs=${4:-$TRAIN_EPOCHS} flags=${5:-$TRAIN_FLAGS} seed=${6:-$SEED} r
 	r=$(resume_or_fresh "$dir")
 	if [ -n "$r" ]; then
 		# shellcheck disable=SC2086
@@ -150,7 +156,7 @@ train() {
 	else
 		# shellcheck disable=SC2086 # flags is a list of flags
 		$PNAS train "$model" --data "$DATA" --train-limit "$limit" --epochs "$epochs" \
-			--seed "$SEED" $flags -o "$dir"
+			--seed "$seed" $flags -o "$dir"
 	fi
 }
 
@@ -198,18 +204,34 @@ baselines() {
 }
 stage baselines "$OUT/nets/.done" baselines
 
-# 4. every network trained from scratch with the same recipe; selection on the held-out part
+# 4. every network trained from scratch with the same recipe; selection on
+#    the held-out part. With PARETO_SEEDS=N each is trained N times (seeds
+#    SEED .. SEED+N-1; the first in train-NAME, the others in
+#    train-NAME-sK), and pnas pareto compares their means.
+# trainings LABEL NAME MODEL: trains MODEL PARETO_SEEDS times (stages
+# "train LABEL", "train LABEL seed K") and sets LIST to the trained models
+# joined by "+"
+trainings() {
+	local label=$1 name=$2 model=$3 k
+	stage "train $label" "$OUT/train-$name/model.json" train "$model" "$OUT/train-$name"
+	LIST=$OUT/train-$name/model.json
+	for ((k = 2; k <= PARETO_SEEDS; k++)); do
+		stage "train $label seed $k" "$OUT/train-$name-s$k/model.json" \
+			train "$model" "$OUT/train-$name-s$k" "" "" "" $((SEED + k - 1))
+		LIST="$LIST+$OUT/train-$name-s$k/model.json"
+	done
+}
 nets=()
 for t in "${TS[@]}"; do
-	stage "train searched $t" "$OUT/train-$t/model.json" train "$OUT/search-$t/model.json" "$OUT/train-$t"
-	nets+=("searched=$OUT/train-$t/model.json")
+	trainings "searched $t" "$t" "$OUT/search-$t/model.json"
+	nets+=("searched=$LIST")
 done
 for n in "$OUT"/nets/*.json; do
 	b=$(basename "$n" .json)
-	stage "train $b" "$OUT/train-$b/model.json" train "$n" "$OUT/train-$b"
+	trainings "$b" "$b" "$n"
 	case $b in
-	*-random-*) nets+=("random=$OUT/train-$b/model.json") ;;
-	*) nets+=("uniform=$OUT/train-$b/model.json") ;;
+	*-random-*) nets+=("random=$LIST") ;;
+	*) nets+=("uniform=$LIST") ;;
 	esac
 done
 

@@ -17,7 +17,8 @@ import (
 // TestFullRunScript runs scripts/fullrun.sh (make fullrun) end to end at a
 // tiny scale on the embedded subset (two targets from one search and a
 // derivation, SEARCH_ONCE=1; the shipped net, the derived one, trained again
-// on the whole split): every stage runs and is recorded, a
+// on the whole split; every compared net trained with two seeds): every
+// stage runs and is recorded, a
 // second run skips them all, a stage whose output is gone resumes from its
 // checkpoint and writes the same bytes, and a run with other settings is
 // refused without touching the results.
@@ -31,7 +32,7 @@ func TestFullRunScript(t *testing.T) {
 		"PNAS="+pnasWrapper(t), "FULLRUN_OUT="+out, "DATA=fashion-mnist-subset", "TARGET=amd64",
 		"LATENCY_TARGETS=300us 400us", "SEARCH_ONCE=1", "SEARCH_FLAGS=--loss none --derive budget", "SEARCH_LIMIT=640", "SEARCH_WARMUP=1", "SEARCH_EPOCHS=1",
 		"TRAIN_LIMIT=640", "TRAIN_EPOCHS=2", "RANDOM_N=1", "UNIFORM=k3e3", "SEED=3", "SHIP_EPOCHS=2",
-		"RANDOM_AT=1", "RANDOM_TOL=0.5")
+		"RANDOM_AT=1", "RANDOM_TOL=0.5", "PARETO_SEEDS=2")
 	run := func(extra ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
@@ -66,25 +67,29 @@ func TestFullRunScript(t *testing.T) {
 		}
 		return names
 	}
-	want := []string{"profile", "search 300us", "derive 400us", "baselines", "train searched 300us", "train searched 400us",
-		"train fmnist-k3e3", "train fmnist-random-0", "train fmnist-random-300us-0", "train fmnist-random-400us-0",
+	want := []string{"profile", "search 300us", "derive 400us", "baselines",
+		"train searched 300us", "train searched 300us seed 2", "train searched 400us", "train searched 400us seed 2",
+		"train fmnist-k3e3", "train fmnist-k3e3 seed 2", "train fmnist-random-0", "train fmnist-random-0 seed 2",
+		"train fmnist-random-300us-0", "train fmnist-random-300us-0 seed 2", "train fmnist-random-400us-0", "train fmnist-random-400us-0 seed 2",
 		"pareto", "train shipped", "compile", "eval"}
 	if got := stages(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("stages %q, want %q", got, want)
 	}
 
-	// the Pareto table has one row per trained network, in its group
+	// the Pareto table has one row per network, in its group, with the
+	// accuracy of both trainings (PARETO_SEEDS=2) and their mean
 	var rows []struct {
-		Group    string  `json:"group"`
-		Accuracy float64 `json:"accuracy"`
-		N        int     `json:"n"`
-		Latency  float64 `json:"latency_us"`
+		Group    string    `json:"group"`
+		Accuracy float64   `json:"accuracy"`
+		N        int       `json:"n"`
+		Latency  float64   `json:"latency_us"`
+		Runs     []float64 `json:"runs"`
 	}
 	readJSON(t, filepath.Join(out, "pareto", "pareto.json"), &rows)
 	groups := map[string]int{}
 	for _, r := range rows {
 		groups[r.Group]++
-		if r.N != 500 || r.Accuracy < 0 || r.Accuracy > 1 || r.Latency <= 0 {
+		if r.N != 500 || r.Accuracy < 0 || r.Accuracy > 1 || r.Latency <= 0 || len(r.Runs) != 2 || r.Accuracy != (r.Runs[0]+r.Runs[1])/2 {
 			t.Errorf("pareto row %+v", r)
 		}
 	}
@@ -138,6 +143,10 @@ func TestFullRunScript(t *testing.T) {
 	o, err := run("TRAIN_EPOCHS=3")
 	if err == nil || !strings.Contains(o, "was started with other settings") {
 		t.Errorf("run with other settings: %v\n%s", err, o)
+	}
+	o, err = run("PARETO_SEEDS=0")
+	if err == nil || !strings.Contains(o, `PARETO_SEEDS: expected a positive number, got "0"`) {
+		t.Errorf("PARETO_SEEDS=0: %v\n%s", err, o)
 	}
 	// one search for every target needs a loss that does not read the target
 	o, err = run("SEARCH_FLAGS=--loss add#hinge --derive budget")
