@@ -92,7 +92,8 @@ func (c *ParetoCmd) Run(g *globals) error {
 	type net struct {
 		group, path string
 		m           *ir.Model
-		more        []string // further trainings of the same architecture
+		more        []string    // further trainings of the same architecture
+		moreM       []*ir.Model // their models
 	}
 	var nets []net
 	for _, a := range c.Nets {
@@ -105,7 +106,8 @@ func (c *ParetoCmd) Run(g *globals) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range paths[1:] {
+		nt := net{group: group, path: paths[0], m: m, more: paths[1:]}
+		for _, p := range nt.more {
 			o, err := ir.Load(p)
 			if err != nil {
 				return err
@@ -113,8 +115,9 @@ func (c *ParetoCmd) Run(g *globals) error {
 			if err := sameArchitecture(m, o); err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("%s: not the architecture of %s: %v", p, paths[0], err)}
 			}
+			nt.moreM = append(nt.moreM, o)
 		}
-		nets = append(nets, net{group, paths[0], m, paths[1:]})
+		nets = append(nets, nt)
 	}
 	t, err := resolveTarget(c.Target)
 	if err != nil {
@@ -166,10 +169,7 @@ func (c *ParetoCmd) Run(g *globals) error {
 		if len(nt.more) > 0 {
 			row.Models, row.Runs = []string{nt.path}, []float64{be.Accuracy}
 			for j, p := range nt.more {
-				m, err := ir.Load(p)
-				if err != nil {
-					return err
-				}
+				m := nt.moreM[j]
 				d := filepath.Join(c.Output, "bin", fmt.Sprintf("%d-%s-%d", i, nt.group, j+1))
 				b, err := codegen.GenerateAndBuild([]*ir.Model{m}, codegen.Options{Target: t}, d, codegen.BuildOptions{Target: t})
 				if err != nil {
