@@ -85,9 +85,9 @@ func (p *Pool) Threads() int {
 
 // Parts suggests how many parts to split units of work into, work being
 // the task's multiply-adds (0: unknown): one on a single thread or for
-// less than serialFor's threshold, else up to four per thread, so that threads that
-// start late still share the work, and no more than give each part
-// minPartWork.
+// less than serialFor's threshold, else up to four per thread, so that
+// threads that start late still share the work, and no more than give
+// each part minPartWork.
 func (p *Pool) Parts(units int, work int64) int {
 	n := p.Threads()
 	if n == 1 {

@@ -90,10 +90,9 @@ func (c *ParetoCmd) Run(g *globals) error {
 		lts = append(lts, t)
 	}
 	type net struct {
-		group, path string
-		m           *ir.Model
-		more        []string    // further trainings of the same architecture
-		moreM       []*ir.Model // their models
+		group  string
+		paths  []string    // one, or several trainings of one architecture
+		models []*ir.Model // their models; models[0]'s program is timed
 	}
 	var nets []net
 	for _, a := range c.Nets {
@@ -102,20 +101,18 @@ func (c *ParetoCmd) Run(g *globals) error {
 		if !ok || group == "" || slices.Contains(paths, "") {
 			return &exitError{code: 2, err: fmt.Errorf("%q: expected GROUP=MODEL.json or GROUP=A.json+B.json", a)}
 		}
-		m, err := ir.Load(paths[0])
-		if err != nil {
-			return err
-		}
-		nt := net{group: group, path: paths[0], m: m, more: paths[1:]}
-		for _, p := range nt.more {
-			o, err := ir.Load(p)
+		nt := net{group: group, paths: paths}
+		for j, p := range paths {
+			m, err := ir.Load(p)
 			if err != nil {
 				return err
 			}
-			if err := sameArchitecture(m, o); err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("%s: not the architecture of %s: %v", p, paths[0], err)}
+			if j > 0 {
+				if err := sameArchitecture(nt.models[0], m); err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("%s: not the architecture of %s: %v", p, paths[0], err)}
+				}
 			}
-			nt.moreM = append(nt.moreM, o)
+			nt.models = append(nt.models, m)
 		}
 		nets = append(nets, nt)
 	}
@@ -126,7 +123,7 @@ func (c *ParetoCmd) Run(g *globals) error {
 	if err := os.MkdirAll(c.Output, 0o755); err != nil {
 		return err
 	}
-	in := nets[0].m.Input.Shape
+	in := nets[0].models[0].Input.Shape
 	ds, err := data.Open(c.Data, c.Split, in[0], in[1], in[2])
 	if err != nil {
 		return err
@@ -143,47 +140,46 @@ func (c *ParetoCmd) Run(g *globals) error {
 	defer os.Remove(labels)
 	var rows []paretoRow
 	for i, nt := range nets {
-		st, err := nt.m.Stats()
+		m0 := nt.models[0]
+		st, err := m0.Stats()
 		if err != nil {
-			return fmt.Errorf("%s: %w", nt.path, err)
+			return fmt.Errorf("%s: %w", nt.paths[0], err)
 		}
-		dir := filepath.Join(c.Output, "bin", fmt.Sprintf("%d-%s", i, nt.group))
-		bin, err := codegen.GenerateAndBuild([]*ir.Model{nt.m}, codegen.Options{Target: t}, dir, codegen.BuildOptions{Target: t})
-		if err != nil {
-			return fmt.Errorf("%s: %w", nt.path, err)
-		}
-		out, err := runProgram(bin, "-bench", fmt.Sprint(c.Runs), "-warmup", "20", "-threads", "1", "-json")
-		if err != nil {
-			return err
-		}
-		rep, err := targets.ParseBench(out)
-		if err != nil {
-			return fmt.Errorf("%s -bench: %w", bin, err)
-		}
-		be, err := evalProgram(bin, images, labels)
-		if err != nil {
-			return err
-		}
-		row := paretoRow{Group: nt.group, Model: nt.path, Name: nt.m.Name, Accuracy: be.Accuracy, N: be.N,
-			LatencyUS: float64(rep.Total.MedianNS) / 1e3, MACs: st.MACs, Params: st.Params}
-		if len(nt.more) > 0 {
-			row.Models, row.Runs = []string{nt.path}, []float64{be.Accuracy}
-			for j, p := range nt.more {
-				m := nt.moreM[j]
-				d := filepath.Join(c.Output, "bin", fmt.Sprintf("%d-%s-%d", i, nt.group, j+1))
-				b, err := codegen.GenerateAndBuild([]*ir.Model{m}, codegen.Options{Target: t}, d, codegen.BuildOptions{Target: t})
-				if err != nil {
-					return fmt.Errorf("%s: %w", p, err)
-				}
-				e, err := evalProgram(b, images, labels)
+		row := paretoRow{Group: nt.group, Model: nt.paths[0], Name: m0.Name, MACs: st.MACs, Params: st.Params}
+		var accs []float64
+		for j, m := range nt.models {
+			dir := filepath.Join(c.Output, "bin", fmt.Sprintf("%d-%s", i, nt.group))
+			if j > 0 {
+				dir += fmt.Sprintf("-%d", j)
+			}
+			bin, err := codegen.GenerateAndBuild([]*ir.Model{m}, codegen.Options{Target: t}, dir, codegen.BuildOptions{Target: t})
+			if err != nil {
+				return fmt.Errorf("%s: %w", nt.paths[j], err)
+			}
+			if j == 0 {
+				out, err := runProgram(bin, "-bench", fmt.Sprint(c.Runs), "-warmup", "20", "-threads", "1", "-json")
 				if err != nil {
 					return err
 				}
-				row.Models, row.Runs = append(row.Models, p), append(row.Runs, e.Accuracy)
+				rep, err := targets.ParseBench(out)
+				if err != nil {
+					return fmt.Errorf("%s -bench: %w", bin, err)
+				}
+				row.LatencyUS = float64(rep.Total.MedianNS) / 1e3
 			}
-			row.Accuracy, row.SD = meanSD(row.Runs)
+			be, err := evalProgram(bin, images, labels)
+			if err != nil {
+				return err
+			}
+			accs = append(accs, be.Accuracy)
+			row.N = be.N
 		}
-		if s := nt.m.Metadata.Search; s != nil {
+		row.Accuracy = accs[0]
+		if len(accs) > 1 {
+			row.Models, row.Runs = nt.paths, accs
+			row.Accuracy, row.SD = meanSD(accs)
+		}
+		if s := m0.Metadata.Search; s != nil {
 			row.Arch = archNames(s.Choices)
 		}
 		rows = append(rows, row)
