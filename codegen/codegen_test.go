@@ -265,14 +265,19 @@ func TestFusedMatchesInterpreter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fused := 0
+	fused, noexp := 0, 0
 	for _, f := range p.Files {
 		fused += bytes.Count(f.Data, []byte("rt.NewMBConv("))
+		noexp += bytes.Count(f.Data, []byte("rt.NewMBConv(nil, "))
 	}
 	if fused < numRandom {
 		t.Fatalf("%d blocks fused in the suite, want at least %d", fused, numRandom)
 	}
-	t.Logf("%d blocks fused", fused)
+	// Blocks without expansion (e1) are fused as depthwise → project.
+	if noexp == 0 {
+		t.Fatal("no block without expansion fused in the suite")
+	}
+	t.Logf("%d blocks fused, %d of them without expansion", fused, noexp)
 	bin := buildSuiteFused(t, tg, "", codegen.FuseOn)
 	for _, ks := range runtime.KernelSets() {
 		if kernelRank(ks) > kernelRank(tg.KernelSet) {

@@ -17,7 +17,8 @@
 //     readers need; an inverted-residual block whose expanded tensor
 //     exceeds FuseMBConvBytes (fuse.go, the one rule; [Options].FuseMBConv
 //     forces it on or off) becomes one fused rt.MBConv call that runs in
-//     row strips;
+//     row strips, and so does a block without expansion (depthwise →
+//     project) whose depthwise output exceeds it;
 //  2. plans memory (plan.go): tensors that may share storage (a flatten
 //     that only reinterprets, an output written over its dying residual)
 //     share a buffer, and the buffers are placed in one activation arena

@@ -95,7 +95,7 @@ func (e *modelEmitter) render() *jen.File {
 		}
 	}
 	for _, b := range l.fusions {
-		fields = append(fields, jen.Id(fmt.Sprintf("mb%d", b.expand.index)).Op("*").Add(e.rt("MBConv")))
+		fields = append(fields, jen.Id(fmt.Sprintf("mb%d", b.head().index)).Op("*").Add(e.rt("MBConv")))
 	}
 	f.Commentf("%s holds the tensors and operators of %s.", netType, e.ident)
 	f.Type().Id(netType).Struct(fields...)
@@ -137,11 +137,18 @@ func (e *modelEmitter) render() *jen.File {
 	}
 	for _, b := range l.fusions {
 		op := func(st *step) jen.Code { return jen.Id("n").Dot(fmt.Sprintf("op%d", st.index)) }
-		body = append(body, jen.Commentf("%q, %q and %q run fused in row strips", b.expand.op.Name, b.dw.op.Name, b.project.op.Name),
-			jen.If(jen.List(jen.Id("n").Dot(fmt.Sprintf("mb%d", b.expand.index)), jen.Id("err")).Op("=").Add(
-				e.rt("NewMBConv").Call(op(b.expand), op(b.dw), op(b.project))),
+		h := b.head()
+		comment := jen.Commentf("%q and %q run fused in row strips", b.dw.op.Name, b.project.op.Name)
+		var expand jen.Code = jen.Nil()
+		if b.expand != nil {
+			comment = jen.Commentf("%q, %q and %q run fused in row strips", b.expand.op.Name, b.dw.op.Name, b.project.op.Name)
+			expand = op(b.expand)
+		}
+		body = append(body, comment,
+			jen.If(jen.List(jen.Id("n").Dot(fmt.Sprintf("mb%d", h.index)), jen.Id("err")).Op("=").Add(
+				e.rt("NewMBConv").Call(expand, op(b.dw), op(b.project))),
 				jen.Id("err").Op("!=").Nil()).Block(
-				jen.Return(jen.Nil(), jen.Id("opError").Call(jen.Lit(b.expand.op.Name), jen.Id("err")))))
+				jen.Return(jen.Nil(), jen.Id("opError").Call(jen.Lit(h.op.Name), jen.Id("err")))))
 	}
 	body = append(body, jen.Return(jen.Id("n"), jen.Nil()))
 	f.Commentf("build%s binds %s's operators to the weights w and its tensors to arena.", title(e.ident), e.ident)
@@ -240,8 +247,8 @@ func (e *modelEmitter) spec(st *step) jen.Code {
 // callStep emits the statements running one step.
 func (e *modelEmitter) callStep(st *step) []jen.Code {
 	l := e.l
-	if b := st.fused; b != nil && st != b.expand {
-		return []jen.Code{jen.Comment(st.desc), jen.Commentf("(runs fused with %q)", b.expand.op.Name)}
+	if b := st.fused; b != nil && st != b.head() {
+		return []jen.Code{jen.Comment(st.desc), jen.Commentf("(runs fused with %q)", b.head().op.Name)}
 	}
 	out := e.tensorRef(st.out)
 	in := e.tensorRef(st.in)
@@ -260,6 +267,9 @@ func (e *modelEmitter) callStep(st *step) []jen.Code {
 		}
 		call = jen.Id("n").Dot(fmt.Sprintf("mb%d", st.index)).Dot("Run").Call(jen.Id("p"), out, in, res)
 		stmts := []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q and %q: expand, depthwise and project in row strips", b.dw.op.Name, p.op.Name)}
+		if b.expand == nil {
+			stmts = []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q: depthwise and project in row strips", p.op.Name)}
+		}
 		stmts = append(stmts, pre...)
 		return append(stmts, jen.If(jen.Id("err").Op(":=").Add(call), jen.Id("err").Op("!=").Nil()).Block(
 			jen.Return(jen.Id("opError").Call(jen.Lit(st.op.Name), jen.Id("err")))))

@@ -1,6 +1,10 @@
 package codegen
 
-import "github.com/pnasml/pnas/runtime"
+import (
+	"slices"
+
+	"github.com/pnasml/pnas/runtime"
+)
 
 // FuseMode says when an inverted-residual block (expand 1x1 → depthwise →
 // project 1x1) runs as one fused rt.MBConv, computed in row strips so that
@@ -29,18 +33,32 @@ const (
 // unfused, and there the strips measured no faster or slower.
 const FuseMBConvBytes = 3 << 19
 
-// fusedBlock is one fused block: three consecutive conv steps.
+// fusedBlock is one fused block: three consecutive conv steps, or two (a
+// depthwise convolution and its projection) for a block without
+// expansion, whose expand is nil.
 type fusedBlock struct {
 	expand, dw, project *step
+}
+
+// head is the block's first step: it runs the fused operator and reads the
+// block's input.
+func (b *fusedBlock) head() *step {
+	if b.expand != nil {
+		return b.expand
+	}
+	return b.dw
 }
 
 // fuseBlocks finds the blocks to fuse and marks their steps: an expansion
 // (pointwise, no residual) read only by a depthwise convolution (no
 // residual) read only by a projection (pointwise, residual allowed), as
 // three consecutive ops, neither intermediate tensor being the output or
-// the logits. It runs before assignBuffers, which keeps the projection
-// from writing over the block's input (the strips read the input after
-// the first output rows are written).
+// the logits; and, where no expansion precedes it, a depthwise convolution
+// read only by its projection (a block without expansion, whose
+// intermediate tensor is the depthwise output). It runs before
+// assignBuffers, which keeps the projection from writing over the block's
+// input (the strips read the input after the first output rows are
+// written).
 func (l *lowered) fuseBlocks(mode FuseMode) {
 	if mode == FuseOff {
 		return
@@ -73,6 +91,28 @@ func (l *lowered) fuseBlocks(mode FuseMode) {
 		e.fused, d.fused, p.fused = b, b, b
 		l.fusions = append(l.fusions, b)
 	}
+	// Blocks without expansion, among the depthwise convolutions left.
+	var blocks []*fusedBlock
+	for _, d := range l.steps {
+		p := at[d.index+1]
+		if !conv(d, runtime.KindDepthwise) || d.in2 >= 0 || !conv(p, runtime.KindPointwise) || p.in != d.out ||
+			!only(d.out, p.index) {
+			continue
+		}
+		if mode == FuseAuto {
+			t := l.tensors[d.out]
+			if 4*t.h*t.w*runtime.PadC(t.c) <= FuseMBConvBytes {
+				continue
+			}
+		}
+		b := &fusedBlock{dw: d, project: p}
+		d.fused, p.fused = b, b
+		blocks = append(blocks, b)
+	}
+	if len(blocks) > 0 {
+		l.fusions = append(l.fusions, blocks...)
+		slices.SortFunc(l.fusions, func(a, b *fusedBlock) int { return a.head().index - b.head().index })
+	}
 }
 
 // keepInput makes the input buffer of every fused block live until the
@@ -81,7 +121,7 @@ func (l *lowered) fuseBlocks(mode FuseMode) {
 // output.
 func (l *lowered) keepInput() {
 	for _, b := range l.fusions {
-		ib := l.bufOf(l.resolve(b.expand.in))
+		ib := l.bufOf(l.resolve(b.head().in))
 		ib.last = max(ib.last, b.project.index)
 	}
 }

@@ -60,3 +60,55 @@ func TestFuseRule(t *testing.T) {
 		}
 	}
 }
+
+// TestFuseRuleNoExpansion checks the rule for blocks without expansion
+// (depthwise → project): FuseAuto fuses them when the depthwise output
+// exceeds FuseMBConvBytes (112x112x32 floats are 1.6 MB, 80x80x32 0.8 MB),
+// the fused block starts at the depthwise step and never writes over its
+// input.
+func TestFuseRuleNoExpansion(t *testing.T) {
+	model := func(size int) *ir.Model {
+		b := ir.NewBuilder("noexp", 32, size, size, rand.New(rand.NewPCG(2, 2)))
+		x := testnet.MBConv(b, "a", b.Input(), 16, 3, 1, 1)
+		x = b.GlobalPool("pool", x)
+		x = b.Flatten("flat", x)
+		m, err := b.Model(b.Dense("fc", x, 10, nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		om, err := pass.Apply(m, pass.Options{Check: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return om
+	}
+	for _, c := range []struct {
+		size int
+		mode FuseMode
+		want int
+	}{{112, FuseAuto, 1}, {80, FuseAuto, 0}, {20, FuseOn, 1}, {112, FuseOff, 0}} {
+		l, err := lower(model(c.size), c.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.fusions) != c.want {
+			t.Fatalf("%dx%d, mode %d: %d blocks fused, want %d", c.size, c.size, c.mode, len(l.fusions), c.want)
+		}
+		if _, err := l.plan(); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range l.fusions {
+			if f.expand != nil || f.head() != f.dw || f.project.index != f.dw.index+1 {
+				t.Errorf("%dx%d: fused block %+v, want the depthwise step and its projection", c.size, c.size, f)
+			}
+			ib := l.bufOf(l.resolve(f.head().in))
+			ob := l.bufOf(l.resolve(f.project.out))
+			if ib == ob || (ib.off < ob.off+ob.floats && ob.off < ib.off+ib.floats) {
+				t.Errorf("%dx%d: block %q writes over its input", c.size, c.size, f.dw.op.Name)
+			}
+			if ib.pad < 1 {
+				t.Errorf("%dx%d: the block's input has halo %d, the depthwise convolution needs 1", c.size, c.size, ib.pad)
+			}
+		}
+	}
+}

@@ -340,7 +340,7 @@ func (l *lowered) inPlace(st *step, t int) bool {
 		return false
 	}
 	// nor, for a fused block's projection, the block's input.
-	if f := st.fused; f != nil && l.tensors[l.resolve(f.expand.in)].buf == l.tensors[t].buf {
+	if f := st.fused; f != nil && l.tensors[l.resolve(f.head().in)].buf == l.tensors[t].buf {
 		return false
 	}
 	return true

@@ -53,7 +53,9 @@
 // projection (an inverted-residual block) and runs them in strips of
 // output rows on the same kernels, so that the expanded tensor lives only
 // in a per-thread strip buffer of about MBConvStripBytes; threads take
-// even, contiguous ranges of output rows.
+// even, contiguous ranges of output rows. A block without expansion
+// (depthwise → project) fuses the same way, its depthwise rows kept in a
+// strip buffer of about MBConvDWStripBytes.
 //
 // Linear (fully connected, also after a flatten), GlobalAvgPool,
 // MaxPool2D, AvgPool2D, Add, Activate and Softmax complete the set. Each

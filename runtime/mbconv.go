@@ -13,6 +13,11 @@ import (
 // output. It calls the same GEMM and depthwise kernels as Pointwise and
 // Depthwise and gives the same results.
 //
+// A block without expansion (depthwise → project, as the first block of
+// MobileNetV2 and the ProxylessNAS nets) has a nil expand: the depthwise
+// rows then read the input directly, which needs the halo a Depthwise
+// needs, and only the depthwise output of a strip is buffered.
+//
 // Threads take even, contiguous ranges of output rows, cut into strips
 // (deterministic: the split depends only on the shapes and the thread
 // count); within a range the expanded rows that two neighbouring strips
@@ -40,15 +45,24 @@ const MBConvStripBytes = 512 << 10
 
 const mbconvMinStrip = 4
 
+// MBConvDWStripBytes is the size the driver aims at for one strip's
+// depthwise output in a block without expansion: the strip is written by
+// the depthwise kernel and read back at once by the projection, so it is
+// kept well inside L2.
+const MBConvDWStripBytes = 128 << 10
+
 // NewMBConv fuses three operators built by NewPointwise, NewDepthwise and
 // NewPointwise. The depthwise convolution must read the expansion's
-// channels and the projection the depthwise output's.
+// channels and the projection the depthwise output's. expand may be nil
+// for a block without expansion.
 func NewMBConv(expand *Pointwise, dw *Depthwise, project *Pointwise) (*MBConv, error) {
-	if expand == nil || dw == nil || project == nil {
+	if dw == nil || project == nil {
 		return nil, fmt.Errorf("runtime: NewMBConv: nil operator")
 	}
-	if e, d := expand.spec.Cout, dw.spec.Cin; e != d {
-		return nil, fmt.Errorf("runtime: NewMBConv: expansion has %d channels, depthwise reads %d", e, d)
+	if expand != nil {
+		if e, d := expand.spec.Cout, dw.spec.Cin; e != d {
+			return nil, fmt.Errorf("runtime: NewMBConv: expansion has %d channels, depthwise reads %d", e, d)
+		}
 	}
 	if d, p := dw.spec.Cout, project.spec.Cin; d != p {
 		return nil, fmt.Errorf("runtime: NewMBConv: depthwise has %d channels, projection reads %d", d, p)
@@ -72,12 +86,20 @@ func overlaps(a, b []float32) bool {
 // its own bias and activation; res may be nil, out itself or in, and out
 // must not overlap in.
 func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
-	e, d := m.expand.spec, m.dw.spec
+	d := m.dw.spec
 	if err := in.Check("in"); err != nil {
 		return err
 	}
-	if in.C != e.Cin {
-		return fmt.Errorf("runtime: mbconv: input has %d channels, want %d", in.C, e.Cin)
+	if cin := m.cin(); in.C != cin {
+		return fmt.Errorf("runtime: mbconv: input has %d channels, want %d", in.C, cin)
+	}
+	if m.expand == nil {
+		if in.Pad < d.Halo() {
+			return fmt.Errorf("runtime: mbconv: input halo %d, want at least %d", in.Pad, d.Halo())
+		}
+		if in.CS != PadC(in.C) {
+			return fmt.Errorf("runtime: mbconv: input channel stride %d, want PadC(%d) = %d", in.CS, in.C, PadC(in.C))
+		}
 	}
 	oh, ow := d.OutSize(in.H, in.W)
 	if oh <= 0 || ow <= 0 {
@@ -98,21 +120,27 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	m.f, _ = dwFor(level(), d.KH, d.KW, d.StrideH, d.StrideW)
 
 	// Strip height: as many output rows as keep the expanded rows within
-	// MBConvStripBytes, at least mbconvMinStrip.
-	cs := PadC(e.Cout)
-	halo := d.Halo()
-	rowBytes := 4 * (in.W + 2*halo) * cs
-	inRows := max(d.KH, MBConvStripBytes/rowBytes)
-	m.strip = min(oh, max(mbconvMinStrip, (inRows-d.KH)/d.StrideH+1))
+	// MBConvStripBytes (without expansion: the depthwise rows within
+	// MBConvDWStripBytes), at least mbconvMinStrip.
+	work := int64(oh*ow) * int64(d.Cout*d.KH*d.KW+d.Cout*m.project.spec.Cout)
+	if e := m.expand; e != nil {
+		cs := PadC(e.spec.Cout)
+		halo := d.Halo()
+		rowBytes := 4 * (in.W + 2*halo) * cs
+		inRows := max(d.KH, MBConvStripBytes/rowBytes)
+		m.strip = min(oh, max(mbconvMinStrip, (inRows-d.KH)/d.StrideH+1))
+		work += int64(in.H*in.W) * int64(e.spec.Cin*e.spec.Cout)
+	} else {
+		m.strip = min(oh, max(mbconvMinStrip, MBConvDWStripBytes/(4*ow*in.CS)))
+	}
 	if m.fixedStrip > 0 {
 		m.strip = min(oh, m.fixedStrip)
 	}
-	work := int64(in.H*in.W)*int64(e.Cin*e.Cout) + int64(oh*ow)*int64(d.Cout*d.KH*d.KW+d.Cout*m.project.spec.Cout)
 	// One part per thread at most: each part has its own strip buffer,
 	// and a thread running several parts would bring each buffer into
 	// its cache afresh.
 	parts := min(p.Parts(oh, work), p.Threads())
-	need := m.scratchLen(in.W, ow)
+	need := m.scratchLen(in, ow)
 	for len(m.scratch) < parts {
 		m.scratch = append(m.scratch, nil)
 	}
@@ -125,26 +153,43 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	return nil
 }
 
+// cin is the block's input channels.
+func (m *MBConv) cin() int {
+	if m.expand == nil {
+		return m.dw.spec.Cin
+	}
+	return m.expand.spec.Cin
+}
+
 // stripTensors returns the strip's buffers: the expanded rows with the
-// depthwise halo, and the dense depthwise output rows.
-func (m *MBConv) stripTensors(buf []float32, w, ow int) (ex, dwo Tensor) {
+// depthwise halo (empty without expansion), and the dense depthwise output
+// rows.
+func (m *MBConv) stripTensors(buf []float32, in Tensor, ow int) (ex, dwo Tensor) {
 	d := m.dw.spec
+	if m.expand == nil {
+		dwo = Tensor{H: m.strip, W: ow, C: d.Cout, CS: in.CS}
+		dwo.Data = buf[:dwo.Len()]
+		return Tensor{}, dwo
+	}
 	cs := PadC(m.expand.spec.Cout)
 	halo := d.Halo()
 	rows := (m.strip-1)*d.StrideH + d.KH
-	ex = Tensor{H: rows, W: w, C: m.expand.spec.Cout, CS: cs, Pad: halo}
+	ex = Tensor{H: rows, W: in.W, C: m.expand.spec.Cout, CS: cs, Pad: halo}
 	ex.Data = buf[:ex.Len()]
 	dwo = Tensor{H: m.strip, W: ow, C: d.Cout, CS: cs}
 	dwo.Data = buf[ex.Len() : ex.Len()+dwo.Len()]
 	return ex, dwo
 }
 
-func (m *MBConv) scratchLen(w, ow int) int {
+func (m *MBConv) scratchLen(in Tensor, ow int) int {
+	if m.expand == nil {
+		return m.strip * ow * in.CS
+	}
 	d := m.dw.spec
 	cs := PadC(m.expand.spec.Cout)
 	halo := d.Halo()
 	rows := (m.strip-1)*d.StrideH + d.KH
-	return (rows+2*halo)*(w+2*halo)*cs + m.strip*ow*cs
+	return (rows+2*halo)*(in.W+2*halo)*cs + m.strip*ow*cs
 }
 
 // Do implements Task: part runs a contiguous range of output rows.
@@ -155,11 +200,15 @@ func (m *MBConv) Do(part, parts int) {
 	if ya >= yb {
 		return
 	}
-	e, d, pj := &m.expand.spec, &m.dw.spec, &m.project.spec
+	d := &m.dw.spec
 	in, out := m.in, m.out
-	ex, dwo := m.stripTensors(m.scratch[part], in.W, out.W)
+	ex, dwo := m.stripTensors(m.scratch[part], in, out.W)
 	rs := ex.RowStride()
 	impl := gemmFor(level())
+	if m.expand == nil {
+		// The depthwise rows read the input, halo included.
+		ex, rs = in, in.RowStride()
+	}
 	held, have0, have1 := false, 0, 0 // image rows [have0, have1) are in ex rows 0..
 	// Strips of equal height (at most m.strip), not a short one at the end.
 	ns := (yb - ya + m.strip - 1) / m.strip
@@ -168,6 +217,12 @@ func (m *MBConv) Do(part, parts int) {
 		y1 := min(yb, y0+h)
 		r0 := y0*d.StrideH - d.PadT
 		r1 := (y1-1)*d.StrideH - d.PadT + d.KH
+		if m.expand == nil {
+			m.dwStrip(dwo, ex.Data, ex.Offset(r0, -d.PadL), rs, ex.CS, y1-y0)
+			m.projectStrip(impl, dwo, y0, y1)
+			continue
+		}
+		e := &m.expand.spec
 		// Move the rows this strip shares with the previous one to the top.
 		from := r0
 		if held && have1 > r0 && have0 <= r0 {
@@ -200,20 +255,32 @@ func (m *MBConv) Do(part, parts int) {
 		}
 		held, have0, have1 = true, r0, r1
 
-		// Depthwise rows y0..y1 into dwo.
-		n := y1 - y0
-		ip := ex.Offset(0, -d.PadL)
-		if m.f != nil {
-			m.f(&dwo.Data[0], dwo.RowStride(), &ex.Data[ip], rs, ex.CS, &m.dw.packed[0], &m.dw.bias[0], nil, 0,
-				ex.CS, n, out.W, d.StrideW, int(d.Act))
-		} else {
-			for y := 0; y < n; y++ {
-				dwRowsGo(d.KH, d.KW, &dwo.Data[y*dwo.RowStride()], 0, &ex.Data[ip+y*d.StrideH*rs], rs, ex.CS,
-					&m.dw.packed[0], &m.dw.bias[0], nil, 0, ex.CS, 1, out.W, d.StrideW, int(d.Act))
-			}
-		}
+		m.dwStrip(dwo, ex.Data, ex.Offset(0, -d.PadL), rs, ex.CS, y1-y0)
+		m.projectStrip(impl, dwo, y0, y1)
+	}
+}
 
-		// Projection of the strip into out rows y0..y1.
+// dwStrip runs the depthwise convolution of n output rows into dwo, reading
+// src (the input, or the expanded rows) from float ip on, rows rs floats
+// apart, channel stride cs.
+func (m *MBConv) dwStrip(dwo Tensor, src []float32, ip, rs, cs, n int) {
+	d := &m.dw.spec
+	if m.f != nil {
+		m.f(&dwo.Data[0], dwo.RowStride(), &src[ip], rs, cs, &m.dw.packed[0], &m.dw.bias[0], nil, 0,
+			cs, n, m.out.W, d.StrideW, int(d.Act))
+		return
+	}
+	for y := 0; y < n; y++ {
+		dwRowsGo(d.KH, d.KW, &dwo.Data[y*dwo.RowStride()], 0, &src[ip+y*d.StrideH*rs], rs, cs,
+			&m.dw.packed[0], &m.dw.bias[0], nil, 0, cs, 1, m.out.W, d.StrideW, int(d.Act))
+	}
+}
+
+// projectStrip projects the depthwise rows of dwo into out rows y0..y1.
+func (m *MBConv) projectStrip(impl *gemmImpl, dwo Tensor, y0, y1 int) {
+	pj, out := &m.project.spec, m.out
+	n := y1 - y0
+	{
 		g := gemmRun{
 			impl: impl,
 			a:    dwo.Data, lda: dwo.CS,

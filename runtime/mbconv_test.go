@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/pnasml/pnas/runtime"
 )
 
 // mbconvCase is one fused block: cin -> hidden (1x1) -> depthwise k x k
-// stride s -> cout (1x1) on an h x w map.
+// stride s -> cout (1x1) on an h x w map; hidden 0: no expansion, the
+// depthwise convolution reads the cin input channels.
 type mbconvCase struct {
 	h, w, cin, hidden, cout, k, s int
 	pads                          [4]int // T, L, B, R
@@ -29,12 +31,15 @@ func TestMBConv(t *testing.T) {
 			cases = append(cases,
 				mbconvCase{h: 13, w: 11, cin: 5, hidden: 30, cout: 7, k: k, s: s, pads: [4]int{p, p, p, p}},
 				mbconvCase{h: 9, w: 7, cin: 12, hidden: 36, cout: 12, k: k, s: s, pads: [4]int{p, p, p, p}, res: s == 1},
-				mbconvCase{h: 4, w: 5, cin: 8, hidden: 17, cout: 8, k: k, s: s, pads: [4]int{p, p, p, p}, res: s == 1})
+				mbconvCase{h: 4, w: 5, cin: 8, hidden: 17, cout: 8, k: k, s: s, pads: [4]int{p, p, p, p}, res: s == 1},
+				mbconvCase{h: 13, w: 11, cin: 21, cout: 7, k: k, s: s, pads: [4]int{p, p, p, p}},
+				mbconvCase{h: 9, w: 7, cin: 12, cout: 12, k: k, s: s, pads: [4]int{p, p, p, p}, res: s == 1})
 		}
 	}
 	// asymmetric ("same" with stride 2) padding
 	cases = append(cases, mbconvCase{h: 12, w: 10, cin: 6, hidden: 24, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}},
-		mbconvCase{h: 11, w: 11, cin: 6, hidden: 24, cout: 9, k: 5, s: 2, pads: [4]int{1, 1, 2, 2}})
+		mbconvCase{h: 11, w: 11, cin: 6, hidden: 24, cout: 9, k: 5, s: 2, pads: [4]int{1, 1, 2, 2}},
+		mbconvCase{h: 12, w: 10, cin: 40, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}})
 	pools := []*runtime.Pool{nil, runtime.NewPool(2)}
 	runtime.SetSerialWork(pools[1], 0) // split even the small cases
 	t.Cleanup(func() { pools[1].Close() })
@@ -51,31 +56,47 @@ func TestMBConv(t *testing.T) {
 func runMBConvCase(t *testing.T, rng *rand.Rand, c mbconvCase, strip int, pools []*runtime.Pool) {
 	t.Helper()
 	name := fmt.Sprintf("%+v strip %d", c, strip)
-	es := runtime.ConvSpec{Cin: c.cin, Cout: c.hidden, KH: 1, KW: 1, Act: runtime.ActReLU6}
-	ds := runtime.ConvSpec{Cin: c.hidden, Cout: c.hidden, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, Groups: c.hidden,
+	hidden := c.hidden
+	if hidden == 0 {
+		hidden = c.cin
+	}
+	ds := runtime.ConvSpec{Cin: hidden, Cout: hidden, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, Groups: hidden,
 		PadT: c.pads[0], PadL: c.pads[1], PadB: c.pads[2], PadR: c.pads[3], Act: runtime.ActReLU}
-	ps := runtime.ConvSpec{Cin: c.hidden, Cout: c.cout, KH: 1, KW: 1}
-	expand := buildConv(t, es, randSlice(rng, c.hidden*c.cin), randSlice(rng, c.hidden), false).(*runtime.Pointwise)
-	dw := buildConv(t, ds, randSlice(rng, c.hidden*c.k*c.k), randSlice(rng, c.hidden), false).(*runtime.Depthwise)
-	project := buildConv(t, ps, randSlice(rng, c.cout*c.hidden), randSlice(rng, c.cout), false).(*runtime.Pointwise)
+	ps := runtime.ConvSpec{Cin: hidden, Cout: c.cout, KH: 1, KW: 1}
+	var expand *runtime.Pointwise
+	if c.hidden > 0 {
+		es := runtime.ConvSpec{Cin: c.cin, Cout: c.hidden, KH: 1, KW: 1, Act: runtime.ActReLU6}
+		expand = buildConv(t, es, randSlice(rng, c.hidden*c.cin), randSlice(rng, c.hidden), false).(*runtime.Pointwise)
+	}
+	dw := buildConv(t, ds, randSlice(rng, hidden*c.k*c.k), randSlice(rng, hidden), false).(*runtime.Depthwise)
+	project := buildConv(t, ps, randSlice(rng, c.cout*hidden), randSlice(rng, c.cout), false).(*runtime.Pointwise)
 	m, err := runtime.NewMBConv(expand, dw, project)
 	if err != nil {
 		t.Fatal(err)
 	}
 	runtime.SetMBConvStrip(m, strip)
 
-	in := newGuarded(rng, c.h, c.w, c.cin, runtime.PadC(c.cin), rng.IntN(2), rng.IntN(4))
+	// Without expansion the depthwise convolution reads the input, which
+	// then needs its halo.
+	pad := rng.IntN(2)
+	if expand == nil {
+		pad = ds.Halo() + rng.IntN(2)
+	}
+	in := newGuarded(rng, c.h, c.w, c.cin, runtime.PadC(c.cin), pad, rng.IntN(4))
 	oh, ow := ds.OutSize(c.h, c.w)
 	var res *runtime.Tensor
 	if c.res {
 		res = &in.Tensor
 	}
 	// The unfused reference: the same operators one after the other.
-	mid := runtime.NewTensor(c.h, c.w, c.hidden, ds.Halo())
-	mid2 := runtime.NewTensor(oh, ow, c.hidden, 0)
+	mid := in.Tensor
+	mid2 := runtime.NewTensor(oh, ow, hidden, 0)
 	want := runtime.NewTensor(oh, ow, c.cout, 0)
-	if err := expand.Run(nil, mid, in.Tensor, nil); err != nil {
-		t.Fatal(err)
+	if expand != nil {
+		mid = runtime.NewTensor(c.h, c.w, c.hidden, ds.Halo())
+		if err := expand.Run(nil, mid, in.Tensor, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := dw.Run(nil, mid2, mid, nil); err != nil {
 		t.Fatal(err)
@@ -137,5 +158,25 @@ func TestMBConvErrors(t *testing.T) {
 	}
 	if err := m.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 5, 0), nil); err == nil {
 		t.Error("wrong input channels accepted")
+	}
+	if _, err := runtime.NewMBConv(expand, nil, project); err == nil {
+		t.Error("nil depthwise accepted")
+	}
+
+	// Without expansion the depthwise convolution reads the input: it must
+	// have the depthwise channels and a halo.
+	noex, err := runtime.NewMBConv(nil, dw, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := noex.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 12, 1), nil); err != nil {
+		t.Errorf("block without expansion: %v", err)
+	}
+	if err := noex.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 12, 0), nil); err == nil ||
+		!strings.Contains(err.Error(), "halo") {
+		t.Errorf("input without halo: got %v, want a halo error", err)
+	}
+	if err := noex.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 4, 1), nil); err == nil {
+		t.Error("block without expansion: wrong input channels accepted")
 	}
 }
