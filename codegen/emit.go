@@ -140,13 +140,17 @@ func (e *modelEmitter) render() *jen.File {
 		h := b.head()
 		comment := jen.Commentf("%q and %q run fused in row strips", b.dw.op.Name, b.project.op.Name)
 		var expand jen.Code = jen.Nil()
+		ctor := "NewMBConv"
 		if b.expand != nil {
 			comment = jen.Commentf("%q, %q and %q run fused in row strips", b.expand.op.Name, b.dw.op.Name, b.project.op.Name)
 			expand = op(b.expand)
+			if b.expand.conv.kind == runtime.KindDense {
+				ctor = "NewMBConvDense"
+			}
 		}
 		body = append(body, comment,
 			jen.If(jen.List(jen.Id("n").Dot(fmt.Sprintf("mb%d", h.index)), jen.Id("err")).Op("=").Add(
-				e.rt("NewMBConv").Call(expand, op(b.dw), op(b.project))),
+				e.rt(ctor).Call(expand, op(b.dw), op(b.project))),
 				jen.Id("err").Op("!=").Nil()).Block(
 				jen.Return(jen.Nil(), jen.Id("opError").Call(jen.Lit(h.op.Name), jen.Id("err")))))
 	}
@@ -267,6 +271,9 @@ func (e *modelEmitter) callStep(st *step) []jen.Code {
 		}
 		call = jen.Id("n").Dot(fmt.Sprintf("mb%d", st.index)).Dot("Run").Call(jen.Id("p"), out, in, res)
 		stmts := []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q and %q: expand, depthwise and project in row strips", b.dw.op.Name, p.op.Name)}
+		if b.expand != nil && b.expand.conv.kind == runtime.KindDense {
+			stmts = []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q and %q: convolution, depthwise and project in row strips", b.dw.op.Name, p.op.Name)}
+		}
 		if b.expand == nil {
 			stmts = []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q: depthwise and project in row strips", p.op.Name)}
 		}

@@ -50,10 +50,10 @@ func (b *fusedBlock) head() *step {
 }
 
 // fuseBlocks finds the blocks to fuse and marks their steps: an expansion
-// (pointwise, no residual) read only by a depthwise convolution (no
-// residual) read only by a projection (pointwise, residual allowed), as
-// three consecutive ops, neither intermediate tensor being the output or
-// the logits; and, where no expansion precedes it, a depthwise convolution
+// (pointwise, or a dense convolution such as a network's stem; no
+// residual) read only by a depthwise convolution (no residual) read only
+// by a projection (pointwise, residual allowed), as three consecutive ops,
+// neither intermediate tensor being the output or the logits; and, where no expansion precedes it, a depthwise convolution
 // read only by its projection (a block without expansion, whose
 // intermediate tensor is the depthwise output). It runs before
 // assignBuffers, which keeps the projection from writing over the block's
@@ -76,7 +76,7 @@ func (l *lowered) fuseBlocks(mode FuseMode) {
 	}
 	for _, e := range l.steps {
 		d, p := at[e.index+1], at[e.index+2]
-		if !conv(e, runtime.KindPointwise) || e.in2 >= 0 || !conv(d, runtime.KindDepthwise) || d.in2 >= 0 ||
+		if !(conv(e, runtime.KindPointwise) || conv(e, runtime.KindDense)) || e.in2 >= 0 || !conv(d, runtime.KindDepthwise) || d.in2 >= 0 ||
 			!conv(p, runtime.KindPointwise) || d.in != e.out || p.in != d.out ||
 			!only(e.out, d.index) || !only(d.out, p.index) {
 			continue

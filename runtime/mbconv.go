@@ -16,7 +16,10 @@ import (
 // A block without expansion (depthwise → project, as the first block of
 // MobileNetV2 and the ProxylessNAS nets) has a nil expand: the depthwise
 // rows then read the input directly, which needs the halo a Depthwise
-// needs, and only the depthwise output of a strip is buffered.
+// needs, and only the depthwise output of a strip is buffered. A dense
+// convolution may take the expansion's place (NewMBConvDense: a network's
+// stem followed by such a block), computing the rows the depthwise rows
+// read from the input rows its kernel covers.
 //
 // Threads take even, contiguous ranges of output rows, cut into strips
 // (deterministic: the split depends only on the shapes and the thread
@@ -24,14 +27,16 @@ import (
 // share are moved, not recomputed. A value is not safe for concurrent Runs.
 type MBConv struct {
 	expand, project *Pointwise
+	dense           *DenseConv // in place of expand, or nil
 	dw              *Depthwise
 
 	// per run
-	out, in Tensor
-	res     *Tensor
-	f       dwFunc
-	strip   int         // output rows per strip
-	scratch [][]float32 // per part: expanded rows, then depthwise rows
+	out, in  Tensor
+	res      *Tensor
+	f        dwFunc
+	exH, exW int         // size of the expanded tensor
+	strip    int         // output rows per strip
+	scratch  [][]float32 // per part: expanded rows, then depthwise rows
 
 	fixedStrip int // tests: output rows per strip, 0 for the default
 }
@@ -73,6 +78,36 @@ func NewMBConv(expand *Pointwise, dw *Depthwise, project *Pointwise) (*MBConv, e
 	return &MBConv{expand: expand, dw: dw, project: project}, nil
 }
 
+// NewMBConvDense fuses a dense convolution (NewDenseConv: groups 1, any
+// kernel and stride, such as a network's stem), a depthwise convolution
+// reading its output and a projection, in the strips of NewMBConv.
+func NewMBConvDense(dense *DenseConv, dw *Depthwise, project *Pointwise) (*MBConv, error) {
+	if dense == nil {
+		return nil, fmt.Errorf("runtime: NewMBConvDense: nil operator")
+	}
+	if e, d := dense.spec.Cout, dw.spec.Cin; e != d {
+		return nil, fmt.Errorf("runtime: NewMBConvDense: convolution has %d channels, depthwise reads %d", e, d)
+	}
+	m, err := NewMBConv(nil, dw, project)
+	if err != nil {
+		return nil, err
+	}
+	m.dense = dense
+	return m, nil
+}
+
+// exSpec is the spec of the expansion (pointwise or dense), or nil for a
+// block without one.
+func (m *MBConv) exSpec() *ConvSpec {
+	switch {
+	case m.expand != nil:
+		return &m.expand.spec
+	case m.dense != nil:
+		return &m.dense.spec
+	}
+	return nil
+}
+
 // overlaps reports whether two slices share memory.
 func overlaps(a, b []float32) bool {
 	if len(a) == 0 || len(b) == 0 {
@@ -93,17 +128,30 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	if cin := m.cin(); in.C != cin {
 		return fmt.Errorf("runtime: mbconv: input has %d channels, want %d", in.C, cin)
 	}
-	if m.expand == nil {
+	m.exH, m.exW = in.H, in.W
+	switch e := m.exSpec(); {
+	case e == nil:
 		if in.Pad < d.Halo() {
 			return fmt.Errorf("runtime: mbconv: input halo %d, want at least %d", in.Pad, d.Halo())
 		}
 		if in.CS != PadC(in.C) {
 			return fmt.Errorf("runtime: mbconv: input channel stride %d, want PadC(%d) = %d", in.CS, in.C, PadC(in.C))
 		}
+	case m.dense != nil:
+		if in.Pad < e.Halo() {
+			return fmt.Errorf("runtime: mbconv: input halo %d, want at least %d", in.Pad, e.Halo())
+		}
+		if in.CS != e.InStride {
+			return fmt.Errorf("runtime: mbconv: input channel stride %d, weights packed for %d", in.CS, e.InStride)
+		}
+		m.exH, m.exW = e.OutSize(in.H, in.W)
+		if m.exH <= 0 || m.exW <= 0 {
+			return fmt.Errorf("runtime: mbconv: %dx%d input is smaller than the %dx%d kernel", in.H, in.W, e.KH, e.KW)
+		}
 	}
-	oh, ow := d.OutSize(in.H, in.W)
+	oh, ow := d.OutSize(m.exH, m.exW)
 	if oh <= 0 || ow <= 0 {
-		return fmt.Errorf("runtime: mbconv: %dx%d input is smaller than the %dx%d kernel", in.H, in.W, d.KH, d.KW)
+		return fmt.Errorf("runtime: mbconv: %dx%d input is smaller than the %dx%d kernel", m.exH, m.exW, d.KH, d.KW)
 	}
 	if err := checkOut("out", out, oh, ow, m.project.spec.Cout); err != nil {
 		return err
@@ -123,13 +171,13 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	// MBConvStripBytes (without expansion: the depthwise rows within
 	// MBConvDWStripBytes), at least mbconvMinStrip.
 	work := int64(oh*ow) * int64(d.Cout*d.KH*d.KW+d.Cout*m.project.spec.Cout)
-	if e := m.expand; e != nil {
-		cs := PadC(e.spec.Cout)
+	if e := m.exSpec(); e != nil {
+		cs := PadC(e.Cout)
 		halo := d.Halo()
-		rowBytes := 4 * (in.W + 2*halo) * cs
+		rowBytes := 4 * (m.exW + 2*halo) * cs
 		inRows := max(d.KH, MBConvStripBytes/rowBytes)
 		m.strip = min(oh, max(mbconvMinStrip, (inRows-d.KH)/d.StrideH+1))
-		work += int64(in.H*in.W) * int64(e.spec.Cin*e.spec.Cout)
+		work += int64(m.exH*m.exW) * int64(e.Cin*e.Cout*e.KH*e.KW)
 	} else {
 		m.strip = min(oh, max(mbconvMinStrip, MBConvDWStripBytes/(4*ow*in.CS)))
 	}
@@ -140,7 +188,7 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	// and a thread running several parts would bring each buffer into
 	// its cache afresh.
 	parts := min(p.Parts(oh, work), p.Threads())
-	need := m.scratchLen(in, ow)
+	need := m.scratchLen(in.CS, ow)
 	for len(m.scratch) < parts {
 		m.scratch = append(m.scratch, nil)
 	}
@@ -155,41 +203,43 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 
 // cin is the block's input channels.
 func (m *MBConv) cin() int {
-	if m.expand == nil {
-		return m.dw.spec.Cin
+	if e := m.exSpec(); e != nil {
+		return e.Cin
 	}
-	return m.expand.spec.Cin
+	return m.dw.spec.Cin
 }
 
 // stripTensors returns the strip's buffers: the expanded rows with the
 // depthwise halo (empty without expansion), and the dense depthwise output
 // rows.
-func (m *MBConv) stripTensors(buf []float32, in Tensor, ow int) (ex, dwo Tensor) {
+func (m *MBConv) stripTensors(buf []float32, inCS, ow int) (ex, dwo Tensor) {
 	d := m.dw.spec
-	if m.expand == nil {
-		dwo = Tensor{H: m.strip, W: ow, C: d.Cout, CS: in.CS}
+	e := m.exSpec()
+	if e == nil {
+		dwo = Tensor{H: m.strip, W: ow, C: d.Cout, CS: inCS}
 		dwo.Data = buf[:dwo.Len()]
 		return Tensor{}, dwo
 	}
-	cs := PadC(m.expand.spec.Cout)
+	cs := PadC(e.Cout)
 	halo := d.Halo()
 	rows := (m.strip-1)*d.StrideH + d.KH
-	ex = Tensor{H: rows, W: in.W, C: m.expand.spec.Cout, CS: cs, Pad: halo}
+	ex = Tensor{H: rows, W: m.exW, C: e.Cout, CS: cs, Pad: halo}
 	ex.Data = buf[:ex.Len()]
 	dwo = Tensor{H: m.strip, W: ow, C: d.Cout, CS: cs}
 	dwo.Data = buf[ex.Len() : ex.Len()+dwo.Len()]
 	return ex, dwo
 }
 
-func (m *MBConv) scratchLen(in Tensor, ow int) int {
-	if m.expand == nil {
-		return m.strip * ow * in.CS
+func (m *MBConv) scratchLen(inCS, ow int) int {
+	e := m.exSpec()
+	if e == nil {
+		return m.strip * ow * inCS
 	}
 	d := m.dw.spec
-	cs := PadC(m.expand.spec.Cout)
+	cs := PadC(e.Cout)
 	halo := d.Halo()
 	rows := (m.strip-1)*d.StrideH + d.KH
-	return (rows+2*halo)*(in.W+2*halo)*cs + m.strip*ow*cs
+	return (rows+2*halo)*(m.exW+2*halo)*cs + m.strip*ow*cs
 }
 
 // Do implements Task: part runs a contiguous range of output rows.
@@ -202,10 +252,11 @@ func (m *MBConv) Do(part, parts int) {
 	}
 	d := &m.dw.spec
 	in, out := m.in, m.out
-	ex, dwo := m.stripTensors(m.scratch[part], in, out.W)
+	ex, dwo := m.stripTensors(m.scratch[part], in.CS, out.W)
 	rs := ex.RowStride()
 	impl := gemmFor(level())
-	if m.expand == nil {
+	e := m.exSpec()
+	if e == nil {
 		// The depthwise rows read the input, halo included.
 		ex, rs = in, in.RowStride()
 	}
@@ -217,12 +268,11 @@ func (m *MBConv) Do(part, parts int) {
 		y1 := min(yb, y0+h)
 		r0 := y0*d.StrideH - d.PadT
 		r1 := (y1-1)*d.StrideH - d.PadT + d.KH
-		if m.expand == nil {
+		if e == nil {
 			m.dwStrip(dwo, ex.Data, ex.Offset(r0, -d.PadL), rs, ex.CS, y1-y0)
 			m.projectStrip(impl, dwo, y0, y1)
 			continue
 		}
-		e := &m.expand.spec
 		// Move the rows this strip shares with the previous one to the top.
 		from := r0
 		if held && have1 > r0 && have0 <= r0 {
@@ -235,20 +285,29 @@ func (m *MBConv) Do(part, parts int) {
 		// Rows outside the image are zero; the others are expanded.
 		for r := from; r < r1 && r < 0; r++ {
 			o := ex.Offset(r-r0, 0)
-			clear(ex.Data[o : o+in.W*ex.CS])
+			clear(ex.Data[o : o+m.exW*ex.CS])
 		}
-		for r := max(from, in.H); r < r1; r++ {
+		for r := max(from, m.exH); r < r1; r++ {
 			o := ex.Offset(r-r0, 0)
-			clear(ex.Data[o : o+in.W*ex.CS])
+			clear(ex.Data[o : o+m.exW*ex.CS])
 		}
-		if v0, v1 := max(from, 0), min(r1, in.H); v0 < v1 {
+		if v0, v1 := max(from, 0), min(r1, m.exH); v0 < v1 {
 			g := gemmRun{
 				impl: impl,
-				a:    in.Data, aOff: in.Offset(v0, 0), aGS: in.RowStride(), lda: in.CS,
-				kseg: e.Cin, nseg: 1, b: m.expand.packed,
-				c: ex.Data, cOff: ex.Offset(v0-r0, 0), cGS: rs, ldc: ex.CS,
-				bias: m.expand.bias, n: ex.CS, act: e.Act,
-				groups: v1 - v0, rows: in.W,
+				c:    ex.Data, cOff: ex.Offset(v0-r0, 0), cGS: rs, ldc: ex.CS,
+				n: ex.CS, act: e.Act,
+				groups: v1 - v0, rows: m.exW,
+			}
+			if m.dense != nil {
+				// Expanded row r reads input rows r*StrideH-PadT on
+				// (DenseConv's implicit GEMM).
+				g.a, g.aOff, g.aGS, g.lda = in.Data, in.Offset(v0*e.StrideH-e.PadT, -e.PadL), e.StrideH*in.RowStride(), e.StrideW*in.CS
+				g.kseg, g.nseg, g.segStride = e.KW*in.CS, e.KH, in.RowStride()
+				g.b, g.bias = m.dense.packed, m.dense.bias
+			} else {
+				g.a, g.aOff, g.aGS, g.lda = in.Data, in.Offset(v0, 0), in.RowStride(), in.CS
+				g.kseg, g.nseg = e.Cin, 1
+				g.b, g.bias = m.expand.packed, m.expand.bias
 			}
 			g.plan(nil)
 			g.do(0, 1)

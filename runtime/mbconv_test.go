@@ -12,11 +12,15 @@ import (
 
 // mbconvCase is one fused block: cin -> hidden (1x1) -> depthwise k x k
 // stride s -> cout (1x1) on an h x w map; hidden 0: no expansion, the
-// depthwise convolution reads the cin input channels.
+// depthwise convolution reads the cin input channels. dk > 0: a dense
+// dk x dk convolution of stride dstride (padding dk/2) in place of the
+// expansion, its input of channel stride cin when narrow, else PadC(cin).
 type mbconvCase struct {
 	h, w, cin, hidden, cout, k, s int
 	pads                          [4]int // T, L, B, R
 	res                           bool
+	dk, dstride                   int
+	narrow                        bool
 }
 
 // TestMBConv checks the strip driver against the three operators run one
@@ -39,7 +43,12 @@ func TestMBConv(t *testing.T) {
 	// asymmetric ("same" with stride 2) padding
 	cases = append(cases, mbconvCase{h: 12, w: 10, cin: 6, hidden: 24, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}},
 		mbconvCase{h: 11, w: 11, cin: 6, hidden: 24, cout: 9, k: 5, s: 2, pads: [4]int{1, 1, 2, 2}},
-		mbconvCase{h: 12, w: 10, cin: 40, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}})
+		mbconvCase{h: 12, w: 10, cin: 40, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}},
+		// a stem (dense 3x3 stride 2 or 1) in place of the expansion
+		mbconvCase{h: 17, w: 15, cin: 3, hidden: 20, cout: 8, k: 3, s: 1, pads: [4]int{1, 1, 1, 1}, dk: 3, dstride: 2, narrow: true},
+		mbconvCase{h: 16, w: 16, cin: 3, hidden: 32, cout: 16, k: 3, s: 1, pads: [4]int{1, 1, 1, 1}, dk: 3, dstride: 2},
+		mbconvCase{h: 9, w: 11, cin: 5, hidden: 24, cout: 24, k: 5, s: 1, pads: [4]int{2, 2, 2, 2}, dk: 3, dstride: 1, res: true},
+		mbconvCase{h: 14, w: 13, cin: 4, hidden: 12, cout: 6, k: 7, s: 2, pads: [4]int{3, 3, 3, 3}, dk: 5, dstride: 2, narrow: true})
 	pools := []*runtime.Pool{nil, runtime.NewPool(2)}
 	runtime.SetSerialWork(pools[1], 0) // split even the small cases
 	t.Cleanup(func() { pools[1].Close() })
@@ -63,36 +72,75 @@ func runMBConvCase(t *testing.T, rng *rand.Rand, c mbconvCase, strip int, pools 
 	ds := runtime.ConvSpec{Cin: hidden, Cout: hidden, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, Groups: hidden,
 		PadT: c.pads[0], PadL: c.pads[1], PadB: c.pads[2], PadR: c.pads[3], Act: runtime.ActReLU}
 	ps := runtime.ConvSpec{Cin: hidden, Cout: c.cout, KH: 1, KW: 1}
-	var expand *runtime.Pointwise
-	if c.hidden > 0 {
+	var (
+		expand *runtime.Pointwise
+		dense  *runtime.DenseConv
+		fs     runtime.ConvSpec // the dense convolution's
+	)
+	inCS := runtime.PadC(c.cin)
+	switch {
+	case c.dk > 0:
+		if c.narrow {
+			inCS = c.cin
+		}
+		fs = runtime.ConvSpec{Cin: c.cin, Cout: c.hidden, KH: c.dk, KW: c.dk, StrideH: c.dstride, StrideW: c.dstride,
+			PadT: c.dk / 2, PadL: c.dk / 2, PadB: c.dk / 2, PadR: c.dk / 2, InStride: inCS, Act: runtime.ActReLU6}
+		dense = buildConv(t, fs, randSlice(rng, c.hidden*c.cin*c.dk*c.dk), randSlice(rng, c.hidden), false).(*runtime.DenseConv)
+	case c.hidden > 0:
 		es := runtime.ConvSpec{Cin: c.cin, Cout: c.hidden, KH: 1, KW: 1, Act: runtime.ActReLU6}
 		expand = buildConv(t, es, randSlice(rng, c.hidden*c.cin), randSlice(rng, c.hidden), false).(*runtime.Pointwise)
 	}
 	dw := buildConv(t, ds, randSlice(rng, hidden*c.k*c.k), randSlice(rng, hidden), false).(*runtime.Depthwise)
 	project := buildConv(t, ps, randSlice(rng, c.cout*hidden), randSlice(rng, c.cout), false).(*runtime.Pointwise)
-	m, err := runtime.NewMBConv(expand, dw, project)
+	var (
+		m   *runtime.MBConv
+		err error
+	)
+	if dense != nil {
+		m, err = runtime.NewMBConvDense(dense, dw, project)
+	} else {
+		m, err = runtime.NewMBConv(expand, dw, project)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	runtime.SetMBConvStrip(m, strip)
 
 	// Without expansion the depthwise convolution reads the input, which
-	// then needs its halo.
+	// then needs its halo, and so does a dense convolution.
 	pad := rng.IntN(2)
-	if expand == nil {
+	switch {
+	case dense != nil:
+		pad = fs.Halo() + rng.IntN(2)
+	case expand == nil:
 		pad = ds.Halo() + rng.IntN(2)
 	}
-	in := newGuarded(rng, c.h, c.w, c.cin, runtime.PadC(c.cin), pad, rng.IntN(4))
-	oh, ow := ds.OutSize(c.h, c.w)
+	in := newGuarded(rng, c.h, c.w, c.cin, inCS, pad, rng.IntN(4))
+	mh, mw := c.h, c.w // the expanded tensor's size
+	if dense != nil {
+		mh, mw = fs.OutSize(c.h, c.w)
+	}
+	oh, ow := ds.OutSize(mh, mw)
 	var res *runtime.Tensor
 	if c.res {
 		res = &in.Tensor
+		if dense != nil {
+			// the input is not of the output's size: a residual of its own
+			r := newGuarded(rng, oh, ow, c.cout, runtime.PadC(c.cout), 0, 0)
+			res = &r.Tensor
+		}
 	}
 	// The unfused reference: the same operators one after the other.
 	mid := in.Tensor
 	mid2 := runtime.NewTensor(oh, ow, hidden, 0)
 	want := runtime.NewTensor(oh, ow, c.cout, 0)
-	if expand != nil {
+	switch {
+	case dense != nil:
+		mid = runtime.NewTensor(mh, mw, c.hidden, ds.Halo())
+		if err := dense.Run(nil, mid, in.Tensor, nil); err != nil {
+			t.Fatal(err)
+		}
+	case expand != nil:
 		mid = runtime.NewTensor(c.h, c.w, c.hidden, ds.Halo())
 		if err := expand.Run(nil, mid, in.Tensor, nil); err != nil {
 			t.Fatal(err)
@@ -161,6 +209,31 @@ func TestMBConvErrors(t *testing.T) {
 	}
 	if _, err := runtime.NewMBConv(expand, nil, project); err == nil {
 		t.Error("nil depthwise accepted")
+	}
+	fs := runtime.ConvSpec{Cin: 3, Cout: 12, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadT: 1, PadL: 1, PadB: 1, PadR: 1}
+	fs2 := fs
+	fs2.Cout = 8
+	dense := buildConv(t, fs, randSlice(rng, 12*27), nil, false).(*runtime.DenseConv)
+	dense2 := buildConv(t, fs2, randSlice(rng, 8*27), nil, false).(*runtime.DenseConv)
+	if _, err := runtime.NewMBConvDense(dense2, dw, project); err == nil {
+		t.Error("dense convolution: channel mismatch accepted")
+	}
+	if _, err := runtime.NewMBConvDense(nil, dw, project); err == nil {
+		t.Error("nil dense convolution accepted")
+	}
+	md, err := runtime.NewMBConvDense(dense, dw, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := md.Run(nil, runtime.NewTensor(3, 3, 4, 0), runtime.NewTensor(6, 6, 3, 1), nil); err != nil {
+		t.Errorf("dense convolution first: %v", err)
+	}
+	if err := md.Run(nil, runtime.NewTensor(3, 3, 4, 0), runtime.NewTensor(6, 6, 3, 0), nil); err == nil ||
+		!strings.Contains(err.Error(), "halo") {
+		t.Errorf("dense convolution first, input without halo: got %v, want a halo error", err)
+	}
+	if err := md.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 3, 1), nil); err == nil {
+		t.Error("dense convolution first: wrong output size accepted")
 	}
 
 	// Without expansion the depthwise convolution reads the input: it must
