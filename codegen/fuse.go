@@ -30,7 +30,11 @@ const (
 // or more expanded channels of MobileNetV2 and the ProxylessNAS nets
 // (1.8 to 7.2 MB), where the strips gain 5 to 50% (docs/perf.md, "Fused
 // MBConv"). Smaller expanded tensors (56x56x96, 1.2 MB) are served from L2
-// unfused, and there the strips measured no faster or slower.
+// unfused, and there the strips measured no faster or slower. A block
+// without expansion is measured by its depthwise output: the first blocks
+// of those nets (112x112 with 32 to 48 padded channels, 1.6 to 2.4 MB),
+// where the network's stem joins the strips too (docs/perf.md, "Blocks
+// without expansion and the stem").
 const FuseMBConvBytes = 3 << 19
 
 // fusedBlock is one fused block: three consecutive conv steps, or two (a
