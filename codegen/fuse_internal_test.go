@@ -16,6 +16,13 @@ func blockModel(t *testing.T, size int) *ir.Model {
 	b := ir.NewBuilder("block", 16, size, size, rand.New(rand.NewPCG(1, 1)))
 	x := testnet.MBConv(b, "b", b.Input(), 16, 3, 6, 1)
 	x = testnet.MBConv(b, "c", x, 24, 5, 6, 2)
+	return classifier(t, b, x)
+}
+
+// classifier ends b's network at x with pooling and a 10-class classifier
+// and returns the model after the IR passes.
+func classifier(t *testing.T, b *ir.Builder, x string) *ir.Model {
+	t.Helper()
 	x = b.GlobalPool("pool", x)
 	x = b.Flatten("flat", x)
 	m, err := b.Model(b.Dense("fc", x, 10, nil, nil))
@@ -69,18 +76,7 @@ func TestFuseRule(t *testing.T) {
 func TestFuseRuleNoExpansion(t *testing.T) {
 	model := func(size int) *ir.Model {
 		b := ir.NewBuilder("noexp", 32, size, size, rand.New(rand.NewPCG(2, 2)))
-		x := testnet.MBConv(b, "a", b.Input(), 16, 3, 1, 1)
-		x = b.GlobalPool("pool", x)
-		x = b.Flatten("flat", x)
-		m, err := b.Model(b.Dense("fc", x, 10, nil, nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		om, err := pass.Apply(m, pass.Options{Check: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return om
+		return classifier(t, b, testnet.MBConv(b, "a", b.Input(), 16, 3, 1, 1))
 	}
 	for _, c := range []struct {
 		size int

@@ -225,31 +225,29 @@ func TestMBConvErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := md.Run(nil, runtime.NewTensor(3, 3, 4, 0), runtime.NewTensor(6, 6, 3, 1), nil); err != nil {
-		t.Errorf("dense convolution first: %v", err)
-	}
-	if err := md.Run(nil, runtime.NewTensor(3, 3, 4, 0), runtime.NewTensor(6, 6, 3, 0), nil); err == nil ||
-		!strings.Contains(err.Error(), "halo") {
-		t.Errorf("dense convolution first, input without halo: got %v, want a halo error", err)
-	}
-	if err := md.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 3, 1), nil); err == nil {
-		t.Error("dense convolution first: wrong output size accepted")
-	}
-
 	// Without expansion the depthwise convolution reads the input: it must
 	// have the depthwise channels and a halo.
 	noex, err := runtime.NewMBConv(nil, dw, project)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := noex.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 12, 1), nil); err != nil {
-		t.Errorf("block without expansion: %v", err)
-	}
-	if err := noex.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 12, 0), nil); err == nil ||
-		!strings.Contains(err.Error(), "halo") {
-		t.Errorf("input without halo: got %v, want a halo error", err)
-	}
-	if err := noex.Run(nil, runtime.NewTensor(6, 6, 4, 0), runtime.NewTensor(6, 6, 4, 1), nil); err == nil {
-		t.Error("block without expansion: wrong input channels accepted")
+	T := runtime.NewTensor
+	for _, c := range []struct {
+		name    string
+		m       *runtime.MBConv
+		out, in runtime.Tensor
+		want    string // "": no error; else a part of the error
+	}{
+		{"dense convolution first", md, T(3, 3, 4, 0), T(6, 6, 3, 1), ""},
+		{"dense convolution first, input without halo", md, T(3, 3, 4, 0), T(6, 6, 3, 0), "halo"},
+		{"dense convolution first, wrong output size", md, T(6, 6, 4, 0), T(6, 6, 3, 1), "shape"},
+		{"block without expansion", noex, T(6, 6, 4, 0), T(6, 6, 12, 1), ""},
+		{"block without expansion, input without halo", noex, T(6, 6, 4, 0), T(6, 6, 12, 0), "halo"},
+		{"block without expansion, wrong input channels", noex, T(6, 6, 4, 0), T(6, 6, 4, 1), "channels"},
+	} {
+		err := c.m.Run(nil, c.out, c.in, nil)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: got error %v, want %q", c.name, err, c.want)
+		}
 	}
 }
