@@ -234,7 +234,14 @@ func (g *gemmRun) plan(p *Pool) int {
 	g.splitN = n > 1 && g.ngrp >= n && (g.tiles < 2*n || g.n > 2*g.groups*g.rows)
 	work := int64(g.groups*g.rows) * int64(K) * int64(g.n)
 	if g.splitN {
-		return p.Parts(g.ngrp, work)
+		parts := p.Parts(g.ngrp, work)
+		if p != nil {
+			p.colSplit = parts > 1
+		}
+		return parts
+	}
+	if p != nil {
+		p.colSplit = false
 	}
 	return p.Parts(g.tiles, work)
 }

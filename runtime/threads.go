@@ -31,16 +31,17 @@ const (
 //
 // A nil *Pool is valid and runs every task on the caller alone.
 type Pool struct {
-	n       int
-	task    Task
-	parts   int
-	epoch   atomic.Uint64 // the current task's epoch (epochMask bits); a new one announces a task
-	done    atomic.Int64  // parts finished in the current epoch
-	chunks  []chunk       // per thread: the parts it runs first
-	serial  int64         // Parts runs less work than this on one thread; < 0: serialFor(level())
-	halo    haloTask      // Tensor.ZeroHaloOn's task
-	workers []*worker
-	closed  atomic.Bool
+	n        int
+	task     Task
+	parts    int
+	epoch    atomic.Uint64 // the current task's epoch (epochMask bits); a new one announces a task
+	done     atomic.Int64  // parts finished in the current epoch
+	chunks   []chunk       // per thread: the parts it runs first
+	serial   int64         // Parts runs less work than this on one thread; < 0: serialFor(level())
+	colSplit bool          // the last GEMM split its columns between the threads (Depthwise follows it)
+	halo     haloTask      // Tensor.ZeroHaloOn's task
+	workers  []*worker
+	closed   atomic.Bool
 }
 
 // chunk is a thread's contiguous range of a task's parts: the owner takes
@@ -98,6 +99,15 @@ func (p *Pool) Parts(units int, work int64) int {
 		serial = serialFor(level())
 	}
 	if work > 0 && work < serial {
+		return 1
+	}
+	return p.split(units, work)
+}
+
+// split is Parts without the serial threshold.
+func (p *Pool) split(units int, work int64) int {
+	n := p.Threads()
+	if n == 1 {
 		return 1
 	}
 	parts := min(units, 4*n)
