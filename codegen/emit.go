@@ -270,13 +270,14 @@ func (e *modelEmitter) callStep(st *step) []jen.Code {
 			res = jen.Op("&").Add(e.tensorRef(p.in2))
 		}
 		call = jen.Id("n").Dot(fmt.Sprintf("mb%d", st.index)).Dot("Run").Call(jen.Id("p"), out, in, res)
-		stmts := []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q and %q: expand, depthwise and project in row strips", b.dw.op.Name, p.op.Name)}
-		if b.expand != nil && b.expand.conv.kind == runtime.KindDense {
-			stmts = []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q and %q: convolution, depthwise and project in row strips", b.dw.op.Name, p.op.Name)}
+		fused := jen.Commentf("fused with %q: depthwise and project in row strips", p.op.Name)
+		switch {
+		case b.expand != nil && b.expand.conv.kind == runtime.KindDense:
+			fused = jen.Commentf("fused with %q and %q: convolution, depthwise and project in row strips", b.dw.op.Name, p.op.Name)
+		case b.expand != nil:
+			fused = jen.Commentf("fused with %q and %q: expand, depthwise and project in row strips", b.dw.op.Name, p.op.Name)
 		}
-		if b.expand == nil {
-			stmts = []jen.Code{jen.Comment(st.desc), jen.Commentf("fused with %q: depthwise and project in row strips", p.op.Name)}
-		}
+		stmts := []jen.Code{jen.Comment(st.desc), fused}
 		stmts = append(stmts, pre...)
 		return append(stmts, jen.If(jen.Id("err").Op(":=").Add(call), jen.Id("err").Op("!=").Nil()).Block(
 			jen.Return(jen.Id("opError").Call(jen.Lit(st.op.Name), jen.Id("err")))))

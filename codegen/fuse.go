@@ -57,12 +57,13 @@ func (b *fusedBlock) head() *step {
 // (pointwise, or a dense convolution such as a network's stem; no
 // residual) read only by a depthwise convolution (no residual) read only
 // by a projection (pointwise, residual allowed), as three consecutive ops,
-// neither intermediate tensor being the output or the logits; and, where no expansion precedes it, a depthwise convolution
-// read only by its projection (a block without expansion, whose
-// intermediate tensor is the depthwise output). It runs before
-// assignBuffers, which keeps the projection from writing over the block's
-// input (the strips read the input after the first output rows are
-// written).
+// neither intermediate tensor being the output or the logits; and, where
+// no expansion precedes it, a depthwise convolution read only by its
+// projection (a block without expansion, whose intermediate tensor is the
+// depthwise output). FuseAuto fuses those whose first intermediate tensor
+// exceeds FuseMBConvBytes. It runs before assignBuffers, which keeps the
+// projection from writing over the block's input (the strips read the
+// input after the first output rows are written).
 func (l *lowered) fuseBlocks(mode FuseMode) {
 	if mode == FuseOff {
 		return
@@ -78,18 +79,17 @@ func (l *lowered) fuseBlocks(mode FuseMode) {
 		tt := l.tensors[t]
 		return len(tt.readers) == 1 && tt.readers[0] == reader && t != l.output && t != l.logits && tt.view < 0
 	}
+	// small: FuseAuto leaves a block whose intermediate tensor t fits.
+	small := func(t int) bool {
+		tt := l.tensors[t]
+		return mode == FuseAuto && 4*tt.h*tt.w*runtime.PadC(tt.c) <= FuseMBConvBytes
+	}
 	for _, e := range l.steps {
 		d, p := at[e.index+1], at[e.index+2]
-		if !(conv(e, runtime.KindPointwise) || conv(e, runtime.KindDense)) || e.in2 >= 0 || !conv(d, runtime.KindDepthwise) || d.in2 >= 0 ||
-			!conv(p, runtime.KindPointwise) || d.in != e.out || p.in != d.out ||
-			!only(e.out, d.index) || !only(d.out, p.index) {
+		if !(conv(e, runtime.KindPointwise) || conv(e, runtime.KindDense)) || e.in2 >= 0 ||
+			!conv(d, runtime.KindDepthwise) || d.in2 >= 0 || !conv(p, runtime.KindPointwise) ||
+			d.in != e.out || p.in != d.out || !only(e.out, d.index) || !only(d.out, p.index) || small(e.out) {
 			continue
-		}
-		if mode == FuseAuto {
-			t := l.tensors[e.out]
-			if 4*t.h*t.w*runtime.PadC(t.c) <= FuseMBConvBytes {
-				continue
-			}
 		}
 		b := &fusedBlock{expand: e, dw: d, project: p}
 		e.fused, d.fused, p.fused = b, b, b
@@ -100,14 +100,8 @@ func (l *lowered) fuseBlocks(mode FuseMode) {
 	for _, d := range l.steps {
 		p := at[d.index+1]
 		if !conv(d, runtime.KindDepthwise) || d.in2 >= 0 || !conv(p, runtime.KindPointwise) || p.in != d.out ||
-			!only(d.out, p.index) {
+			!only(d.out, p.index) || small(d.out) {
 			continue
-		}
-		if mode == FuseAuto {
-			t := l.tensors[d.out]
-			if 4*t.h*t.w*runtime.PadC(t.c) <= FuseMBConvBytes {
-				continue
-			}
 		}
 		b := &fusedBlock{dw: d, project: p}
 		d.fused, p.fused = b, b

@@ -85,12 +85,12 @@ func NewMBConvDense(dense *DenseConv, dw *Depthwise, project *Pointwise) (*MBCon
 	if dense == nil {
 		return nil, fmt.Errorf("runtime: NewMBConvDense: nil operator")
 	}
-	if e, d := dense.spec.Cout, dw.spec.Cin; e != d {
-		return nil, fmt.Errorf("runtime: NewMBConvDense: convolution has %d channels, depthwise reads %d", e, d)
-	}
 	m, err := NewMBConv(nil, dw, project)
 	if err != nil {
 		return nil, err
+	}
+	if e, d := dense.spec.Cout, dw.spec.Cin; e != d {
+		return nil, fmt.Errorf("runtime: NewMBConvDense: convolution has %d channels, depthwise reads %d", e, d)
 	}
 	m.dense = dense
 	return m, nil
@@ -209,37 +209,34 @@ func (m *MBConv) cin() int {
 	return m.dw.spec.Cin
 }
 
-// stripTensors returns the strip's buffers: the expanded rows with the
-// depthwise halo (empty without expansion), and the dense depthwise output
-// rows.
-func (m *MBConv) stripTensors(buf []float32, inCS, ow int) (ex, dwo Tensor) {
+// stripShapes returns the shapes of a strip's buffers, without data: the
+// expanded rows with the depthwise halo (empty without expansion), and the
+// dense depthwise output rows.
+func (m *MBConv) stripShapes(inCS, ow int) (ex, dwo Tensor) {
 	d := m.dw.spec
 	e := m.exSpec()
 	if e == nil {
-		dwo = Tensor{H: m.strip, W: ow, C: d.Cout, CS: inCS}
-		dwo.Data = buf[:dwo.Len()]
-		return Tensor{}, dwo
+		return Tensor{}, Tensor{H: m.strip, W: ow, C: d.Cout, CS: inCS}
 	}
 	cs := PadC(e.Cout)
-	halo := d.Halo()
 	rows := (m.strip-1)*d.StrideH + d.KH
-	ex = Tensor{H: rows, W: m.exW, C: e.Cout, CS: cs, Pad: halo}
-	ex.Data = buf[:ex.Len()]
+	ex = Tensor{H: rows, W: m.exW, C: e.Cout, CS: cs, Pad: d.Halo()}
 	dwo = Tensor{H: m.strip, W: ow, C: d.Cout, CS: cs}
+	return ex, dwo
+}
+
+// stripTensors returns the strip's buffers (stripShapes) laid out in buf.
+func (m *MBConv) stripTensors(buf []float32, inCS, ow int) (ex, dwo Tensor) {
+	ex, dwo = m.stripShapes(inCS, ow)
+	ex.Data = buf[:ex.Len()]
 	dwo.Data = buf[ex.Len() : ex.Len()+dwo.Len()]
 	return ex, dwo
 }
 
+// scratchLen is the floats of one part's strip buffers.
 func (m *MBConv) scratchLen(inCS, ow int) int {
-	e := m.exSpec()
-	if e == nil {
-		return m.strip * ow * inCS
-	}
-	d := m.dw.spec
-	cs := PadC(e.Cout)
-	halo := d.Halo()
-	rows := (m.strip-1)*d.StrideH + d.KH
-	return (rows+2*halo)*(m.exW+2*halo)*cs + m.strip*ow*cs
+	ex, dwo := m.stripShapes(inCS, ow)
+	return ex.Len() + dwo.Len()
 }
 
 // Do implements Task: part runs a contiguous range of output rows.
