@@ -221,6 +221,9 @@ func TestMBConvErrors(t *testing.T) {
 	if _, err := runtime.NewMBConvDense(nil, dw, project); err == nil {
 		t.Error("nil dense convolution accepted")
 	}
+	if _, err := runtime.NewMBConvDense(dense, nil, project); err == nil {
+		t.Error("dense convolution first: nil depthwise accepted")
+	}
 	md, err := runtime.NewMBConvDense(dense, dw, project)
 	if err != nil {
 		t.Fatal(err)
