@@ -12,7 +12,10 @@
 # (default: every x86 target this CPU runs), BASELINE (a second pnas binary
 # timed alongside, for before/after figures), PEAK (e.g.
 # "avx2=112.8,avx512=160,go=14.5" to skip the probe, whose best-of-15
-# repetitions still read low while other processes keep the cores busy).
+# repetitions still read low while other processes keep the cores busy),
+# ORT_AVX2 (default 1: on an AVX-512 CPU that can fault on CPUID, also time
+# ONNX Runtime with AVX-512 hidden, bench/ort/avx2only.c, and compare the
+# AVX2 target with that; 0: native ONNX Runtime only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HARNESS=bench/ort
@@ -61,6 +64,21 @@ else
 	echo "bench: no gcc, so no peak probe: the \"of peak\" column stays n/a" >&2
 fi
 TARGETS=${TARGETS:-amd64$([ $avx512 = 1 ] && echo ,amd64-avx512)}
-go run ./internal/cmd/perfcmp ${BASELINE:+-baseline "$BASELINE"} ${EXTRA:+-extra "$EXTRA"} -peak "$PEAK" -harness "$HARNESS" -models-dir "$MODELS_DIR" -pnas bin/pnas \
+# ONNX Runtime's AVX2 kernels for the AVX2 target's rows (on a CPU without
+# AVX-512 ONNX Runtime uses them anyway)
+ortavx2=""
+if [ $avx512 = 1 ] && [ "${ORT_AVX2:-1}" != 0 ]; then
+	if ! command -v gcc >/dev/null; then
+		echo "bench: no gcc: ONNX Runtime is timed with AVX-512 only, also for the AVX2 target" >&2
+	elif ! grep -qw cpuid_fault /proc/cpuinfo; then
+		echo "bench: no CPUID faulting here (cpuid_fault): ONNX Runtime is timed with AVX-512 only, also for the AVX2 target" >&2
+	else
+		if [ ! -f "$OUT/avx2only.so" ] || [ "$HARNESS/avx2only.c" -nt "$OUT/avx2only.so" ]; then
+			gcc -O2 -shared -fPIC "$HARNESS/avx2only.c" -o "$OUT/avx2only.so" -ldl
+		fi
+		ortavx2=$(cd "$OUT" && pwd)/avx2only.so
+	fi
+fi
+go run ./internal/cmd/perfcmp ${BASELINE:+-baseline "$BASELINE"} ${EXTRA:+-extra "$EXTRA"} ${ortavx2:+-ort-avx2 "$ortavx2"} -peak "$PEAK" -harness "$HARNESS" -models-dir "$MODELS_DIR" -pnas bin/pnas \
 	-work "$OUT" -targets "$TARGETS" -threads "${THREADS:-1,2}" \
 	${MODELS:+-models "$MODELS"} -passes "${PASSES:-3}" -json "$OUT/results.json"

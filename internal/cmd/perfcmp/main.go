@@ -12,6 +12,12 @@
 // time goes per layer kind (one thread, last pass). With -baseline, each
 // target is also compiled by a second pnas binary (an earlier build) and its
 // programs are timed in the same passes, labelled "<target> (baseline)".
+//
+// With -ort-avx2 (a build of bench/ort/avx2only.c, which hides AVX-512 from
+// CPUID), ONNX Runtime is also timed with its AVX2 kernels, and the rows of
+// the AVX2 target are compared with that: like for like, as on a CPU
+// without AVX-512. Those rows also show the ratio to ONNX Runtime with
+// AVX-512.
 package main
 
 import (
@@ -60,17 +66,23 @@ type benchReport struct {
 }
 
 type row struct {
-	Model     string             `json:"model"`
-	Target    string             `json:"target"`
-	MACs      float64            `json:"macs"`
-	Threads   int                `json:"threads"`
-	KernelSet string             `json:"kernel_set"`
-	CPU       string             `json:"cpu"`
-	PnasMS    []float64          `json:"pnas_ms"`
-	OrtMS     []float64          `json:"ort_ms"`
-	VsORT     float64            `json:"max_rel_err_vs_ort"` // -1 on -extra rows: ONNX Runtime does not run that model
-	VsInterp  float64            `json:"max_rel_err_vs_interp"`
-	ByKind    map[string]float64 `json:"ms_by_layer_kind,omitempty"` // last pass
+	Model     string    `json:"model"`
+	Target    string    `json:"target"`
+	MACs      float64   `json:"macs"`
+	Threads   int       `json:"threads"`
+	KernelSet string    `json:"kernel_set"`
+	CPU       string    `json:"cpu"`
+	PnasMS    []float64 `json:"pnas_ms"`
+	OrtMS     []float64 `json:"ort_ms"`
+	// OrtKernels says which of ONNX Runtime's kernels OrtMS timed:
+	// "native" (whatever it picks on this CPU) or "avx2" (AVX-512 hidden
+	// from CPUID, -ort-avx2). OrtNativeMS, on an "avx2" row, holds the
+	// native timings of the same passes.
+	OrtKernels  string             `json:"ort_kernels,omitempty"`
+	OrtNativeMS []float64          `json:"ort_native_ms,omitempty"`
+	VsORT       float64            `json:"max_rel_err_vs_ort"` // -1 on -extra rows: ONNX Runtime does not run that model
+	VsInterp    float64            `json:"max_rel_err_vs_interp"`
+	ByKind      map[string]float64 `json:"ms_by_layer_kind,omitempty"` // last pass
 	// VsModel, on a row of an -extra pnas model, names the reference model
 	// whose ONNX Runtime time the row's pnas time is compared with.
 	VsModel string `json:"vs_model,omitempty"`
@@ -98,6 +110,7 @@ func main() {
 	jsonOut := flag.String("json", "", "also write the raw results here")
 	peak := flag.String("peak", "", "measured per-core peak GFLOP/s per kernel set, e.g. avx512=116,avx2=116,go=14.5")
 	from := flag.String("from", "", "print the tables of an earlier run's -json file (with this run's -peak) instead of measuring")
+	ortAVX2 := flag.String("ort-avx2", "", "LD_PRELOAD library that hides AVX-512 from CPUID (bench/ort/avx2only.c): also time ONNX Runtime's AVX2 kernels and compare the AVX2 target with them")
 	extra := flag.String("extra", "", "pnas models timed in the same passes, compared with ONNX Runtime on the first of -models: NAME=MODEL.json, comma separated")
 	flag.Parse()
 	for _, kv := range strings.Split(*peak, ",") {
@@ -114,7 +127,7 @@ func main() {
 		}
 		return
 	}
-	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, baseline: *baseline, work: *work, runs: *runs}
+	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, baseline: *baseline, work: *work, runs: *runs, ortAVX2: *ortAVX2}
 	for _, e := range split(*extra) {
 		name, path, ok := strings.Cut(e, "=")
 		if !ok || name == "" || path == "" {
@@ -217,6 +230,7 @@ var kinds = []string{"1x1", "depthwise", "full conv", "dense", "other"}
 type cmp struct {
 	harness, models, pnas, work string
 	baseline                    string
+	ortAVX2                     string // -ort-avx2
 	runs                        int
 	ops                         map[string]map[string]*ir.Op // model -> op name -> op
 	extra                       [][2]string                  // -extra: name, model file
@@ -359,7 +373,16 @@ func (c *cmp) prepare(m string, targets []string) (bins map[string]string, vsORT
 	return bins, vsORT, vsInterp, nil
 }
 
-func (c *cmp) ort(m string, threads int) (ms, macs float64, err error) {
+// hidesAVX512 says whether a target's rows compare with ONNX Runtime's
+// AVX2 kernels when -ort-avx2 is given: the AVX2 target's (and its
+// baseline's).
+func hidesAVX512(target string) bool {
+	return strings.TrimSuffix(target, baselineSuffix) == "amd64"
+}
+
+// ort times model m on ONNX Runtime; preload, when not empty, is loaded
+// into it (LD_PRELOAD), as -ort-avx2 does.
+func (c *cmp) ort(m string, threads int, preload string) (ms, macs float64, err error) {
 	tmp, err := filepath.Abs(filepath.Join(c.work, "ort.json"))
 	if err != nil {
 		return 0, 0, err
@@ -371,6 +394,9 @@ func (c *cmp) ort(m string, threads int) (ms, macs float64, err error) {
 	cmd := exec.Command("node", "bench.js", "--dir", models, "--models", m, "--threads", fmt.Sprint(threads),
 		"--batches", "1", "--json", tmp, "--quiet-wait", "3", "--attempts", "1")
 	cmd.Dir = c.harness
+	if preload != "" {
+		cmd.Env = append(os.Environ(), "LD_PRELOAD="+preload)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return 0, 0, fmt.Errorf("node bench.js: %v\n%s", err, out)
 	}
@@ -437,13 +463,26 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 			// every target's program right after it
 			m, t := rows[i].Model, rows[i].Threads
 			fmt.Fprintf(os.Stderr, "pass %d/%d: %s threads %d\n", p+1, passes, m, t)
-			ms, macs, err := c.ort(m, t)
+			ms, macs, err := c.ort(m, t, "")
 			if err != nil {
 				return err
 			}
+			var avx2MS float64
+			if c.ortAVX2 != "" {
+				if avx2MS, _, err = c.ort(m, t, c.ortAVX2); err != nil {
+					return err
+				}
+			}
 			for ; i < len(rows) && rows[i].ortModel() == m && rows[i].Threads == t; i++ {
 				r := rows[i]
-				r.OrtMS = append(r.OrtMS, ms)
+				if c.ortAVX2 != "" && hidesAVX512(r.Target) {
+					r.OrtKernels = "avx2"
+					r.OrtMS = append(r.OrtMS, avx2MS)
+					r.OrtNativeMS = append(r.OrtNativeMS, ms)
+				} else {
+					r.OrtKernels = "native"
+					r.OrtMS = append(r.OrtMS, ms)
+				}
 				if r.VsModel == "" {
 					r.MACs = macs
 				}
@@ -502,8 +541,8 @@ func reprint(path string) error {
 
 // printTables prints the comparison and where the time goes.
 func printTables(rows []*row) {
-	fmt.Println("| model | MACs | threads | target | kernels | pnas ms | ONNX Runtime ms | pnas / ORT | pnas GFLOP/s | of peak |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| model | MACs | threads | target | kernels | pnas ms | ONNX Runtime ms | ORT kernels | pnas / ORT | pnas GFLOP/s | of peak | pnas / ORT with AVX-512 |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		pm, om := median(r.PnasMS), median(r.OrtMS)
 		gf := 2 * r.MACs / (pm * 1e-3) / 1e9
@@ -515,8 +554,18 @@ func printTables(rows []*row) {
 		if r.VsModel != "" {
 			name = fmt.Sprintf("%s (pnas model; ORT column: %s)", r.Model, r.VsModel)
 		}
-		fmt.Printf("| %s | %.1f M | %d | %s | %s | %.3f | %.3f | %.2fx | %.1f | %s |\n",
-			name, r.MACs/1e6, r.Threads, r.Target, r.KernelSet, pm, om, pm/om, gf, ofPeak)
+		ortKernels, vsNative := r.OrtKernels, ""
+		if ortKernels == "" {
+			ortKernels = "native"
+		}
+		if ortKernels == "avx2" {
+			ortKernels = "avx2 (AVX-512 hidden)"
+		}
+		if len(r.OrtNativeMS) > 0 {
+			vsNative = fmt.Sprintf("%.2fx", pm/median(r.OrtNativeMS))
+		}
+		fmt.Printf("| %s | %.1f M | %d | %s | %s | %.3f | %.3f | %s | %.2fx | %.1f | %s | %s |\n",
+			name, r.MACs/1e6, r.Threads, r.Target, r.KernelSet, pm, om, ortKernels, pm/om, gf, ofPeak, vsNative)
 	}
 	cpu := ""
 	if len(rows) > 0 {
@@ -527,6 +576,12 @@ func printTables(rows []*row) {
 		passes = len(rows[0].PnasMS)
 	}
 	fmt.Printf("\n%s; medians of %d interleaved passes; pnas / ORT < 1 means pnas is faster; peak per core (GFLOP/s): %v\n", cpu, passes, peakPerCore)
+	for _, r := range rows {
+		if r.OrtKernels == "avx2" {
+			fmt.Printf("\nORT kernels \"avx2 (AVX-512 hidden)\": ONNX Runtime ran with AVX-512 hidden from CPUID (bench/ort/avx2only.c), so it used its AVX2 kernels, as on a CPU without AVX-512; the last column compares the same pnas time with ONNX Runtime using AVX-512.\n")
+			break
+		}
+	}
 	fmt.Printf("\nwhere the time goes, 1 thread, last pass (ms, sum of per-layer medians):\n\n")
 	fmt.Printf("| model | target | %s |\n|---|---|%s\n", strings.Join(kinds, " | "), strings.Repeat("---|", len(kinds)))
 	for _, r := range rows {
