@@ -172,7 +172,7 @@ func TestDepthwise(t *testing.T) {
 	pools := testPools(t)
 	forEachSet(t, func(t *testing.T, set string) {
 		rng := rand.New(rand.NewPCG(3, 4))
-		chans := []int{1, 5, 8, 15, 16, 17, 24, 40, 48, 72, 96, 144}
+		chans := []int{1, 5, 8, 15, 16, 17, 24, 40, 48, 72, 96, 144, 512}
 		ks := []int{1, 2, 3, 3, 3, 5, 5, 7, 7, 9}
 		for i := 0; i < 150; i++ {
 			k := ks[rng.IntN(len(ks))]

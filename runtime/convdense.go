@@ -52,7 +52,7 @@ func NewDenseConv(s ConvSpec, packed, bias []float32) (*DenseConv, error) {
 		return nil, fmt.Errorf("runtime: NewDenseConv: spec is %s, not %s", k, KindDense)
 	}
 	n := s.norm()
-	if want := (n.Cout + panelW - 1) / panelW * panelW * n.KH * n.KW * n.InStride; len(packed) != want {
+	if want := (PadC(n.Cout) + panelW - 1) / panelW * panelW * n.KH * n.KW * n.InStride; len(packed) != want {
 		return nil, fmt.Errorf("runtime: NewDenseConv: packed weights have %d floats, want %d", len(packed), want)
 	}
 	if bias != nil && len(bias) != n.Cout {

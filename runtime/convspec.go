@@ -147,7 +147,7 @@ func (s ConvSpec) checkRun(out, in Tensor, res *Tensor, halo int) error {
 // PadC(n) rounded up to a multiple of 32, as the kernels read whole
 // vectors of it.
 func padBias(bias []float32, n int) []float32 {
-	out := make([]float32, (n+31)&^31)
+	out := make([]float32, (PadC(n)+31)&^31)
 	copy(out, bias)
 	return out
 }

@@ -9,7 +9,10 @@
 // A Tensor is channels-last (HWC; batch 1) with two kinds of padding:
 //
 //   - Channel padding: each pixel occupies CS floats, CS = PadC(C), the
-//     channel count rounded up to a multiple of 8 (ChannelAlign). Only a
+//     channel count rounded up to a multiple of 8 (ChannelAlign), and one
+//     cache line more for counts of at least 512 that are multiples of
+//     128 (so that a pixel's stride is not a multiple of 8 lines, which
+//     would crowd a depthwise kernel's loads into a few L1 sets). Only a
 //     network's input may use another stride (e.g. CS = 3 for RGB).
 //   - A zero halo of Pad pixels around the image. Tensor.Offset(y, x) is
 //     ((y+Pad)*(W+2*Pad) + x+Pad)*CS.

@@ -427,9 +427,10 @@ func (g *gemmRun) tailWrap(row, n int) {
 // from input i to output j, the layout of an OIHW 1x1 kernel or of a linear
 // layer's weight) into 16-column panels: panel p holds, for each i < k,
 // the 16 floats w[(16p+0..15)*k + i], zero past n. The result has
-// ceil(n/16)*16*k floats.
+// ceil(PadC(n)/16)*16*k floats: a GEMM writes all PadC(n) columns of its
+// output (the padding ones with zeros).
 func PackGEMM(w []float32, n, k int) []float32 {
-	np := (n + panelW - 1) / panelW
+	np := (PadC(n) + panelW - 1) / panelW
 	out := make([]float32, np*panelW*k)
 	for j := 0; j < n; j++ {
 		p, jj := j/panelW, j%panelW

@@ -41,7 +41,12 @@ func TestMBConv(t *testing.T) {
 		}
 	}
 	// asymmetric ("same" with stride 2) padding
-	cases = append(cases, mbconvCase{h: 12, w: 10, cin: 6, hidden: 24, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}},
+	cases = append(cases,
+		// an expanded tensor whose channel stride carries the extra line
+		// (PadC(512) = 528), and an input and output that do (640 → 656)
+		mbconvCase{h: 7, w: 6, cin: 24, hidden: 512, cout: 40, k: 5, s: 1, pads: [4]int{2, 2, 2, 2}},
+		mbconvCase{h: 6, w: 5, cin: 640, hidden: 1152, cout: 640, k: 3, s: 1, pads: [4]int{1, 1, 1, 1}, res: true},
+		mbconvCase{h: 12, w: 10, cin: 6, hidden: 24, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}},
 		mbconvCase{h: 11, w: 11, cin: 6, hidden: 24, cout: 9, k: 5, s: 2, pads: [4]int{1, 1, 2, 2}},
 		mbconvCase{h: 12, w: 10, cin: 40, cout: 9, k: 3, s: 2, pads: [4]int{0, 0, 1, 1}},
 		// a stem (dense 3x3 stride 2 or 1) in place of the expansion

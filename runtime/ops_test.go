@@ -11,6 +11,27 @@ import (
 	"github.com/pnasml/pnas/runtime"
 )
 
+// TestPadC checks the channel strides: multiples of ChannelAlign, and for
+// counts of at least 512 a stride in cache lines that is not a multiple of
+// 8, so that a pixel's channel vectors spread over L1's sets.
+func TestPadC(t *testing.T) {
+	for c, want := range map[int]int{1: 8, 3: 8, 8: 8, 13: 16, 144: 144, 384: 384, 500: 504, 512: 528, 576: 576,
+		960: 960, 1152: 1168, 1280: 1296, 1432: 1432, 1536: 1552, 1728: 1728} {
+		if got := runtime.PadC(c); got != want {
+			t.Errorf("PadC(%d) = %d, want %d", c, got, want)
+		}
+	}
+	for c := 1; c <= 4096; c++ {
+		cs := runtime.PadC(c)
+		if cs < c || cs%runtime.ChannelAlign != 0 || cs-c >= runtime.ChannelAlign+16 {
+			t.Fatalf("PadC(%d) = %d: not the next multiple of %d (plus 16)", c, cs, runtime.ChannelAlign)
+		}
+		if cs >= 512 && (cs*4/64)%8 == 0 && cs*4%64 == 0 {
+			t.Fatalf("PadC(%d) = %d: %d cache lines a pixel, a multiple of 8", c, cs, cs*4/64)
+		}
+	}
+}
+
 func TestLinear(t *testing.T) {
 	pools := testPools(t)
 	forEachSet(t, func(t *testing.T, set string) {

@@ -36,7 +36,7 @@ func NewPointwise(s ConvSpec, packed, bias []float32) (*Pointwise, error) {
 	if k := s.Kind(); k != KindPointwise {
 		return nil, fmt.Errorf("runtime: NewPointwise: spec is %s, not %s", k, KindPointwise)
 	}
-	if want := (s.Cout + panelW - 1) / panelW * panelW * s.Cin; len(packed) != want {
+	if want := (PadC(s.Cout) + panelW - 1) / panelW * panelW * s.Cin; len(packed) != want {
 		return nil, fmt.Errorf("runtime: NewPointwise: packed weights have %d floats, want %d", len(packed), want)
 	}
 	if bias != nil && len(bias) != s.Cout {
