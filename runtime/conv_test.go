@@ -162,6 +162,13 @@ func TestPointwise(t *testing.T) {
 			{s: runtime.ConvSpec{Cin: 960, Cout: 168, KH: 1, KW: 1}, h: 5, w: 3, res: true},
 			{s: runtime.ConvSpec{Cin: 24, Cout: 144, KH: 1, KW: 1, Act: runtime.ActReLU6}, h: 30, w: 29},
 			{s: runtime.ConvSpec{Cin: 1000, Cout: 40, KH: 1, KW: 1}, h: 1, w: 1},
+			// outputs whose channel stride has PadC's extra line, which the
+			// GEMM fills with zeros: dense, with a halo (tiles across map
+			// rows, and cut at row ends), a residual, an input with it
+			{s: runtime.ConvSpec{Cin: 24, Cout: 512, KH: 1, KW: 1, Act: runtime.ActReLU6}, h: 7, w: 7},
+			{s: runtime.ConvSpec{Cin: 40, Cout: 640, KH: 1, KW: 1, Act: runtime.ActReLU6}, h: 5, w: 9, outPad: 2},
+			{s: runtime.ConvSpec{Cin: 40, Cout: 768, KH: 1, KW: 1}, h: 14, w: 14, outPad: 3},
+			{s: runtime.ConvSpec{Cin: 1536, Cout: 1536, KH: 1, KW: 1}, h: 2, w: 3, res: true, resPad: 1},
 		} {
 			runConvCase(t, rng, c, pools)
 		}

@@ -52,7 +52,7 @@ func NewDenseConv(s ConvSpec, packed, bias []float32) (*DenseConv, error) {
 		return nil, fmt.Errorf("runtime: NewDenseConv: spec is %s, not %s", k, KindDense)
 	}
 	n := s.norm()
-	if want := (PadC(n.Cout) + panelW - 1) / panelW * panelW * n.KH * n.KW * n.InStride; len(packed) != want {
+	if want := (n.Cout + panelW - 1) / panelW * panelW * n.KH * n.KW * n.InStride; len(packed) != want {
 		return nil, fmt.Errorf("runtime: NewDenseConv: packed weights have %d floats, want %d", len(packed), want)
 	}
 	if bias != nil && len(bias) != n.Cout {
@@ -76,13 +76,14 @@ func (l *DenseConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 		return fmt.Errorf("runtime: conv dense: input channel stride %d, weights packed for %d", in.CS, s.InStride)
 	}
 	g := &l.run
+	gn, gz := gemmCols(out.CS, out.C)
 	*g = gemmRun{
 		impl: gemmFor(level()),
 		a:    in.Data, aOff: in.Offset(-s.PadT, -s.PadL), aGS: s.StrideH * in.RowStride(), lda: s.StrideW * in.CS,
 		kseg: s.KW * in.CS, nseg: s.KH, segStride: in.RowStride(),
 		b: l.packed,
 		c: out.Data, cOff: out.Offset(0, 0), cGS: out.RowStride(), ldc: out.CS,
-		bias: l.bias, n: out.CS, act: s.Act,
+		bias: l.bias, n: gn, zc: gz, act: s.Act,
 		groups: out.H, rows: out.W,
 	}
 	if res != nil {

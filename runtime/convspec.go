@@ -145,7 +145,7 @@ func (s ConvSpec) checkRun(out, in Tensor, res *Tensor, halo int) error {
 
 // padBias copies bias (nil means zeros) into a zeroed slice of length
 // PadC(n) rounded up to a multiple of 32, as the kernels read whole
-// vectors of it.
+// vectors of it (a depthwise kernel runs over all PadC(n) channels).
 func padBias(bias []float32, n int) []float32 {
 	out := make([]float32, (PadC(n)+31)&^31)
 	copy(out, bias)

@@ -188,6 +188,7 @@ type gemmRun struct {
 
 	bias []float32 // padded to a multiple of 32
 	n    int       // columns to compute (and store)
+	zc   int       // columns after n to store zeros in (gemmCols)
 	act  Act
 
 	groups, rows int // row groups and rows per group
@@ -258,6 +259,11 @@ func (g *gemmRun) do(part, parts int) {
 	if t0 >= t1 || n0 >= n1 {
 		return
 	}
+	if g.zc > 0 && n1 == g.ngrp {
+		// the part that stores the last columns also clears the padding
+		// after them, for the same rows
+		defer g.zeroPad(t0, t1)
+	}
 	if g.wrap {
 		g.doWrap(t0, t1, n0, n1)
 		return
@@ -299,6 +305,36 @@ func (g *gemmRun) do(part, parts int) {
 				&g.bias[col], rp, g.ldr, cnt, ncols, int(g.act))
 		}
 		t += cnt
+	}
+}
+
+// gemmCols returns the columns a GEMM writing an output of channel
+// stride cs with c channels computes, n (c rounded up to ChannelAlign),
+// and the padding columns after them that it stores zeros in, zc: PadC's
+// extra line costs a store, not a column panel of multiply-adds.
+func gemmCols(cs, c int) (n, zc int) {
+	n = min(cs, alignC(c))
+	return n, cs - n
+}
+
+// zeroPad stores zeros in columns [n, n+zc) of the rows of tiles [t0, t1).
+func (g *gemmRun) zeroPad(t0, t1 int) {
+	mr := g.impl.mr
+	clearRow := func(grp, i int) {
+		o := g.cOff + grp*g.cGS + i*g.ldc + g.n
+		clear(g.c[o : o+g.zc])
+	}
+	if g.wrap {
+		for r := t0 * mr; r < min(t1*mr, g.groups*g.rows); r++ {
+			clearRow(r/g.rows, r%g.rows)
+		}
+		return
+	}
+	for t := t0; t < t1; t++ {
+		grp, ti := t/g.tpg, t%g.tpg
+		for i := ti * mr; i < min((ti+1)*mr, g.rows); i++ {
+			clearRow(grp, i)
+		}
 	}
 }
 
@@ -427,10 +463,9 @@ func (g *gemmRun) tailWrap(row, n int) {
 // from input i to output j, the layout of an OIHW 1x1 kernel or of a linear
 // layer's weight) into 16-column panels: panel p holds, for each i < k,
 // the 16 floats w[(16p+0..15)*k + i], zero past n. The result has
-// ceil(PadC(n)/16)*16*k floats: a GEMM writes all PadC(n) columns of its
-// output (the padding ones with zeros).
+// ceil(n/16)*16*k floats.
 func PackGEMM(w []float32, n, k int) []float32 {
-	np := (PadC(n) + panelW - 1) / panelW
+	np := (n + panelW - 1) / panelW
 	out := make([]float32, np*panelW*k)
 	for j := 0; j < n; j++ {
 		p, jj := j/panelW, j%panelW

@@ -71,13 +71,14 @@ func (l *Linear) Run(p *Pool, out, in Tensor) error {
 		return err
 	}
 	g := &l.run
+	gn, gz := gemmCols(out.CS, out.C)
 	*g = gemmRun{
 		impl: gemmFor(level()),
 		a:    in.Data, aOff: in.Offset(0, 0), lda: in.Len(),
 		kseg: l.w * in.CS, nseg: l.h, segStride: in.RowStride(),
 		b: l.packed,
 		c: out.Data, cOff: out.Offset(0, 0), ldc: out.CS,
-		bias: l.bias, n: out.CS, act: l.act,
+		bias: l.bias, n: gn, zc: gz, act: l.act,
 		groups: 1, rows: 1,
 	}
 	p.Run(l, g.plan(p))

@@ -289,10 +289,11 @@ func (m *MBConv) Do(part, parts int) {
 			clear(ex.Data[o : o+m.exW*ex.CS])
 		}
 		if v0, v1 := max(from, 0), min(r1, m.exH); v0 < v1 {
+			gn, gz := gemmCols(ex.CS, ex.C)
 			g := gemmRun{
 				impl: impl,
 				c:    ex.Data, cOff: ex.Offset(v0-r0, 0), cGS: rs, ldc: ex.CS,
-				n: ex.CS, act: e.Act,
+				n: gn, zc: gz, act: e.Act,
 				groups: v1 - v0, rows: m.exW,
 			}
 			if m.dense != nil {
@@ -337,12 +338,13 @@ func (m *MBConv) projectStrip(impl *gemmImpl, dwo Tensor, y0, y1 int) {
 	pj, out := &m.project.spec, m.out
 	n := y1 - y0
 	{
+		gn, gz := gemmCols(out.CS, out.C)
 		g := gemmRun{
 			impl: impl,
 			a:    dwo.Data, lda: dwo.CS,
 			kseg: pj.Cin, nseg: 1, b: m.project.packed,
 			c: out.Data, cOff: out.Offset(y0, 0), ldc: out.CS,
-			bias: m.project.bias, n: out.CS, act: pj.Act,
+			bias: m.project.bias, n: gn, zc: gz, act: pj.Act,
 		}
 		if m.res != nil {
 			g.r, g.rOff, g.ldr = m.res.Data, m.res.Offset(y0, 0), m.res.CS

@@ -36,7 +36,7 @@ func NewPointwise(s ConvSpec, packed, bias []float32) (*Pointwise, error) {
 	if k := s.Kind(); k != KindPointwise {
 		return nil, fmt.Errorf("runtime: NewPointwise: spec is %s, not %s", k, KindPointwise)
 	}
-	if want := (PadC(s.Cout) + panelW - 1) / panelW * panelW * s.Cin; len(packed) != want {
+	if want := (s.Cout + panelW - 1) / panelW * panelW * s.Cin; len(packed) != want {
 		return nil, fmt.Errorf("runtime: NewPointwise: packed weights have %d floats, want %d", len(packed), want)
 	}
 	if bias != nil && len(bias) != s.Cout {
@@ -55,13 +55,14 @@ func (l *Pointwise) Run(p *Pool, out, in Tensor, res *Tensor) error {
 		return err
 	}
 	g := &l.run
+	gn, gz := gemmCols(out.CS, out.C)
 	*g = gemmRun{
 		impl: gemmFor(level()),
 		a:    in.Data, aOff: in.Offset(0, 0), lda: in.CS,
 		kseg: l.spec.Cin, nseg: 1,
 		b: l.packed,
 		c: out.Data, cOff: out.Offset(0, 0), ldc: out.CS,
-		bias: l.bias, n: out.CS, act: l.spec.Act,
+		bias: l.bias, n: gn, zc: gz, act: l.spec.Act,
 	}
 	if res != nil {
 		g.r, g.rOff, g.ldr = res.Data, res.Offset(0, 0), res.CS

@@ -15,19 +15,24 @@ const ChannelAlign = 8
 // lines. With such a stride (1536 channels: 96 lines) the pixels a
 // depthwise kernel reads for one channel vector, and its weights (laid out
 // with the same stride), all fall into a few of L1's 64 sets (2 sets for
-// 1536 channels) and evict each other. Measured on the Intel Xeon
-// (AVX-512, 1 thread), in the ProxylessNAS GPU net: its 7x7x1536 and
-// 14x14x768 depthwise layers ran 12-22% faster with the extra line, the
-// whole nets 1-2.6% (docs/perf.md). Smaller counts are left alone: the
-// extra 16 channels would cost the GEMMs that write them more than it
-// saves.
+// 1536 channels) and evict each other. Measured on the Intel Xeon, in
+// the ProxylessNAS GPU net: its 7x7x1536 and 14x14x768 depthwise layers
+// ran 12-22% faster with the extra line on one AVX-512 thread, 20-36%
+// with AVX2 (docs/perf.md). A GEMM writing such a tensor computes only
+// alignC(c) columns and stores zeros in the line (gemmCols), and the
+// dense layers read only their C channels, so the line costs them a
+// store a pixel. Smaller counts are left alone: a line more is a larger
+// share of them, and their strides already spread over enough sets.
 func PadC(c int) int {
-	cs := (c + ChannelAlign - 1) &^ (ChannelAlign - 1)
+	cs := alignC(c)
 	if cs >= 512 && cs%128 == 0 {
 		cs += 16
 	}
 	return cs
 }
+
+// alignC rounds a channel count up to a multiple of ChannelAlign.
+func alignC(c int) int { return (c + ChannelAlign - 1) &^ (ChannelAlign - 1) }
 
 // Tensor is a batch-1 activation in channels-last (HWC) layout with a zero
 // halo of Pad pixels on every side.
