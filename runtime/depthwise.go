@@ -231,7 +231,7 @@ func (l *Depthwise) Do(part, parts int) {
 		// too large for L2. A part reads only its channels c0..c1 of each
 		// input pixel, so those are what count: a part of a 7x7x1536 map
 		// split by channel blocks on two threads reads 0.3 MB, not the
-		// map's 1 MB, and runs unstriped (its k7 layers 97-100 → 78-88
+		// map's 1 MB, and runs unstriped (its k7 layers 89-92 → 73-75
 		// µs on two AVX-512 threads, in the ProxylessNAS GPU net).
 		strip := y1 - y0
 		rowBytes := 4 * (l.in.W + 2*l.in.Pad) * (c1 - c0)

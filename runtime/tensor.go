@@ -22,8 +22,9 @@ const ChannelAlign = 8
 // alignC(c) columns and stores zeros in the line (gemmCols), and the
 // 1x1 layers read only their C channels, so the line costs them a store
 // a pixel (a classifier reads it, with zero weights: 1.25% more weights
-// for MobileNetV2's 1280 features). Smaller counts are left alone: a line more is a larger
-// share of them, and their strides already spread over enough sets.
+// for MobileNetV2's 1280 features). Smaller counts are left alone: a
+// line more is a larger share of them, and their strides already spread
+// over enough sets.
 func PadC(c int) int {
 	cs := alignC(c)
 	if cs >= 512 && cs%128 == 0 {
