@@ -380,6 +380,33 @@ func hidesAVX512(target string) bool {
 	return strings.TrimSuffix(target, baselineSuffix) == "amd64"
 }
 
+// checkORTAVX2 runs model m once on ONNX Runtime with -ort-avx2 loaded and
+// compares its logits with the saved reference output (bench.js
+// --check-ref, limit 1e-4), so that the AVX2 timings are of a correct run.
+func (c *cmp) checkORTAVX2(m string) error {
+	if c.ortAVX2 == "" {
+		return nil
+	}
+	models, err := filepath.Abs(c.models)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("node", "bench.js", "--dir", models, "--models", m, "--check-ref", "--threads", "1",
+		"--batches", "1", "--runs", "1", "--min-time", "0", "--warmup", "0", "--quiet-wait", "0", "--attempts", "1")
+	cmd.Dir = c.harness
+	cmd.Env = append(os.Environ(), "LD_PRELOAD="+c.ortAVX2)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("node bench.js --check-ref with %s: %v\n%s", c.ortAVX2, err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "check-ref:") {
+			fmt.Fprintf(os.Stderr, "%s (ONNX Runtime, AVX-512 hidden)\n", l)
+		}
+	}
+	return nil
+}
+
 // ort times model m on ONNX Runtime; preload, when not empty, is loaded
 // into it (LD_PRELOAD), as -ort-avx2 does.
 func (c *cmp) ort(m string, threads int, preload string) (ms, macs float64, err error) {
@@ -434,6 +461,9 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 	for mi, m := range models {
 		b, vsORT, vsInterp, err := c.prepare(m, targets)
 		if err != nil {
+			return err
+		}
+		if err := c.checkORTAVX2(m); err != nil {
 			return err
 		}
 		bins[m] = b
