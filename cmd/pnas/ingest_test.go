@@ -25,7 +25,11 @@ func TestLUTIngestRecipe(t *testing.T) {
 	if tg, err := targets.Lookup(target); err != nil || tg.HostSupports() != nil {
 		target = "generic"
 	}
-	code, out, errs := runCLI(t, "profile", "--space", spacePath, "--target", target, "--no-run", "--dir", prof, "--runs", "5", "--random", "2")
+	// 15 timed runs a program: the ingest fits the whole-network
+	// correction to these medians, and with 5 a burst of load from the
+	// packages tested beside this one once made a 110 µs program read
+	// 1550 µs and the fitted scale negative.
+	code, out, errs := runCLI(t, "profile", "--space", spacePath, "--target", target, "--no-run", "--dir", prof, "--runs", "15", "--random", "2")
 	if code != 0 {
 		t.Fatalf("profile --no-run: exit %d: %s", code, errs)
 	}
