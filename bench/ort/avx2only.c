@@ -110,9 +110,4 @@ __attribute__((constructor)) static void init(void) {
 		exit(3);
 	}
 	active = 1;
-	if (getenv("AVX2ONLY_CHECK")) {
-		uint32_t a, b, c, d;
-		__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-		fprintf(stderr, "avx2only: leaf 7 ebx %08x (avx512f %s, avx2 %s)\n", b, (b >> 16) & 1 ? "on" : "off", (b >> 5) & 1 ? "on" : "off");
-	}
 }

@@ -387,17 +387,10 @@ func (c *cmp) checkORTAVX2(m string) error {
 	if c.ortAVX2 == "" {
 		return nil
 	}
-	models, err := filepath.Abs(c.models)
+	out, err := c.benchJS(c.ortAVX2, "--models", m, "--check-ref", "--threads", "1",
+		"--batches", "1", "--runs", "1", "--min-time", "0", "--warmup", "0", "--quiet-wait", "0", "--attempts", "1")
 	if err != nil {
 		return err
-	}
-	cmd := exec.Command("node", "bench.js", "--dir", models, "--models", m, "--check-ref", "--threads", "1",
-		"--batches", "1", "--runs", "1", "--min-time", "0", "--warmup", "0", "--quiet-wait", "0", "--attempts", "1")
-	cmd.Dir = c.harness
-	cmd.Env = append(os.Environ(), "LD_PRELOAD="+c.ortAVX2)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("node bench.js --check-ref with %s: %v\n%s", c.ortAVX2, err, out)
 	}
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.HasPrefix(l, "check-ref:") {
@@ -407,6 +400,30 @@ func (c *cmp) checkORTAVX2(m string) error {
 	return nil
 }
 
+// benchJS runs the harness's bench.js on the reference models with args,
+// with preload (when not empty) loaded into it (LD_PRELOAD), and returns
+// its output.
+func (c *cmp) benchJS(preload string, args ...string) ([]byte, error) {
+	models, err := filepath.Abs(c.models)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("node", append([]string{"bench.js", "--dir", models}, args...)...)
+	cmd.Dir = c.harness
+	if preload != "" {
+		cmd.Env = append(os.Environ(), "LD_PRELOAD="+preload)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		name := "node bench.js"
+		if preload != "" {
+			name += " with " + preload
+		}
+		return out, fmt.Errorf("%s: %v\n%s", name, err, out)
+	}
+	return out, nil
+}
+
 // ort times model m on ONNX Runtime; preload, when not empty, is loaded
 // into it (LD_PRELOAD), as -ort-avx2 does.
 func (c *cmp) ort(m string, threads int, preload string) (ms, macs float64, err error) {
@@ -414,18 +431,9 @@ func (c *cmp) ort(m string, threads int, preload string) (ms, macs float64, err 
 	if err != nil {
 		return 0, 0, err
 	}
-	models, err := filepath.Abs(c.models)
-	if err != nil {
+	if _, err := c.benchJS(preload, "--models", m, "--threads", fmt.Sprint(threads),
+		"--batches", "1", "--json", tmp, "--quiet-wait", "3", "--attempts", "1"); err != nil {
 		return 0, 0, err
-	}
-	cmd := exec.Command("node", "bench.js", "--dir", models, "--models", m, "--threads", fmt.Sprint(threads),
-		"--batches", "1", "--json", tmp, "--quiet-wait", "3", "--attempts", "1")
-	cmd.Dir = c.harness
-	if preload != "" {
-		cmd.Env = append(os.Environ(), "LD_PRELOAD="+preload)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, 0, fmt.Errorf("node bench.js: %v\n%s", err, out)
 	}
 	var or ortResult
 	b, err := os.ReadFile(tmp)
