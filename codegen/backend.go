@@ -62,7 +62,7 @@ type generated struct {
 func newBackend(t *targets.Target) (backend, error) {
 	switch d := t.DeviceKind(); d {
 	case targets.DeviceCPU:
-		return &cpuBackend{groups: map[string]bool{}}, nil
+		return &cpuBackend{groups: map[string]bool{}, split: t.GOARCH == "amd64"}, nil
 	case targets.DeviceCUDA:
 		return newCUDABackend()
 	default:
@@ -76,6 +76,7 @@ func newBackend(t *targets.Target) (backend, error) {
 type cpuBackend struct {
 	groups map[string]bool // runtime file groups the models' steps need
 	fuse   FuseMode
+	split  bool // small blocks split by channels on more than one thread (SplitMBConvRows)
 }
 
 type cpuModel struct {
@@ -85,14 +86,14 @@ type cpuModel struct {
 }
 
 func (b *cpuBackend) lower(m *ir.Model) (modelBackend, error) {
-	l, err := lower(m, b.fuse)
+	l, err := lower(m, b.fuse, b.split)
 	if err != nil {
 		return nil, err
 	}
 	for _, st := range l.steps {
 		b.groups[stepGroup(st)] = true
 	}
-	if len(l.fusions) > 0 {
+	if len(l.fusions) > 0 || len(l.splits) > 0 {
 		b.groups["mbconv"] = true
 	}
 	return &cpuModel{b: b, l: l}, nil

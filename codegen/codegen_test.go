@@ -293,6 +293,37 @@ func TestFusedMatchesInterpreter(t *testing.T) {
 	})
 }
 
+// TestSplitMatchesInterpreter runs the suite as FuseAuto compiles it on two
+// threads, so that its small blocks run split by channels
+// (MBConv.RunChannels), with each kernel set of this machine and without
+// assembly.
+func TestSplitMatchesInterpreter(t *testing.T) {
+	tg := hostTarget(t)
+	if tg.GOARCH != "amd64" {
+		t.Skipf("target %s: blocks are split by channels on amd64 targets only", tg.Name)
+	}
+	p, err := codegen.Generate(suite(t), codegen.Options{Target: tg, Module: "suite", Passes: pass.Options{Check: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := 0
+	for _, f := range p.Files {
+		split += bytes.Count(f.Data, []byte(".RunChannels("))
+	}
+	if split < numRandom/2 {
+		t.Fatalf("%d blocks split by channels in the suite, want at least %d", split, numRandom/2)
+	}
+	t.Logf("%d blocks split by channels", split)
+	bin := buildSuiteFused(t, tg, "", codegen.FuseAuto)
+	for _, ks := range runtime.KernelSets() {
+		if kernelRank(ks) > kernelRank(tg.KernelSet) {
+			continue
+		}
+		t.Run(ks, func(t *testing.T) { checkAgainstInterp(t, bin, nil, []string{"-kernels", ks, "-threads", "2"}) })
+	}
+	t.Run("PNAS_NOASM", func(t *testing.T) { checkAgainstInterp(t, bin, nil, []string{"-threads", "2"}, "PNAS_NOASM=1") })
+}
+
 func kernelRank(name string) int {
 	return strings.Index("go avx2 avx512", name)
 }

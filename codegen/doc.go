@@ -18,7 +18,11 @@
 //     exceeds FuseMBConvBytes (fuse.go, the one rule; [Options].FuseMBConv
 //     forces it on or off) becomes one fused rt.MBConv call that runs in
 //     row strips, and so does a block without expansion (depthwise →
-//     project) whose depthwise output exceeds it;
+//     project) whose depthwise output exceeds it; for amd64 targets, a
+//     smaller block of at most SplitMBConvRows output rows also gets an
+//     rt.MBConv that runs it split by channels (MBConv.RunChannels)
+//     whenever the program runs on more than one thread, its three
+//     operators running it on one;
 //  2. plans memory (plan.go): tensors that may share storage (a flatten
 //     that only reinterprets, an output written over its dying residual)
 //     share a buffer, and the buffers are placed in one activation arena

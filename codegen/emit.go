@@ -97,6 +97,9 @@ func (e *modelEmitter) render() *jen.File {
 	for _, b := range l.fusions {
 		fields = append(fields, jen.Id(fmt.Sprintf("mb%d", b.head().index)).Op("*").Add(e.rt("MBConv")))
 	}
+	for _, b := range l.splits {
+		fields = append(fields, jen.Id(fmt.Sprintf("cs%d", b.head().index)).Op("*").Add(e.rt("MBConv")))
+	}
 	f.Commentf("%s holds the tensors and operators of %s.", netType, e.ident)
 	f.Type().Id(netType).Struct(fields...)
 
@@ -154,6 +157,16 @@ func (e *modelEmitter) render() *jen.File {
 				jen.Id("err").Op("!=").Nil()).Block(
 				jen.Return(jen.Nil(), jen.Id("opError").Call(jen.Lit(h.op.Name), jen.Id("err")))))
 	}
+	for _, b := range l.splits {
+		op := func(st *step) jen.Code { return jen.Id("n").Dot(fmt.Sprintf("op%d", st.index)) }
+		h := b.head()
+		body = append(body,
+			jen.Commentf("%q, %q and %q run split by channels on more than one thread", b.expand.op.Name, b.dw.op.Name, b.project.op.Name),
+			jen.If(jen.List(jen.Id("n").Dot(fmt.Sprintf("cs%d", h.index)), jen.Id("err")).Op("=").Add(
+				e.rt("NewMBConv").Call(op(b.expand), op(b.dw), op(b.project))),
+				jen.Id("err").Op("!=").Nil()).Block(
+				jen.Return(jen.Nil(), jen.Id("opError").Call(jen.Lit(h.op.Name), jen.Id("err")))))
+	}
 	body = append(body, jen.Return(jen.Id("n"), jen.Nil()))
 	f.Commentf("build%s binds %s's operators to the weights w and its tensors to arena.", title(e.ident), e.ident)
 	f.Func().Id("build"+title(e.ident)).Params(jen.List(jen.Id("w"), jen.Id("arena")).Index().Float32()).
@@ -173,6 +186,10 @@ func (e *modelEmitter) render() *jen.File {
 		stepAt[st.index] = st
 	}
 	fw := []jen.Code{jen.Id("tm").Dot("begin").Call()}
+	if len(l.splits) > 0 {
+		fw = append(fw, jen.Commentf("On more than one thread the small inverted-residual blocks run split by channels."),
+			jen.Id("split").Op(":=").Id("p").Dot("Threads").Call().Op(">").Lit(1))
+	}
 	for k, ly := range e.layers {
 		fw = append(fw, jen.Line(), jen.Commentf("layer %d: %s", k, ly.name))
 		for i := ly.first; i < ly.end; i++ {
@@ -248,8 +265,36 @@ func (e *modelEmitter) spec(st *step) jen.Code {
 		kv("Groups", s.Groups), kv("InStride", s.InStride), jen.Id("Act").Op(":").Add(e.rt(actIdent[st.act])))
 }
 
-// callStep emits the statements running one step.
+// callStep emits the statements running one step; the steps of a block
+// split by channels run only on one thread, the block's head running the
+// whole block on more.
 func (e *modelEmitter) callStep(st *step) []jen.Code {
+	b := st.split
+	if b == nil {
+		return e.stepCode(st)
+	}
+	code := e.stepCode(st)
+	if st != b.head() {
+		return []jen.Code{jen.If(jen.Op("!").Id("split")).Block(code...)}
+	}
+	// RunChannels clears the output's halo itself, once it has read the
+	// input, with which the output may share arena floats.
+	p := b.project
+	out := e.tensorRef(p.out)
+	var whole []jen.Code
+	var res jen.Code = jen.Nil()
+	if p.in2 >= 0 {
+		res = jen.Op("&").Add(e.tensorRef(p.in2))
+	}
+	call := jen.Id("n").Dot(fmt.Sprintf("cs%d", st.index)).Dot("RunChannels").Call(jen.Id("p"), out, e.tensorRef(st.in), res)
+	whole = append(whole, jen.Commentf("%q, %q and %q split by channels", st.op.Name, b.dw.op.Name, p.op.Name),
+		jen.If(jen.Id("err").Op(":=").Add(call), jen.Id("err").Op("!=").Nil()).Block(
+			jen.Return(jen.Id("opError").Call(jen.Lit(st.op.Name), jen.Id("err")))))
+	return []jen.Code{jen.If(jen.Id("split")).Block(whole...).Else().Block(code...)}
+}
+
+// stepCode emits the statements running one step on its own.
+func (e *modelEmitter) stepCode(st *step) []jen.Code {
 	l := e.l
 	if b := st.fused; b != nil && st != b.head() {
 		return []jen.Code{jen.Comment(st.desc), jen.Commentf("(runs fused with %q)", b.head().op.Name)}

@@ -37,6 +37,22 @@ const (
 // without expansion and the stem").
 const FuseMBConvBytes = 3 << 19
 
+// SplitMBConvRows is the most output rows of a block that FuseAuto leaves
+// unfused (FuseMBConvBytes) for which the program also builds an
+// rt.MBConv that it runs with MBConv.RunChannels, split by hidden
+// channels, whenever it runs on more than one thread; on one thread such a
+// block runs as its three operators. On two threads of a 7x7 map the three
+// operators split the work each their own way (by rows, by channels, by
+// output columns), and each reads much of what the one before wrote from
+// the other core's cache; split by channels, only partial sums the size of
+// the output cross cores, and these blocks ran 0.68-0.89x as long with
+// AVX-512, 0.76-0.93x with AVX2 (docs/perf.md, "Small blocks split by
+// channels"). Blocks with 14 output rows gained or lost a few percent
+// depending on stride and kernel set, and are left as they were. That was
+// measured on x86: amd64 targets split, arm64 and generic ones (not
+// measured) keep the three operators.
+const SplitMBConvRows = 7
+
 // fusedBlock is one fused block: three consecutive conv steps, or two (a
 // depthwise convolution and its projection) for a block without
 // expansion, whose expand is nil.
@@ -61,10 +77,13 @@ func (b *fusedBlock) head() *step {
 // no expansion precedes it, a depthwise convolution read only by its
 // projection (a block without expansion, whose intermediate tensor is the
 // depthwise output). FuseAuto fuses those whose first intermediate tensor
-// exceeds FuseMBConvBytes. It runs before assignBuffers, which keeps the
+// exceeds FuseMBConvBytes; of the others, with split, those with a
+// pointwise expansion and at most SplitMBConvRows output rows are split by
+// channels on more than one thread (l.splits). It runs before
+// assignBuffers, which keeps the
 // projection from writing over the block's input (the strips read the
 // input after the first output rows are written).
-func (l *lowered) fuseBlocks(mode FuseMode) {
+func (l *lowered) fuseBlocks(mode FuseMode, split bool) {
 	if mode == FuseOff {
 		return
 	}
@@ -73,7 +92,7 @@ func (l *lowered) fuseBlocks(mode FuseMode) {
 		at[st.index] = st
 	}
 	conv := func(st *step, kind string) bool {
-		return st != nil && st.kind == stepConv && st.conv.kind == kind && st.fused == nil
+		return st != nil && st.kind == stepConv && st.conv.kind == kind && st.fused == nil && st.split == nil
 	}
 	only := func(t, reader int) bool {
 		tt := l.tensors[t]
@@ -88,10 +107,17 @@ func (l *lowered) fuseBlocks(mode FuseMode) {
 		d, p := at[e.index+1], at[e.index+2]
 		if !(conv(e, runtime.KindPointwise) || conv(e, runtime.KindDense)) || e.in2 >= 0 ||
 			!conv(d, runtime.KindDepthwise) || d.in2 >= 0 || !conv(p, runtime.KindPointwise) ||
-			d.in != e.out || p.in != d.out || !only(e.out, d.index) || !only(d.out, p.index) || small(e.out) {
+			d.in != e.out || p.in != d.out || !only(e.out, d.index) || !only(d.out, p.index) {
 			continue
 		}
 		b := &fusedBlock{expand: e, dw: d, project: p}
+		if small(e.out) {
+			if split && e.conv.kind == runtime.KindPointwise && l.tensors[p.out].h <= SplitMBConvRows {
+				e.split, d.split, p.split = b, b, b
+				l.splits = append(l.splits, b)
+			}
+			continue
+		}
 		e.fused, d.fused, p.fused = b, b, b
 		l.fusions = append(l.fusions, b)
 	}
@@ -116,7 +142,8 @@ func (l *lowered) fuseBlocks(mode FuseMode) {
 // keepInput makes the input buffer of every fused block live until the
 // block's last op, so that the planner gives the block's output other
 // arena floats: the fused operator reads the input while it writes the
-// output.
+// output. A block split by channels needs no such care: it has read its
+// input before it writes the output (MBConv.RunChannels).
 func (l *lowered) keepInput() {
 	for _, b := range l.fusions {
 		ib := l.bufOf(l.resolve(b.head().in))

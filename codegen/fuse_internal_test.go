@@ -2,6 +2,8 @@ package codegen
 
 import (
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pnasml/pnas/internal/testnet"
@@ -48,7 +50,7 @@ func TestFuseRule(t *testing.T) {
 		mode FuseMode
 		want int
 	}{{80, FuseAuto, 2}, {56, FuseAuto, 0}, {28, FuseOn, 2}, {80, FuseOff, 0}} {
-		l, err := lower(blockModel(t, c.size), c.mode)
+		l, err := lower(blockModel(t, c.size), c.mode, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +85,7 @@ func TestFuseRuleNoExpansion(t *testing.T) {
 		mode FuseMode
 		want int
 	}{{112, FuseAuto, 1}, {80, FuseAuto, 0}, {20, FuseOn, 1}, {112, FuseOff, 0}} {
-		l, err := lower(model(c.size), c.mode)
+		l, err := lower(model(c.size), c.mode, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,6 +107,42 @@ func TestFuseRuleNoExpansion(t *testing.T) {
 			if ib.pad < 1 {
 				t.Errorf("%dx%d: the block's input has halo %d, the depthwise convolution needs 1", c.size, c.size, ib.pad)
 			}
+		}
+	}
+}
+
+// TestSplitRule checks which blocks run split by channels on more than one
+// thread: under FuseAuto, the unfused blocks with an expansion and at most
+// SplitMBConvRows output rows; none under FuseOff or FuseOn (which fuses
+// them all), nor without split (targets other than amd64). A split block
+// keeps its three operators for one thread.
+func TestSplitRule(t *testing.T) {
+	// blockModel's first block keeps the map size, the second halves it.
+	for _, c := range []struct {
+		size  int
+		mode  FuseMode
+		split bool
+		want  []string
+	}{
+		{14, FuseAuto, true, []string{"c"}}, {7, FuseAuto, true, []string{"b", "c"}}, {16, FuseAuto, true, nil},
+		{7, FuseOff, true, nil}, {7, FuseOn, true, nil}, {7, FuseAuto, false, nil},
+	} {
+		l, err := lower(blockModel(t, c.size), c.mode, c.split)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, b := range l.splits {
+			got = append(got, strings.SplitN(b.expand.op.Name, ".", 2)[0])
+			if b.expand.fused != nil || b.dw.split != b || b.project.split != b || b.project.index != b.expand.index+2 {
+				t.Errorf("%dx%d: split block %+v is not its three unfused steps", c.size, c.size, b)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%dx%d, mode %d: blocks %v split, want %v", c.size, c.size, c.mode, got, c.want)
+		}
+		if _, err := l.plan(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

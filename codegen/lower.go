@@ -69,6 +69,7 @@ type step struct {
 	lin     *linearStep // stepLinear
 	desc    string      // one-line description for the generated code
 	fused   *fusedBlock // the fused block this step belongs to, or nil
+	split   *fusedBlock // the block split by channels this step belongs to, or nil
 }
 
 // convStep is a convolution (a batchnorm lowers to a depthwise 1x1 one)
@@ -112,6 +113,7 @@ type lowered struct {
 	logits  int // tensor holding the logits: the softmax input when the model ends in softmax
 	prob    bool
 	fusions []*fusedBlock // fused inverted-residual blocks, in op order
+	splits  []*fusedBlock // blocks split by channels on more than one thread, in op order
 }
 
 // resolve follows views to the tensor that owns the storage.
@@ -127,8 +129,9 @@ func (l *lowered) bufOf(t int) *buffer { return l.bufs[l.tensors[t].buf] }
 var actOf = map[ir.Activation]runtime.Act{"": runtime.ActNone, ir.ActNone: runtime.ActNone, ir.ActReLU: runtime.ActReLU, ir.ActReLU6: runtime.ActReLU6}
 
 // lower lowers a verified model; fuse says which inverted-residual blocks
-// run fused (fuseBlocks).
-func lower(m *ir.Model, fuse FuseMode) (*lowered, error) {
+// run fused, and split whether the small ones run split by channels on more
+// than one thread (fuseBlocks).
+func lower(m *ir.Model, fuse FuseMode, split bool) (*lowered, error) {
 	shapes, err := m.InferShapes()
 	if err != nil {
 		return nil, err
@@ -202,7 +205,7 @@ func lower(m *ir.Model, fuse FuseMode) (*lowered, error) {
 		l.logits = l.byName[m.Ops[n-1].Inputs[0]]
 		l.prob = true
 	}
-	l.fuseBlocks(fuse)
+	l.fuseBlocks(fuse, split)
 	l.assignBuffers()
 	l.keepInput()
 	return l, nil

@@ -12,8 +12,8 @@ import (
 // groups it builds on ("gemm" for the GEMM-based operators). Test files and
 // this file and sources.go are never needed. The keys are the ConvSpec kinds
 // (KindPointwise, KindDepthwise, KindDense, KindGrouped) and "mbconv" (the
-// fused inverted-residual block, MBConv, whose first operator may be a
-// dense convolution), "linear",
+// fused inverted-residual block, MBConv, in row strips or split by
+// channels, whose first operator may be a dense convolution), "linear",
 // "pool", "elementwise", "gemm", "common".
 var KernelFiles = map[string][]string{
 	"common":      {"doc.go", "tensor.go", "threads.go", "yield_linux.go", "yield_other.go", "cpu.go", "cpu_amd64.go", "cpu_arm64.go", "cpu_other.go", "convspec.go"},
@@ -23,7 +23,7 @@ var KernelFiles = map[string][]string{
 	"linear":      append([]string{"linear.go"}, gemmFiles...),
 	KindDepthwise: dwFiles,
 	KindGrouped:   {"grouped.go"},
-	"mbconv":      append(append([]string{"mbconv.go", "pointwise.go", "convdense.go"}, dwFiles...), gemmFiles...),
+	"mbconv":      append(append([]string{"mbconv.go", "mbchannels.go", "pointwise.go", "convdense.go"}, dwFiles...), gemmFiles...),
 	"pool":        {"pool.go"},
 	"elementwise": {"elementwise.go"},
 }

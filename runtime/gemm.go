@@ -176,7 +176,8 @@ type gemmRun struct {
 	kseg, nseg int
 	segStride  int
 
-	b []float32 // packed panels of K = kseg*nseg rows
+	b  []float32 // packed panels of K = kseg*nseg rows
+	bs int       // floats from one panel to the next; 0: K*panelW (b holds only those K rows)
 
 	c         []float32
 	cOff, cGS int
@@ -271,8 +272,7 @@ func (g *gemmRun) do(part, parts int) {
 	im := g.impl
 	mr := im.mr
 	nr := im.nr()
-	K := g.kseg * g.nseg
-	bstride := K * panelW
+	bstride := g.bstride()
 	for t := t0; t < t1; {
 		grp, ti := t/g.tpg, t%g.tpg
 		// Full tiles of this group in [t, t1), at most chunk of them.
@@ -306,6 +306,16 @@ func (g *gemmRun) do(part, parts int) {
 		}
 		t += cnt
 	}
+}
+
+// bstride is the distance in floats from one B panel to the next: K rows
+// of 16, or more when the GEMM multiplies by a band of rows of a taller
+// packed matrix (a part of K, MBConv.RunChannels).
+func (g *gemmRun) bstride() int {
+	if g.bs > 0 {
+		return g.bs
+	}
+	return g.kseg * g.nseg * panelW
 }
 
 // gemmCols returns the columns a GEMM writing an output of channel
@@ -346,8 +356,7 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 	im := g.impl
 	mr := im.mr
 	nr := im.nr()
-	K := g.kseg * g.nseg
-	bstride := K * panelW
+	bstride := g.bstride()
 	m := g.groups * g.rows
 	full := m / mr
 	for t := t0; t < t1; {
@@ -412,7 +421,7 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 func (g *gemmRun) tailRows(grp, row, n int) {
 	tm := g.impl.tail
 	col := g.n - tailCols
-	bstride := g.kseg * g.nseg * panelW
+	bstride := g.bstride()
 	for n > 0 {
 		rows, cnt := tm.mr, n/tm.mr
 		if cnt == 0 {
@@ -436,7 +445,7 @@ func (g *gemmRun) tailRows(grp, row, n int) {
 func (g *gemmRun) tailWrap(row, n int) {
 	tm := g.impl.tail
 	col := g.n - tailCols
-	bstride := g.kseg * g.nseg * panelW
+	bstride := g.bstride()
 	if cnt := n / tm.mr; cnt > 0 {
 		grp, i := row/g.rows, row%g.rows
 		var rp *float32

@@ -39,6 +39,8 @@ type MBConv struct {
 	scratch  [][]float32 // per part: expanded rows, then depthwise rows
 
 	fixedStrip int // tests: output rows per strip, 0 for the default
+
+	chs mbChannels // RunChannels
 }
 
 // MBConvStripBytes is the size the driver aims at for the expanded rows
@@ -121,51 +123,14 @@ func overlaps(a, b []float32) bool {
 // its own bias and activation; res may be nil, out itself or in, and out
 // must not overlap in.
 func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
-	d := m.dw.spec
-	if err := in.Check("in"); err != nil {
+	oh, ow, err := m.bind(out, in, res)
+	if err != nil {
 		return err
-	}
-	if cin := m.cin(); in.C != cin {
-		return fmt.Errorf("runtime: mbconv: input has %d channels, want %d", in.C, cin)
-	}
-	m.exH, m.exW = in.H, in.W
-	switch e := m.exSpec(); {
-	case e == nil:
-		if in.Pad < d.Halo() {
-			return fmt.Errorf("runtime: mbconv: input halo %d, want at least %d", in.Pad, d.Halo())
-		}
-		if in.CS != PadC(in.C) {
-			return fmt.Errorf("runtime: mbconv: input channel stride %d, want PadC(%d) = %d", in.CS, in.C, PadC(in.C))
-		}
-	case m.dense != nil:
-		if in.Pad < e.Halo() {
-			return fmt.Errorf("runtime: mbconv: input halo %d, want at least %d", in.Pad, e.Halo())
-		}
-		if in.CS != e.InStride {
-			return fmt.Errorf("runtime: mbconv: input channel stride %d, weights packed for %d", in.CS, e.InStride)
-		}
-		m.exH, m.exW = e.OutSize(in.H, in.W)
-		if m.exH <= 0 || m.exW <= 0 {
-			return fmt.Errorf("runtime: mbconv: %dx%d input is smaller than the %dx%d kernel", in.H, in.W, e.KH, e.KW)
-		}
-	}
-	oh, ow := d.OutSize(m.exH, m.exW)
-	if oh <= 0 || ow <= 0 {
-		return fmt.Errorf("runtime: mbconv: %dx%d input is smaller than the %dx%d kernel", m.exH, m.exW, d.KH, d.KW)
-	}
-	if err := checkOut("out", out, oh, ow, m.project.spec.Cout); err != nil {
-		return err
-	}
-	if res != nil {
-		if err := checkOut("res", *res, oh, ow, m.project.spec.Cout); err != nil {
-			return err
-		}
 	}
 	if overlaps(out.Data, in.Data) {
 		return fmt.Errorf("runtime: mbconv: output overlaps the input")
 	}
-	m.out, m.in, m.res = out, in, res
-	m.f, _ = dwFor(level(), d.KH, d.KW, d.StrideH, d.StrideW)
+	d := m.dw.spec
 
 	// Strip height: as many output rows as keep the expanded rows within
 	// MBConvStripBytes (without expansion: the depthwise rows within
@@ -199,6 +164,54 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	}
 	p.Run(m, parts)
 	return nil
+}
+
+// bind checks the shapes of a Run and records its tensors; it returns the
+// output's size.
+func (m *MBConv) bind(out, in Tensor, res *Tensor) (oh, ow int, err error) {
+	d := m.dw.spec
+	if err := in.Check("in"); err != nil {
+		return 0, 0, err
+	}
+	if cin := m.cin(); in.C != cin {
+		return 0, 0, fmt.Errorf("runtime: mbconv: input has %d channels, want %d", in.C, cin)
+	}
+	m.exH, m.exW = in.H, in.W
+	switch e := m.exSpec(); {
+	case e == nil:
+		if in.Pad < d.Halo() {
+			return 0, 0, fmt.Errorf("runtime: mbconv: input halo %d, want at least %d", in.Pad, d.Halo())
+		}
+		if in.CS != PadC(in.C) {
+			return 0, 0, fmt.Errorf("runtime: mbconv: input channel stride %d, want PadC(%d) = %d", in.CS, in.C, PadC(in.C))
+		}
+	case m.dense != nil:
+		if in.Pad < e.Halo() {
+			return 0, 0, fmt.Errorf("runtime: mbconv: input halo %d, want at least %d", in.Pad, e.Halo())
+		}
+		if in.CS != e.InStride {
+			return 0, 0, fmt.Errorf("runtime: mbconv: input channel stride %d, weights packed for %d", in.CS, e.InStride)
+		}
+		m.exH, m.exW = e.OutSize(in.H, in.W)
+		if m.exH <= 0 || m.exW <= 0 {
+			return 0, 0, fmt.Errorf("runtime: mbconv: %dx%d input is smaller than the %dx%d kernel", in.H, in.W, e.KH, e.KW)
+		}
+	}
+	oh, ow = d.OutSize(m.exH, m.exW)
+	if oh <= 0 || ow <= 0 {
+		return 0, 0, fmt.Errorf("runtime: mbconv: %dx%d input is smaller than the %dx%d kernel", m.exH, m.exW, d.KH, d.KW)
+	}
+	if err := checkOut("out", out, oh, ow, m.project.spec.Cout); err != nil {
+		return 0, 0, err
+	}
+	if res != nil {
+		if err := checkOut("res", *res, oh, ow, m.project.spec.Cout); err != nil {
+			return 0, 0, err
+		}
+	}
+	m.out, m.in, m.res = out, in, res
+	m.f, _ = dwFor(level(), d.KH, d.KW, d.StrideH, d.StrideW)
+	return oh, ow, nil
 }
 
 // cin is the block's input channels.

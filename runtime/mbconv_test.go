@@ -96,7 +96,8 @@ func runMBConvCase(t *testing.T, rng *rand.Rand, c mbconvCase, strip int, pools 
 		expand = buildConv(t, es, randSlice(rng, c.hidden*c.cin), randSlice(rng, c.hidden), false).(*runtime.Pointwise)
 	}
 	dw := buildConv(t, ds, randSlice(rng, hidden*c.k*c.k), randSlice(rng, hidden), false).(*runtime.Depthwise)
-	project := buildConv(t, ps, randSlice(rng, c.cout*hidden), randSlice(rng, c.cout), false).(*runtime.Pointwise)
+	pw := randSlice(rng, c.cout*hidden)
+	project := buildConv(t, ps, pw, randSlice(rng, c.cout), false).(*runtime.Pointwise)
 	var (
 		m   *runtime.MBConv
 		err error
@@ -182,6 +183,53 @@ func runMBConvCase(t *testing.T, rng *rand.Rand, c mbconvCase, strip int, pools 
 		out.checkFrame(t, name+" out")
 		in.checkFrame(t, name+" in")
 	}
+	if expand == nil || strip != 0 {
+		return
+	}
+	// The channel split, on 1 to 3 threads (3 bands of 16 channels or
+	// fewer when the hidden channels are fewer), run twice on each pool:
+	// its buffers are kept between runs.
+	for _, p := range append(pools, threePool(t)) {
+		for run := 0; run < 2; run++ {
+			out := newGuarded(nil, oh, ow, c.cout, runtime.PadC(c.cout), rng.IntN(2), rng.IntN(4))
+			for y := 0; y < oh; y++ {
+				for x := 0; x < ow; x++ {
+					for ch := 0; ch < out.CS; ch++ {
+						out.Data[out.Offset(y, x)+ch] = 12345
+					}
+				}
+			}
+			if err := m.RunChannels(p, out.Tensor, in.Tensor, res); err != nil {
+				t.Fatalf("%s: channel split: %v", name, err)
+			}
+			for y := 0; y < oh; y++ {
+				for x := 0; x < ow; x++ {
+					for ch := 0; ch < out.CS; ch++ {
+						g, w := out.At(y, x, ch), want.At(y, x, ch)
+						// The projection's sums run in another order (the
+						// bands' partial sums are added up last): allow for
+						// rounding relative to the size of the terms.
+						mag := 0.0
+						for k := 0; k < hidden && ch < c.cout; k++ {
+							mag += math.Abs(float64(mid2.At(y, x, k) * pw[ch*hidden+k]))
+						}
+						if d := math.Abs(float64(g - w)); !(d <= 1e-5*math.Max(1, math.Abs(float64(w)))+1e-6*mag) {
+							t.Fatalf("%s, channel split, %d threads: (%d,%d,%d) = %v, unfused %v", name, p.Threads(), y, x, ch, g, w)
+						}
+					}
+				}
+			}
+			out.checkFrame(t, name+" channel split out")
+			in.checkFrame(t, name+" channel split in")
+		}
+	}
+}
+
+// threePool returns a pool of 3 threads, closed when the test ends.
+func threePool(t *testing.T) *runtime.Pool {
+	p := runtime.NewPool(3)
+	t.Cleanup(p.Close)
+	return p
 }
 
 // TestMBConvErrors checks that bad shapes and aliasing are refused.
@@ -257,5 +305,91 @@ func TestMBConvErrors(t *testing.T) {
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: got error %v, want %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestMBConvChannelsShared checks what RunChannels allows beyond Run: an
+// output sharing memory with the input (its halo over the input's floats,
+// which RunChannels clears once the input is read), and the input, the
+// output and the residual being one tensor; and that a residual that
+// overlaps the output without being it is refused.
+func TestMBConvChannelsShared(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const h, w, c, hidden = 7, 6, 24, 72
+	es := runtime.ConvSpec{Cin: c, Cout: hidden, KH: 1, KW: 1, Act: runtime.ActReLU6}
+	ds := runtime.ConvSpec{Cin: hidden, Cout: hidden, KH: 3, KW: 3, StrideH: 1, StrideW: 1, Groups: hidden,
+		PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: runtime.ActReLU6}
+	ps := runtime.ConvSpec{Cin: hidden, Cout: c, KH: 1, KW: 1}
+	expand := buildConv(t, es, randSlice(rng, hidden*c), randSlice(rng, hidden), false).(*runtime.Pointwise)
+	dw := buildConv(t, ds, randSlice(rng, hidden*9), randSlice(rng, hidden), false).(*runtime.Depthwise)
+	project := buildConv(t, ps, randSlice(rng, c*hidden), randSlice(rng, c), false).(*runtime.Pointwise)
+	m, err := runtime.NewMBConv(expand, dw, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newGuarded(rng, h, w, c, runtime.PadC(c), 0, 0)
+	// want: the unfused operators, with and without the residual
+	mid := runtime.NewTensor(h, w, hidden, 1)
+	mid2 := runtime.NewTensor(h, w, hidden, 0)
+	want := runtime.NewTensor(h, w, c, 0)
+	wantRes := runtime.NewTensor(h, w, c, 0)
+	for _, err := range []error{expand.Run(nil, mid, src.Tensor, nil), dw.Run(nil, mid2, mid, nil),
+		project.Run(nil, want, mid2, nil), project.Run(nil, wantRes, mid2, &src.Tensor)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(name string, got runtime.Tensor, want runtime.Tensor) {
+		t.Helper()
+		for y := -got.Pad; y < h+got.Pad; y++ {
+			for x := -got.Pad; x < w+got.Pad; x++ {
+				for ch := 0; ch < got.CS; ch++ {
+					g := got.Data[got.Offset(y, x)+ch]
+					wv := float32(0)
+					if y >= 0 && y < h && x >= 0 && x < w && ch < c {
+						wv = want.At(y, x, ch)
+					}
+					if d := math.Abs(float64(g - wv)); !(d <= 1e-4*math.Max(1, math.Abs(float64(wv)))) {
+						t.Fatalf("%s: (%d,%d,%d) = %v, want %v", name, y, x, ch, g, wv)
+					}
+				}
+			}
+		}
+	}
+	for _, p := range []*runtime.Pool{nil, runtime.NewPool(2), threePool(t)} {
+		name := fmt.Sprintf("%d threads", p.Threads())
+		// The output (halo 2) ends inside the input's floats.
+		in := runtime.Tensor{H: h, W: w, C: c, CS: runtime.PadC(c)}
+		out := runtime.Tensor{H: h, W: w, C: c, CS: runtime.PadC(c), Pad: 2}
+		buf := make([]float32, in.Len()+out.Len())
+		for i := range buf {
+			buf[i] = 7 // what earlier operators left
+		}
+		in.Data = buf[out.Len()/2 : out.Len()/2+in.Len()]
+		copy(in.Data, src.Data)
+		out.Data = buf[:out.Len()]
+		if err := m.RunChannels(p, out, in, nil); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		check(name+", output over the input", out, want)
+
+		// In place: input, output and residual one tensor.
+		x := runtime.NewTensor(h, w, c, 0)
+		copy(x.Data, src.Data)
+		if err := m.RunChannels(p, x, x, &x); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		check(name+", in place", x, wantRes)
+
+		// A residual that overlaps the output at another offset.
+		y := runtime.Tensor{H: h, W: w, C: c, CS: runtime.PadC(c)}
+		shared := make([]float32, y.Len()+y.CS)
+		y.Data = shared[:y.Len()]
+		r := y
+		r.Data = shared[y.CS:]
+		if err := m.RunChannels(p, y, src.Tensor, &r); err == nil {
+			t.Errorf("%s: a residual overlapping the output at another offset was accepted", name)
+		}
+		p.Close()
 	}
 }
