@@ -198,6 +198,8 @@ type gemmRun struct {
 	wrap   bool // tiles run across groups (A's groups are contiguous)
 	tail   bool // the last column group is impl.tail's, 24 columns
 	tpg    int  // tiles per group
+	base   int  // rows of a group's tiles from extra on (mr: a group is full tiles and a partial one)
+	extra  int  // tiles of base+1 rows at the start of a group (0 with base = mr)
 	tiles  int  // groups*tpg
 	ngrp   int  // column groups of nr columns
 	splitN bool // threads split columns instead of tiles
@@ -220,6 +222,16 @@ func (g *gemmRun) plan(p *Pool) int {
 	} else {
 		g.tpg = (g.rows + im.mr - 1) / im.mr
 		g.tiles = g.groups * g.tpg
+		// A last tile of one to three rows has too few accumulators to
+		// keep the FMA units busy (one row of 16 columns: two chains,
+		// half the rate of four), and takes as long as a tile of four:
+		// then the group's rows are shared evenly by its tiles instead
+		// (a 7x7 map, 49 rows: four tiles of 6 and five of 5, 49 row
+		// times per k step for 52).
+		g.base, g.extra = im.mr, 0
+		if r := g.rows % im.mr; r > 0 && r < 4 && g.tpg > 1 {
+			g.base, g.extra = g.rows/g.tpg, g.rows%g.tpg
+		}
 	}
 	nr := im.nr()
 	g.ngrp = (g.n + nr - 1) / nr
@@ -270,22 +282,14 @@ func (g *gemmRun) do(part, parts int) {
 		return
 	}
 	im := g.impl
-	mr := im.mr
 	nr := im.nr()
 	bstride := g.bstride()
 	for t := t0; t < t1; {
 		grp, ti := t/g.tpg, t%g.tpg
-		// Full tiles of this group in [t, t1), at most chunk of them.
-		full := g.rows / mr
-		cnt, rows := 0, 0
-		if ti < full {
-			cnt = min(full-ti, t1-t, g.chunk)
-			rows = mr
-		} else {
-			cnt = 1
-			rows = g.rows - ti*mr
-		}
-		row := ti * mr
+		// Tiles of this group in [t, t1) of one height, at most chunk of
+		// them.
+		row, rows, cnt := g.tileRows(ti)
+		cnt = min(cnt, t1-t, g.chunk)
 		ao := g.aOff + grp*g.aGS + row*g.lda
 		co := g.cOff + grp*g.cGS + row*g.ldc
 		var rp *float32
@@ -342,10 +346,28 @@ func (g *gemmRun) zeroPad(t0, t1 int) {
 	}
 	for t := t0; t < t1; t++ {
 		grp, ti := t/g.tpg, t%g.tpg
-		for i := ti * mr; i < min((ti+1)*mr, g.rows); i++ {
+		row, rows, _ := g.tileRows(ti)
+		for i := row; i < row+rows; i++ {
 			clearRow(grp, i)
 		}
 	}
+}
+
+// tileRows returns the first row and the rows of tile ti of a group (not
+// in wrap mode), and how many tiles from ti on have that height.
+func (g *gemmRun) tileRows(ti int) (row, rows, same int) {
+	if g.extra > 0 || g.base != g.impl.mr {
+		row = ti*g.base + min(ti, g.extra)
+		if ti < g.extra {
+			return row, g.base + 1, g.extra - ti
+		}
+		return row, g.base, g.tpg - ti
+	}
+	mr := g.impl.mr
+	if full := g.rows / mr; ti < full {
+		return ti * mr, mr, full - ti
+	}
+	return ti * mr, g.rows - ti*mr, 1
 }
 
 // doWrap runs tiles [t0, t1) and column groups [n0, n1) of a GEMM whose
@@ -359,6 +381,12 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 	bstride := g.bstride()
 	m := g.groups * g.rows
 	full := m / mr
+	if r := m % mr; r > 0 && r < 4 && full > 0 {
+		// A partial tile of one to three rows runs below the FMA rate
+		// (plan): the last full tile's rows join it, in tiles of even
+		// height (a 7x7 map: 7 wrap tiles, then its last row as 4 + 3).
+		full--
+	}
 	for t := t0; t < t1; {
 		row := t * mr
 		grp, i := row/g.rows, row%g.rows
@@ -387,32 +415,45 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 			t += cnt
 			continue
 		}
-		// The partial tile: one call per group it touches.
-		for row < m {
-			rows := min(m-row, g.rows-i)
-			var rp *float32
-			for ng := n0; ng < n1; ng++ {
-				if g.tail && ng == g.ngrp-1 {
-					g.tailRows(grp, i, rows)
-					continue
+		// The rows left of this part's tiles (the partial tile, with the
+		// full one before it, above): cut at group ends, each piece in
+		// tiles of even height.
+		end := min(t1*mr, m)
+		for row < end {
+			piece := min(end-row, g.rows-i)
+			nt := (piece + mr - 1) / mr
+			for k := 0; k < nt; k++ {
+				rows := piece / nt
+				if k < piece%nt {
+					rows++
 				}
-				col := ng * nr
-				ncols := min(nr, g.n-col)
-				nv := (ncols + im.vw - 1) / im.vw
-				if g.r != nil {
-					rp = &g.r[ro+col]
+				var rp *float32
+				for ng := n0; ng < n1; ng++ {
+					if g.tail && ng == g.ngrp-1 {
+						g.tailRows(grp, i, rows)
+						continue
+					}
+					col := ng * nr
+					ncols := min(nr, g.n-col)
+					nv := (ncols + im.vw - 1) / im.vw
+					if g.r != nil {
+						rp = &g.r[ro+col]
+					}
+					im.tiles[nv-1][rows-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
+						&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
+						&g.bias[col], rp, g.ldr, 1, ncols, int(g.act))
 				}
-				im.tiles[nv-1][rows-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
-					&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
-					&g.bias[col], rp, g.ldr, 1, ncols, int(g.act))
+				row, i = row+rows, i+rows
+				ao += rows * g.lda
+				co += rows * g.ldc
+				ro += rows * g.ldr
 			}
-			row += rows
 			grp, i = grp+1, 0
 			ao = g.aOff + row*g.lda
 			co = g.cOff + grp*g.cGS
 			ro = g.rOff + grp*g.rGS
 		}
-		t++
+		return
 	}
 }
 

@@ -74,3 +74,40 @@ func TestSerialFor(t *testing.T) {
 		t.Errorf("serialFor(go) = %d, want 0", got)
 	}
 }
+
+// TestTileRows checks how a group's rows are cut into tiles: contiguous,
+// covering the group once, no tile above the kernels' height; a group
+// whose last tile would have one to three rows is shared evenly instead,
+// every tile then having at least three rows (a map row of 7 on 6-row
+// tiles: 4 and 3; two on the 4-row tiles of the portable kernels) and at
+// most one row fewer than the others.
+func TestTileRows(t *testing.T) {
+	for _, mr := range []int{4, 6, 14} {
+		for rows := 1; rows <= 300; rows++ {
+			g := gemmRun{impl: &gemmImpl{mr: mr, vw: 16, maxNV: 1}, groups: 2, rows: rows, n: 16, lda: 1, kseg: 1, nseg: 1}
+			g.plan(nil)
+			next, lo, hi := 0, mr, 0
+			for ti := 0; ti < g.tpg; {
+				_, n, same := g.tileRows(ti)
+				if same < 1 || ti+same > g.tpg {
+					t.Fatalf("mr %d, %d rows: tile %d: %d tiles of its height", mr, rows, ti, same)
+				}
+				for k := 0; k < same; k++ {
+					r, m, _ := g.tileRows(ti + k)
+					if r != next || m != n || m < 1 || m > mr {
+						t.Fatalf("mr %d, %d rows: tile %d at row %d with %d rows, want row %d", mr, rows, ti+k, r, m, next)
+					}
+					next += m
+					lo, hi = min(lo, m), max(hi, m)
+				}
+				ti += same
+			}
+			if next != rows {
+				t.Fatalf("mr %d, %d rows: tiles cover %d rows", mr, rows, next)
+			}
+			if r := rows % mr; r > 0 && r < 4 && rows > mr && (lo < min(3, mr-2) || hi-lo > 1) {
+				t.Errorf("mr %d, %d rows: tiles of %d to %d rows, want an even share", mr, rows, lo, hi)
+			}
+		}
+	}
+}
