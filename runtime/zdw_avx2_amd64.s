@@ -5,7 +5,7 @@
 #include "textflag.h"
 
 // func dwK3S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·dwK3S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -21,14 +21,35 @@ TEXT ·dwK3S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ AX, 40(SP)
 
 dwK3S1AVX2_chunk:
-	MOVQ 8(SP), AX
-	MOVQ AX, 56(SP)
-	MOVQ 16(SP), AX
-	MOVQ AX, 64(SP)
-	MOVQ 24(SP), AX
-	MOVQ AX, 72(SP)
-	MOVQ oh+80(FP), AX
-	MOVQ AX, 48(SP)
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+32, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK3S1AVX2_row:
 	MOVQ cs+32(FP), AX
@@ -675,7 +696,7 @@ dwK3S1AVX2_nores:
 	RET
 
 // func dwK3S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·dwK3S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -691,14 +712,35 @@ TEXT ·dwK3S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ AX, 40(SP)
 
 dwK3S2AVX2_chunk:
-	MOVQ 8(SP), AX
-	MOVQ AX, 56(SP)
-	MOVQ 16(SP), AX
-	MOVQ AX, 64(SP)
-	MOVQ 24(SP), AX
-	MOVQ AX, 72(SP)
-	MOVQ oh+80(FP), AX
-	MOVQ AX, 48(SP)
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+32, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK3S2AVX2_row:
 	MOVQ cs+32(FP), AX
@@ -1375,7 +1417,7 @@ dwK3S2AVX2_nores:
 	RET
 
 // func dwK5S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·dwK5S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -1391,14 +1433,67 @@ TEXT ·dwK5S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ AX, 40(SP)
 
 dwK5S1AVX2_chunk:
-	MOVQ 8(SP), AX
-	MOVQ AX, 56(SP)
-	MOVQ 16(SP), AX
-	MOVQ AX, 64(SP)
-	MOVQ 24(SP), AX
-	MOVQ AX, 72(SP)
-	MOVQ oh+80(FP), AX
-	MOVQ AX, 48(SP)
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+32, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK5S1AVX2_row:
 	MOVQ cs+32(FP), AX
@@ -2142,7 +2237,7 @@ dwK5S1AVX2_nores:
 	RET
 
 // func dwK5S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·dwK5S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -2158,14 +2253,67 @@ TEXT ·dwK5S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ AX, 40(SP)
 
 dwK5S2AVX2_chunk:
-	MOVQ 8(SP), AX
-	MOVQ AX, 56(SP)
-	MOVQ 16(SP), AX
-	MOVQ AX, 64(SP)
-	MOVQ 24(SP), AX
-	MOVQ AX, 72(SP)
-	MOVQ oh+80(FP), AX
-	MOVQ AX, 48(SP)
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+32, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK5S2AVX2_row:
 	MOVQ cs+32(FP), AX
@@ -2939,7 +3087,7 @@ dwK5S2AVX2_nores:
 	RET
 
 // func dwK7S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·dwK7S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -2955,14 +3103,115 @@ TEXT ·dwK7S1AVX2(SB), NOSPLIT, $80-112
 	MOVQ AX, 40(SP)
 
 dwK7S1AVX2_chunk:
-	MOVQ 8(SP), AX
-	MOVQ AX, 56(SP)
-	MOVQ 16(SP), AX
-	MOVQ AX, 64(SP)
-	MOVQ 24(SP), AX
-	MOVQ AX, 72(SP)
-	MOVQ oh+80(FP), AX
-	MOVQ AX, 48(SP)
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+32, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK7S1AVX2_row:
 	MOVQ cs+32(FP), AX
@@ -3803,7 +4052,7 @@ dwK7S1AVX2_nores:
 	RET
 
 // func dwK7S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·dwK7S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -3819,14 +4068,115 @@ TEXT ·dwK7S2AVX2(SB), NOSPLIT, $80-112
 	MOVQ AX, 40(SP)
 
 dwK7S2AVX2_chunk:
-	MOVQ 8(SP), AX
-	MOVQ AX, 56(SP)
-	MOVQ 16(SP), AX
-	MOVQ AX, 64(SP)
-	MOVQ 24(SP), AX
-	MOVQ AX, 72(SP)
-	MOVQ oh+80(FP), AX
-	MOVQ AX, 48(SP)
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+32, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK7S2AVX2_row:
 	MOVQ cs+32(FP), AX

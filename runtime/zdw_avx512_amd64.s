@@ -5,7 +5,7 @@
 #include "textflag.h"
 
 // func dwK3S1AVX512(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
 TEXT ·dwK3S1AVX512(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -30,15 +30,36 @@ dwK3S1AVX512_chunk:
 	DECQ  CX
 
 dwK3S1AVX512_full:
-	KMOVW CX, K1
-	MOVQ  8(SP), AX
-	MOVQ  AX, 56(SP)
-	MOVQ  16(SP), AX
-	MOVQ  AX, 64(SP)
-	MOVQ  24(SP), AX
-	MOVQ  AX, 72(SP)
-	MOVQ  oh+80(FP), AX
-	MOVQ  AX, 48(SP)
+	KMOVW      CX, K1
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+64, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK3S1AVX512_row:
 	MOVQ cs+32(FP), AX
@@ -1827,7 +1848,7 @@ dwK3S1AVX512_nores:
 	RET
 
 // func dwK3S2AVX512(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
 TEXT ·dwK3S2AVX512(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -1852,15 +1873,36 @@ dwK3S2AVX512_chunk:
 	DECQ  CX
 
 dwK3S2AVX512_full:
-	KMOVW CX, K1
-	MOVQ  8(SP), AX
-	MOVQ  AX, 56(SP)
-	MOVQ  16(SP), AX
-	MOVQ  AX, 64(SP)
-	MOVQ  24(SP), AX
-	MOVQ  AX, 72(SP)
-	MOVQ  oh+80(FP), AX
-	MOVQ  AX, 48(SP)
+	KMOVW      CX, K1
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+64, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK3S2AVX512_row:
 	MOVQ cs+32(FP), AX
@@ -3777,7 +3819,7 @@ dwK3S2AVX512_nores:
 	RET
 
 // func dwK5S1AVX512(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
 TEXT ·dwK5S1AVX512(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -3802,15 +3844,68 @@ dwK5S1AVX512_chunk:
 	DECQ  CX
 
 dwK5S1AVX512_full:
-	KMOVW CX, K1
-	MOVQ  8(SP), AX
-	MOVQ  AX, 56(SP)
-	MOVQ  16(SP), AX
-	MOVQ  AX, 64(SP)
-	MOVQ  24(SP), AX
-	MOVQ  AX, 72(SP)
-	MOVQ  oh+80(FP), AX
-	MOVQ  AX, 48(SP)
+	KMOVW      CX, K1
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+64, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK5S1AVX512_row:
 	MOVQ cs+32(FP), AX
@@ -5891,7 +5986,7 @@ dwK5S1AVX512_nores:
 	RET
 
 // func dwK5S2AVX512(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
 TEXT ·dwK5S2AVX512(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -5916,15 +6011,68 @@ dwK5S2AVX512_chunk:
 	DECQ  CX
 
 dwK5S2AVX512_full:
-	KMOVW CX, K1
-	MOVQ  8(SP), AX
-	MOVQ  AX, 56(SP)
-	MOVQ  16(SP), AX
-	MOVQ  AX, 64(SP)
-	MOVQ  24(SP), AX
-	MOVQ  AX, 72(SP)
-	MOVQ  oh+80(FP), AX
-	MOVQ  AX, 48(SP)
+	KMOVW      CX, K1
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+64, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK5S2AVX512_row:
 	MOVQ cs+32(FP), AX
@@ -8133,7 +8281,7 @@ dwK5S2AVX512_nores:
 	RET
 
 // func dwK7S1AVX512(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
 TEXT ·dwK7S1AVX512(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -8158,15 +8306,116 @@ dwK7S1AVX512_chunk:
 	DECQ  CX
 
 dwK7S1AVX512_full:
-	KMOVW CX, K1
-	MOVQ  8(SP), AX
-	MOVQ  AX, 56(SP)
-	MOVQ  16(SP), AX
-	MOVQ  AX, 64(SP)
-	MOVQ  24(SP), AX
-	MOVQ  AX, 72(SP)
-	MOVQ  oh+80(FP), AX
-	MOVQ  AX, 48(SP)
+	KMOVW      CX, K1
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+64, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK7S1AVX512_row:
 	MOVQ cs+32(FP), AX
@@ -10537,7 +10786,7 @@ dwK7S1AVX512_nores:
 	RET
 
 // func dwK7S2AVX512(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
-// Requires: AVX, AVX512DQ, AVX512F, BMI2
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
 TEXT ·dwK7S2AVX512(SB), NOSPLIT, $80-112
 	MOVQ c+72(FP), AX
 	MOVQ AX, (SP)
@@ -10562,15 +10811,116 @@ dwK7S2AVX512_chunk:
 	DECQ  CX
 
 dwK7S2AVX512_full:
-	KMOVW CX, K1
-	MOVQ  8(SP), AX
-	MOVQ  AX, 56(SP)
-	MOVQ  16(SP), AX
-	MOVQ  AX, 64(SP)
-	MOVQ  24(SP), AX
-	MOVQ  AX, 72(SP)
-	MOVQ  oh+80(FP), AX
-	MOVQ  AX, 48(SP)
+	KMOVW      CX, K1
+	MOVQ       8(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       16(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 72(SP)
+	MOVQ       oh+80(FP), AX
+	MOVQ       AX, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+64, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
 
 dwK7S2AVX512_row:
 	MOVQ cs+32(FP), AX

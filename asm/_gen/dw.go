@@ -125,6 +125,24 @@ func dwKernel(ctx *build.Context, s isa, k, stride int) {
 	}
 	ctx.Load(ctx.Param("oh"), t)
 	ctx.MOVQ(t, locRows)
+	{
+		// Prefetch the next channel vector's k*k weight vectors. They are
+		// a channel stride apart, a stride the hardware prefetchers do
+		// not follow, so each would otherwise be a miss of its own, to L3
+		// when the layer starts (ProxylessNAS GPU, 7x7x1536 k7, one
+		// thread: 0.86x the time with AVX2, 0.87-0.92x with AVX-512).
+		pw, cpb := ctx.GP64(), ctx.GP64()
+		ctx.Load(ctx.Param("cs"), cpb)
+		ctx.SHLQ(imm(2), cpb)
+		ctx.MOVQ(g.locW, pw)
+		ctx.ADDQ(imm(vb), pw)
+		for i := 0; i < k*k; i++ {
+			ctx.PREFETCHT0(operand.Mem{Base: pw})
+			if i < k*k-1 {
+				ctx.ADDQ(cpb, pw)
+			}
+		}
+	}
 
 	ctx.Label(g.lbl("row"))
 	g.cpb, g.step = ctx.GP64(), ctx.GP64()
