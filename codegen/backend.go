@@ -62,7 +62,14 @@ type generated struct {
 func newBackend(t *targets.Target) (backend, error) {
 	switch d := t.DeviceKind(); d {
 	case targets.DeviceCPU:
-		return &cpuBackend{groups: map[string]bool{}, split: t.GOARCH == "amd64"}, nil
+		b := &cpuBackend{groups: map[string]bool{}}
+		switch {
+		case t.GOARCH == "amd64" && t.KernelSet == "avx512":
+			b.split = splitSmallS2
+		case t.GOARCH == "amd64":
+			b.split = splitSmall
+		}
+		return b, nil
 	case targets.DeviceCUDA:
 		return newCUDABackend()
 	default:
@@ -76,7 +83,7 @@ func newBackend(t *targets.Target) (backend, error) {
 type cpuBackend struct {
 	groups map[string]bool // runtime file groups the models' steps need
 	fuse   FuseMode
-	split  bool // small blocks split by channels on more than one thread (SplitMBConvRows)
+	split  splitRule // small blocks split by channels on more than one thread
 }
 
 type cpuModel struct {

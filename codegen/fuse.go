@@ -48,10 +48,29 @@ const FuseMBConvBytes = 3 << 19
 // the output cross cores, and these blocks ran 0.68-0.89x as long with
 // AVX-512, 0.76-0.93x with AVX2 (docs/perf.md, "Small blocks split by
 // channels"). Blocks with 14 output rows gained or lost a few percent
-// depending on stride and kernel set, and are left as they were. That was
-// measured on x86: amd64 targets split, arm64 and generic ones (not
-// measured) keep the three operators.
+// depending on stride and kernel set: those of stride 2 split for the
+// AVX-512 kernels (splitSmallS2), the others not. That was measured on
+// x86: amd64 targets split, arm64 and generic ones (not measured) keep the
+// three operators.
 const SplitMBConvRows = 7
+
+// splitRule says which blocks FuseAuto leaves unfused also run split by
+// channels on more than one thread (SplitMBConvRows).
+type splitRule int
+
+const (
+	splitNone  splitRule = iota // none (arm64, generic: not measured)
+	splitSmall                  // at most SplitMBConvRows output rows (amd64, AVX2)
+	// splitSmallS2 adds the blocks of stride 2 with at most twice that
+	// (amd64-avx512). With the AVX-512 kernels such a block (28x28 →
+	// 14x14) ran 0.65-0.90x as long split, the network 0.90x (the 28x28
+	// net) to 1.00x, on two threads; with AVX2 the blocks ran 1.06-1.43x
+	// and the networks 1.00-1.03x. Either way the block after one ran
+	// slower (1.04-1.34x: its depthwise layer writes arena floats that
+	// the split block, which does not write its intermediate tensors,
+	// left cold), which the AVX-512 gain outweighs.
+	splitSmallS2
+)
 
 // fusedBlock is one fused block: three consecutive conv steps, or two (a
 // depthwise convolution and its projection) for a block without
@@ -77,13 +96,13 @@ func (b *fusedBlock) head() *step {
 // no expansion precedes it, a depthwise convolution read only by its
 // projection (a block without expansion, whose intermediate tensor is the
 // depthwise output). FuseAuto fuses those whose first intermediate tensor
-// exceeds FuseMBConvBytes; of the others, with split, those with a
-// pointwise expansion and at most SplitMBConvRows output rows are split by
-// channels on more than one thread (l.splits). It runs before
+// exceeds FuseMBConvBytes; of the others, those with a pointwise expansion
+// that the split rule names are split by channels on more than one thread
+// (l.splits). It runs before
 // assignBuffers, which keeps the
 // projection from writing over the block's input (the strips read the
 // input after the first output rows are written).
-func (l *lowered) fuseBlocks(mode FuseMode, split bool) {
+func (l *lowered) fuseBlocks(mode FuseMode, split splitRule) {
 	if mode == FuseOff {
 		return
 	}
@@ -112,7 +131,9 @@ func (l *lowered) fuseBlocks(mode FuseMode, split bool) {
 		}
 		b := &fusedBlock{expand: e, dw: d, project: p}
 		if small(e.out) {
-			if split && e.conv.kind == runtime.KindPointwise && l.tensors[p.out].h <= SplitMBConvRows {
+			oh := l.tensors[p.out].h
+			if e.conv.kind == runtime.KindPointwise && (split >= splitSmall && oh <= SplitMBConvRows ||
+				split == splitSmallS2 && oh <= 2*SplitMBConvRows && d.conv.spec.StrideH == 2) {
 				e.split, d.split, p.split = b, b, b
 				l.splits = append(l.splits, b)
 			}

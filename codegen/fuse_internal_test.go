@@ -50,7 +50,7 @@ func TestFuseRule(t *testing.T) {
 		mode FuseMode
 		want int
 	}{{80, FuseAuto, 2}, {56, FuseAuto, 0}, {28, FuseOn, 2}, {80, FuseOff, 0}} {
-		l, err := lower(blockModel(t, c.size), c.mode, true)
+		l, err := lower(blockModel(t, c.size), c.mode, splitSmall)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestFuseRuleNoExpansion(t *testing.T) {
 		mode FuseMode
 		want int
 	}{{112, FuseAuto, 1}, {80, FuseAuto, 0}, {20, FuseOn, 1}, {112, FuseOff, 0}} {
-		l, err := lower(model(c.size), c.mode, true)
+		l, err := lower(model(c.size), c.mode, splitSmall)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,19 +113,23 @@ func TestFuseRuleNoExpansion(t *testing.T) {
 
 // TestSplitRule checks which blocks run split by channels on more than one
 // thread: under FuseAuto, the unfused blocks with an expansion and at most
-// SplitMBConvRows output rows; none under FuseOff or FuseOn (which fuses
-// them all), nor without split (targets other than amd64). A split block
-// keeps its three operators for one thread.
+// SplitMBConvRows output rows (splitSmallS2: also those of stride 2 with
+// at most twice that); none under FuseOff or FuseOn (which fuses them
+// all), nor with splitNone (targets other than amd64). A split block keeps
+// its three operators for one thread.
 func TestSplitRule(t *testing.T) {
 	// blockModel's first block keeps the map size, the second halves it.
 	for _, c := range []struct {
 		size  int
 		mode  FuseMode
-		split bool
+		split splitRule
 		want  []string
 	}{
-		{14, FuseAuto, true, []string{"c"}}, {7, FuseAuto, true, []string{"b", "c"}}, {16, FuseAuto, true, nil},
-		{7, FuseOff, true, nil}, {7, FuseOn, true, nil}, {7, FuseAuto, false, nil},
+		{14, FuseAuto, splitSmall, []string{"c"}}, {7, FuseAuto, splitSmall, []string{"b", "c"}}, {16, FuseAuto, splitSmall, nil},
+		{7, FuseOff, splitSmall, nil}, {7, FuseOn, splitSmall, nil}, {7, FuseAuto, splitNone, nil},
+		// stride 2 to 14 rows (c of a 28x28 map) only with splitSmallS2
+		{28, FuseAuto, splitSmall, nil}, {28, FuseAuto, splitSmallS2, []string{"c"}}, {14, FuseAuto, splitSmallS2, []string{"c"}},
+		{16, FuseAuto, splitSmallS2, []string{"c"}},
 	} {
 		l, err := lower(blockModel(t, c.size), c.mode, c.split)
 		if err != nil {

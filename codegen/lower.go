@@ -129,9 +129,9 @@ func (l *lowered) bufOf(t int) *buffer { return l.bufs[l.tensors[t].buf] }
 var actOf = map[ir.Activation]runtime.Act{"": runtime.ActNone, ir.ActNone: runtime.ActNone, ir.ActReLU: runtime.ActReLU, ir.ActReLU6: runtime.ActReLU6}
 
 // lower lowers a verified model; fuse says which inverted-residual blocks
-// run fused, and split whether the small ones run split by channels on more
-// than one thread (fuseBlocks).
-func lower(m *ir.Model, fuse FuseMode, split bool) (*lowered, error) {
+// run fused, and split which of the small ones run split by channels on
+// more than one thread (fuseBlocks).
+func lower(m *ir.Model, fuse FuseMode, split splitRule) (*lowered, error) {
 	shapes, err := m.InferShapes()
 	if err != nil {
 		return nil, err
