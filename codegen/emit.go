@@ -341,7 +341,7 @@ func (e *modelEmitter) stepCode(st *step) []jen.Code {
 	case stepLinear:
 		call = jen.Id("n").Dot(fmt.Sprintf("op%d", st.index)).Dot("Run").Call(jen.Id("p"), out, in)
 	case stepPool:
-		call = e.rt("GlobalAvgPool").Call(out, in)
+		call = e.rt("GlobalAvgPoolOn").Call(jen.Id("p"), out, in)
 	case stepAdd:
 		call = e.rt("Add").Call(out, in, e.tensorRef(st.in2), e.rt(actIdent[st.act]))
 	case stepAct:

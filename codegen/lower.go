@@ -21,7 +21,7 @@ type stepKind int
 const (
 	stepConv    stepKind = iota // conv2d and batchnorm: rt.Pointwise, Depthwise, DenseConv, GroupedConv
 	stepLinear                  // dense: rt.Linear
-	stepPool                    // global_avg_pool: rt.GlobalAvgPool
+	stepPool                    // global_avg_pool: rt.GlobalAvgPoolOn
 	stepAdd                     // add: rt.Add
 	stepAct                     // activation: rt.Activate
 	stepSoftmax                 // softmax: rt.Softmax

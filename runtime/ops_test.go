@@ -79,6 +79,41 @@ func TestLinear(t *testing.T) {
 	})
 }
 
+// TestGlobalAvgPoolOn checks the pooling split among threads by bands of
+// channels, on a map large enough to be split (and an odd channel count,
+// a halo, channel padding), against the mean in float64; after its first
+// call on a pool it allocates nothing.
+func TestGlobalAvgPoolOn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	const h, w, c = 7, 7, 337
+	in := newGuarded(rng, h, w, c, runtime.PadC(c), 1, 2)
+	for _, p := range []*runtime.Pool{nil, runtime.NewPool(2), runtime.NewPool(3)} {
+		out := newGuarded(nil, 1, 1, c, runtime.PadC(c), 0, 1)
+		for i := range out.Data {
+			out.Data[i] = 5 // stale
+		}
+		if err := runtime.GlobalAvgPoolOn(p, out.Tensor, in.Tensor); err != nil {
+			t.Fatal(err)
+		}
+		for ch := 0; ch < out.CS; ch++ {
+			var s float64
+			for y := 0; y < h && ch < c; y++ {
+				for x := 0; x < w; x++ {
+					s += float64(in.At(y, x, ch))
+				}
+			}
+			if got := float64(out.Data[ch]); math.Abs(got-s/(h*w)) > 1e-5 {
+				t.Errorf("%d threads: channel %d = %v, want %v", p.Threads(), ch, got, s/(h*w))
+			}
+		}
+		out.checkFrame(t, "gap")
+		if allocs := testing.AllocsPerRun(20, func() { runtime.GlobalAvgPoolOn(p, out.Tensor, in.Tensor) }); allocs != 0 {
+			t.Errorf("%d threads: GlobalAvgPoolOn allocates %.1f times per call", p.Threads(), allocs)
+		}
+		p.Close()
+	}
+}
+
 func TestPoolsAndElementwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	in := newGuarded(rng, 5, 7, 13, 16, 1, 1)

@@ -6,40 +6,94 @@ import (
 )
 
 // GlobalAvgPool writes the mean over all pixels of in into out (1 x 1 x C).
-func GlobalAvgPool(out, in Tensor) error {
+func GlobalAvgPool(out, in Tensor) error { return GlobalAvgPoolOn(nil, out, in) }
+
+// GlobalAvgPoolOn is GlobalAvgPool on p's threads, each taking a band of
+// the channels: the layer before (a network's last 1x1 convolution, on a
+// 7x7 map with many channels) splits its output columns the same way, so
+// each thread reads what it wrote. On the calling thread alone it read half
+// of the map from the other core's cache, and took longer on two threads
+// than on one (ProxylessNAS GPU, AVX-512: 22.6 µs on one thread, 29.4 on
+// two). It allocates nothing.
+func GlobalAvgPoolOn(p *Pool, out, in Tensor) error {
 	if err := in.Check("in"); err != nil {
 		return err
 	}
 	if err := checkOut("out", out, 1, 1, in.C); err != nil {
 		return err
 	}
+	units := (in.C + gapBand - 1) / gapBand
+	parts := 1
+	if n := p.Threads(); n > 1 && in.H*in.W*in.C >= gapSplitFloats {
+		parts = min(n, units)
+	}
+	if parts == 1 {
+		gapChannels(out, in, 0, in.C)
+		return nil
+	}
+	if p.gap == nil {
+		p.gap = &gapTask{}
+	}
+	g := p.gap.(*gapTask)
+	*g = gapTask{out: out, in: in, units: units}
+	p.Run(g, parts)
+	*g = gapTask{}
+	return nil
+}
+
+// gapBand is the channels GlobalAvgPoolOn hands out at a time: a cache
+// line, the unit of the GEMMs' column panels.
+const gapBand = 16
+
+// gapSplitFloats is the least input, in floats, that GlobalAvgPoolOn
+// shares among threads (a 7x7 map of 320 channels).
+const gapSplitFloats = 7 * 7 * 320
+
+// gapTask is GlobalAvgPoolOn's task; a Pool keeps one, so that only the
+// first call allocates.
+type gapTask struct {
+	out, in Tensor
+	units   int // bands of 16 channels
+}
+
+// Do averages part's band of channels.
+func (g *gapTask) Do(part, parts int) {
+	u0, u1 := span(g.units, part, parts)
+	gapChannels(g.out, g.in, u0*gapBand, min(u1*gapBand, g.in.C))
+}
+
+// gapChannels averages channels [c0, c1) of in into out, and clears the
+// channel padding of out when c1 is the last channel.
+func gapChannels(out, in Tensor, c0, c1 int) {
 	acc := out.Data[out.Offset(0, 0):][:out.CS]
-	clear(acc)
-	a := acc[:in.C]
+	if c1 == in.C {
+		clear(acc[c1:])
+	}
+	a := acc[c0:c1]
+	clear(a)
 	for y := 0; y < in.H; y++ {
 		row := in.Data[in.Offset(y, 0):][:in.W*in.CS]
 		x := 0
 		for ; x+4 <= in.W; x += 4 { // four pixels per pass over acc
-			p0 := row[x*in.CS:][:len(a)]
-			p1 := row[(x+1)*in.CS:][:len(a)]
-			p2 := row[(x+2)*in.CS:][:len(a)]
-			p3 := row[(x+3)*in.CS:][:len(a)]
+			p0 := row[x*in.CS+c0:][:len(a)]
+			p1 := row[(x+1)*in.CS+c0:][:len(a)]
+			p2 := row[(x+2)*in.CS+c0:][:len(a)]
+			p3 := row[(x+3)*in.CS+c0:][:len(a)]
 			for c := range a {
 				a[c] += (p0[c] + p1[c]) + (p2[c] + p3[c])
 			}
 		}
 		for ; x < in.W; x++ {
-			px := row[x*in.CS:][:len(a)]
+			px := row[x*in.CS+c0:][:len(a)]
 			for c := range a {
 				a[c] += px[c]
 			}
 		}
 	}
 	scale := 1 / float32(in.H*in.W)
-	for c := range acc[:in.C] {
-		acc[c] *= scale
+	for c := range a {
+		a[c] *= scale
 	}
-	return nil
 }
 
 // PoolSpec describes a windowed max or average pooling. Zero strides mean
