@@ -58,7 +58,11 @@
 // in a per-thread strip buffer of about MBConvStripBytes; threads take
 // even, contiguous ranges of output rows. A block without expansion
 // (depthwise → project) fuses the same way, its depthwise rows kept in a
-// strip buffer of about MBConvDWStripBytes.
+// strip buffer of about MBConvDWStripBytes. MBConv.RunChannels runs a
+// block with expansion split by hidden channels instead, for small maps
+// on more than one thread: each thread expands, convolves and projects
+// its band of channels in its own buffers, and the threads then add up
+// the partial sums of the output.
 //
 // Linear (fully connected, also after a flatten), GlobalAvgPool,
 // MaxPool2D, AvgPool2D, Add, Activate and Softmax complete the set. Each
