@@ -46,7 +46,7 @@ const FuseMBConvBytes = 3 << 19
 // output columns), and each reads much of what the one before wrote from
 // the other core's cache; split by channels, only partial sums the size of
 // the output cross cores, and these blocks ran 0.68-0.89x as long with
-// AVX-512, 0.76-0.93x with AVX2 (docs/perf.md, "Small blocks split by
+// AVX-512, 0.66-0.99x with AVX2 (docs/perf.md, "Small blocks split by
 // channels"). Blocks with 14 output rows gained or lost a few percent
 // depending on stride and kernel set: those of stride 2 split for the
 // AVX-512 kernels (splitSmallS2), the others not. That was measured on
@@ -98,9 +98,8 @@ func (b *fusedBlock) head() *step {
 // depthwise output). FuseAuto fuses those whose first intermediate tensor
 // exceeds FuseMBConvBytes; of the others, those with a pointwise expansion
 // that the split rule names are split by channels on more than one thread
-// (l.splits). It runs before
-// assignBuffers, which keeps the
-// projection from writing over the block's input (the strips read the
+// (l.splits). It runs before assignBuffers, which keeps the projection of
+// a fused block from writing over the block's input (the strips read the
 // input after the first output rows are written).
 func (l *lowered) fuseBlocks(mode FuseMode, split splitRule) {
 	if mode == FuseOff {

@@ -7,8 +7,8 @@ import "fmt"
 // part t expands its band of hidden channels over the whole map, runs the
 // depthwise convolution on them and multiplies them by the same band of
 // the projection's rows, a partial sum of the output; once every part is
-// done, the parts add the partial sums up by pixel rows and apply the
-// bias, the residual and the activation.
+// done, the parts add the partial sums up, each for a range of the output
+// pixels, and apply the bias, the residual and the activation.
 //
 // Run's row strips are for large maps; on a small map (14x14, 7x7) a
 // thread's share is one or two rows, whose depthwise halo rows and weights
@@ -19,7 +19,7 @@ import "fmt"
 // writes its own buffers, which no other thread reads, and the data that
 // crosses cores is the partial sums, the size of the output. The result
 // equals Run's up to the order of the projection's sums. The block needs
-// an expansion (NewMBConv with a non-nil expand).
+// a pointwise expansion (NewMBConv with a non-nil expand).
 //
 // Every part has read in before any output is written, so out may share
 // memory with in (unlike Run); res may be nil, in, or out itself, and must
@@ -27,7 +27,7 @@ import "fmt"
 // the input is read), so the caller need not.
 func (m *MBConv) RunChannels(p *Pool, out, in Tensor, res *Tensor) error {
 	if m.expand == nil {
-		return fmt.Errorf("runtime: mbconv: a channel split needs an expansion")
+		return fmt.Errorf("runtime: mbconv: a channel split needs a pointwise expansion")
 	}
 	oh, ow, err := m.bind(out, in, res)
 	if err != nil {

@@ -306,6 +306,27 @@ func TestMBConvErrors(t *testing.T) {
 			t.Errorf("%s: got error %v, want %q", c.name, err, c.want)
 		}
 	}
+	// The channel split: only with a pointwise expansion, and it checks
+	// shapes as Run does.
+	p := runtime.NewPool(2)
+	defer p.Close()
+	for _, c := range []struct {
+		name    string
+		m       *runtime.MBConv
+		out, in runtime.Tensor
+		want    string
+	}{
+		{"channel split", m, T(6, 6, 4, 0), T(6, 6, 4, 0), ""},
+		{"channel split, wrong output shape", m, T(5, 6, 4, 0), T(6, 6, 4, 0), "shape"},
+		{"channel split, wrong input channels", m, T(6, 6, 4, 0), T(6, 6, 5, 0), "channels"},
+		{"channel split after a dense convolution", md, T(3, 3, 4, 0), T(6, 6, 3, 1), "pointwise expansion"},
+		{"channel split without expansion", noex, T(6, 6, 4, 0), T(6, 6, 12, 1), "pointwise expansion"},
+	} {
+		err := c.m.RunChannels(p, c.out, c.in, nil)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: got error %v, want %q", c.name, err, c.want)
+		}
+	}
 }
 
 // TestMBConvChannelsShared checks what RunChannels allows beyond Run: an
