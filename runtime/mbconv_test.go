@@ -158,69 +158,56 @@ func runMBConvCase(t *testing.T, rng *rand.Rand, c mbconvCase, strip int, pools 
 	if err := project.Run(nil, want, mid2, res); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range pools {
-		out := newGuarded(nil, oh, ow, c.cout, runtime.PadC(c.cout), rng.IntN(2), rng.IntN(4))
-		for y := 0; y < oh; y++ {
-			for x := 0; x < ow; x++ {
-				for ch := 0; ch < out.CS; ch++ {
-					out.Data[out.Offset(y, x)+ch] = 12345
-				}
-			}
-		}
-		if err := m.Run(p, out.Tensor, in.Tensor, res); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		for y := 0; y < oh; y++ {
-			for x := 0; x < ow; x++ {
-				for ch := 0; ch < out.CS; ch++ {
-					g, w := out.At(y, x, ch), want.At(y, x, ch)
-					if d := math.Abs(float64(g - w)); !(d <= 1e-5*math.Max(1, math.Abs(float64(w)))) {
-						t.Fatalf("%s, %d threads: (%d,%d,%d) = %v, unfused %v", name, p.Threads(), y, x, ch, g, w)
-					}
-				}
-			}
-		}
-		out.checkFrame(t, name+" out")
-		in.checkFrame(t, name+" in")
-	}
-	if expand == nil || strip != 0 {
-		return
-	}
-	// The channel split, on 1 to 3 threads (3 bands of 16 channels or
+	// The strips on the given pools; for a block with expansion the
+	// channel split too, on 1 to 3 threads (3 bands of 16 channels or
 	// fewer when the hidden channels are fewer), run twice on each pool:
-	// its buffers are kept between runs.
-	for _, p := range append(pools, threePool(t)) {
-		for run := 0; run < 2; run++ {
-			out := newGuarded(nil, oh, ow, c.cout, runtime.PadC(c.cout), rng.IntN(2), rng.IntN(4))
-			for y := 0; y < oh; y++ {
-				for x := 0; x < ow; x++ {
-					for ch := 0; ch < out.CS; ch++ {
-						out.Data[out.Offset(y, x)+ch] = 12345
-					}
-				}
-			}
-			if err := m.RunChannels(p, out.Tensor, in.Tensor, res); err != nil {
-				t.Fatalf("%s: channel split: %v", name, err)
-			}
-			for y := 0; y < oh; y++ {
-				for x := 0; x < ow; x++ {
-					for ch := 0; ch < out.CS; ch++ {
-						g, w := out.At(y, x, ch), want.At(y, x, ch)
-						// The projection's sums run in another order (the
-						// bands' partial sums are added up last): allow for
-						// rounding relative to the size of the terms.
-						mag := 0.0
-						for k := 0; k < hidden && ch < c.cout; k++ {
-							mag += math.Abs(float64(mid2.At(y, x, k) * pw[ch*hidden+k]))
-						}
-						if d := math.Abs(float64(g - w)); !(d <= 1e-5*math.Max(1, math.Abs(float64(w)))+1e-6*mag) {
-							t.Fatalf("%s, channel split, %d threads: (%d,%d,%d) = %v, unfused %v", name, p.Threads(), y, x, ch, g, w)
+	// its buffers are kept between runs. Its projection's sums run in
+	// another order (the bands' partial sums are added up last), so it is
+	// allowed rounding relative to the size of the terms.
+	type runner struct {
+		label string
+		run   func(*runtime.Pool, runtime.Tensor) error
+		pools []*runtime.Pool
+		runs  int
+		sums  bool
+	}
+	runners := []runner{{"", func(p *runtime.Pool, out runtime.Tensor) error { return m.Run(p, out, in.Tensor, res) }, pools, 1, false}}
+	if expand != nil && strip == 0 {
+		runners = append(runners, runner{", channel split", func(p *runtime.Pool, out runtime.Tensor) error {
+			return m.RunChannels(p, out, in.Tensor, res)
+		}, append(pools, threePool(t)), 2, true})
+	}
+	for _, r := range runners {
+		for _, p := range r.pools {
+			for k := 0; k < r.runs; k++ {
+				out := newGuarded(nil, oh, ow, c.cout, runtime.PadC(c.cout), rng.IntN(2), rng.IntN(4))
+				for y := 0; y < oh; y++ {
+					for x := 0; x < ow; x++ {
+						for ch := 0; ch < out.CS; ch++ {
+							out.Data[out.Offset(y, x)+ch] = 12345
 						}
 					}
 				}
+				if err := r.run(p, out.Tensor); err != nil {
+					t.Fatalf("%s%s: %v", name, r.label, err)
+				}
+				for y := 0; y < oh; y++ {
+					for x := 0; x < ow; x++ {
+						for ch := 0; ch < out.CS; ch++ {
+							g, w := out.At(y, x, ch), want.At(y, x, ch)
+							mag := 0.0
+							for k := 0; r.sums && k < hidden && ch < c.cout; k++ {
+								mag += math.Abs(float64(mid2.At(y, x, k) * pw[ch*hidden+k]))
+							}
+							if d := math.Abs(float64(g - w)); !(d <= 1e-5*math.Max(1, math.Abs(float64(w)))+1e-6*mag) {
+								t.Fatalf("%s%s, %d threads: (%d,%d,%d) = %v, unfused %v", name, r.label, p.Threads(), y, x, ch, g, w)
+							}
+						}
+					}
+				}
+				out.checkFrame(t, name+r.label+" out")
+				in.checkFrame(t, name+r.label+" in")
 			}
-			out.checkFrame(t, name+" channel split out")
-			in.checkFrame(t, name+" channel split in")
 		}
 	}
 }
