@@ -281,34 +281,40 @@ func (g *gemmRun) do(part, parts int) {
 		g.doWrap(t0, t1, n0, n1)
 		return
 	}
-	im := g.impl
-	nr := im.nr()
-	bstride := g.bstride()
 	for t := t0; t < t1; {
 		grp, ti := t/g.tpg, t%g.tpg
 		// Tiles of this group in [t, t1) of one height, at most chunk of
 		// them.
 		row, rows, cnt := g.tileRows(ti)
 		cnt = min(cnt, t1-t, g.chunk)
-		ao := g.aOff + grp*g.aGS + row*g.lda
-		co := g.cOff + grp*g.cGS + row*g.ldc
-		var rp *float32
-		for ng := n0; ng < n1; ng++ {
-			if g.tail && ng == g.ngrp-1 {
-				g.tailRows(grp, row, cnt*rows)
-				continue
-			}
-			col := ng * nr
-			ncols := min(nr, g.n-col)
-			nv := (ncols + im.vw - 1) / im.vw
-			if g.r != nil {
-				rp = &g.r[g.rOff+grp*g.rGS+row*g.ldr+col]
-			}
-			im.tiles[nv-1][rows-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
-				&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
-				&g.bias[col], rp, g.ldr, cnt, ncols, int(g.act))
-		}
+		g.rowTiles(grp, row, rows, cnt, n0, n1)
 		t += cnt
+	}
+}
+
+// rowTiles runs cnt tiles of rows rows each (rows <= mr), from row i of
+// group grp on, for column groups [n0, n1).
+func (g *gemmRun) rowTiles(grp, i, rows, cnt, n0, n1 int) {
+	im := g.impl
+	nr := im.nr()
+	bstride := g.bstride()
+	ao := g.aOff + grp*g.aGS + i*g.lda
+	co := g.cOff + grp*g.cGS + i*g.ldc
+	var rp *float32
+	for ng := n0; ng < n1; ng++ {
+		if g.tail && ng == g.ngrp-1 {
+			g.tailRows(grp, i, cnt*rows)
+			continue
+		}
+		col := ng * nr
+		ncols := min(nr, g.n-col)
+		nv := (ncols + im.vw - 1) / im.vw
+		if g.r != nil {
+			rp = &g.r[g.rOff+grp*g.rGS+i*g.ldr+col]
+		}
+		im.tiles[nv-1][rows-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
+			&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
+			&g.bias[col], rp, g.ldr, cnt, ncols, int(g.act))
 	}
 }
 
@@ -418,6 +424,8 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 		// The rows left of this part's tiles (the partial tile, with the
 		// full one before it, above): cut at group ends, each piece in
 		// tiles of even height.
+		// (A's groups are contiguous in wrap mode: row i of group grp is
+		// A's row grp*rows + i, as rowTiles addresses it.)
 		end := min(t1*mr, m)
 		for row < end {
 			piece := min(end-row, g.rows-i)
@@ -427,31 +435,10 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 				if k < piece%nt {
 					rows++
 				}
-				var rp *float32
-				for ng := n0; ng < n1; ng++ {
-					if g.tail && ng == g.ngrp-1 {
-						g.tailRows(grp, i, rows)
-						continue
-					}
-					col := ng * nr
-					ncols := min(nr, g.n-col)
-					nv := (ncols + im.vw - 1) / im.vw
-					if g.r != nil {
-						rp = &g.r[ro+col]
-					}
-					im.tiles[nv-1][rows-1](&g.a[ao], g.lda, g.kseg, g.nseg, g.segStride,
-						&g.b[(col/panelW)*bstride], bstride, &g.c[co+col], g.ldc,
-						&g.bias[col], rp, g.ldr, 1, ncols, int(g.act))
-				}
+				g.rowTiles(grp, i, rows, 1, n0, n1)
 				row, i = row+rows, i+rows
-				ao += rows * g.lda
-				co += rows * g.ldc
-				ro += rows * g.ldr
 			}
 			grp, i = grp+1, 0
-			ao = g.aOff + row*g.lda
-			co = g.cOff + grp*g.cGS
-			ro = g.rOff + grp*g.rGS
 		}
 		return
 	}

@@ -40,7 +40,6 @@ func (m *MBConv) RunChannels(p *Pool, out, in Tensor, res *Tensor) error {
 	units := (hid + panelW - 1) / panelW
 	parts := min(p.Threads(), units)
 	c := &m.chs
-	c.m = m
 	if c.parts != parts || len(c.dww) != parts {
 		c.pack(parts, units)
 	}

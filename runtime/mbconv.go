@@ -77,7 +77,9 @@ func NewMBConv(expand *Pointwise, dw *Depthwise, project *Pointwise) (*MBConv, e
 	if dw.spec.DilH != 1 || dw.spec.DilW != 1 {
 		return nil, fmt.Errorf("runtime: NewMBConv: dilated depthwise convolution")
 	}
-	return &MBConv{expand: expand, dw: dw, project: project}, nil
+	m := &MBConv{expand: expand, dw: dw, project: project}
+	m.chs.m = m
+	return m, nil
 }
 
 // NewMBConvDense fuses a dense convolution (NewDenseConv: groups 1, any
