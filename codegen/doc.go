@@ -27,7 +27,10 @@
 //     that only reinterprets, an output written over its dying residual)
 //     share a buffer, and the buffers are placed in one activation arena
 //     by liveness, at the lower bound of the bytes live during any op
-//     when the search finds it ([MemoryPlan]);
+//     when the search finds it ([MemoryPlan]); a buffer whose halo may
+//     hold another buffer's values clears it before its first write,
+//     unless an earlier buffer of the same place and layout cleared it in
+//     the same inference and nothing else wrote there since;
 //  3. packs (weights.go) the weights in each operator's layout, now that
 //     the channel strides are known, into one little-endian float32 blob;
 //  4. emits (emit.go) model.go with github.com/dave/jennifer: the network

@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/pnasml/pnas/internal/testnet"
 	"github.com/pnasml/pnas/ir"
 	"github.com/pnasml/pnas/ir/pass"
+	"github.com/pnasml/pnas/runtime"
 )
 
 // blockModel is one residual inverted-residual block (16 -> 16, expansion
@@ -147,6 +149,63 @@ func TestSplitRule(t *testing.T) {
 		}
 		if _, err := l.plan(); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestCleanHalos checks keepCleanHalos on a chain of blocks of one shape
+// broken by a block of another kernel size: the first expansion of the
+// chain clears its halo, the next one of the same place and layout does
+// not, and after the other block's expansion wrote over those floats the
+// chain clears it again. The same holds when the blocks run split by
+// channels on two threads (7x7). TestCompiledMatchesInterpreter and
+// TestSplitMatchesInterpreter run these models ("same-shape-chain-*").
+func TestCleanHalos(t *testing.T) {
+	for _, c := range []struct {
+		size  int
+		split splitRule
+	}{{14, splitNone}, {14, splitSmall}, {7, splitNone}, {7, splitSmall}} {
+		b := ir.NewBuilder("chain", 3, c.size, c.size, rand.New(rand.NewPCG(1, 1)))
+		x := b.ConvBNAct("stem", b.Input(), 16, 3, 1, 1, ir.ActReLU6)
+		for i, k := range []int{3, 3, 5, 3, 3} {
+			x = testnet.MBConv(b, fmt.Sprintf("b%d", i+1), x, 16, k, 6, 1)
+		}
+		l, err := lower(classifier(t, b, x), FuseAuto, c.split)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.plan(); err != nil {
+			t.Fatal(err)
+		}
+		if want := c.split == splitSmall && c.size == 7; (len(l.splits) == 5) != want {
+			t.Fatalf("%dx%d, split rule %d: %d blocks split", c.size, c.size, c.split, len(l.splits))
+		}
+		// the expansions' outputs, in block order
+		var ex []*buffer
+		for _, st := range l.steps {
+			if st.kind == stepConv && st.conv.kind == runtime.KindPointwise && l.bufOf(st.out).pad > 0 {
+				ex = append(ex, l.bufOf(st.out))
+			}
+		}
+		if len(ex) != 5 {
+			t.Fatalf("%d expansions with a halo, want 5", len(ex))
+		}
+		name := fmt.Sprintf("%dx%d, split rule %d", c.size, c.size, c.split)
+		k := ex[0].haloKey()
+		for _, i := range []int{1, 3, 4} {
+			if ex[i].haloKey() != k {
+				t.Fatalf("%s: block %d's expansion at %+v, block 1's at %+v", name, i+1, ex[i].haloKey(), k)
+			}
+		}
+		if !ex[0].dirty || !ex[0].zeroHalo {
+			t.Errorf("%s: the chain's first expansion does not clear its halo (dirty %v)", name, ex[0].dirty)
+		}
+		if ex[1].zeroHalo || ex[4].zeroHalo {
+			t.Errorf("%s: blocks 2 and 5 clear a halo that the block before cleared (%v, %v)", name, ex[1].zeroHalo, ex[4].zeroHalo)
+		}
+		b3 := ex[2]
+		if b3.off < k.off+k.floatsOf() && k.off < b3.off+b3.floats && !ex[3].zeroHalo {
+			t.Errorf("%s: block 4 does not clear the halo that block 3's expansion wrote over", name)
 		}
 	}
 }

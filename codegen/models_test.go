@@ -132,5 +132,22 @@ func edgeCases() ([]*ir.Model, error) {
 		x := b.ConvFull("c", b.Input(), 3, [2]int{3, 3}, [2]int{1, 1}, [4]int{1, 1, 1, 1}, 1, true, nil, nil)
 		return b.Flatten("flat", x)
 	})
+	// chains of blocks of one shape, whose expansions clear a shared halo
+	// once (keepCleanHalos), broken by a block whose expansion (another
+	// halo) writes over it: on a 14x14 map (not split) and a 7x7 one
+	// (split by channels on two threads)
+	for _, size := range []int{14, 7} {
+		add(fmt.Sprintf("same-shape-chain-%d", size), 3, size, size, func(b *ir.Builder) string {
+			x := b.ConvBNAct("stem", b.Input(), 16, 3, 1, 1, ir.ActReLU6)
+			x = testnet.MBConv(b, "b1", x, 16, 3, 6, 1)
+			x = testnet.MBConv(b, "b2", x, 16, 3, 6, 1)
+			x = testnet.MBConv(b, "b3", x, 16, 5, 6, 1)
+			x = testnet.MBConv(b, "b4", x, 16, 3, 6, 1)
+			x = testnet.MBConv(b, "b5", x, 16, 3, 6, 1)
+			x = b.GlobalPool("pool", x)
+			x = b.Flatten("flat", x)
+			return b.Dense("fc", x, 5, nil, nil)
+		})
+	}
 	return out, nil
 }
