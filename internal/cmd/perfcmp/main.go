@@ -196,6 +196,20 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// passRatios returns the lowest and highest pnas[i] / ort[i]: the ratio
+// within each pass, whose two timings ran one right after the other.
+func passRatios(pnas, ort []float64) (lo, hi float64, ok bool) {
+	if len(pnas) == 0 || len(pnas) != len(ort) {
+		return 0, 0, false
+	}
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i := range pnas {
+		q := pnas[i] / ort[i]
+		lo, hi = min(lo, q), max(hi, q)
+	}
+	return lo, hi, true
+}
+
 // relErr is max |got-want| / max |want|.
 func relErr(got, want []float32) float64 {
 	var maxAbs, maxRef float64
@@ -579,8 +593,8 @@ func reprint(path string) error {
 
 // printTables prints the comparison and where the time goes.
 func printTables(rows []*row) {
-	fmt.Println("| model | MACs | threads | target | kernels | pnas ms | ONNX Runtime ms | ORT kernels | pnas / ORT | pnas GFLOP/s | of peak | pnas / ORT with AVX-512 |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| model | MACs | threads | target | kernels | pnas ms | ONNX Runtime ms | ORT kernels | pnas / ORT | per pass | pnas GFLOP/s | of peak | pnas / ORT with AVX-512 |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		pm, om := median(r.PnasMS), median(r.OrtMS)
 		gf := 2 * r.MACs / (pm * 1e-3) / 1e9
@@ -602,8 +616,12 @@ func printTables(rows []*row) {
 		if len(r.OrtNativeMS) > 0 {
 			vsNative = fmt.Sprintf("%.2fx", pm/median(r.OrtNativeMS))
 		}
-		fmt.Printf("| %s | %.1f M | %d | %s | %s | %.3f | %.3f | %s | %.2fx | %.1f | %s | %s |\n",
-			name, r.MACs/1e6, r.Threads, r.Target, r.KernelSet, pm, om, ortKernels, pm/om, gf, ofPeak, vsNative)
+		perPass := "n/a"
+		if lo, hi, ok := passRatios(r.PnasMS, r.OrtMS); ok {
+			perPass = fmt.Sprintf("%.2f-%.2f", lo, hi)
+		}
+		fmt.Printf("| %s | %.1f M | %d | %s | %s | %.3f | %.3f | %s | %.2fx | %s | %.1f | %s | %s |\n",
+			name, r.MACs/1e6, r.Threads, r.Target, r.KernelSet, pm, om, ortKernels, pm/om, perPass, gf, ofPeak, vsNative)
 	}
 	cpu := ""
 	if len(rows) > 0 {
@@ -613,7 +631,7 @@ func printTables(rows []*row) {
 	if len(rows) > 0 {
 		passes = len(rows[0].PnasMS)
 	}
-	fmt.Printf("\n%s; medians of %d interleaved passes; pnas / ORT < 1 means pnas is faster; peak per core (GFLOP/s): %v\n", cpu, passes, peakPerCore)
+	fmt.Printf("\n%s; medians of %d interleaved passes; pnas / ORT < 1 means pnas is faster (\"per pass\": the lowest and highest ratio of one pass's pnas and ONNX Runtime times, which ran one right after the other: how much the machine moved); peak per core (GFLOP/s): %v\n", cpu, passes, peakPerCore)
 	for _, r := range rows {
 		if r.OrtKernels == "avx2" {
 			fmt.Printf("\nORT kernels \"avx2 (AVX-512 hidden)\": ONNX Runtime ran with AVX-512 hidden from CPUID (bench/ort/avx2only.c), so it used its AVX2 kernels, as on a CPU without AVX-512; the last column compares the same pnas time with ONNX Runtime using AVX-512.\n")

@@ -77,3 +77,13 @@ func TestExtraRowsCompareWithTheirReference(t *testing.T) {
 		t.Errorf("ortModel: %q, %q; want the reference model for both", ref.ortModel(), extra.ortModel())
 	}
 }
+
+func TestPassRatios(t *testing.T) {
+	lo, hi, ok := passRatios([]float64{4, 3.5, 4}, []float64{4.8, 4.5, 4.4})
+	if !ok || math.Abs(lo-3.5/4.5) > 1e-12 || math.Abs(hi-4/4.4) > 1e-12 {
+		t.Errorf("passRatios = %v, %v, %v; want %v, %v", lo, hi, ok, 3.5/4.5, 4/4.4)
+	}
+	if _, _, ok := passRatios([]float64{1, 2}, []float64{1}); ok {
+		t.Error("passRatios accepted passes of different counts")
+	}
+}
