@@ -223,9 +223,11 @@ func (b *buffer) haloKey() haloKey { return haloKey{b.off, b.h, b.w, b.cs, b.pad
 // of another key written since overlaps it. Buffers of the same key write
 // only their data floats, never their halo, so a chain of blocks of one
 // shape (MobileNetV2's three 28x28x192 expansions, four 14x14x384 ones)
-// clears the halo once per pass, in its first block. Clearing is a
-// store per halo float into lines that are often not in L1; on the 28x28
-// net it was 9-21% of the expansion layers' time with AVX-512.
+// clears the halo once per pass, in its first block (MobileNetV2: 4
+// clearings instead of 13). Clearing is a store per halo float into lines
+// that are often not in L1: skipping all of it (a timing-only build) made
+// the 28x28 net, whose blocks all differ in shape, 0.93-0.97x on one
+// thread (docs/perf.md).
 //
 // The scan follows op order within one pass, so it holds whatever ran
 // before. The steps of a block split by channels neither clear nor write
