@@ -241,8 +241,8 @@ func (l *lowered) keepCleanHalos() {
 		stepAt[st.index] = st
 	}
 	writes := map[int][]*buffer{} // op index -> buffers written by it
-	for t, tt := range l.tensors {
-		if tt.view >= 0 && l.resolve(t) != t {
+	for _, tt := range l.tensors {
+		if tt.view >= 0 { // a view writes nothing of its own
 			continue
 		}
 		writes[tt.def] = append(writes[tt.def], l.bufs[tt.buf])

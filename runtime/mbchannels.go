@@ -41,7 +41,7 @@ func (m *MBConv) RunChannels(p *Pool, out, in Tensor, res *Tensor) error {
 	parts := min(p.Threads(), units)
 	c := &m.chs
 	if c.parts != parts || len(c.dww) != parts {
-		c.pack(parts, units)
+		c.pack(parts)
 	}
 	c.oh, c.ow = oh, ow
 	c.ldp, _ = gemmCols(out.CS, out.C)
@@ -90,7 +90,7 @@ func (c *mbChannels) band(t int) (h0, cp, csp int) {
 }
 
 // pack repacks the depthwise weights for parts bands.
-func (c *mbChannels) pack(parts, units int) {
+func (c *mbChannels) pack(parts int) {
 	c.parts = parts
 	c.dww = make([][]float32, parts)
 	c.buf = make([][]float32, parts)

@@ -40,7 +40,7 @@ type Pool struct {
 	serial   int64         // Parts runs less work than this on one thread; < 0: serialFor(level())
 	colSplit bool          // the last GEMM split its columns between the threads (Depthwise follows it)
 	halo     haloTask      // Tensor.ZeroHaloOn's task
-	gap      Task          // GlobalAvgPoolOn's task (a *gapTask, made on first use)
+	gap      Task          // GlobalAvgPoolOn's task (a *gapTask, made on first use; pool.go, which defines it, ships only with programs that pool)
 	workers  []*worker
 	closed   atomic.Bool
 }
