@@ -120,7 +120,7 @@ func benchPointwise(b *testing.B, sh pwShape, halo, threads int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := runtime.NewTensor(sh.hw, sh.hw, sh.cin, 0)
+	in := randTensor(rng, sh.hw, sh.hw, sh.cin, 0)
 	out := runtime.NewTensor(sh.hw, sh.hw, sh.cout, halo)
 	benchOp(b, threads, 2*float64(sh.hw*sh.hw*sh.cin*sh.cout), func(p *runtime.Pool) error {
 		return op.Run(p, out, in, nil)
@@ -140,7 +140,7 @@ func benchDepthwise(b *testing.B, sh dwShape, threads int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := runtime.NewTensor(sh.hw, sh.hw, sh.c, s.Halo())
+	in := randTensor(rng, sh.hw, sh.hw, sh.c, s.Halo())
 	oh, ow := s.OutSize(sh.hw, sh.hw)
 	out := runtime.NewTensor(oh, ow, sh.c, 0)
 	benchOp(b, threads, 2*float64(oh*ow*sh.c*sh.k*sh.k), func(p *runtime.Pool) error {
@@ -197,7 +197,7 @@ func BenchmarkClassifier(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				in := runtime.NewTensor(1, 1, k, 0)
+				in := randTensor(rng, 1, 1, k, 0)
 				out := runtime.NewTensor(1, 1, 1000, 0)
 				benchOp(b, threads, 2*float64(k*1000), func(p *runtime.Pool) error {
 					return op.Run(p, out, in)

@@ -51,7 +51,7 @@ func BenchmarkMBConv(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		in := runtime.NewTensor(c.hw, c.hw, c.cin, inPad)
+		in := randTensor(rng, c.hw, c.hw, c.cin, inPad)
 		oh, ow := ds.OutSize(c.hw, c.hw)
 		out := runtime.NewTensor(oh, ow, c.cout, 0)
 		name := fmt.Sprintf("%dx%dx%d-%d-%d_k%d_s%d", c.hw, c.hw, c.cin, c.hidden, c.cout, c.k, c.s)

@@ -84,6 +84,27 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 	return s
 }
 
+// randTensor returns an h x w x c tensor (channel stride PadC(c), halo
+// pad) whose interior holds normal random floats, with a zero halo and
+// channel padding. Benchmarks read their inputs from such tensors, so that
+// their speed does not depend on the allocation: a large buffer fresh from
+// the operating system that is never written reads one shared zero page,
+// which stays in L1 however large the tensor (a 112x112x32 3x3 depthwise
+// layer ran 2.3x faster on such an input than on a written one, on the
+// Intel Xeon; docs/perf.md).
+func randTensor(rng *rand.Rand, h, w, c, pad int) runtime.Tensor {
+	t := runtime.NewTensor(h, w, c, pad)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			px := t.Data[t.Offset(y, x):][:c]
+			for i := range px {
+				px[i] = float32(rng.NormFloat64())
+			}
+		}
+	}
+	return t
+}
+
 // actRef is the float64 activation.
 func actRef(a runtime.Act, v float64) float64 {
 	switch a {
