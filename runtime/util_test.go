@@ -35,13 +35,7 @@ func newGuarded(rng *rand.Rand, h, w, c, cs, pad, off int) *guarded {
 	t.Data = buf[guard+off : guard+off+n : guard+off+n]
 	clear(t.Data)
 	if rng != nil {
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				for ch := 0; ch < c; ch++ {
-					t.Set(y, x, ch, float32(rng.NormFloat64()))
-				}
-			}
-		}
+		fillRand(rng, t)
 	}
 	return &guarded{Tensor: t, buf: buf}
 }
@@ -94,15 +88,19 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 // Intel Xeon; docs/perf.md).
 func randTensor(rng *rand.Rand, h, w, c, pad int) runtime.Tensor {
 	t := runtime.NewTensor(h, w, c, pad)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			px := t.Data[t.Offset(y, x):][:c]
-			for i := range px {
-				px[i] = float32(rng.NormFloat64())
+	fillRand(rng, t)
+	return t
+}
+
+// fillRand writes normal random floats to t's interior elements.
+func fillRand(rng *rand.Rand, t runtime.Tensor) {
+	for y := 0; y < t.H; y++ {
+		for x := 0; x < t.W; x++ {
+			for ch := 0; ch < t.C; ch++ {
+				t.Set(y, x, ch, float32(rng.NormFloat64()))
 			}
 		}
 	}
-	return t
 }
 
 // actRef is the float64 activation.
