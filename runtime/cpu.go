@@ -26,13 +26,14 @@ var levelFeatures = levelFeaturesFor(goruntime.GOARCH)
 // levelFeaturesFor lists, per kernel level of an architecture, the CPU
 // features detection requires for it: the kernels execute them and the
 // operating system must save their register state. The AVX-512 kernels
-// also use AVX2/FMA3 tails and BMI2 (SHLX, BZHI) for masks.
+// also use AVX2/FMA3 tails, YMM registers 16-31 (AVX512VL) and BMI2
+// (SHLX, BZHI) for masks.
 func levelFeaturesFor(goarch string) [numLevels][]string {
 	switch goarch {
 	case "arm64":
 		return [numLevels][]string{nil, {"asimd"}, nil}
 	case "amd64":
-		return [numLevels][]string{nil, {"avx2", "fma"}, {"avx2", "fma", "avx512f", "bmi2"}}
+		return [numLevels][]string{nil, {"avx2", "fma"}, {"avx2", "fma", "avx512f", "avx512vl", "bmi2"}}
 	}
 	return [numLevels][]string{}
 }

@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 
 // cpuHas maps the feature names of levelFeatures to x/sys/cpu's flags.
 var cpuHas = map[string]*bool{
-	"avx2": &cpu.X86.HasAVX2, "fma": &cpu.X86.HasFMA, "avx512f": &cpu.X86.HasAVX512F, "bmi2": &cpu.X86.HasBMI2,
+	"avx2": &cpu.X86.HasAVX2, "fma": &cpu.X86.HasFMA, "avx512f": &cpu.X86.HasAVX512F, "avx512vl": &cpu.X86.HasAVX512VL, "bmi2": &cpu.X86.HasBMI2,
 }
 
 // detectLevel picks the highest kernel level the CPU supports.

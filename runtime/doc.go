@@ -116,8 +116,10 @@
 // levelFeaturesFor, the features of targets/presets.json's kernel_sets) the
 // CPU supports:
 //
-//	"avx512"  amd64 AVX-512F (+AVX2, FMA3, BMI2): GEMM tiles up to 14x32,
-//	          masked tails; depthwise over 16 channels at a time
+//	"avx512"  amd64 AVX-512F and VL (+AVX2, FMA3, BMI2): GEMM tiles up
+//	          to 14x32, masked tails, and 14x24 (a ZMM and a YMM vector)
+//	          for the last 24 columns of a GEMM 8 past a multiple of 16
+//	          wide; depthwise over 16 channels at a time
 //	"avx2"    amd64 AVX2 + FMA3: GEMM tiles up to 6x16, and 4x24 for the
 //	          last 24 columns of a GEMM 8 past a multiple of 16 wide
 //	          (gemmImpl.tail); depthwise over 8

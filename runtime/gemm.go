@@ -31,8 +31,9 @@ type gemmImpl struct {
 	wrap  []wrapFunc   // wrap[nv-1]: full tiles across row groups; nil: none
 	// tail, when set, computes the last 24 columns of a GEMM whose width
 	// is 8 past a multiple of 16 (24, 40, 72, 120 channels), in tiles of
-	// tail.mr rows by 3 vectors of 8 (tail.tiles[2], tail.wrap[2]), instead
-	// of a last group of one vector; the level's nr must be panelW.
+	// tail.mr rows by 24 columns (tail.tiles[2], tail.wrap[2]), instead of
+	// a last group of one (AVX2) or two (AVX-512) full vectors; the groups
+	// before it are nr columns wide, the last of them perhaps narrower.
 	tail *gemmImpl
 }
 
@@ -237,7 +238,7 @@ func (g *gemmRun) plan(p *Pool) int {
 	g.ngrp = (g.n + nr - 1) / nr
 	g.tail = im.tail != nil && g.n >= tailCols && g.n%panelW == tailCols%panelW
 	if g.tail {
-		g.ngrp = (g.n-tailCols)/nr + 1
+		g.ngrp = (g.n-tailCols+nr-1)/nr + 1
 	}
 	K := g.kseg * g.nseg
 	g.chunk = max(1, (96<<10)/(4*im.mr*K))
@@ -307,7 +308,7 @@ func (g *gemmRun) rowTiles(grp, i, rows, cnt, n0, n1 int) {
 			continue
 		}
 		col := ng * nr
-		ncols := min(nr, g.n-col)
+		ncols := min(nr, g.bodyCols()-col)
 		nv := (ncols + im.vw - 1) / im.vw
 		if g.r != nil {
 			rp = &g.r[g.rOff+grp*g.rGS+i*g.ldr+col]
@@ -408,7 +409,7 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 					continue
 				}
 				col := ng * nr
-				ncols := min(nr, g.n-col)
+				ncols := min(nr, g.bodyCols()-col)
 				nv := (ncols + im.vw - 1) / im.vw
 				if g.r != nil {
 					rp = &g.r[ro+col]
@@ -442,6 +443,15 @@ func (g *gemmRun) doWrap(t0, t1, n0, n1 int) {
 		}
 		return
 	}
+}
+
+// bodyCols is the number of columns before the tail column group (all of
+// them without one): the other groups end there.
+func (g *gemmRun) bodyCols() int {
+	if g.tail {
+		return g.n - tailCols
+	}
+	return g.n
 }
 
 // tailRows computes the tail column group for rows [row, row+n) of group

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 )
@@ -108,6 +110,73 @@ func TestTileRows(t *testing.T) {
 			if r := rows % mr; r > 0 && r < 4 && rows > mr && (lo < min(3, mr-2) || hi-lo > 1) {
 				t.Errorf("mr %d, %d rows: tiles of %d to %d rows, want an even share", mr, rows, lo, hi)
 			}
+		}
+	}
+}
+
+// TestTailTiles checks every tail micro-kernel of the levels this machine
+// runs (gemmImpl.tail: 24 columns; AVX2 3x8 lanes, AVX-512 16 + 8) against
+// gemmTileGo and gemmWrapGo, for every row count, two k segments, a
+// residual and each activation. The operator tests reach them only at the
+// row counts their shapes happen to leave.
+func TestTailTiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	fill := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = rng.Float32()*2 - 1
+		}
+		return s
+	}
+	const kseg, nseg, ntiles = 13, 2, 3
+	for l := levelGo; l <= hwLevel; l++ {
+		tm := gemmFor(l).tail
+		if tm == nil || gemmFor(l) != gemmImpls[l] {
+			continue
+		}
+		lda := nseg*kseg + 5
+		bstride := nseg*kseg*panelW + 7
+		b := fill(bstride + nseg*kseg*panelW)
+		bias := fill(32)
+		for act := 0; act < 3; act++ {
+			for mr := 1; mr <= tm.mr; mr++ {
+				a := fill(ntiles * mr * lda)
+				ldc, ldr := tailCols+3, tailCols+5
+				res := fill(ntiles * mr * ldr)
+				got, want := fill(ntiles*mr*ldc), make([]float32, ntiles*mr*ldc)
+				copy(want, got)
+				tm.tiles[2][mr-1](&a[0], lda, kseg, nseg, kseg, &b[0], bstride, &got[0], ldc,
+					&bias[0], &res[0], ldr, ntiles, tailCols, act)
+				gemmTileGo(mr, &a[0], lda, kseg, nseg, kseg, &b[0], bstride, &want[0], ldc,
+					&bias[0], &res[0], ldr, ntiles, tailCols, act)
+				checkClose(t, fmt.Sprintf("%s tail m%d act %d", levelNames[l], mr, act), got, want)
+			}
+			if tm.wrap == nil {
+				continue
+			}
+			// rows in groups of rpg with gaps, the first group partial
+			mr := tm.mr
+			rpg, left, cskip, rskip := 5, 2, 11, 6
+			groups := ntiles*mr/rpg + 2
+			ldc, ldr := tailCols+1, tailCols+2
+			a := fill(ntiles * mr * lda)
+			res := fill(groups * rpg * (ldr + rskip))
+			got := fill(groups * rpg * (ldc + cskip))
+			want := append([]float32(nil), got...)
+			tm.wrap[2](&a[0], lda, kseg, nseg, kseg, &b[0], bstride, &got[0], ldc, &bias[0], &res[0], ldr,
+				ntiles, tailCols, act, rpg, left, cskip, rskip)
+			gemmWrapGo(mr, &a[0], lda, kseg, nseg, kseg, &b[0], bstride, &want[0], ldc, &bias[0], &res[0], ldr,
+				ntiles, tailCols, act, rpg, left, cskip, rskip)
+			checkClose(t, fmt.Sprintf("%s tail wrap act %d", levelNames[l], act), got, want)
+		}
+	}
+}
+
+func checkClose(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("%s: element %d = %g, want %g", what, i, got[i], want[i])
 		}
 	}
 }

@@ -153,3 +153,78 @@ func gemmAVX512Wrapn1(a *float32, lda int, kseg int, nseg int, segStride int, b 
 //
 //go:noescape
 func gemmAVX512Wrapn2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
+
+// gemmAVX512m1t24 is gemmTileGo with mr = 1 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m1t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m2t24 is gemmTileGo with mr = 2 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m2t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m3t24 is gemmTileGo with mr = 3 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m3t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m4t24 is gemmTileGo with mr = 4 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m4t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m5t24 is gemmTileGo with mr = 5 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m5t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m6t24 is gemmTileGo with mr = 6 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m6t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m7t24 is gemmTileGo with mr = 7 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m7t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m8t24 is gemmTileGo with mr = 8 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m8t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m9t24 is gemmTileGo with mr = 9 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m9t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m10t24 is gemmTileGo with mr = 10 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m10t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m11t24 is gemmTileGo with mr = 11 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m11t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m12t24 is gemmTileGo with mr = 12 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m12t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m13t24 is gemmTileGo with mr = 13 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m13t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512m14t24 is gemmTileGo with mr = 14 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512m14t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
+
+// gemmAVX512Wrapt24 is gemmWrapGo with mr = 14 for tiles of exactly 24 columns (a vector of 16 lanes and one of 8), ncols = 24.
+//
+//go:noescape
+func gemmAVX512Wrapt24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)

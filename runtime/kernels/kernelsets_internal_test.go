@@ -17,7 +17,7 @@ import (
 // runs the next lower set here, so the extra checks can only narrow the
 // choice, never pick a set the CPU cannot run.
 var detectExtra = map[string][]string{
-	"avx512": {"avx512bw", "avx512dq", "avx512vl"},
+	"avx512": {"avx512bw", "avx512dq"},
 }
 
 // TestKernelSetTable checks the package's kernel sets (levelNames and the
