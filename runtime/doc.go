@@ -55,7 +55,8 @@
 // MBConv fuses a Pointwise expansion, a Depthwise and a Pointwise
 // projection (an inverted-residual block) and runs them in strips of
 // output rows on the same kernels, so that the expanded tensor lives only
-// in a per-thread strip buffer of about MBConvStripBytes; threads take
+// in a per-thread strip buffer of about MBConvStripBytes() (a quarter of
+// the L2 cache); threads take
 // even, contiguous ranges of output rows. A block without expansion
 // (depthwise → project) fuses the same way, its depthwise rows kept in a
 // strip buffer of about MBConvDWStripBytes. MBConv.RunChannels runs a

@@ -2,6 +2,10 @@ package runtime
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -43,12 +47,64 @@ type MBConv struct {
 	chs mbChannels // RunChannels
 }
 
-// MBConvStripBytes is the size the driver aims at for the expanded rows
-// of one strip (one thread's working set besides the depthwise rows): a
-// quarter of a 2 MiB L2 cache. Strips are at least mbconvMinStrip output
-// rows high all the same: shorter ones call the kernels too often for too
-// little work (BenchmarkMBConv).
-const MBConvStripBytes = 512 << 10
+// MBConvStripBytes returns the size the driver aims at for the expanded
+// rows of one strip (one thread's working set besides the depthwise rows):
+// a quarter of the CPU's L2 cache per core, as Linux reports it for the
+// first CPU, between 64 KiB and 1 MiB; 512 KiB where the size is unknown
+// (other systems), a quarter of a 2 MiB L2. On a Zen 4 (1 MiB of L2) a
+// quarter ran the networks 0.95-1.00x as long as 512 KiB (docs/perf.md).
+// Strips are at least mbconvMinStrip output rows high all the same:
+// shorter ones call the kernels too often for too little work
+// (BenchmarkMBConv).
+func MBConvStripBytes() int { return mbconvStripBytes() }
+
+var mbconvStripBytes = sync.OnceValue(func() int {
+	return stripBytesFor(l2CacheBytes("/sys/devices/system/cpu/cpu0/cache"))
+})
+
+// stripBytesFor is MBConvStripBytes for an L2 cache of l2 bytes (0:
+// unknown).
+func stripBytesFor(l2 int) int {
+	if l2 <= 0 {
+		return 512 << 10
+	}
+	return min(max(l2/4, 64<<10), 1<<20)
+}
+
+// l2CacheBytes reads the size of the level-2 data or unified cache from a
+// Linux sysfs cache directory (index0, index1, ... each with level, type
+// and size, such as "1024K"); 0 when there is none or it cannot be read.
+func l2CacheBytes(dir string) int {
+	for i := 0; i < 16; i++ {
+		idx := fmt.Sprintf("%s/index%d/", dir, i)
+		level, err := os.ReadFile(idx + "level")
+		if err != nil {
+			return 0
+		}
+		typ, _ := os.ReadFile(idx + "type")
+		if strings.TrimSpace(string(level)) != "2" || strings.TrimSpace(string(typ)) == "Instruction" {
+			continue
+		}
+		size, err := os.ReadFile(idx + "size")
+		if err != nil {
+			return 0
+		}
+		v := strings.TrimSpace(string(size))
+		unit := 1
+		switch {
+		case strings.HasSuffix(v, "K"):
+			unit, v = 1<<10, strings.TrimSuffix(v, "K")
+		case strings.HasSuffix(v, "M"):
+			unit, v = 1<<20, strings.TrimSuffix(v, "M")
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return 0
+		}
+		return n * unit
+	}
+	return 0
+}
 
 const mbconvMinStrip = 4
 
@@ -135,14 +191,14 @@ func (m *MBConv) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	d := m.dw.spec
 
 	// Strip height: as many output rows as keep the expanded rows within
-	// MBConvStripBytes (without expansion: the depthwise rows within
+	// MBConvStripBytes() (without expansion: the depthwise rows within
 	// MBConvDWStripBytes), at least mbconvMinStrip.
 	work := int64(oh*ow) * int64(d.Cout*d.KH*d.KW+d.Cout*m.project.spec.Cout)
 	if e := m.exSpec(); e != nil {
 		cs := PadC(e.Cout)
 		halo := d.Halo()
 		rowBytes := 4 * (m.exW + 2*halo) * cs
-		inRows := max(d.KH, MBConvStripBytes/rowBytes)
+		inRows := max(d.KH, MBConvStripBytes()/rowBytes)
 		m.strip = min(oh, max(mbconvMinStrip, (inRows-d.KH)/d.StrideH+1))
 		work += int64(m.exH*m.exW) * int64(e.Cin*e.Cout*e.KH*e.KW)
 	} else {
