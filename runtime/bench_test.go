@@ -79,6 +79,47 @@ func BenchmarkSmallPointwise(b *testing.B) {
 	}
 }
 
+// Expansions of the 224x224 nets whose output, with the halo of the
+// depthwise layer after them, is 0.7-1.3 MB, written "cold" as in a
+// network: each call writes the next of 8 output tensors, which together
+// exceed L2, where BenchmarkPointwise rewrites one that stays there. With
+// the AVX-512 tiles cut at map-row ends these ran 1.03-1.3x as long cold
+// as warm on a Zen 4; with tiles across map rows (wrap), 1.01-1.08x
+// (docs/perf.md).
+//
+//	go test -run '^$' -bench 'ColdPointwise' ./runtime/
+var coldPointwise = []struct {
+	pwShape
+	halo int
+}{{pwShape{56, 32, 96}, 3}, {pwShape{56, 24, 144}, 1}, {pwShape{28, 32, 192}, 1}}
+
+func BenchmarkColdPointwise(b *testing.B) {
+	for _, sh := range coldPointwise {
+		b.Run(fmt.Sprintf("%dx%dx%d-%d-h%d", sh.hw, sh.hw, sh.cin, sh.cout, sh.halo), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			s := runtime.ConvSpec{Cin: sh.cin, Cout: sh.cout, KH: 1, KW: 1, Act: runtime.ActReLU6}
+			pk, err := runtime.PackPointwise(s, randSlice(rng, sh.cin*sh.cout))
+			if err != nil {
+				b.Fatal(err)
+			}
+			op, err := runtime.NewPointwise(s, pk, randSlice(rng, sh.cout))
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := randTensor(rng, sh.hw, sh.hw, sh.cin, 0)
+			outs := make([]runtime.Tensor, 8)
+			for i := range outs {
+				outs[i] = randTensor(rng, sh.hw, sh.hw, sh.cout, sh.halo)
+			}
+			k := 0
+			benchOp(b, 1, 2*float64(sh.hw*sh.hw*sh.cin*sh.cout), func(p *runtime.Pool) error {
+				k = (k + 1) % len(outs)
+				return op.Run(p, outs[k], in, nil)
+			})
+		})
+	}
+}
+
 func BenchmarkWidePointwise(b *testing.B) {
 	for _, sh := range widePointwise {
 		for _, threads := range []int{1, 2} {

@@ -215,8 +215,15 @@ func (g *gemmRun) plan(p *Pool) int {
 	// at group ends: full tiles cross them with the wrap kernels, which
 	// step C's and R's row pointers over the gaps. That pays when a group
 	// does not fill whole tiles (a map row of 28 pixels is 4 tiles and 4
-	// rows of 6-row tiles, two kernel calls per row and column group).
-	g.wrap = im.wrap != nil && g.groups > 1 && g.rows%im.mr != 0 && g.aGS == g.rows*g.lda
+	// rows of 6-row tiles, two kernel calls per row and column group), and
+	// also when it does: a call then writes its column group's lines of
+	// many map rows in one evenly strided stream, which the hardware
+	// prefetcher follows, instead of those of one map row. With the
+	// AVX-512 tiles of 14 rows, whose maps of 112, 56, 28 and 14 columns
+	// fill whole tiles, writing an output not in cache (as in a network)
+	// took 0.84-0.98x as long that way on a Zen 4 (BenchmarkColdPointwise),
+	// the networks 0.97-0.99x (docs/perf.md).
+	g.wrap = im.wrap != nil && g.groups > 1 && g.aGS == g.rows*g.lda
 	if g.wrap {
 		g.tpg = (g.groups*g.rows + im.mr - 1) / im.mr
 		g.tiles = g.tpg
