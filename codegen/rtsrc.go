@@ -17,12 +17,12 @@ import (
 // program shell uses), without the kernel sets above the program's
 // (runtime.FilesForSet). For the "go" kernel set the files excluded by
 // -tags noasm are dropped. The runtime's CPU detection, which imports
-// golang.org/x/sys/cpu, is replaced by CPUID-based detection so that
-// go.mod needs no requirements.
+// golang.org/x/sys/cpu, is replaced by CPUID-based detection (on the
+// runtime's own cpuid_amd64.s) so that go.mod needs no requirements.
 
 // replaced maps runtime files to the templates that replace them.
 var replaced = map[string][]struct{ tmpl, name string }{
-	"cpu_amd64.go": {{"cpu_amd64.go.txt", "cpu_amd64.go"}, {"cpuid_amd64.s.txt", "cpuid_amd64.s"}},
+	"cpu_amd64.go": {{"cpu_amd64.go.txt", "cpu_amd64.go"}},
 }
 
 // stepGroup names the runtime file group a step needs.

@@ -16,7 +16,7 @@ import (
 // channels, whose first operator may be a dense convolution), "linear",
 // "pool", "elementwise", "gemm", "common".
 var KernelFiles = map[string][]string{
-	"common":      {"doc.go", "tensor.go", "threads.go", "yield_linux.go", "yield_other.go", "cpu.go", "cpu_amd64.go", "cpu_arm64.go", "cpu_other.go", "convspec.go"},
+	"common":      {"doc.go", "tensor.go", "threads.go", "yield_linux.go", "yield_other.go", "cpu.go", "cpu_amd64.go", "cpuid_amd64.go", "cpuid_amd64.s", "cpu_arm64.go", "cpu_other.go", "convspec.go"},
 	"gemm":        gemmFiles,
 	KindPointwise: append([]string{"pointwise.go"}, gemmFiles...),
 	KindDense:     append([]string{"convdense.go"}, gemmFiles...),
@@ -42,7 +42,9 @@ var gemmFiles = []string{"gemm.go", "gemm_avx2_amd64.go", "zgemm_avx2_amd64.go",
 // list them.
 var setFiles = map[string][]string{
 	"avx2": {"gemm_avx2_amd64.go", "zgemm_avx2_amd64.go", "zgemm_avx2_amd64.s",
-		"dw_avx2_amd64.go", "zdw_avx2_amd64.go", "zdw_avx2_amd64.s"},
+		"dw_avx2_amd64.go", "zdw_avx2_amd64.go", "zdw_avx2_amd64.s",
+		// CPUID, for the detection of the amd64 sets (cpu_amd64.go)
+		"cpuid_amd64.go", "cpuid_amd64.s"},
 	"avx512": {"gemm_avx512_amd64.go", "zgemm_avx512_amd64.go", "zgemm_avx512_amd64.s",
 		"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s"},
 	"neon": {"gemm_neon_arm64.go", "neon_arm64.go", "zgemm_neon_arm64.go", "zgemm_neon_arm64.s",

@@ -141,19 +141,27 @@ const minPartWork = 32 << 10
 // core on this CPU, and the next layers lose reading what the parts wrote
 // in the other core's cache; with AVX2 every split pays, so the threshold
 // is for AVX-512 only. ProxylessNAS-mobile, whose layers are larger, was
-// unchanged.
+// unchanged. On an AMD Zen 4, whose AVX-512 runs at the AVX2 rate (its
+// 512-bit operations are two 256-bit halves), every split paid as with
+// AVX2: without the threshold the 28x28 net took 0.79-0.83x as long on 2
+// threads with AVX-512, the 224x224 nets 0.98-0.99x (docs/perf.md). So it
+// applies to Intel CPUs only.
 const serialWork = 1 << 20
 
 // serialFor is the work below which a task runs on one thread with the
-// kernels of level l: serialWork for the amd64 AVX-512 kernels, where it
-// was measured to pay; 0 (every task split) for AVX2, the portable kernels
-// and NEON.
+// kernels of level l: serialWork for the amd64 AVX-512 kernels on an Intel
+// CPU, where it was measured to pay; 0 (every task split) for AVX-512 on
+// other CPUs, AVX2, the portable kernels and NEON.
 func serialFor(l int) int64 {
-	if goruntime.GOARCH == "amd64" && l >= levelAVX512 {
+	if goruntime.GOARCH == "amd64" && l >= levelAVX512 && isIntel {
 		return serialWork
 	}
 	return 0
 }
+
+// isIntel reports an Intel CPU (CPUID vendor, set by cpuid_amd64.go);
+// false where unknown.
+var isIntel bool
 
 // maxParts bounds the parts of one Run and epochMask the epochs (they
 // wrap): a chunk word holds an epoch and two part indices.
