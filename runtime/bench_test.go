@@ -97,15 +97,7 @@ func BenchmarkColdPointwise(b *testing.B) {
 	for _, sh := range coldPointwise {
 		b.Run(fmt.Sprintf("%dx%dx%d-%d-h%d", sh.hw, sh.hw, sh.cin, sh.cout, sh.halo), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
-			s := runtime.ConvSpec{Cin: sh.cin, Cout: sh.cout, KH: 1, KW: 1, Act: runtime.ActReLU6}
-			pk, err := runtime.PackPointwise(s, randSlice(rng, sh.cin*sh.cout))
-			if err != nil {
-				b.Fatal(err)
-			}
-			op, err := runtime.NewPointwise(s, pk, randSlice(rng, sh.cout))
-			if err != nil {
-				b.Fatal(err)
-			}
+			op := newBenchPointwise(b, rng, sh.pwShape)
 			in := randTensor(rng, sh.hw, sh.hw, sh.cin, 0)
 			outs := make([]runtime.Tensor, 8)
 			for i := range outs {
@@ -150,8 +142,9 @@ func BenchmarkSmallDepthwise(b *testing.B) {
 	}
 }
 
-func benchPointwise(b *testing.B, sh pwShape, halo, threads int) {
-	rng := rand.New(rand.NewPCG(1, 1))
+// newBenchPointwise builds a 1x1 layer of the shape with random weights
+// and ReLU6.
+func newBenchPointwise(b *testing.B, rng *rand.Rand, sh pwShape) *runtime.Pointwise {
 	s := runtime.ConvSpec{Cin: sh.cin, Cout: sh.cout, KH: 1, KW: 1, Act: runtime.ActReLU6}
 	pk, err := runtime.PackPointwise(s, randSlice(rng, sh.cin*sh.cout))
 	if err != nil {
@@ -161,6 +154,12 @@ func benchPointwise(b *testing.B, sh pwShape, halo, threads int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return op
+}
+
+func benchPointwise(b *testing.B, sh pwShape, halo, threads int) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	op := newBenchPointwise(b, rng, sh)
 	in := randTensor(rng, sh.hw, sh.hw, sh.cin, 0)
 	out := runtime.NewTensor(sh.hw, sh.hw, sh.cout, halo)
 	benchOp(b, threads, 2*float64(sh.hw*sh.hw*sh.cin*sh.cout), func(p *runtime.Pool) error {
