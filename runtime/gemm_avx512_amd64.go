@@ -19,7 +19,9 @@ func init() {
 			gemmAVX512m8n2, gemmAVX512m9n2, gemmAVX512m10n2, gemmAVX512m11n2, gemmAVX512m12n2, gemmAVX512m13n2, gemmAVX512m14n2},
 	},
 		wrap: []wrapFunc{gemmAVX512Wrapn1, gemmAVX512Wrapn2},
-		tail: &gemmImpl{mr: 14, vw: 8, maxNV: 3, tiles: [][]tileFunc{nil, nil, {gemmAVX512m1t24, gemmAVX512m2t24, gemmAVX512m3t24, gemmAVX512m4t24, gemmAVX512m5t24, gemmAVX512m6t24, gemmAVX512m7t24, gemmAVX512m8t24, gemmAVX512m9t24, gemmAVX512m10t24, gemmAVX512m11t24, gemmAVX512m12t24, gemmAVX512m13t24, gemmAVX512m14t24}},
+		tail: &gemmImpl{mr: 14, vw: 8, maxNV: 3, tiles: [][]tileFunc{nil, nil,
+			{gemmAVX512m1t24, gemmAVX512m2t24, gemmAVX512m3t24, gemmAVX512m4t24, gemmAVX512m5t24, gemmAVX512m6t24, gemmAVX512m7t24,
+				gemmAVX512m8t24, gemmAVX512m9t24, gemmAVX512m10t24, gemmAVX512m11t24, gemmAVX512m12t24, gemmAVX512m13t24, gemmAVX512m14t24}},
 			wrap: []wrapFunc{nil, nil, gemmAVX512Wrapt24}},
 	}
 }

@@ -171,10 +171,11 @@ const bPrefetch = 64 * 64
 
 // gemmKernel emits one micro-kernel: ntiles tiles of mr rows by nv vectors.
 // nv = -2 is the half-width tail (isa.halfTail): two vectors, the second a
-// YMM register of 8 columns, 24 columns in all and no mask. With wrap, the rows of C and R are not evenly spaced: they run in groups
-// of rpg rows (a map row of a tensor with a halo), and the step from the
-// last row of a group to the first of the next adds cskip (rskip) floats;
-// the first group has left rows (see gemmWrapGo).
+// YMM register of 8 columns, 24 columns in all and no mask. With wrap, the
+// rows of C and R are not evenly spaced: they run in groups of rpg rows (a
+// map row of a tensor with a halo), and the step from the last row of a
+// group to the first of the next adds cskip (rskip) floats; the first
+// group has left rows (see gemmWrapGo).
 func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	half := nv == -2
 	if half {
