@@ -19,6 +19,10 @@ const (
 
 var levelNames = levelNamesFor(goruntime.GOARCH)
 
+// isIntel reports an Intel CPU (CPUID vendor, set by cpuid_amd64.go);
+// false where unknown.
+var isIntel bool
+
 // levelFeatures lists, per level of this architecture, the CPU features
 // its kernels need (the feature names of targets/presets.json).
 var levelFeatures = levelFeaturesFor(goruntime.GOARCH)

@@ -159,10 +159,6 @@ func serialFor(l int) int64 {
 	return 0
 }
 
-// isIntel reports an Intel CPU (CPUID vendor, set by cpuid_amd64.go);
-// false where unknown.
-var isIntel bool
-
 // maxParts bounds the parts of one Run and epochMask the epochs (they
 // wrap): a chunk word holds an epoch and two part indices.
 const (
