@@ -122,6 +122,34 @@ func BenchmarkWidePointwise(b *testing.B) {
 	}
 }
 
+// BenchmarkColdWidePointwise runs the wide layers as in a network, with
+// weights not in cache: each call uses the next of enough copies of the
+// layer (distinct weights, 64 MiB in all) to exceed the L3. On a Zen 4
+// with AVX2 these took 1.14-1.19x the time of BenchmarkWidePointwise
+// when each kernel call's first tile loaded its B panels from memory,
+// and 1.05-1.09x with the next call's panels prefetched over a call's
+// tiles (docs/perf.md).
+//
+//	go test -run '^$' -bench 'ColdWidePointwise' ./runtime/
+func BenchmarkColdWidePointwise(b *testing.B) {
+	for _, sh := range widePointwise {
+		b.Run(fmt.Sprintf("%dx%dx%d-%d", sh.hw, sh.hw, sh.cin, sh.cout), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			ops := make([]*runtime.Pointwise, (64<<20)/(4*sh.cin*sh.cout)+1)
+			for i := range ops {
+				ops[i] = newBenchPointwise(b, rng, sh)
+			}
+			in := randTensor(rng, sh.hw, sh.hw, sh.cin, 0)
+			out := runtime.NewTensor(sh.hw, sh.hw, sh.cout, 0)
+			k := 0
+			benchOp(b, 1, 2*float64(sh.hw*sh.hw*sh.cin*sh.cout), func(p *runtime.Pool) error {
+				k = (k + 1) % len(ops)
+				return ops[k].Run(p, out, in, nil)
+			})
+		})
+	}
+}
+
 func BenchmarkDepthwise(b *testing.B) {
 	for _, sh := range mnv2Depthwise {
 		for _, threads := range []int{1, 2} {

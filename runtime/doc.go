@@ -167,8 +167,9 @@
 // those of other architectures):
 //
 //	common       doc.go tensor.go threads.go yield_linux.go yield_other.go cpu.go
-//	             cpu_amd64.go cpu_arm64.go cpu_other.go convspec.go
-//	gemm         gemm.go gemm_avx2_amd64.go zgemm_avx2_amd64.go zgemm_avx2_amd64.s
+//	             cpu_amd64.go cpuid_amd64.go cpuid_amd64.s cpu_arm64.go cpu_other.go
+//	             convspec.go
+//	gemm         gemm.go cache.go gemm_avx2_amd64.go zgemm_avx2_amd64.go zgemm_avx2_amd64.s
 //	             gemm_avx512_amd64.go zgemm_avx512_amd64.go zgemm_avx512_amd64.s
 //	             gemm_neon_arm64.go neon_arm64.go zgemm_neon_arm64.go zgemm_neon_arm64.s
 //	pointwise    pointwise.go + gemm

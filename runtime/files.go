@@ -32,7 +32,7 @@ var dwFiles = []string{"depthwise.go", "dw_avx2_amd64.go", "zdw_avx2_amd64.go", 
 	"dw_avx512_amd64.go", "zdw_avx512_amd64.go", "zdw_avx512_amd64.s",
 	"dw_neon_arm64.go", "zdw_neon_arm64.go", "zdw_neon_arm64.s"}
 
-var gemmFiles = []string{"gemm.go", "gemm_avx2_amd64.go", "zgemm_avx2_amd64.go", "zgemm_avx2_amd64.s",
+var gemmFiles = []string{"gemm.go", "cache.go", "gemm_avx2_amd64.go", "zgemm_avx2_amd64.go", "zgemm_avx2_amd64.s",
 	"gemm_avx512_amd64.go", "zgemm_avx512_amd64.go", "zgemm_avx512_amd64.s",
 	"gemm_neon_arm64.go", "neon_arm64.go", "zgemm_neon_arm64.go", "zgemm_neon_arm64.s"}
 

@@ -29,6 +29,9 @@ type gemmImpl struct {
 	maxNV int          // vectors per full-width tile
 	tiles [][]tileFunc // tiles[nv-1][mr-1]
 	wrap  []wrapFunc   // wrap[nv-1]: full tiles across row groups; nil: none
+	// prefetchNext: the kernels prefetch the next call's B panels over a
+	// call's tiles (the amd64 kernels), so calls of many tiles pay.
+	prefetchNext bool
 	// tail, when set, computes the last 24 columns of a GEMM whose width
 	// is 8 past a multiple of 16 (24, 40, 72, 120 channels), in tiles of
 	// tail.mr rows by 24 columns (tail.tiles[2], tail.wrap[2]), instead of
@@ -248,7 +251,19 @@ func (g *gemmRun) plan(p *Pool) int {
 		g.ngrp = (g.n-tailCols+nr-1)/nr + 1
 	}
 	K := g.kseg * g.nseg
-	g.chunk = max(1, (96<<10)/(4*im.mr*K))
+	// A call's tiles read a block of A that stays in L2 while the call
+	// streams its column group's B panels: 96 KiB, or a quarter of L2
+	// (as for the MBConv strips) with kernels that prefetch the next
+	// call's panels over a call's tiles. The 7x7 layers of the 224x224
+	// nets (K = 960-1536) ran calls of one or two tiles with 96 KiB, too
+	// few to prefetch over: from weights not in cache they took
+	// 1.14-1.19x as long as from cache on a Zen 4 with AVX2, with both
+	// changes 1.05-1.09x (BenchmarkColdWidePointwise, docs/perf.md).
+	chunkBytes := 96 << 10
+	if im.prefetchNext {
+		chunkBytes = max(chunkBytes, mbconvStripBytes())
+	}
+	g.chunk = max(1, chunkBytes/(4*im.mr*K))
 	// Split columns when there are too few row tiles to share, or when B
 	// (K x n) is much larger than A (rows x K), so that each thread streams
 	// only its part of the weights.

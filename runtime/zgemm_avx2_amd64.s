@@ -6,7 +6,7 @@
 
 // func gemmAVX2m1n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m1n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m1n1(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -15,6 +15,13 @@ TEXT ·gemmAVX2m1n1(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m1n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -29,6 +36,7 @@ gemmAVX2m1n1_tile:
 gemmAVX2m1n1_seg:
 	MOVQ CX, AX
 	MOVQ kseg+16(FP), BX
+	MOVQ 40(SP), SI
 	MOVQ ntiles+96(FP), SI
 	CMPQ SI, 24(SP)
 	JNE  gemmAVX2m1n1_kloop
@@ -149,7 +157,7 @@ gemmAVX2m1n1_store:
 
 // func gemmAVX2m2n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m2n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m2n1(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -158,6 +166,13 @@ TEXT ·gemmAVX2m2n1(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m2n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -173,6 +188,7 @@ gemmAVX2m2n1_tile:
 gemmAVX2m2n1_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), SI
+	MOVQ 40(SP), DI
 	MOVQ ntiles+96(FP), DI
 	CMPQ DI, 24(SP)
 	JNE  gemmAVX2m2n1_kloop
@@ -319,7 +335,7 @@ gemmAVX2m2n1_store:
 
 // func gemmAVX2m3n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m3n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m3n1(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -328,6 +344,13 @@ TEXT ·gemmAVX2m3n1(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m3n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -344,6 +367,7 @@ gemmAVX2m3n1_tile:
 gemmAVX2m3n1_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), SI
+	MOVQ 40(SP), DI
 	MOVQ ntiles+96(FP), DI
 	CMPQ DI, 24(SP)
 	JNE  gemmAVX2m3n1_kloop
@@ -516,7 +540,7 @@ gemmAVX2m3n1_store:
 
 // func gemmAVX2m4n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m4n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m4n1(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -525,6 +549,13 @@ TEXT ·gemmAVX2m4n1(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m4n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -543,6 +574,7 @@ gemmAVX2m4n1_seg:
 	LEAQ (CX)(CX*2), SI
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
+	MOVQ 40(SP), R8
 	MOVQ ntiles+96(FP), R8
 	CMPQ R8, 24(SP)
 	JNE  gemmAVX2m4n1_kloop
@@ -741,7 +773,7 @@ gemmAVX2m4n1_store:
 
 // func gemmAVX2m5n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m5n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m5n1(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -750,6 +782,13 @@ TEXT ·gemmAVX2m5n1(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m5n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -770,6 +809,7 @@ gemmAVX2m5n1_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
+	MOVQ 40(SP), R9
 	MOVQ ntiles+96(FP), R9
 	CMPQ R9, 24(SP)
 	JNE  gemmAVX2m5n1_kloop
@@ -998,7 +1038,7 @@ gemmAVX2m5n1_store:
 
 // func gemmAVX2m6n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m6n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m6n1(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -1007,6 +1047,13 @@ TEXT ·gemmAVX2m6n1(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m6n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -1028,8 +1075,9 @@ gemmAVX2m6n1_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX2m6n1_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX2m6n1_k1p
@@ -1091,12 +1139,19 @@ gemmAVX2m6n1_k4p:
 	VFMADD231PS  Y6, Y7, Y4
 	VBROADCASTSS 12(SI)(CX*1), Y7
 	VFMADD231PS  Y6, Y7, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2m6n1_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2m6n1_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2m6n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2m6n1_k4p
 
 gemmAVX2m6n1_k1p:
 	TESTQ        R8, R8
@@ -1179,12 +1234,19 @@ gemmAVX2m6n1_k4:
 	VFMADD231PS  Y6, Y7, Y4
 	VBROADCASTSS 12(SI)(CX*1), Y7
 	VFMADD231PS  Y6, Y7, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2m6n1_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2m6n1_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2m6n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2m6n1_k4
 
 gemmAVX2m6n1_k1:
 	TESTQ        R8, R8
@@ -1282,7 +1344,7 @@ gemmAVX2m6n1_store:
 
 // func gemmAVX2m1n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m1n2(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m1n2(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -1291,6 +1353,13 @@ TEXT ·gemmAVX2m1n2(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m1n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -1306,6 +1375,7 @@ gemmAVX2m1n2_tile:
 gemmAVX2m1n2_seg:
 	MOVQ CX, AX
 	MOVQ kseg+16(FP), BX
+	MOVQ 40(SP), SI
 	MOVQ ntiles+96(FP), SI
 	CMPQ SI, 24(SP)
 	JNE  gemmAVX2m1n2_kloop
@@ -1450,7 +1520,7 @@ gemmAVX2m1n2_store:
 
 // func gemmAVX2m2n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m2n2(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m2n2(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -1459,6 +1529,13 @@ TEXT ·gemmAVX2m2n2(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m2n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -1476,6 +1553,7 @@ gemmAVX2m2n2_tile:
 gemmAVX2m2n2_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), SI
+	MOVQ 40(SP), DI
 	MOVQ ntiles+96(FP), DI
 	CMPQ DI, 24(SP)
 	JNE  gemmAVX2m2n2_kloop
@@ -1660,7 +1738,7 @@ gemmAVX2m2n2_store:
 
 // func gemmAVX2m3n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m3n2(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m3n2(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -1669,6 +1747,13 @@ TEXT ·gemmAVX2m3n2(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m3n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -1688,8 +1773,9 @@ gemmAVX2m3n2_tile:
 gemmAVX2m3n2_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), SI
-	MOVQ ntiles+96(FP), DI
-	CMPQ DI, 24(SP)
+	MOVQ 40(SP), DI
+	MOVQ ntiles+96(FP), R8
+	CMPQ R8, 24(SP)
 	JNE  gemmAVX2m3n2_kloop
 	CMPQ SI, $+4
 	JL   gemmAVX2m3n2_k1p
@@ -1743,11 +1829,18 @@ gemmAVX2m3n2_k4p:
 	VBROADCASTSS 12(AX)(CX*2), Y8
 	VFMADD231PS  Y6, Y8, Y4
 	VFMADD231PS  Y7, Y8, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	SUBQ         $+4, SI
-	CMPQ         SI, $+4
-	JGE          gemmAVX2m3n2_k4p
+	CMPQ         DI, 48(SP)
+	JAE          gemmAVX2m3n2_pfdonep
+	PREFETCHT0   (DI)
+	ADDQ         $+64, DI
+	MOVQ         DI, 40(SP)
+
+gemmAVX2m3n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	SUBQ $+4, SI
+	CMPQ SI, $+4
+	JGE  gemmAVX2m3n2_k4p
 
 gemmAVX2m3n2_k1p:
 	TESTQ        SI, SI
@@ -1819,11 +1912,18 @@ gemmAVX2m3n2_k4:
 	VBROADCASTSS 12(AX)(CX*2), Y8
 	VFMADD231PS  Y6, Y8, Y4
 	VFMADD231PS  Y7, Y8, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	SUBQ         $+4, SI
-	CMPQ         SI, $+4
-	JGE          gemmAVX2m3n2_k4
+	CMPQ         DI, 48(SP)
+	JAE          gemmAVX2m3n2_pfdone
+	PREFETCHT0   (DI)
+	ADDQ         $+64, DI
+	MOVQ         DI, 40(SP)
+
+gemmAVX2m3n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	SUBQ $+4, SI
+	CMPQ SI, $+4
+	JGE  gemmAVX2m3n2_k4
 
 gemmAVX2m3n2_k1:
 	TESTQ        SI, SI
@@ -1912,7 +2012,7 @@ gemmAVX2m3n2_store:
 
 // func gemmAVX2m4n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m4n2(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m4n2(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -1921,6 +2021,13 @@ TEXT ·gemmAVX2m4n2(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m4n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -1943,8 +2050,9 @@ gemmAVX2m4n2_seg:
 	LEAQ (CX)(CX*2), SI
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
-	MOVQ ntiles+96(FP), R8
-	CMPQ R8, 24(SP)
+	MOVQ 40(SP), R8
+	MOVQ ntiles+96(FP), R9
+	CMPQ R9, 24(SP)
 	JNE  gemmAVX2m4n2_kloop
 	CMPQ DI, $+4
 	JL   gemmAVX2m4n2_k1p
@@ -2010,11 +2118,18 @@ gemmAVX2m4n2_k4p:
 	VBROADCASTSS 12(AX)(SI*1), Y10
 	VFMADD231PS  Y8, Y10, Y6
 	VFMADD231PS  Y9, Y10, Y7
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX2m4n2_k4p
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX2m4n2_pfdonep
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX2m4n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX2m4n2_k4p
 
 gemmAVX2m4n2_k1p:
 	TESTQ        DI, DI
@@ -2101,11 +2216,18 @@ gemmAVX2m4n2_k4:
 	VBROADCASTSS 12(AX)(SI*1), Y10
 	VFMADD231PS  Y8, Y10, Y6
 	VFMADD231PS  Y9, Y10, Y7
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX2m4n2_k4
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX2m4n2_pfdone
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX2m4n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX2m4n2_k4
 
 gemmAVX2m4n2_k1:
 	TESTQ        DI, DI
@@ -2207,7 +2329,7 @@ gemmAVX2m4n2_store:
 
 // func gemmAVX2m5n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m5n2(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m5n2(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -2216,6 +2338,13 @@ TEXT ·gemmAVX2m5n2(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m5n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -2241,8 +2370,9 @@ gemmAVX2m5n2_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX2m5n2_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX2m5n2_k1p
@@ -2320,12 +2450,19 @@ gemmAVX2m5n2_k4p:
 	VBROADCASTSS 12(SI), Y12
 	VFMADD231PS  Y10, Y12, Y8
 	VFMADD231PS  Y11, Y12, Y9
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2m5n2_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2m5n2_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2m5n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2m5n2_k4p
 
 gemmAVX2m5n2_k1p:
 	TESTQ        R8, R8
@@ -2428,12 +2565,19 @@ gemmAVX2m5n2_k4:
 	VBROADCASTSS 12(SI), Y12
 	VFMADD231PS  Y10, Y12, Y8
 	VFMADD231PS  Y11, Y12, Y9
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2m5n2_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2m5n2_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2m5n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2m5n2_k4
 
 gemmAVX2m5n2_k1:
 	TESTQ        R8, R8
@@ -2549,7 +2693,7 @@ gemmAVX2m5n2_store:
 
 // func gemmAVX2m6n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m6n2(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX2m6n2(SB), NOSPLIT, $56-120
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -2558,6 +2702,13 @@ TEXT ·gemmAVX2m6n2(SB), NOSPLIT, $40-120
 	MOVQ AX, 16(SP)
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2m6n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -2585,8 +2736,9 @@ gemmAVX2m6n2_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX2m6n2_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX2m6n2_k1p
@@ -2676,12 +2828,19 @@ gemmAVX2m6n2_k4p:
 	VBROADCASTSS 12(SI)(CX*1), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2m6n2_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2m6n2_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2m6n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2m6n2_k4p
 
 gemmAVX2m6n2_k1p:
 	TESTQ        R8, R8
@@ -2799,12 +2958,19 @@ gemmAVX2m6n2_k4:
 	VBROADCASTSS 12(SI)(CX*1), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2m6n2_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2m6n2_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2m6n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2m6n2_k4
 
 gemmAVX2m6n2_k1:
 	TESTQ        R8, R8
@@ -2933,7 +3099,7 @@ gemmAVX2m6n2_store:
 
 // func gemmAVX2Wrapn1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2Wrapn1(SB), NOSPLIT, $48-152
+TEXT ·gemmAVX2Wrapn1(SB), NOSPLIT, $64-152
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -2943,7 +3109,14 @@ TEXT ·gemmAVX2Wrapn1(SB), NOSPLIT, $48-152
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
 	MOVQ left+128(FP), AX
-	MOVQ AX, 40(SP)
+	MOVQ AX, 56(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2Wrapn1_tile:
 	MOVQ    bias+72(FP), AX
@@ -2965,8 +3138,9 @@ gemmAVX2Wrapn1_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX2Wrapn1_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX2Wrapn1_k1p
@@ -3028,12 +3202,19 @@ gemmAVX2Wrapn1_k4p:
 	VFMADD231PS  Y6, Y7, Y4
 	VBROADCASTSS 12(SI)(CX*1), Y7
 	VFMADD231PS  Y6, Y7, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2Wrapn1_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2Wrapn1_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2Wrapn1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2Wrapn1_k4p
 
 gemmAVX2Wrapn1_k1p:
 	TESTQ        R8, R8
@@ -3116,12 +3297,19 @@ gemmAVX2Wrapn1_k4:
 	VFMADD231PS  Y6, Y7, Y4
 	VBROADCASTSS 12(SI)(CX*1), Y7
 	VFMADD231PS  Y6, Y7, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2Wrapn1_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2Wrapn1_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2Wrapn1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2Wrapn1_k4
 
 gemmAVX2Wrapn1_k1:
 	TESTQ        R8, R8
@@ -3155,7 +3343,7 @@ gemmAVX2Wrapn1_segdone:
 	JZ     gemmAVX2Wrapn1_act
 	MOVQ   ldr+88(FP), CX
 	SHLQ   $+2, CX
-	MOVQ   40(SP), DX
+	MOVQ   56(SP), DX
 	MOVQ   rpg+120(FP), BX
 	MOVQ   rskip+144(FP), SI
 	SHLQ   $+2, SI
@@ -3236,7 +3424,7 @@ gemmAVX2Wrapn1_store:
 	MOVQ    8(SP), AX
 	MOVQ    ldc+64(FP), CX
 	SHLQ    $+2, CX
-	MOVQ    40(SP), DX
+	MOVQ    56(SP), DX
 	MOVQ    rpg+120(FP), BX
 	MOVQ    cskip+136(FP), SI
 	SHLQ    $+2, SI
@@ -3289,7 +3477,7 @@ gemmAVX2Wrapn1_crow4:
 
 gemmAVX2Wrapn1_crow5:
 	MOVQ   AX, 8(SP)
-	MOVQ   DX, 40(SP)
+	MOVQ   DX, 56(SP)
 	MOVQ   lda+8(FP), AX
 	IMUL3Q $+24, AX, AX
 	ADDQ   AX, (SP)
@@ -3300,7 +3488,7 @@ gemmAVX2Wrapn1_crow5:
 
 // func gemmAVX2Wrapn2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2Wrapn2(SB), NOSPLIT, $48-152
+TEXT ·gemmAVX2Wrapn2(SB), NOSPLIT, $64-152
 	MOVQ a+0(FP), AX
 	MOVQ AX, (SP)
 	MOVQ c+56(FP), AX
@@ -3310,7 +3498,14 @@ TEXT ·gemmAVX2Wrapn2(SB), NOSPLIT, $48-152
 	MOVQ ntiles+96(FP), AX
 	MOVQ AX, 24(SP)
 	MOVQ left+128(FP), AX
-	MOVQ AX, 40(SP)
+	MOVQ AX, 56(SP)
+	MOVQ bstride+48(FP), AX
+	SHLQ $+2, AX
+	MOVQ b+40(FP), CX
+	ADDQ AX, CX
+	MOVQ CX, 40(SP)
+	ADDQ AX, CX
+	MOVQ CX, 48(SP)
 
 gemmAVX2Wrapn2_tile:
 	MOVQ    bias+72(FP), AX
@@ -3338,8 +3533,9 @@ gemmAVX2Wrapn2_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX2Wrapn2_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX2Wrapn2_k1p
@@ -3429,12 +3625,19 @@ gemmAVX2Wrapn2_k4p:
 	VBROADCASTSS 12(SI)(CX*1), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2Wrapn2_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2Wrapn2_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2Wrapn2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2Wrapn2_k4p
 
 gemmAVX2Wrapn2_k1p:
 	TESTQ        R8, R8
@@ -3552,12 +3755,19 @@ gemmAVX2Wrapn2_k4:
 	VBROADCASTSS 12(SI)(CX*1), Y14
 	VFMADD231PS  Y12, Y14, Y10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+16, SI
-	ADDQ         $+256, BX
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2Wrapn2_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2Wrapn2_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2Wrapn2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2Wrapn2_k4
 
 gemmAVX2Wrapn2_k1:
 	TESTQ        R8, R8
@@ -3598,7 +3808,7 @@ gemmAVX2Wrapn2_segdone:
 	JZ     gemmAVX2Wrapn2_act
 	MOVQ   ldr+88(FP), CX
 	SHLQ   $+2, CX
-	MOVQ   40(SP), DX
+	MOVQ   56(SP), DX
 	MOVQ   rpg+120(FP), BX
 	MOVQ   rskip+144(FP), SI
 	SHLQ   $+2, SI
@@ -3697,7 +3907,7 @@ gemmAVX2Wrapn2_store:
 	MOVQ    8(SP), AX
 	MOVQ    ldc+64(FP), CX
 	SHLQ    $+2, CX
-	MOVQ    40(SP), DX
+	MOVQ    56(SP), DX
 	MOVQ    rpg+120(FP), BX
 	MOVQ    cskip+136(FP), SI
 	SHLQ    $+2, SI
@@ -3756,7 +3966,7 @@ gemmAVX2Wrapn2_crow4:
 
 gemmAVX2Wrapn2_crow5:
 	MOVQ   AX, 8(SP)
-	MOVQ   DX, 40(SP)
+	MOVQ   DX, 56(SP)
 	MOVQ   lda+8(FP), AX
 	IMUL3Q $+24, AX, AX
 	ADDQ   AX, (SP)
@@ -3767,15 +3977,23 @@ gemmAVX2Wrapn2_crow5:
 
 // func gemmAVX2m1n3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m1n3(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX2m1n3(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX2m1n3_tile:
 	MOVQ    bias+72(FP), AX
@@ -3795,6 +4013,7 @@ gemmAVX2m1n3_tile:
 gemmAVX2m1n3_seg:
 	MOVQ CX, AX
 	MOVQ kseg+16(FP), SI
+	MOVQ 40(SP), DI
 	MOVQ ntiles+96(FP), DI
 	CMPQ DI, 24(SP)
 	JNE  gemmAVX2m1n3_kloop
@@ -3972,15 +4191,23 @@ gemmAVX2m1n3_store:
 
 // func gemmAVX2m2n3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m2n3(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX2m2n3(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX2m2n3_tile:
 	MOVQ    bias+72(FP), AX
@@ -4003,8 +4230,9 @@ gemmAVX2m2n3_tile:
 gemmAVX2m2n3_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
-	MOVQ ntiles+96(FP), R8
-	CMPQ R8, 24(SP)
+	MOVQ 40(SP), R8
+	MOVQ ntiles+96(FP), R9
+	CMPQ R9, 24(SP)
 	JNE  gemmAVX2m2n3_kloop
 	CMPQ DI, $+4
 	JL   gemmAVX2m2n3_k1p
@@ -4062,12 +4290,19 @@ gemmAVX2m2n3_k4p:
 	VFMADD231PS  Y6, Y9, Y3
 	VFMADD231PS  Y7, Y9, Y4
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX2m2n3_k4p
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX2m2n3_pfdonep
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX2m2n3_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX2m2n3_k4p
 
 gemmAVX2m2n3_k1p:
 	TESTQ        DI, DI
@@ -4141,12 +4376,19 @@ gemmAVX2m2n3_k4:
 	VFMADD231PS  Y6, Y9, Y3
 	VFMADD231PS  Y7, Y9, Y4
 	VFMADD231PS  Y8, Y9, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX2m2n3_k4
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX2m2n3_pfdone
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX2m2n3_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX2m2n3_k4
 
 gemmAVX2m2n3_k1:
 	TESTQ        DI, DI
@@ -4234,15 +4476,23 @@ gemmAVX2m2n3_store:
 
 // func gemmAVX2m3n3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m3n3(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX2m3n3(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX2m3n3_tile:
 	MOVQ    bias+72(FP), AX
@@ -4268,8 +4518,9 @@ gemmAVX2m3n3_tile:
 gemmAVX2m3n3_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
-	MOVQ ntiles+96(FP), R8
-	CMPQ R8, 24(SP)
+	MOVQ 40(SP), R8
+	MOVQ ntiles+96(FP), R9
+	CMPQ R9, 24(SP)
 	JNE  gemmAVX2m3n3_kloop
 	CMPQ DI, $+4
 	JL   gemmAVX2m3n3_k1p
@@ -4343,12 +4594,19 @@ gemmAVX2m3n3_k4p:
 	VFMADD231PS  Y9, Y12, Y6
 	VFMADD231PS  Y10, Y12, Y7
 	VFMADD231PS  Y11, Y12, Y8
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX2m3n3_k4p
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX2m3n3_pfdonep
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX2m3n3_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX2m3n3_k4p
 
 gemmAVX2m3n3_k1p:
 	TESTQ        DI, DI
@@ -4442,12 +4700,19 @@ gemmAVX2m3n3_k4:
 	VFMADD231PS  Y9, Y12, Y6
 	VFMADD231PS  Y10, Y12, Y7
 	VFMADD231PS  Y11, Y12, Y8
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX2m3n3_k4
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX2m3n3_pfdone
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX2m3n3_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX2m3n3_k4
 
 gemmAVX2m3n3_k1:
 	TESTQ        DI, DI
@@ -4553,15 +4818,23 @@ gemmAVX2m3n3_store:
 
 // func gemmAVX2m4n3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2m4n3(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX2m4n3(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX2m4n3_tile:
 	MOVQ    bias+72(FP), AX
@@ -4591,8 +4864,9 @@ gemmAVX2m4n3_seg:
 	LEAQ (CX)(CX*2), DI
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX2m4n3_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX2m4n3_k1p
@@ -4682,12 +4956,19 @@ gemmAVX2m4n3_k4p:
 	VFMADD231PS  Y12, Y15, Y9
 	VFMADD231PS  Y13, Y15, Y10
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2m4n3_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2m4n3_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2m4n3_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2m4n3_k4p
 
 gemmAVX2m4n3_k1p:
 	TESTQ        R8, R8
@@ -4801,12 +5082,19 @@ gemmAVX2m4n3_k4:
 	VFMADD231PS  Y12, Y15, Y9
 	VFMADD231PS  Y13, Y15, Y10
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2m4n3_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2m4n3_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2m4n3_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2m4n3_k4
 
 gemmAVX2m4n3_k1:
 	TESTQ        R8, R8
@@ -4930,17 +5218,25 @@ gemmAVX2m4n3_store:
 
 // func gemmAVX2Wrapn3(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
 // Requires: AVX, AVX2, FMA3, MMX+
-TEXT ·gemmAVX2Wrapn3(SB), NOSPLIT, $48-152
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
-	MOVQ left+128(FP), AX
-	MOVQ AX, 40(SP)
+TEXT ·gemmAVX2Wrapn3(SB), NOSPLIT, $64-152
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   left+128(FP), AX
+	MOVQ   AX, 56(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX2Wrapn3_tile:
 	MOVQ    bias+72(FP), AX
@@ -4970,8 +5266,9 @@ gemmAVX2Wrapn3_seg:
 	LEAQ (CX)(CX*2), DI
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX2Wrapn3_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX2Wrapn3_k1p
@@ -5061,12 +5358,19 @@ gemmAVX2Wrapn3_k4p:
 	VFMADD231PS  Y12, Y15, Y9
 	VFMADD231PS  Y13, Y15, Y10
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2Wrapn3_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2Wrapn3_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2Wrapn3_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2Wrapn3_k4p
 
 gemmAVX2Wrapn3_k1p:
 	TESTQ        R8, R8
@@ -5180,12 +5484,19 @@ gemmAVX2Wrapn3_k4:
 	VFMADD231PS  Y12, Y15, Y9
 	VFMADD231PS  Y13, Y15, Y10
 	VFMADD231PS  Y14, Y15, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX2Wrapn3_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX2Wrapn3_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX2Wrapn3_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX2Wrapn3_k4
 
 gemmAVX2Wrapn3_k1:
 	TESTQ        R8, R8
@@ -5225,7 +5536,7 @@ gemmAVX2Wrapn3_segdone:
 	JZ     gemmAVX2Wrapn3_act
 	MOVQ   ldr+88(FP), CX
 	SHLQ   $+2, CX
-	MOVQ   40(SP), DX
+	MOVQ   56(SP), DX
 	MOVQ   rpg+120(FP), BX
 	MOVQ   rskip+144(FP), SI
 	SHLQ   $+2, SI
@@ -5310,7 +5621,7 @@ gemmAVX2Wrapn3_store:
 	MOVQ    8(SP), AX
 	MOVQ    ldc+64(FP), CX
 	SHLQ    $+2, CX
-	MOVQ    40(SP), DX
+	MOVQ    56(SP), DX
 	MOVQ    rpg+120(FP), BX
 	MOVQ    cskip+136(FP), SI
 	SHLQ    $+2, SI
@@ -5355,7 +5666,7 @@ gemmAVX2Wrapn3_crow2:
 
 gemmAVX2Wrapn3_crow3:
 	MOVQ   AX, 8(SP)
-	MOVQ   DX, 40(SP)
+	MOVQ   DX, 56(SP)
 	MOVQ   lda+8(FP), AX
 	IMUL3Q $+16, AX, AX
 	ADDQ   AX, (SP)

@@ -6,7 +6,7 @@
 
 // func gemmAVX512m1n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m1n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m1n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -20,6 +20,13 @@ TEXT ·gemmAVX512m1n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m1n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -34,6 +41,7 @@ gemmAVX512m1n1_tile:
 gemmAVX512m1n1_seg:
 	MOVQ CX, AX
 	MOVQ kseg+16(FP), BX
+	MOVQ 40(SP), SI
 	MOVQ ntiles+96(FP), SI
 	CMPQ SI, 24(SP)
 	JNE  gemmAVX512m1n1_kloop
@@ -143,7 +151,7 @@ gemmAVX512m1n1_store:
 
 // func gemmAVX512m2n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m2n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m2n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -157,6 +165,13 @@ TEXT ·gemmAVX512m2n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m2n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -172,6 +187,7 @@ gemmAVX512m2n1_tile:
 gemmAVX512m2n1_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), SI
+	MOVQ 40(SP), DI
 	MOVQ ntiles+96(FP), DI
 	CMPQ DI, 24(SP)
 	JNE  gemmAVX512m2n1_kloop
@@ -297,7 +313,7 @@ gemmAVX512m2n1_store:
 
 // func gemmAVX512m3n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m3n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m3n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -311,6 +327,13 @@ TEXT ·gemmAVX512m3n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m3n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -327,8 +350,9 @@ gemmAVX512m3n1_tile:
 gemmAVX512m3n1_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), SI
-	MOVQ ntiles+96(FP), DI
-	CMPQ DI, 24(SP)
+	MOVQ 40(SP), DI
+	MOVQ ntiles+96(FP), R8
+	CMPQ R8, 24(SP)
 	JNE  gemmAVX512m3n1_kloop
 	CMPQ SI, $+4
 	JL   gemmAVX512m3n1_k1p
@@ -354,11 +378,18 @@ gemmAVX512m3n1_k4p:
 	VFMADD231PS.BCST 12(AX), Z3, Z0
 	VFMADD231PS.BCST 12(AX)(CX*1), Z3, Z1
 	VFMADD231PS.BCST 12(AX)(CX*2), Z3, Z2
-	ADDQ             $+16, AX
-	ADDQ             $+256, BX
-	SUBQ             $+4, SI
-	CMPQ             SI, $+4
-	JGE              gemmAVX512m3n1_k4p
+	CMPQ             DI, 48(SP)
+	JAE              gemmAVX512m3n1_pfdonep
+	PREFETCHT0       (DI)
+	ADDQ             $+64, DI
+	MOVQ             DI, 40(SP)
+
+gemmAVX512m3n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	SUBQ $+4, SI
+	CMPQ SI, $+4
+	JGE  gemmAVX512m3n1_k4p
 
 gemmAVX512m3n1_k1p:
 	TESTQ            SI, SI
@@ -395,11 +426,18 @@ gemmAVX512m3n1_k4:
 	VFMADD231PS.BCST 12(AX), Z3, Z0
 	VFMADD231PS.BCST 12(AX)(CX*1), Z3, Z1
 	VFMADD231PS.BCST 12(AX)(CX*2), Z3, Z2
-	ADDQ             $+16, AX
-	ADDQ             $+256, BX
-	SUBQ             $+4, SI
-	CMPQ             SI, $+4
-	JGE              gemmAVX512m3n1_k4
+	CMPQ             DI, 48(SP)
+	JAE              gemmAVX512m3n1_pfdone
+	PREFETCHT0       (DI)
+	ADDQ             $+64, DI
+	MOVQ             DI, 40(SP)
+
+gemmAVX512m3n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	SUBQ $+4, SI
+	CMPQ SI, $+4
+	JGE  gemmAVX512m3n1_k4
 
 gemmAVX512m3n1_k1:
 	TESTQ            SI, SI
@@ -468,7 +506,7 @@ gemmAVX512m3n1_store:
 
 // func gemmAVX512m4n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m4n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m4n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -482,6 +520,13 @@ TEXT ·gemmAVX512m4n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m4n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -500,8 +545,9 @@ gemmAVX512m4n1_seg:
 	LEAQ (CX)(CX*2), SI
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
-	MOVQ ntiles+96(FP), R8
-	CMPQ R8, 24(SP)
+	MOVQ 40(SP), R8
+	MOVQ ntiles+96(FP), R9
+	CMPQ R9, 24(SP)
 	JNE  gemmAVX512m4n1_kloop
 	CMPQ DI, $+4
 	JL   gemmAVX512m4n1_k1p
@@ -531,11 +577,18 @@ gemmAVX512m4n1_k4p:
 	VFMADD231PS.BCST 12(AX)(CX*1), Z4, Z1
 	VFMADD231PS.BCST 12(AX)(CX*2), Z4, Z2
 	VFMADD231PS.BCST 12(AX)(SI*1), Z4, Z3
-	ADDQ             $+16, AX
-	ADDQ             $+256, BX
-	SUBQ             $+4, DI
-	CMPQ             DI, $+4
-	JGE              gemmAVX512m4n1_k4p
+	CMPQ             R8, 48(SP)
+	JAE              gemmAVX512m4n1_pfdonep
+	PREFETCHT0       (R8)
+	ADDQ             $+64, R8
+	MOVQ             R8, 40(SP)
+
+gemmAVX512m4n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m4n1_k4p
 
 gemmAVX512m4n1_k1p:
 	TESTQ            DI, DI
@@ -577,11 +630,18 @@ gemmAVX512m4n1_k4:
 	VFMADD231PS.BCST 12(AX)(CX*1), Z4, Z1
 	VFMADD231PS.BCST 12(AX)(CX*2), Z4, Z2
 	VFMADD231PS.BCST 12(AX)(SI*1), Z4, Z3
-	ADDQ             $+16, AX
-	ADDQ             $+256, BX
-	SUBQ             $+4, DI
-	CMPQ             DI, $+4
-	JGE              gemmAVX512m4n1_k4
+	CMPQ             R8, 48(SP)
+	JAE              gemmAVX512m4n1_pfdone
+	PREFETCHT0       (R8)
+	ADDQ             $+64, R8
+	MOVQ             R8, 40(SP)
+
+gemmAVX512m4n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m4n1_k4
 
 gemmAVX512m4n1_k1:
 	TESTQ            DI, DI
@@ -657,7 +717,7 @@ gemmAVX512m4n1_store:
 
 // func gemmAVX512m5n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m5n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m5n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -671,6 +731,13 @@ TEXT ·gemmAVX512m5n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m5n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -691,8 +758,9 @@ gemmAVX512m5n1_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX512m5n1_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX512m5n1_k1p
@@ -726,12 +794,19 @@ gemmAVX512m5n1_k4p:
 	VFMADD231PS.BCST 12(AX)(CX*2), Z5, Z2
 	VFMADD231PS.BCST 12(AX)(DI*1), Z5, Z3
 	VFMADD231PS.BCST 12(SI), Z5, Z4
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R8
-	CMPQ             R8, $+4
-	JGE              gemmAVX512m5n1_k4p
+	CMPQ             R9, 48(SP)
+	JAE              gemmAVX512m5n1_pfdonep
+	PREFETCHT0       (R9)
+	ADDQ             $+64, R9
+	MOVQ             R9, 40(SP)
+
+gemmAVX512m5n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m5n1_k4p
 
 gemmAVX512m5n1_k1p:
 	TESTQ            R8, R8
@@ -779,12 +854,19 @@ gemmAVX512m5n1_k4:
 	VFMADD231PS.BCST 12(AX)(CX*2), Z5, Z2
 	VFMADD231PS.BCST 12(AX)(DI*1), Z5, Z3
 	VFMADD231PS.BCST 12(SI), Z5, Z4
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R8
-	CMPQ             R8, $+4
-	JGE              gemmAVX512m5n1_k4
+	CMPQ             R9, 48(SP)
+	JAE              gemmAVX512m5n1_pfdone
+	PREFETCHT0       (R9)
+	ADDQ             $+64, R9
+	MOVQ             R9, 40(SP)
+
+gemmAVX512m5n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m5n1_k4
 
 gemmAVX512m5n1_k1:
 	TESTQ            R8, R8
@@ -868,7 +950,7 @@ gemmAVX512m5n1_store:
 
 // func gemmAVX512m6n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m6n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m6n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -882,6 +964,13 @@ TEXT ·gemmAVX512m6n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m6n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -903,8 +992,9 @@ gemmAVX512m6n1_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX512m6n1_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX512m6n1_k1p
@@ -942,12 +1032,19 @@ gemmAVX512m6n1_k4p:
 	VFMADD231PS.BCST 12(AX)(DI*1), Z6, Z3
 	VFMADD231PS.BCST 12(SI), Z6, Z4
 	VFMADD231PS.BCST 12(SI)(CX*1), Z6, Z5
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R8
-	CMPQ             R8, $+4
-	JGE              gemmAVX512m6n1_k4p
+	CMPQ             R9, 48(SP)
+	JAE              gemmAVX512m6n1_pfdonep
+	PREFETCHT0       (R9)
+	ADDQ             $+64, R9
+	MOVQ             R9, 40(SP)
+
+gemmAVX512m6n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m6n1_k4p
 
 gemmAVX512m6n1_k1p:
 	TESTQ            R8, R8
@@ -1000,12 +1097,19 @@ gemmAVX512m6n1_k4:
 	VFMADD231PS.BCST 12(AX)(DI*1), Z6, Z3
 	VFMADD231PS.BCST 12(SI), Z6, Z4
 	VFMADD231PS.BCST 12(SI)(CX*1), Z6, Z5
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R8
-	CMPQ             R8, $+4
-	JGE              gemmAVX512m6n1_k4
+	CMPQ             R9, 48(SP)
+	JAE              gemmAVX512m6n1_pfdone
+	PREFETCHT0       (R9)
+	ADDQ             $+64, R9
+	MOVQ             R9, 40(SP)
+
+gemmAVX512m6n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m6n1_k4
 
 gemmAVX512m6n1_k1:
 	TESTQ            R8, R8
@@ -1096,7 +1200,7 @@ gemmAVX512m6n1_store:
 
 // func gemmAVX512m7n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m7n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m7n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -1110,6 +1214,13 @@ TEXT ·gemmAVX512m7n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m7n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -1132,8 +1243,9 @@ gemmAVX512m7n1_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX512m7n1_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX512m7n1_k1p
@@ -1175,12 +1287,19 @@ gemmAVX512m7n1_k4p:
 	VFMADD231PS.BCST 12(SI), Z7, Z4
 	VFMADD231PS.BCST 12(SI)(CX*1), Z7, Z5
 	VFMADD231PS.BCST 12(SI)(CX*2), Z7, Z6
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R8
-	CMPQ             R8, $+4
-	JGE              gemmAVX512m7n1_k4p
+	CMPQ             R9, 48(SP)
+	JAE              gemmAVX512m7n1_pfdonep
+	PREFETCHT0       (R9)
+	ADDQ             $+64, R9
+	MOVQ             R9, 40(SP)
+
+gemmAVX512m7n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m7n1_k4p
 
 gemmAVX512m7n1_k1p:
 	TESTQ            R8, R8
@@ -1238,12 +1357,19 @@ gemmAVX512m7n1_k4:
 	VFMADD231PS.BCST 12(SI), Z7, Z4
 	VFMADD231PS.BCST 12(SI)(CX*1), Z7, Z5
 	VFMADD231PS.BCST 12(SI)(CX*2), Z7, Z6
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R8
-	CMPQ             R8, $+4
-	JGE              gemmAVX512m7n1_k4
+	CMPQ             R9, 48(SP)
+	JAE              gemmAVX512m7n1_pfdone
+	PREFETCHT0       (R9)
+	ADDQ             $+64, R9
+	MOVQ             R9, 40(SP)
+
+gemmAVX512m7n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m7n1_k4
 
 gemmAVX512m7n1_k1:
 	TESTQ            R8, R8
@@ -1341,7 +1467,7 @@ gemmAVX512m7n1_store:
 
 // func gemmAVX512m8n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m8n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m8n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -1355,6 +1481,13 @@ TEXT ·gemmAVX512m8n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m8n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -1378,8 +1511,9 @@ gemmAVX512m8n1_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), SI
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX512m8n1_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX512m8n1_k1p
@@ -1425,12 +1559,19 @@ gemmAVX512m8n1_k4p:
 	VFMADD231PS.BCST 12(SI)(CX*1), Z8, Z5
 	VFMADD231PS.BCST 12(SI)(CX*2), Z8, Z6
 	VFMADD231PS.BCST 12(SI)(DI*1), Z8, Z7
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R8
-	CMPQ             R8, $+4
-	JGE              gemmAVX512m8n1_k4p
+	CMPQ             R9, 48(SP)
+	JAE              gemmAVX512m8n1_pfdonep
+	PREFETCHT0       (R9)
+	ADDQ             $+64, R9
+	MOVQ             R9, 40(SP)
+
+gemmAVX512m8n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m8n1_k4p
 
 gemmAVX512m8n1_k1p:
 	TESTQ            R8, R8
@@ -1493,12 +1634,19 @@ gemmAVX512m8n1_k4:
 	VFMADD231PS.BCST 12(SI)(CX*1), Z8, Z5
 	VFMADD231PS.BCST 12(SI)(CX*2), Z8, Z6
 	VFMADD231PS.BCST 12(SI)(DI*1), Z8, Z7
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R8
-	CMPQ             R8, $+4
-	JGE              gemmAVX512m8n1_k4
+	CMPQ             R9, 48(SP)
+	JAE              gemmAVX512m8n1_pfdone
+	PREFETCHT0       (R9)
+	ADDQ             $+64, R9
+	MOVQ             R9, 40(SP)
+
+gemmAVX512m8n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+256, BX
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m8n1_k4
 
 gemmAVX512m8n1_k1:
 	TESTQ            R8, R8
@@ -1603,7 +1751,7 @@ gemmAVX512m8n1_store:
 
 // func gemmAVX512m9n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m9n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m9n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -1617,6 +1765,13 @@ TEXT ·gemmAVX512m9n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m9n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -1642,8 +1797,9 @@ gemmAVX512m9n1_seg:
 	LEAQ (AX)(CX*4), SI
 	LEAQ (SI)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m9n1_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m9n1_k1p
@@ -1693,13 +1849,21 @@ gemmAVX512m9n1_k4p:
 	VFMADD231PS.BCST 12(SI)(CX*2), Z9, Z6
 	VFMADD231PS.BCST 12(SI)(R8*1), Z9, Z7
 	VFMADD231PS.BCST 12(DI), Z9, Z8
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R9
-	CMPQ             R9, $+4
-	JGE              gemmAVX512m9n1_k4p
+	CMPQ             R10, 48(SP)
+	JAE              gemmAVX512m9n1_pfdonep
+	PREFETCHT0       (R10)
+	PREFETCHT0       64(R10)
+	ADDQ             $+128, R10
+	MOVQ             R10, 40(SP)
+
+gemmAVX512m9n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m9n1_k4p
 
 gemmAVX512m9n1_k1p:
 	TESTQ            R9, R9
@@ -1768,13 +1932,21 @@ gemmAVX512m9n1_k4:
 	VFMADD231PS.BCST 12(SI)(CX*2), Z9, Z6
 	VFMADD231PS.BCST 12(SI)(R8*1), Z9, Z7
 	VFMADD231PS.BCST 12(DI), Z9, Z8
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R9
-	CMPQ             R9, $+4
-	JGE              gemmAVX512m9n1_k4
+	CMPQ             R10, 48(SP)
+	JAE              gemmAVX512m9n1_pfdone
+	PREFETCHT0       (R10)
+	PREFETCHT0       64(R10)
+	ADDQ             $+128, R10
+	MOVQ             R10, 40(SP)
+
+gemmAVX512m9n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m9n1_k4
 
 gemmAVX512m9n1_k1:
 	TESTQ            R9, R9
@@ -1887,7 +2059,7 @@ gemmAVX512m9n1_store:
 
 // func gemmAVX512m10n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m10n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m10n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -1901,6 +2073,13 @@ TEXT ·gemmAVX512m10n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m10n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -1927,8 +2106,9 @@ gemmAVX512m10n1_seg:
 	LEAQ (AX)(CX*4), SI
 	LEAQ (SI)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m10n1_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m10n1_k1p
@@ -1982,13 +2162,21 @@ gemmAVX512m10n1_k4p:
 	VFMADD231PS.BCST 12(SI)(R8*1), Z10, Z7
 	VFMADD231PS.BCST 12(DI), Z10, Z8
 	VFMADD231PS.BCST 12(DI)(CX*1), Z10, Z9
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R9
-	CMPQ             R9, $+4
-	JGE              gemmAVX512m10n1_k4p
+	CMPQ             R10, 48(SP)
+	JAE              gemmAVX512m10n1_pfdonep
+	PREFETCHT0       (R10)
+	PREFETCHT0       64(R10)
+	ADDQ             $+128, R10
+	MOVQ             R10, 40(SP)
+
+gemmAVX512m10n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m10n1_k4p
 
 gemmAVX512m10n1_k1p:
 	TESTQ            R9, R9
@@ -2062,13 +2250,21 @@ gemmAVX512m10n1_k4:
 	VFMADD231PS.BCST 12(SI)(R8*1), Z10, Z7
 	VFMADD231PS.BCST 12(DI), Z10, Z8
 	VFMADD231PS.BCST 12(DI)(CX*1), Z10, Z9
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R9
-	CMPQ             R9, $+4
-	JGE              gemmAVX512m10n1_k4
+	CMPQ             R10, 48(SP)
+	JAE              gemmAVX512m10n1_pfdone
+	PREFETCHT0       (R10)
+	PREFETCHT0       64(R10)
+	ADDQ             $+128, R10
+	MOVQ             R10, 40(SP)
+
+gemmAVX512m10n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m10n1_k4
 
 gemmAVX512m10n1_k1:
 	TESTQ            R9, R9
@@ -2188,7 +2384,7 @@ gemmAVX512m10n1_store:
 
 // func gemmAVX512m11n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m11n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m11n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -2202,6 +2398,13 @@ TEXT ·gemmAVX512m11n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m11n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -2229,8 +2432,9 @@ gemmAVX512m11n1_seg:
 	LEAQ (AX)(CX*4), SI
 	LEAQ (SI)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m11n1_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m11n1_k1p
@@ -2288,13 +2492,21 @@ gemmAVX512m11n1_k4p:
 	VFMADD231PS.BCST 12(DI), Z11, Z8
 	VFMADD231PS.BCST 12(DI)(CX*1), Z11, Z9
 	VFMADD231PS.BCST 12(DI)(CX*2), Z11, Z10
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R9
-	CMPQ             R9, $+4
-	JGE              gemmAVX512m11n1_k4p
+	CMPQ             R10, 48(SP)
+	JAE              gemmAVX512m11n1_pfdonep
+	PREFETCHT0       (R10)
+	PREFETCHT0       64(R10)
+	ADDQ             $+128, R10
+	MOVQ             R10, 40(SP)
+
+gemmAVX512m11n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m11n1_k4p
 
 gemmAVX512m11n1_k1p:
 	TESTQ            R9, R9
@@ -2373,13 +2585,21 @@ gemmAVX512m11n1_k4:
 	VFMADD231PS.BCST 12(DI), Z11, Z8
 	VFMADD231PS.BCST 12(DI)(CX*1), Z11, Z9
 	VFMADD231PS.BCST 12(DI)(CX*2), Z11, Z10
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R9
-	CMPQ             R9, $+4
-	JGE              gemmAVX512m11n1_k4
+	CMPQ             R10, 48(SP)
+	JAE              gemmAVX512m11n1_pfdone
+	PREFETCHT0       (R10)
+	PREFETCHT0       64(R10)
+	ADDQ             $+128, R10
+	MOVQ             R10, 40(SP)
+
+gemmAVX512m11n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m11n1_k4
 
 gemmAVX512m11n1_k1:
 	TESTQ            R9, R9
@@ -2506,7 +2726,7 @@ gemmAVX512m11n1_store:
 
 // func gemmAVX512m12n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m12n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m12n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -2520,6 +2740,13 @@ TEXT ·gemmAVX512m12n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m12n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -2548,8 +2775,9 @@ gemmAVX512m12n1_seg:
 	LEAQ (AX)(CX*4), SI
 	LEAQ (SI)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m12n1_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m12n1_k1p
@@ -2611,13 +2839,21 @@ gemmAVX512m12n1_k4p:
 	VFMADD231PS.BCST 12(DI)(CX*1), Z12, Z9
 	VFMADD231PS.BCST 12(DI)(CX*2), Z12, Z10
 	VFMADD231PS.BCST 12(DI)(R8*1), Z12, Z11
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R9
-	CMPQ             R9, $+4
-	JGE              gemmAVX512m12n1_k4p
+	CMPQ             R10, 48(SP)
+	JAE              gemmAVX512m12n1_pfdonep
+	PREFETCHT0       (R10)
+	PREFETCHT0       64(R10)
+	ADDQ             $+128, R10
+	MOVQ             R10, 40(SP)
+
+gemmAVX512m12n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m12n1_k4p
 
 gemmAVX512m12n1_k1p:
 	TESTQ            R9, R9
@@ -2701,13 +2937,21 @@ gemmAVX512m12n1_k4:
 	VFMADD231PS.BCST 12(DI)(CX*1), Z12, Z9
 	VFMADD231PS.BCST 12(DI)(CX*2), Z12, Z10
 	VFMADD231PS.BCST 12(DI)(R8*1), Z12, Z11
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+256, BX
-	SUBQ             $+4, R9
-	CMPQ             R9, $+4
-	JGE              gemmAVX512m12n1_k4
+	CMPQ             R10, 48(SP)
+	JAE              gemmAVX512m12n1_pfdone
+	PREFETCHT0       (R10)
+	PREFETCHT0       64(R10)
+	ADDQ             $+128, R10
+	MOVQ             R10, 40(SP)
+
+gemmAVX512m12n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m12n1_k4
 
 gemmAVX512m12n1_k1:
 	TESTQ            R9, R9
@@ -2841,7 +3085,7 @@ gemmAVX512m12n1_store:
 
 // func gemmAVX512m13n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m13n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m13n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -2855,6 +3099,13 @@ TEXT ·gemmAVX512m13n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m13n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -2885,8 +3136,9 @@ gemmAVX512m13n1_seg:
 	LEAQ (SI)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m13n1_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m13n1_k1p
@@ -2952,14 +3204,22 @@ gemmAVX512m13n1_k4p:
 	VFMADD231PS.BCST 12(DI)(CX*2), Z13, Z10
 	VFMADD231PS.BCST 12(DI)(R9*1), Z13, Z11
 	VFMADD231PS.BCST 12(R8), Z13, Z12
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+16, R8
-	ADDQ             $+256, BX
-	SUBQ             $+4, R10
-	CMPQ             R10, $+4
-	JGE              gemmAVX512m13n1_k4p
+	CMPQ             R11, 48(SP)
+	JAE              gemmAVX512m13n1_pfdonep
+	PREFETCHT0       (R11)
+	PREFETCHT0       64(R11)
+	ADDQ             $+128, R11
+	MOVQ             R11, 40(SP)
+
+gemmAVX512m13n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m13n1_k4p
 
 gemmAVX512m13n1_k1p:
 	TESTQ            R10, R10
@@ -3049,14 +3309,22 @@ gemmAVX512m13n1_k4:
 	VFMADD231PS.BCST 12(DI)(CX*2), Z13, Z10
 	VFMADD231PS.BCST 12(DI)(R9*1), Z13, Z11
 	VFMADD231PS.BCST 12(R8), Z13, Z12
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+16, R8
-	ADDQ             $+256, BX
-	SUBQ             $+4, R10
-	CMPQ             R10, $+4
-	JGE              gemmAVX512m13n1_k4
+	CMPQ             R11, 48(SP)
+	JAE              gemmAVX512m13n1_pfdone
+	PREFETCHT0       (R11)
+	PREFETCHT0       64(R11)
+	ADDQ             $+128, R11
+	MOVQ             R11, 40(SP)
+
+gemmAVX512m13n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m13n1_k4
 
 gemmAVX512m13n1_k1:
 	TESTQ            R10, R10
@@ -3198,7 +3466,7 @@ gemmAVX512m13n1_store:
 
 // func gemmAVX512m14n1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m14n1(SB), NOSPLIT, $40-120
+TEXT ·gemmAVX512m14n1(SB), NOSPLIT, $56-120
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -3212,6 +3480,13 @@ TEXT ·gemmAVX512m14n1(SB), NOSPLIT, $40-120
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512m14n1_tile:
 	MOVQ    bias+72(FP), AX
@@ -3243,8 +3518,9 @@ gemmAVX512m14n1_seg:
 	LEAQ (SI)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m14n1_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m14n1_k1p
@@ -3314,14 +3590,22 @@ gemmAVX512m14n1_k4p:
 	VFMADD231PS.BCST 12(DI)(R9*1), Z14, Z11
 	VFMADD231PS.BCST 12(R8), Z14, Z12
 	VFMADD231PS.BCST 12(R8)(CX*1), Z14, Z13
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+16, R8
-	ADDQ             $+256, BX
-	SUBQ             $+4, R10
-	CMPQ             R10, $+4
-	JGE              gemmAVX512m14n1_k4p
+	CMPQ             R11, 48(SP)
+	JAE              gemmAVX512m14n1_pfdonep
+	PREFETCHT0       (R11)
+	PREFETCHT0       64(R11)
+	ADDQ             $+128, R11
+	MOVQ             R11, 40(SP)
+
+gemmAVX512m14n1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m14n1_k4p
 
 gemmAVX512m14n1_k1p:
 	TESTQ            R10, R10
@@ -3416,14 +3700,22 @@ gemmAVX512m14n1_k4:
 	VFMADD231PS.BCST 12(DI)(R9*1), Z14, Z11
 	VFMADD231PS.BCST 12(R8), Z14, Z12
 	VFMADD231PS.BCST 12(R8)(CX*1), Z14, Z13
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+16, R8
-	ADDQ             $+256, BX
-	SUBQ             $+4, R10
-	CMPQ             R10, $+4
-	JGE              gemmAVX512m14n1_k4
+	CMPQ             R11, 48(SP)
+	JAE              gemmAVX512m14n1_pfdone
+	PREFETCHT0       (R11)
+	PREFETCHT0       64(R11)
+	ADDQ             $+128, R11
+	MOVQ             R11, 40(SP)
+
+gemmAVX512m14n1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m14n1_k4
 
 gemmAVX512m14n1_k1:
 	TESTQ            R10, R10
@@ -3572,21 +3864,29 @@ gemmAVX512m14n1_store:
 
 // func gemmAVX512m1n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m1n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m1n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m1n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -3605,6 +3905,7 @@ gemmAVX512m1n2_tile:
 gemmAVX512m1n2_seg:
 	MOVQ CX, AX
 	MOVQ kseg+16(FP), SI
+	MOVQ 40(SP), DI
 	MOVQ ntiles+96(FP), DI
 	CMPQ DI, 24(SP)
 	JNE  gemmAVX512m1n2_kloop
@@ -3757,21 +4058,29 @@ gemmAVX512m1n2_store:
 
 // func gemmAVX512m2n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m2n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m2n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m2n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -3792,8 +4101,9 @@ gemmAVX512m2n2_tile:
 gemmAVX512m2n2_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
-	MOVQ ntiles+96(FP), R8
-	CMPQ R8, 24(SP)
+	MOVQ 40(SP), R8
+	MOVQ ntiles+96(FP), R9
+	CMPQ R9, 24(SP)
 	JNE  gemmAVX512m2n2_kloop
 	CMPQ DI, $+4
 	JL   gemmAVX512m2n2_k1p
@@ -3839,12 +4149,19 @@ gemmAVX512m2n2_k4p:
 	VBROADCASTSS 12(AX)(CX*1), Z6
 	VFMADD231PS  Z4, Z6, Z2
 	VFMADD231PS  Z5, Z6, Z3
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX512m2n2_k4p
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX512m2n2_pfdonep
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX512m2n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m2n2_k4p
 
 gemmAVX512m2n2_k1p:
 	TESTQ        DI, DI
@@ -3903,12 +4220,19 @@ gemmAVX512m2n2_k4:
 	VBROADCASTSS 12(AX)(CX*1), Z6
 	VFMADD231PS  Z4, Z6, Z2
 	VFMADD231PS  Z5, Z6, Z3
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX512m2n2_k4
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX512m2n2_pfdone
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX512m2n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m2n2_k4
 
 gemmAVX512m2n2_k1:
 	TESTQ        DI, DI
@@ -3984,21 +4308,29 @@ gemmAVX512m2n2_store:
 
 // func gemmAVX512m3n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m3n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m3n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m3n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -4021,8 +4353,9 @@ gemmAVX512m3n2_tile:
 gemmAVX512m3n2_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
-	MOVQ ntiles+96(FP), R8
-	CMPQ R8, 24(SP)
+	MOVQ 40(SP), R8
+	MOVQ ntiles+96(FP), R9
+	CMPQ R9, 24(SP)
 	JNE  gemmAVX512m3n2_kloop
 	CMPQ DI, $+4
 	JL   gemmAVX512m3n2_k1p
@@ -4080,12 +4413,19 @@ gemmAVX512m3n2_k4p:
 	VBROADCASTSS 12(AX)(CX*2), Z8
 	VFMADD231PS  Z6, Z8, Z4
 	VFMADD231PS  Z7, Z8, Z5
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX512m3n2_k4p
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX512m3n2_pfdonep
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX512m3n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m3n2_k4p
 
 gemmAVX512m3n2_k1p:
 	TESTQ        DI, DI
@@ -4159,12 +4499,19 @@ gemmAVX512m3n2_k4:
 	VBROADCASTSS 12(AX)(CX*2), Z8
 	VFMADD231PS  Z6, Z8, Z4
 	VFMADD231PS  Z7, Z8, Z5
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX512m3n2_k4
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX512m3n2_pfdone
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX512m3n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m3n2_k4
 
 gemmAVX512m3n2_k1:
 	TESTQ        DI, DI
@@ -4253,21 +4600,29 @@ gemmAVX512m3n2_store:
 
 // func gemmAVX512m4n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m4n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m4n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m4n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -4293,8 +4648,9 @@ gemmAVX512m4n2_seg:
 	LEAQ (CX)(CX*2), DI
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX512m4n2_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX512m4n2_k1p
@@ -4364,12 +4720,19 @@ gemmAVX512m4n2_k4p:
 	VBROADCASTSS 12(AX)(DI*1), Z10
 	VFMADD231PS  Z8, Z10, Z6
 	VFMADD231PS  Z9, Z10, Z7
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX512m4n2_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX512m4n2_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX512m4n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m4n2_k4p
 
 gemmAVX512m4n2_k1p:
 	TESTQ        R8, R8
@@ -4458,12 +4821,19 @@ gemmAVX512m4n2_k4:
 	VBROADCASTSS 12(AX)(DI*1), Z10
 	VFMADD231PS  Z8, Z10, Z6
 	VFMADD231PS  Z9, Z10, Z7
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX512m4n2_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX512m4n2_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX512m4n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m4n2_k4
 
 gemmAVX512m4n2_k1:
 	TESTQ        R8, R8
@@ -4565,21 +4935,29 @@ gemmAVX512m4n2_store:
 
 // func gemmAVX512m5n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m5n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m5n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m5n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -4608,8 +4986,9 @@ gemmAVX512m5n2_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m5n2_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m5n2_k1p
@@ -4691,13 +5070,21 @@ gemmAVX512m5n2_k4p:
 	VBROADCASTSS 12(DI), Z12
 	VFMADD231PS  Z10, Z12, Z8
 	VFMADD231PS  Z11, Z12, Z9
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m5n2_k4p
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m5n2_pfdonep
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m5n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m5n2_k4p
 
 gemmAVX512m5n2_k1p:
 	TESTQ        R9, R9
@@ -4802,13 +5189,21 @@ gemmAVX512m5n2_k4:
 	VBROADCASTSS 12(DI), Z12
 	VFMADD231PS  Z10, Z12, Z8
 	VFMADD231PS  Z11, Z12, Z9
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m5n2_k4
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m5n2_pfdone
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m5n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m5n2_k4
 
 gemmAVX512m5n2_k1:
 	TESTQ        R9, R9
@@ -4924,21 +5319,29 @@ gemmAVX512m5n2_store:
 
 // func gemmAVX512m6n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m6n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m6n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m6n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -4969,8 +5372,9 @@ gemmAVX512m6n2_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m6n2_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m6n2_k1p
@@ -5064,13 +5468,21 @@ gemmAVX512m6n2_k4p:
 	VBROADCASTSS 12(DI)(CX*1), Z14
 	VFMADD231PS  Z12, Z14, Z10
 	VFMADD231PS  Z13, Z14, Z11
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m6n2_k4p
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m6n2_pfdonep
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m6n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m6n2_k4p
 
 gemmAVX512m6n2_k1p:
 	TESTQ        R9, R9
@@ -5190,13 +5602,21 @@ gemmAVX512m6n2_k4:
 	VBROADCASTSS 12(DI)(CX*1), Z14
 	VFMADD231PS  Z12, Z14, Z10
 	VFMADD231PS  Z13, Z14, Z11
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m6n2_k4
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m6n2_pfdone
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m6n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m6n2_k4
 
 gemmAVX512m6n2_k1:
 	TESTQ        R9, R9
@@ -5325,21 +5745,29 @@ gemmAVX512m6n2_store:
 
 // func gemmAVX512m7n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m7n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m7n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m7n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -5372,8 +5800,9 @@ gemmAVX512m7n2_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m7n2_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m7n2_k1p
@@ -5479,13 +5908,21 @@ gemmAVX512m7n2_k4p:
 	VBROADCASTSS 12(DI)(CX*2), Z16
 	VFMADD231PS  Z14, Z16, Z12
 	VFMADD231PS  Z15, Z16, Z13
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m7n2_k4p
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m7n2_pfdonep
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m7n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m7n2_k4p
 
 gemmAVX512m7n2_k1p:
 	TESTQ        R9, R9
@@ -5620,13 +6057,21 @@ gemmAVX512m7n2_k4:
 	VBROADCASTSS 12(DI)(CX*2), Z16
 	VFMADD231PS  Z14, Z16, Z12
 	VFMADD231PS  Z15, Z16, Z13
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m7n2_k4
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m7n2_pfdone
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m7n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m7n2_k4
 
 gemmAVX512m7n2_k1:
 	TESTQ        R9, R9
@@ -5768,21 +6213,29 @@ gemmAVX512m7n2_store:
 
 // func gemmAVX512m8n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m8n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m8n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m8n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -5817,8 +6270,9 @@ gemmAVX512m8n2_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m8n2_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m8n2_k1p
@@ -5936,13 +6390,22 @@ gemmAVX512m8n2_k4p:
 	VBROADCASTSS 12(DI)(R8*1), Z18
 	VFMADD231PS  Z16, Z18, Z14
 	VFMADD231PS  Z17, Z18, Z15
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m8n2_k4p
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m8n2_pfdonep
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	PREFETCHT0   128(R10)
+	ADDQ         $+192, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m8n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m8n2_k4p
 
 gemmAVX512m8n2_k1p:
 	TESTQ        R9, R9
@@ -6092,13 +6555,22 @@ gemmAVX512m8n2_k4:
 	VBROADCASTSS 12(DI)(R8*1), Z18
 	VFMADD231PS  Z16, Z18, Z14
 	VFMADD231PS  Z17, Z18, Z15
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m8n2_k4
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m8n2_pfdone
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	PREFETCHT0   128(R10)
+	ADDQ         $+192, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m8n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m8n2_k4
 
 gemmAVX512m8n2_k1:
 	TESTQ        R9, R9
@@ -6253,21 +6725,29 @@ gemmAVX512m8n2_store:
 
 // func gemmAVX512m9n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m9n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m9n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m9n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -6305,8 +6785,9 @@ gemmAVX512m9n2_seg:
 	LEAQ (AX)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m9n2_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m9n2_k1p
@@ -6436,14 +6917,23 @@ gemmAVX512m9n2_k4p:
 	VBROADCASTSS 12(R8), Z20
 	VFMADD231PS  Z18, Z20, Z16
 	VFMADD231PS  Z19, Z20, Z17
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m9n2_k4p
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m9n2_pfdonep
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m9n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m9n2_k4p
 
 gemmAVX512m9n2_k1p:
 	TESTQ        R10, R10
@@ -6609,14 +7099,23 @@ gemmAVX512m9n2_k4:
 	VBROADCASTSS 12(R8), Z20
 	VFMADD231PS  Z18, Z20, Z16
 	VFMADD231PS  Z19, Z20, Z17
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m9n2_k4
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m9n2_pfdone
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m9n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m9n2_k4
 
 gemmAVX512m9n2_k1:
 	TESTQ        R10, R10
@@ -6785,21 +7284,29 @@ gemmAVX512m9n2_store:
 
 // func gemmAVX512m10n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m10n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m10n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m10n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -6839,8 +7346,9 @@ gemmAVX512m10n2_seg:
 	LEAQ (AX)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m10n2_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m10n2_k1p
@@ -6982,14 +7490,23 @@ gemmAVX512m10n2_k4p:
 	VBROADCASTSS 12(R8)(CX*1), Z22
 	VFMADD231PS  Z20, Z22, Z18
 	VFMADD231PS  Z21, Z22, Z19
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m10n2_k4p
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m10n2_pfdonep
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m10n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m10n2_k4p
 
 gemmAVX512m10n2_k1p:
 	TESTQ        R10, R10
@@ -7170,14 +7687,23 @@ gemmAVX512m10n2_k4:
 	VBROADCASTSS 12(R8)(CX*1), Z22
 	VFMADD231PS  Z20, Z22, Z18
 	VFMADD231PS  Z21, Z22, Z19
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m10n2_k4
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m10n2_pfdone
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m10n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m10n2_k4
 
 gemmAVX512m10n2_k1:
 	TESTQ        R10, R10
@@ -7359,21 +7885,29 @@ gemmAVX512m10n2_store:
 
 // func gemmAVX512m11n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m11n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m11n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m11n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -7415,8 +7949,9 @@ gemmAVX512m11n2_seg:
 	LEAQ (AX)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m11n2_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m11n2_k1p
@@ -7570,14 +8105,24 @@ gemmAVX512m11n2_k4p:
 	VBROADCASTSS 12(R8)(CX*2), Z24
 	VFMADD231PS  Z22, Z24, Z20
 	VFMADD231PS  Z23, Z24, Z21
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m11n2_k4p
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m11n2_pfdonep
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	PREFETCHT0   192(R11)
+	ADDQ         $+256, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m11n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m11n2_k4p
 
 gemmAVX512m11n2_k1p:
 	TESTQ        R10, R10
@@ -7773,14 +8318,24 @@ gemmAVX512m11n2_k4:
 	VBROADCASTSS 12(R8)(CX*2), Z24
 	VFMADD231PS  Z22, Z24, Z20
 	VFMADD231PS  Z23, Z24, Z21
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m11n2_k4
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m11n2_pfdone
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	PREFETCHT0   192(R11)
+	ADDQ         $+256, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m11n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m11n2_k4
 
 gemmAVX512m11n2_k1:
 	TESTQ        R10, R10
@@ -7975,21 +8530,29 @@ gemmAVX512m11n2_store:
 
 // func gemmAVX512m12n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m12n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m12n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m12n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -8033,8 +8596,9 @@ gemmAVX512m12n2_seg:
 	LEAQ (AX)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m12n2_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m12n2_k1p
@@ -8200,14 +8764,24 @@ gemmAVX512m12n2_k4p:
 	VBROADCASTSS 12(R8)(R9*1), Z26
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Z25, Z26, Z23
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m12n2_k4p
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m12n2_pfdonep
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	PREFETCHT0   192(R11)
+	ADDQ         $+256, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m12n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m12n2_k4p
 
 gemmAVX512m12n2_k1p:
 	TESTQ        R10, R10
@@ -8418,14 +8992,24 @@ gemmAVX512m12n2_k4:
 	VBROADCASTSS 12(R8)(R9*1), Z26
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Z25, Z26, Z23
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m12n2_k4
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m12n2_pfdone
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	PREFETCHT0   192(R11)
+	ADDQ         $+256, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m12n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m12n2_k4
 
 gemmAVX512m12n2_k1:
 	TESTQ        R10, R10
@@ -8633,21 +9217,29 @@ gemmAVX512m12n2_store:
 
 // func gemmAVX512m13n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m13n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m13n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m13n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -8694,8 +9286,9 @@ gemmAVX512m13n2_seg:
 	LEAQ (DI)(CX*4), R8
 	LEAQ (R8)(CX*4), R9
 	MOVQ kseg+16(FP), R11
-	MOVQ ntiles+96(FP), R12
-	CMPQ R12, 24(SP)
+	MOVQ 40(SP), R12
+	MOVQ ntiles+96(FP), R13
+	CMPQ R13, 24(SP)
 	JNE  gemmAVX512m13n2_kloop
 	CMPQ R11, $+4
 	JL   gemmAVX512m13n2_k1p
@@ -8873,15 +9466,25 @@ gemmAVX512m13n2_k4p:
 	VBROADCASTSS 12(R9), Z28
 	VFMADD231PS  Z26, Z28, Z24
 	VFMADD231PS  Z27, Z28, Z25
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512m13n2_k4p
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512m13n2_pfdonep
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	ADDQ         $+256, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512m13n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512m13n2_k4p
 
 gemmAVX512m13n2_k1p:
 	TESTQ        R11, R11
@@ -9108,15 +9711,25 @@ gemmAVX512m13n2_k4:
 	VBROADCASTSS 12(R9), Z28
 	VFMADD231PS  Z26, Z28, Z24
 	VFMADD231PS  Z27, Z28, Z25
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512m13n2_k4
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512m13n2_pfdone
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	ADDQ         $+256, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512m13n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512m13n2_k4
 
 gemmAVX512m13n2_k1:
 	TESTQ        R11, R11
@@ -9338,21 +9951,29 @@ gemmAVX512m13n2_store:
 
 // func gemmAVX512m14n2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512m14n2(SB), NOSPLIT, $40-120
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512m14n2(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m14n2_tile:
 	MOVQ    bias+72(FP), AX
@@ -9401,8 +10022,9 @@ gemmAVX512m14n2_seg:
 	LEAQ (DI)(CX*4), R8
 	LEAQ (R8)(CX*4), R9
 	MOVQ kseg+16(FP), R11
-	MOVQ ntiles+96(FP), R12
-	CMPQ R12, 24(SP)
+	MOVQ 40(SP), R12
+	MOVQ ntiles+96(FP), R13
+	CMPQ R13, 24(SP)
 	JNE  gemmAVX512m14n2_kloop
 	CMPQ R11, $+4
 	JL   gemmAVX512m14n2_k1p
@@ -9592,15 +10214,26 @@ gemmAVX512m14n2_k4p:
 	VBROADCASTSS 12(R9)(CX*1), Z30
 	VFMADD231PS  Z28, Z30, Z26
 	VFMADD231PS  Z29, Z30, Z27
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512m14n2_k4p
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512m14n2_pfdonep
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	PREFETCHT0   256(R12)
+	ADDQ         $+320, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512m14n2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512m14n2_k4p
 
 gemmAVX512m14n2_k1p:
 	TESTQ        R11, R11
@@ -9842,15 +10475,26 @@ gemmAVX512m14n2_k4:
 	VBROADCASTSS 12(R9)(CX*1), Z30
 	VFMADD231PS  Z28, Z30, Z26
 	VFMADD231PS  Z29, Z30, Z27
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512m14n2_k4
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512m14n2_pfdone
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	PREFETCHT0   256(R12)
+	ADDQ         $+320, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512m14n2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512m14n2_k4
 
 gemmAVX512m14n2_k1:
 	TESTQ        R11, R11
@@ -10085,7 +10729,7 @@ gemmAVX512m14n2_store:
 
 // func gemmAVX512Wrapn1(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512Wrapn1(SB), NOSPLIT, $48-152
+TEXT ·gemmAVX512Wrapn1(SB), NOSPLIT, $64-152
 	MOVQ  a+0(FP), AX
 	MOVQ  AX, (SP)
 	MOVQ  c+56(FP), AX
@@ -10095,12 +10739,19 @@ TEXT ·gemmAVX512Wrapn1(SB), NOSPLIT, $48-152
 	MOVQ  ntiles+96(FP), AX
 	MOVQ  AX, 24(SP)
 	MOVQ  left+128(FP), AX
-	MOVQ  AX, 40(SP)
+	MOVQ  AX, 56(SP)
 	MOVQ  ncols+104(FP), AX
 	MOVQ  $+1, CX
 	SHLXQ AX, CX, CX
 	DECQ  CX
 	KMOVW CX, K1
+	MOVQ  bstride+48(FP), AX
+	SHLQ  $+2, AX
+	MOVQ  b+40(FP), CX
+	ADDQ  AX, CX
+	MOVQ  CX, 40(SP)
+	ADDQ  AX, CX
+	MOVQ  CX, 48(SP)
 
 gemmAVX512Wrapn1_tile:
 	MOVQ    bias+72(FP), AX
@@ -10132,8 +10783,9 @@ gemmAVX512Wrapn1_seg:
 	LEAQ (SI)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512Wrapn1_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512Wrapn1_k1p
@@ -10203,14 +10855,22 @@ gemmAVX512Wrapn1_k4p:
 	VFMADD231PS.BCST 12(DI)(R9*1), Z14, Z11
 	VFMADD231PS.BCST 12(R8), Z14, Z12
 	VFMADD231PS.BCST 12(R8)(CX*1), Z14, Z13
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+16, R8
-	ADDQ             $+256, BX
-	SUBQ             $+4, R10
-	CMPQ             R10, $+4
-	JGE              gemmAVX512Wrapn1_k4p
+	CMPQ             R11, 48(SP)
+	JAE              gemmAVX512Wrapn1_pfdonep
+	PREFETCHT0       (R11)
+	PREFETCHT0       64(R11)
+	ADDQ             $+128, R11
+	MOVQ             R11, 40(SP)
+
+gemmAVX512Wrapn1_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512Wrapn1_k4p
 
 gemmAVX512Wrapn1_k1p:
 	TESTQ            R10, R10
@@ -10305,14 +10965,22 @@ gemmAVX512Wrapn1_k4:
 	VFMADD231PS.BCST 12(DI)(R9*1), Z14, Z11
 	VFMADD231PS.BCST 12(R8), Z14, Z12
 	VFMADD231PS.BCST 12(R8)(CX*1), Z14, Z13
-	ADDQ             $+16, AX
-	ADDQ             $+16, SI
-	ADDQ             $+16, DI
-	ADDQ             $+16, R8
-	ADDQ             $+256, BX
-	SUBQ             $+4, R10
-	CMPQ             R10, $+4
-	JGE              gemmAVX512Wrapn1_k4
+	CMPQ             R11, 48(SP)
+	JAE              gemmAVX512Wrapn1_pfdone
+	PREFETCHT0       (R11)
+	PREFETCHT0       64(R11)
+	ADDQ             $+128, R11
+	MOVQ             R11, 40(SP)
+
+gemmAVX512Wrapn1_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, SI
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512Wrapn1_k4
 
 gemmAVX512Wrapn1_k1:
 	TESTQ            R10, R10
@@ -10350,7 +11018,7 @@ gemmAVX512Wrapn1_segdone:
 	JZ     gemmAVX512Wrapn1_act
 	MOVQ   ldr+88(FP), CX
 	SHLQ   $+2, CX
-	MOVQ   40(SP), DX
+	MOVQ   56(SP), DX
 	MOVQ   rpg+120(FP), BX
 	MOVQ   rskip+144(FP), SI
 	SHLQ   $+2, SI
@@ -10510,7 +11178,7 @@ gemmAVX512Wrapn1_store:
 	MOVQ    8(SP), AX
 	MOVQ    ldc+64(FP), CX
 	SHLQ    $+2, CX
-	MOVQ    40(SP), DX
+	MOVQ    56(SP), DX
 	MOVQ    rpg+120(FP), BX
 	MOVQ    cskip+136(FP), SI
 	SHLQ    $+2, SI
@@ -10627,7 +11295,7 @@ gemmAVX512Wrapn1_crow12:
 
 gemmAVX512Wrapn1_crow13:
 	MOVQ   AX, 8(SP)
-	MOVQ   DX, 40(SP)
+	MOVQ   DX, 56(SP)
 	MOVQ   lda+8(FP), AX
 	IMUL3Q $+56, AX, AX
 	ADDQ   AX, (SP)
@@ -10638,23 +11306,31 @@ gemmAVX512Wrapn1_crow13:
 
 // func gemmAVX512Wrapn2(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, MMX+
-TEXT ·gemmAVX512Wrapn2(SB), NOSPLIT, $48-152
-	MOVQ  a+0(FP), AX
-	MOVQ  AX, (SP)
-	MOVQ  c+56(FP), AX
-	MOVQ  AX, 8(SP)
-	MOVQ  res+80(FP), AX
-	MOVQ  AX, 16(SP)
-	MOVQ  ntiles+96(FP), AX
-	MOVQ  AX, 24(SP)
-	MOVQ  left+128(FP), AX
-	MOVQ  AX, 40(SP)
-	MOVQ  ncols+104(FP), AX
-	SUBQ  $+16, AX
-	MOVQ  $+1, CX
-	SHLXQ AX, CX, CX
-	DECQ  CX
-	KMOVW CX, K1
+TEXT ·gemmAVX512Wrapn2(SB), NOSPLIT, $64-152
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   left+128(FP), AX
+	MOVQ   AX, 56(SP)
+	MOVQ   ncols+104(FP), AX
+	SUBQ   $+16, AX
+	MOVQ   $+1, CX
+	SHLXQ  AX, CX, CX
+	DECQ   CX
+	KMOVW  CX, K1
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512Wrapn2_tile:
 	MOVQ    bias+72(FP), AX
@@ -10703,8 +11379,9 @@ gemmAVX512Wrapn2_seg:
 	LEAQ (DI)(CX*4), R8
 	LEAQ (R8)(CX*4), R9
 	MOVQ kseg+16(FP), R11
-	MOVQ ntiles+96(FP), R12
-	CMPQ R12, 24(SP)
+	MOVQ 40(SP), R12
+	MOVQ ntiles+96(FP), R13
+	CMPQ R13, 24(SP)
 	JNE  gemmAVX512Wrapn2_kloop
 	CMPQ R11, $+4
 	JL   gemmAVX512Wrapn2_k1p
@@ -10894,15 +11571,26 @@ gemmAVX512Wrapn2_k4p:
 	VBROADCASTSS 12(R9)(CX*1), Z30
 	VFMADD231PS  Z28, Z30, Z26
 	VFMADD231PS  Z29, Z30, Z27
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512Wrapn2_k4p
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512Wrapn2_pfdonep
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	PREFETCHT0   256(R12)
+	ADDQ         $+320, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512Wrapn2_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512Wrapn2_k4p
 
 gemmAVX512Wrapn2_k1p:
 	TESTQ        R11, R11
@@ -11144,15 +11832,26 @@ gemmAVX512Wrapn2_k4:
 	VBROADCASTSS 12(R9)(CX*1), Z30
 	VFMADD231PS  Z28, Z30, Z26
 	VFMADD231PS  Z29, Z30, Z27
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512Wrapn2_k4
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512Wrapn2_pfdone
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	PREFETCHT0   256(R12)
+	ADDQ         $+320, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512Wrapn2_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512Wrapn2_k4
 
 gemmAVX512Wrapn2_k1:
 	TESTQ        R11, R11
@@ -11220,7 +11919,7 @@ gemmAVX512Wrapn2_segdone:
 	JZ     gemmAVX512Wrapn2_act
 	MOVQ   ldr+88(FP), CX
 	SHLQ   $+2, CX
-	MOVQ   40(SP), DX
+	MOVQ   56(SP), DX
 	MOVQ   rpg+120(FP), BX
 	MOVQ   rskip+144(FP), SI
 	SHLQ   $+2, SI
@@ -11422,7 +12121,7 @@ gemmAVX512Wrapn2_store:
 	MOVQ    8(SP), AX
 	MOVQ    ldc+64(FP), CX
 	SHLQ    $+2, CX
-	MOVQ    40(SP), DX
+	MOVQ    56(SP), DX
 	MOVQ    rpg+120(FP), BX
 	MOVQ    cskip+136(FP), SI
 	SHLQ    $+2, SI
@@ -11553,7 +12252,7 @@ gemmAVX512Wrapn2_crow12:
 
 gemmAVX512Wrapn2_crow13:
 	MOVQ   AX, 8(SP)
-	MOVQ   DX, 40(SP)
+	MOVQ   DX, 56(SP)
 	MOVQ   lda+8(FP), AX
 	IMUL3Q $+56, AX, AX
 	ADDQ   AX, (SP)
@@ -11564,15 +12263,23 @@ gemmAVX512Wrapn2_crow13:
 
 // func gemmAVX512m1t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m1t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m1t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m1t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -11591,6 +12298,7 @@ gemmAVX512m1t24_tile:
 gemmAVX512m1t24_seg:
 	MOVQ CX, AX
 	MOVQ kseg+16(FP), SI
+	MOVQ 40(SP), DI
 	MOVQ ntiles+96(FP), DI
 	CMPQ DI, 24(SP)
 	JNE  gemmAVX512m1t24_kloop
@@ -11743,15 +12451,23 @@ gemmAVX512m1t24_store:
 
 // func gemmAVX512m2t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m2t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m2t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m2t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -11772,8 +12488,9 @@ gemmAVX512m2t24_tile:
 gemmAVX512m2t24_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
-	MOVQ ntiles+96(FP), R8
-	CMPQ R8, 24(SP)
+	MOVQ 40(SP), R8
+	MOVQ ntiles+96(FP), R9
+	CMPQ R9, 24(SP)
 	JNE  gemmAVX512m2t24_kloop
 	CMPQ DI, $+4
 	JL   gemmAVX512m2t24_k1p
@@ -11819,12 +12536,19 @@ gemmAVX512m2t24_k4p:
 	VBROADCASTSS 12(AX)(CX*1), Z6
 	VFMADD231PS  Z4, Z6, Z2
 	VFMADD231PS  Y5, Y6, Y3
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX512m2t24_k4p
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX512m2t24_pfdonep
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX512m2t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m2t24_k4p
 
 gemmAVX512m2t24_k1p:
 	TESTQ        DI, DI
@@ -11883,12 +12607,19 @@ gemmAVX512m2t24_k4:
 	VBROADCASTSS 12(AX)(CX*1), Z6
 	VFMADD231PS  Z4, Z6, Z2
 	VFMADD231PS  Y5, Y6, Y3
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX512m2t24_k4
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX512m2t24_pfdone
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX512m2t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m2t24_k4
 
 gemmAVX512m2t24_k1:
 	TESTQ        DI, DI
@@ -11964,15 +12695,23 @@ gemmAVX512m2t24_store:
 
 // func gemmAVX512m3t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m3t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m3t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m3t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -11995,8 +12734,9 @@ gemmAVX512m3t24_tile:
 gemmAVX512m3t24_seg:
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), DI
-	MOVQ ntiles+96(FP), R8
-	CMPQ R8, 24(SP)
+	MOVQ 40(SP), R8
+	MOVQ ntiles+96(FP), R9
+	CMPQ R9, 24(SP)
 	JNE  gemmAVX512m3t24_kloop
 	CMPQ DI, $+4
 	JL   gemmAVX512m3t24_k1p
@@ -12054,12 +12794,19 @@ gemmAVX512m3t24_k4p:
 	VBROADCASTSS 12(AX)(CX*2), Z8
 	VFMADD231PS  Z6, Z8, Z4
 	VFMADD231PS  Y7, Y8, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX512m3t24_k4p
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX512m3t24_pfdonep
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX512m3t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m3t24_k4p
 
 gemmAVX512m3t24_k1p:
 	TESTQ        DI, DI
@@ -12133,12 +12880,19 @@ gemmAVX512m3t24_k4:
 	VBROADCASTSS 12(AX)(CX*2), Z8
 	VFMADD231PS  Z6, Z8, Z4
 	VFMADD231PS  Y7, Y8, Y5
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, DI
-	CMPQ         DI, $+4
-	JGE          gemmAVX512m3t24_k4
+	CMPQ         R8, 48(SP)
+	JAE          gemmAVX512m3t24_pfdone
+	PREFETCHT0   (R8)
+	ADDQ         $+64, R8
+	MOVQ         R8, 40(SP)
+
+gemmAVX512m3t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, DI
+	CMPQ DI, $+4
+	JGE  gemmAVX512m3t24_k4
 
 gemmAVX512m3t24_k1:
 	TESTQ        DI, DI
@@ -12227,15 +12981,23 @@ gemmAVX512m3t24_store:
 
 // func gemmAVX512m4t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m4t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m4t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m4t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -12261,8 +13023,9 @@ gemmAVX512m4t24_seg:
 	LEAQ (CX)(CX*2), DI
 	MOVQ DX, AX
 	MOVQ kseg+16(FP), R8
-	MOVQ ntiles+96(FP), R9
-	CMPQ R9, 24(SP)
+	MOVQ 40(SP), R9
+	MOVQ ntiles+96(FP), R10
+	CMPQ R10, 24(SP)
 	JNE  gemmAVX512m4t24_kloop
 	CMPQ R8, $+4
 	JL   gemmAVX512m4t24_k1p
@@ -12332,12 +13095,19 @@ gemmAVX512m4t24_k4p:
 	VBROADCASTSS 12(AX)(DI*1), Z10
 	VFMADD231PS  Z8, Z10, Z6
 	VFMADD231PS  Y9, Y10, Y7
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX512m4t24_k4p
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX512m4t24_pfdonep
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX512m4t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m4t24_k4p
 
 gemmAVX512m4t24_k1p:
 	TESTQ        R8, R8
@@ -12426,12 +13196,19 @@ gemmAVX512m4t24_k4:
 	VBROADCASTSS 12(AX)(DI*1), Z10
 	VFMADD231PS  Z8, Z10, Z6
 	VFMADD231PS  Y9, Y10, Y7
-	ADDQ         $+16, AX
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R8
-	CMPQ         R8, $+4
-	JGE          gemmAVX512m4t24_k4
+	CMPQ         R9, 48(SP)
+	JAE          gemmAVX512m4t24_pfdone
+	PREFETCHT0   (R9)
+	ADDQ         $+64, R9
+	MOVQ         R9, 40(SP)
+
+gemmAVX512m4t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R8
+	CMPQ R8, $+4
+	JGE  gemmAVX512m4t24_k4
 
 gemmAVX512m4t24_k1:
 	TESTQ        R8, R8
@@ -12533,15 +13310,23 @@ gemmAVX512m4t24_store:
 
 // func gemmAVX512m5t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m5t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m5t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m5t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -12570,8 +13355,9 @@ gemmAVX512m5t24_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m5t24_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m5t24_k1p
@@ -12653,13 +13439,20 @@ gemmAVX512m5t24_k4p:
 	VBROADCASTSS 12(DI), Z12
 	VFMADD231PS  Z10, Z12, Z8
 	VFMADD231PS  Y11, Y12, Y9
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m5t24_k4p
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m5t24_pfdonep
+	PREFETCHT0   (R10)
+	ADDQ         $+64, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m5t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m5t24_k4p
 
 gemmAVX512m5t24_k1p:
 	TESTQ        R9, R9
@@ -12764,13 +13557,20 @@ gemmAVX512m5t24_k4:
 	VBROADCASTSS 12(DI), Z12
 	VFMADD231PS  Z10, Z12, Z8
 	VFMADD231PS  Y11, Y12, Y9
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m5t24_k4
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m5t24_pfdone
+	PREFETCHT0   (R10)
+	ADDQ         $+64, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m5t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m5t24_k4
 
 gemmAVX512m5t24_k1:
 	TESTQ        R9, R9
@@ -12886,15 +13686,23 @@ gemmAVX512m5t24_store:
 
 // func gemmAVX512m6t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m6t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m6t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m6t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -12925,8 +13733,9 @@ gemmAVX512m6t24_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m6t24_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m6t24_k1p
@@ -13020,13 +13829,21 @@ gemmAVX512m6t24_k4p:
 	VBROADCASTSS 12(DI)(CX*1), Z14
 	VFMADD231PS  Z12, Z14, Z10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m6t24_k4p
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m6t24_pfdonep
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m6t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m6t24_k4p
 
 gemmAVX512m6t24_k1p:
 	TESTQ        R9, R9
@@ -13146,13 +13963,21 @@ gemmAVX512m6t24_k4:
 	VBROADCASTSS 12(DI)(CX*1), Z14
 	VFMADD231PS  Z12, Z14, Z10
 	VFMADD231PS  Y13, Y14, Y11
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m6t24_k4
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m6t24_pfdone
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m6t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m6t24_k4
 
 gemmAVX512m6t24_k1:
 	TESTQ        R9, R9
@@ -13281,15 +14106,23 @@ gemmAVX512m6t24_store:
 
 // func gemmAVX512m7t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m7t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m7t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m7t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -13322,8 +14155,9 @@ gemmAVX512m7t24_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m7t24_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m7t24_k1p
@@ -13429,13 +14263,21 @@ gemmAVX512m7t24_k4p:
 	VBROADCASTSS 12(DI)(CX*2), Z16
 	VFMADD231PS  Z14, Z16, Z12
 	VFMADD231PS  Y15, Y16, Y13
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m7t24_k4p
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m7t24_pfdonep
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m7t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m7t24_k4p
 
 gemmAVX512m7t24_k1p:
 	TESTQ        R9, R9
@@ -13570,13 +14412,21 @@ gemmAVX512m7t24_k4:
 	VBROADCASTSS 12(DI)(CX*2), Z16
 	VFMADD231PS  Z14, Z16, Z12
 	VFMADD231PS  Y15, Y16, Y13
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m7t24_k4
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m7t24_pfdone
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m7t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m7t24_k4
 
 gemmAVX512m7t24_k1:
 	TESTQ        R9, R9
@@ -13718,15 +14568,23 @@ gemmAVX512m7t24_store:
 
 // func gemmAVX512m8t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m8t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m8t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m8t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -13761,8 +14619,9 @@ gemmAVX512m8t24_seg:
 	MOVQ DX, AX
 	LEAQ (AX)(CX*4), DI
 	MOVQ kseg+16(FP), R9
-	MOVQ ntiles+96(FP), R10
-	CMPQ R10, 24(SP)
+	MOVQ 40(SP), R10
+	MOVQ ntiles+96(FP), R11
+	CMPQ R11, 24(SP)
 	JNE  gemmAVX512m8t24_kloop
 	CMPQ R9, $+4
 	JL   gemmAVX512m8t24_k1p
@@ -13880,13 +14739,21 @@ gemmAVX512m8t24_k4p:
 	VBROADCASTSS 12(DI)(R8*1), Z18
 	VFMADD231PS  Z16, Z18, Z14
 	VFMADD231PS  Y17, Y18, Y15
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m8t24_k4p
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m8t24_pfdonep
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m8t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m8t24_k4p
 
 gemmAVX512m8t24_k1p:
 	TESTQ        R9, R9
@@ -14036,13 +14903,21 @@ gemmAVX512m8t24_k4:
 	VBROADCASTSS 12(DI)(R8*1), Z18
 	VFMADD231PS  Z16, Z18, Z14
 	VFMADD231PS  Y17, Y18, Y15
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R9
-	CMPQ         R9, $+4
-	JGE          gemmAVX512m8t24_k4
+	CMPQ         R10, 48(SP)
+	JAE          gemmAVX512m8t24_pfdone
+	PREFETCHT0   (R10)
+	PREFETCHT0   64(R10)
+	ADDQ         $+128, R10
+	MOVQ         R10, 40(SP)
+
+gemmAVX512m8t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R9
+	CMPQ R9, $+4
+	JGE  gemmAVX512m8t24_k4
 
 gemmAVX512m8t24_k1:
 	TESTQ        R9, R9
@@ -14197,15 +15072,23 @@ gemmAVX512m8t24_store:
 
 // func gemmAVX512m9t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m9t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m9t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m9t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -14243,8 +15126,9 @@ gemmAVX512m9t24_seg:
 	LEAQ (AX)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m9t24_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m9t24_k1p
@@ -14374,14 +15258,22 @@ gemmAVX512m9t24_k4p:
 	VBROADCASTSS 12(R8), Z20
 	VFMADD231PS  Z18, Z20, Z16
 	VFMADD231PS  Y19, Y20, Y17
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m9t24_k4p
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m9t24_pfdonep
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	ADDQ         $+128, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m9t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m9t24_k4p
 
 gemmAVX512m9t24_k1p:
 	TESTQ        R10, R10
@@ -14547,14 +15439,22 @@ gemmAVX512m9t24_k4:
 	VBROADCASTSS 12(R8), Z20
 	VFMADD231PS  Z18, Z20, Z16
 	VFMADD231PS  Y19, Y20, Y17
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m9t24_k4
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m9t24_pfdone
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	ADDQ         $+128, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m9t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m9t24_k4
 
 gemmAVX512m9t24_k1:
 	TESTQ        R10, R10
@@ -14723,15 +15623,23 @@ gemmAVX512m9t24_store:
 
 // func gemmAVX512m10t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m10t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m10t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m10t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -14771,8 +15679,9 @@ gemmAVX512m10t24_seg:
 	LEAQ (AX)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m10t24_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m10t24_k1p
@@ -14914,14 +15823,23 @@ gemmAVX512m10t24_k4p:
 	VBROADCASTSS 12(R8)(CX*1), Z22
 	VFMADD231PS  Z20, Z22, Z18
 	VFMADD231PS  Y21, Y22, Y19
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m10t24_k4p
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m10t24_pfdonep
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m10t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m10t24_k4p
 
 gemmAVX512m10t24_k1p:
 	TESTQ        R10, R10
@@ -15102,14 +16020,23 @@ gemmAVX512m10t24_k4:
 	VBROADCASTSS 12(R8)(CX*1), Z22
 	VFMADD231PS  Z20, Z22, Z18
 	VFMADD231PS  Y21, Y22, Y19
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m10t24_k4
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m10t24_pfdone
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m10t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m10t24_k4
 
 gemmAVX512m10t24_k1:
 	TESTQ        R10, R10
@@ -15291,15 +16218,23 @@ gemmAVX512m10t24_store:
 
 // func gemmAVX512m11t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m11t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m11t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m11t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -15341,8 +16276,9 @@ gemmAVX512m11t24_seg:
 	LEAQ (AX)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m11t24_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m11t24_k1p
@@ -15496,14 +16432,23 @@ gemmAVX512m11t24_k4p:
 	VBROADCASTSS 12(R8)(CX*2), Z24
 	VFMADD231PS  Z22, Z24, Z20
 	VFMADD231PS  Y23, Y24, Y21
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m11t24_k4p
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m11t24_pfdonep
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m11t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m11t24_k4p
 
 gemmAVX512m11t24_k1p:
 	TESTQ        R10, R10
@@ -15699,14 +16644,23 @@ gemmAVX512m11t24_k4:
 	VBROADCASTSS 12(R8)(CX*2), Z24
 	VFMADD231PS  Z22, Z24, Z20
 	VFMADD231PS  Y23, Y24, Y21
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m11t24_k4
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m11t24_pfdone
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m11t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m11t24_k4
 
 gemmAVX512m11t24_k1:
 	TESTQ        R10, R10
@@ -15901,15 +16855,23 @@ gemmAVX512m11t24_store:
 
 // func gemmAVX512m12t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m12t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m12t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m12t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -15953,8 +16915,9 @@ gemmAVX512m12t24_seg:
 	LEAQ (AX)(CX*4), DI
 	LEAQ (DI)(CX*4), R8
 	MOVQ kseg+16(FP), R10
-	MOVQ ntiles+96(FP), R11
-	CMPQ R11, 24(SP)
+	MOVQ 40(SP), R11
+	MOVQ ntiles+96(FP), R12
+	CMPQ R12, 24(SP)
 	JNE  gemmAVX512m12t24_kloop
 	CMPQ R10, $+4
 	JL   gemmAVX512m12t24_k1p
@@ -16120,14 +17083,23 @@ gemmAVX512m12t24_k4p:
 	VBROADCASTSS 12(R8)(R9*1), Z26
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Y25, Y26, Y23
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m12t24_k4p
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m12t24_pfdonep
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m12t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m12t24_k4p
 
 gemmAVX512m12t24_k1p:
 	TESTQ        R10, R10
@@ -16338,14 +17310,23 @@ gemmAVX512m12t24_k4:
 	VBROADCASTSS 12(R8)(R9*1), Z26
 	VFMADD231PS  Z24, Z26, Z22
 	VFMADD231PS  Y25, Y26, Y23
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R10
-	CMPQ         R10, $+4
-	JGE          gemmAVX512m12t24_k4
+	CMPQ         R11, 48(SP)
+	JAE          gemmAVX512m12t24_pfdone
+	PREFETCHT0   (R11)
+	PREFETCHT0   64(R11)
+	PREFETCHT0   128(R11)
+	ADDQ         $+192, R11
+	MOVQ         R11, 40(SP)
+
+gemmAVX512m12t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R10
+	CMPQ R10, $+4
+	JGE  gemmAVX512m12t24_k4
 
 gemmAVX512m12t24_k1:
 	TESTQ        R10, R10
@@ -16553,15 +17534,23 @@ gemmAVX512m12t24_store:
 
 // func gemmAVX512m13t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m13t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m13t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m13t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -16608,8 +17597,9 @@ gemmAVX512m13t24_seg:
 	LEAQ (DI)(CX*4), R8
 	LEAQ (R8)(CX*4), R9
 	MOVQ kseg+16(FP), R11
-	MOVQ ntiles+96(FP), R12
-	CMPQ R12, 24(SP)
+	MOVQ 40(SP), R12
+	MOVQ ntiles+96(FP), R13
+	CMPQ R13, 24(SP)
 	JNE  gemmAVX512m13t24_kloop
 	CMPQ R11, $+4
 	JL   gemmAVX512m13t24_k1p
@@ -16787,15 +17777,24 @@ gemmAVX512m13t24_k4p:
 	VBROADCASTSS 12(R9), Z28
 	VFMADD231PS  Z26, Z28, Z24
 	VFMADD231PS  Y27, Y28, Y25
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512m13t24_k4p
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512m13t24_pfdonep
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	ADDQ         $+192, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512m13t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512m13t24_k4p
 
 gemmAVX512m13t24_k1p:
 	TESTQ        R11, R11
@@ -17022,15 +18021,24 @@ gemmAVX512m13t24_k4:
 	VBROADCASTSS 12(R9), Z28
 	VFMADD231PS  Z26, Z28, Z24
 	VFMADD231PS  Y27, Y28, Y25
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512m13t24_k4
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512m13t24_pfdone
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	ADDQ         $+192, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512m13t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512m13t24_k4
 
 gemmAVX512m13t24_k1:
 	TESTQ        R11, R11
@@ -17252,15 +18260,23 @@ gemmAVX512m13t24_store:
 
 // func gemmAVX512m14t24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512m14t24(SB), NOSPLIT, $40-120
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
+TEXT ·gemmAVX512m14t24(SB), NOSPLIT, $56-120
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512m14t24_tile:
 	MOVQ    bias+72(FP), AX
@@ -17309,8 +18325,9 @@ gemmAVX512m14t24_seg:
 	LEAQ (DI)(CX*4), R8
 	LEAQ (R8)(CX*4), R9
 	MOVQ kseg+16(FP), R11
-	MOVQ ntiles+96(FP), R12
-	CMPQ R12, 24(SP)
+	MOVQ 40(SP), R12
+	MOVQ ntiles+96(FP), R13
+	CMPQ R13, 24(SP)
 	JNE  gemmAVX512m14t24_kloop
 	CMPQ R11, $+4
 	JL   gemmAVX512m14t24_k1p
@@ -17500,15 +18517,25 @@ gemmAVX512m14t24_k4p:
 	VBROADCASTSS 12(R9)(CX*1), Z30
 	VFMADD231PS  Z28, Z30, Z26
 	VFMADD231PS  Y29, Y30, Y27
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512m14t24_k4p
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512m14t24_pfdonep
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	ADDQ         $+256, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512m14t24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512m14t24_k4p
 
 gemmAVX512m14t24_k1p:
 	TESTQ        R11, R11
@@ -17750,15 +18777,25 @@ gemmAVX512m14t24_k4:
 	VBROADCASTSS 12(R9)(CX*1), Z30
 	VFMADD231PS  Z28, Z30, Z26
 	VFMADD231PS  Y29, Y30, Y27
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512m14t24_k4
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512m14t24_pfdone
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	ADDQ         $+256, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512m14t24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512m14t24_k4
 
 gemmAVX512m14t24_k1:
 	TESTQ        R11, R11
@@ -17993,17 +19030,25 @@ gemmAVX512m14t24_store:
 
 // func gemmAVX512Wrapt24(a *float32, lda int, kseg int, nseg int, segStride int, b *float32, bstride int, c *float32, ldc int, bias *float32, res *float32, ldr int, ntiles int, ncols int, act int, rpg int, left int, cskip int, rskip int)
 // Requires: AVX, AVX512DQ, AVX512F, FMA3, MMX+
-TEXT ·gemmAVX512Wrapt24(SB), NOSPLIT, $48-152
-	MOVQ a+0(FP), AX
-	MOVQ AX, (SP)
-	MOVQ c+56(FP), AX
-	MOVQ AX, 8(SP)
-	MOVQ res+80(FP), AX
-	MOVQ AX, 16(SP)
-	MOVQ ntiles+96(FP), AX
-	MOVQ AX, 24(SP)
-	MOVQ left+128(FP), AX
-	MOVQ AX, 40(SP)
+TEXT ·gemmAVX512Wrapt24(SB), NOSPLIT, $64-152
+	MOVQ   a+0(FP), AX
+	MOVQ   AX, (SP)
+	MOVQ   c+56(FP), AX
+	MOVQ   AX, 8(SP)
+	MOVQ   res+80(FP), AX
+	MOVQ   AX, 16(SP)
+	MOVQ   ntiles+96(FP), AX
+	MOVQ   AX, 24(SP)
+	MOVQ   left+128(FP), AX
+	MOVQ   AX, 56(SP)
+	MOVQ   bstride+48(FP), AX
+	SHLQ   $+2, AX
+	MOVQ   b+40(FP), CX
+	IMUL3Q $+2, AX, AX
+	ADDQ   AX, CX
+	MOVQ   CX, 40(SP)
+	ADDQ   AX, CX
+	MOVQ   CX, 48(SP)
 
 gemmAVX512Wrapt24_tile:
 	MOVQ    bias+72(FP), AX
@@ -18052,8 +19097,9 @@ gemmAVX512Wrapt24_seg:
 	LEAQ (DI)(CX*4), R8
 	LEAQ (R8)(CX*4), R9
 	MOVQ kseg+16(FP), R11
-	MOVQ ntiles+96(FP), R12
-	CMPQ R12, 24(SP)
+	MOVQ 40(SP), R12
+	MOVQ ntiles+96(FP), R13
+	CMPQ R13, 24(SP)
 	JNE  gemmAVX512Wrapt24_kloop
 	CMPQ R11, $+4
 	JL   gemmAVX512Wrapt24_k1p
@@ -18243,15 +19289,25 @@ gemmAVX512Wrapt24_k4p:
 	VBROADCASTSS 12(R9)(CX*1), Z30
 	VFMADD231PS  Z28, Z30, Z26
 	VFMADD231PS  Y29, Y30, Y27
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512Wrapt24_k4p
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512Wrapt24_pfdonep
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	ADDQ         $+256, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512Wrapt24_pfdonep:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512Wrapt24_k4p
 
 gemmAVX512Wrapt24_k1p:
 	TESTQ        R11, R11
@@ -18493,15 +19549,25 @@ gemmAVX512Wrapt24_k4:
 	VBROADCASTSS 12(R9)(CX*1), Z30
 	VFMADD231PS  Z28, Z30, Z26
 	VFMADD231PS  Y29, Y30, Y27
-	ADDQ         $+16, AX
-	ADDQ         $+16, DI
-	ADDQ         $+16, R8
-	ADDQ         $+16, R9
-	ADDQ         $+256, BX
-	ADDQ         $+256, SI
-	SUBQ         $+4, R11
-	CMPQ         R11, $+4
-	JGE          gemmAVX512Wrapt24_k4
+	CMPQ         R12, 48(SP)
+	JAE          gemmAVX512Wrapt24_pfdone
+	PREFETCHT0   (R12)
+	PREFETCHT0   64(R12)
+	PREFETCHT0   128(R12)
+	PREFETCHT0   192(R12)
+	ADDQ         $+256, R12
+	MOVQ         R12, 40(SP)
+
+gemmAVX512Wrapt24_pfdone:
+	ADDQ $+16, AX
+	ADDQ $+16, DI
+	ADDQ $+16, R8
+	ADDQ $+16, R9
+	ADDQ $+256, BX
+	ADDQ $+256, SI
+	SUBQ $+4, R11
+	CMPQ R11, $+4
+	JGE  gemmAVX512Wrapt24_k4
 
 gemmAVX512Wrapt24_k1:
 	TESTQ        R11, R11
@@ -18569,7 +19635,7 @@ gemmAVX512Wrapt24_segdone:
 	JZ     gemmAVX512Wrapt24_act
 	MOVQ   ldr+88(FP), CX
 	SHLQ   $+2, CX
-	MOVQ   40(SP), DX
+	MOVQ   56(SP), DX
 	MOVQ   rpg+120(FP), BX
 	MOVQ   rskip+144(FP), SI
 	SHLQ   $+2, SI
@@ -18771,7 +19837,7 @@ gemmAVX512Wrapt24_store:
 	MOVQ    8(SP), AX
 	MOVQ    ldc+64(FP), CX
 	SHLQ    $+2, CX
-	MOVQ    40(SP), DX
+	MOVQ    56(SP), DX
 	MOVQ    rpg+120(FP), BX
 	MOVQ    cskip+136(FP), SI
 	SHLQ    $+2, SI
@@ -18902,7 +19968,7 @@ gemmAVX512Wrapt24_crow12:
 
 gemmAVX512Wrapt24_crow13:
 	MOVQ   AX, 8(SP)
-	MOVQ   DX, 40(SP)
+	MOVQ   DX, 56(SP)
 	MOVQ   lda+8(FP), AX
 	IMUL3Q $+56, AX, AX
 	ADDQ   AX, (SP)

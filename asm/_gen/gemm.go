@@ -132,14 +132,18 @@ func (rw rows) advance(ctx *build.Context, bytes int) {
 }
 
 // kLoop emits the k loop of a segment: kc steps, unrolled by 4; labels
-// carry the suffix sfx.
-func kLoop(ctx *build.Context, sfx string, lbl func(string) string, kc reg.GPVirtual, rw rows, bp []reg.GPVirtual, step func(u int)) {
+// carry the suffix sfx. group, when set, is emitted once per unrolled
+// group of steps.
+func kLoop(ctx *build.Context, sfx string, lbl func(string) string, kc reg.GPVirtual, rw rows, bp []reg.GPVirtual, step func(u int), group func()) {
 	const unroll = 4
 	ctx.CMPQ(kc, imm(unroll))
 	ctx.JL(operand.LabelRef(lbl("k1" + sfx)))
 	ctx.Label(lbl("k4" + sfx))
 	for u := 0; u < unroll; u++ {
 		step(u)
+	}
+	if group != nil {
+		group()
 	}
 	rw.advance(ctx, 4*unroll)
 	for i := range bp {
@@ -168,6 +172,18 @@ func kLoop(ctx *build.Context, sfx string, lbl func(string) string, kc reg.GPVir
 // matrices of 7x7 layers cross every 64 rows. On MobileNetV2-224's 7x7
 // layers 4 KiB ahead ran faster than 1 KiB and than 8 KiB.
 const bPrefetch = 64 * 64
+
+// nextPrefetch is the number of 64-byte lines of the next call's B
+// panels that each unrolled group of 4 k steps of a tile of mr rows by
+// lanes columns prefetches: one per 384 multiply-adds of the group (24
+// cycles of two 8-lane FMA units; one line per group of the 6x16 AVX2
+// tile, five of the 14x32 AVX-512 tile), none for tiles under 48 lanes
+// in all. A faster rate (two lines per AVX2 group) ran slower from
+// memory: the prefetches wait for the line fill buffers and hold up the
+// loads behind them.
+func nextPrefetch(mr, lanes int) int {
+	return (mr*lanes + 48) / 96
+}
 
 // gemmKernel emits one micro-kernel: ntiles tiles of mr rows by nv vectors.
 // nv = -2 is the half-width tail (isa.halfTail): two vectors, the second a
@@ -229,6 +245,8 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	locR := ctx.AllocLocal(8)     // current residual tile start
 	locTiles := ctx.AllocLocal(8) // tiles left
 	locSeg := ctx.AllocLocal(8)   // segments left
+	locPf := ctx.AllocLocal(8)    // next-call prefetch pointer
+	locPfEnd := ctx.AllocLocal(8) // its end
 	var locLeft operand.Mem       // rows left in the current group (wrap)
 	if wrap {
 		locLeft = ctx.AllocLocal(8)
@@ -259,6 +277,31 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 		ctx.SHLXQ(n, one, one)
 		ctx.DECQ(one)
 		ctx.KMOVW(one.As32(), reg.K1)
+	}
+
+	// Next-call prefetch: the B panels after this call's (those of the
+	// next column group, which the driver computes next) are prefetched
+	// over this call's tiles, nextPrefetch lines per unrolled k group, up
+	// to their end. Otherwise the first tile of each call would load its
+	// panels at the FMA rate, above what one core gets from memory when
+	// the weights are not in cache (the 7x7 layers of the 224x224 nets);
+	// spread over the call, the prefetches hide that.
+	nbp := (nv + 1) / 2 // panels read
+	if s.vw == 16 {
+		nbp = nv
+	}
+	{
+		bs, pf := ctx.GP64(), ctx.GP64()
+		ctx.Load(ctx.Param("bstride"), bs)
+		ctx.SHLQ(imm(2), bs)
+		ctx.Load(ctx.Param("b"), pf)
+		if nbp > 1 {
+			ctx.IMUL3Q(imm(nbp), bs, bs)
+		}
+		ctx.ADDQ(bs, pf)
+		ctx.MOVQ(pf, locPf)
+		ctx.ADDQ(bs, pf)
+		ctx.MOVQ(pf, locPfEnd)
 	}
 
 	// Accumulators start from the bias.
@@ -355,14 +398,35 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	ctx.Load(ctx.Param("kseg"), kc)
 	// The first tile of a call brings the B panel into L1 and prefetches
 	// ahead of it; the others find it there.
+	pf := ctx.GP64()
+	ctx.MOVQ(locPf, pf)
+	npf := nextPrefetch(mr, nv*s.vw)
+	if half {
+		npf = nextPrefetch(mr, nv*s.vw-s.vw/2)
+	}
+	next := func(sfx string) func() {
+		if npf == 0 {
+			return nil
+		}
+		return func() {
+			ctx.CMPQ(pf, locPfEnd)
+			ctx.JAE(operand.LabelRef(lbl("pfdone" + sfx)))
+			for i := 0; i < npf; i++ {
+				ctx.PREFETCHT0(operand.Mem{Base: pf, Disp: 64 * i})
+			}
+			ctx.ADDQ(imm(64*npf), pf)
+			ctx.MOVQ(pf, locPf)
+			ctx.Label(lbl("pfdone" + sfx))
+		}
+	}
 	first := ctx.GP64()
 	ctx.Load(ctx.Param("ntiles"), first)
 	ctx.CMPQ(first, locTiles)
 	ctx.JNE(operand.LabelRef(lbl("kloop")))
-	kLoop(ctx, "p", lbl, kc, rw, bp, func(u int) { step(u, true) })
+	kLoop(ctx, "p", lbl, kc, rw, bp, func(u int) { step(u, true) }, next("p"))
 	ctx.JMP(operand.LabelRef(lbl("segdone")))
 	ctx.Label(lbl("kloop"))
-	kLoop(ctx, "", lbl, kc, rw, bp, func(u int) { step(u, false) })
+	kLoop(ctx, "", lbl, kc, rw, bp, func(u int) { step(u, false) }, next(""))
 	ctx.Label(lbl("segdone"))
 	ss := ctx.GP64()
 	ctx.Load(ctx.Param("segStride"), ss)
