@@ -125,9 +125,9 @@ func BenchmarkWidePointwise(b *testing.B) {
 // BenchmarkColdWidePointwise runs the wide layers as in a network, with
 // weights not in cache: each call uses the next of enough copies of the
 // layer (distinct weights, 64 MiB in all) to exceed the L3. On a Zen 4
-// with AVX2 these took 1.14-1.19x the time of BenchmarkWidePointwise
+// with AVX2 these took 1.18-1.25x the time of BenchmarkWidePointwise
 // when each kernel call's first tile loaded its B panels from memory,
-// and 1.05-1.09x with the next call's panels prefetched over a call's
+// and 1.02-1.06x with the next call's panels prefetched over a call's
 // tiles (docs/perf.md).
 //
 //	go test -run '^$' -bench 'ColdWidePointwise' ./runtime/

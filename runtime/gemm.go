@@ -257,8 +257,8 @@ func (g *gemmRun) plan(p *Pool) int {
 	// call's panels over a call's tiles. The 7x7 layers of the 224x224
 	// nets (K = 960-1536) ran calls of one or two tiles with 96 KiB, too
 	// few to prefetch over: from weights not in cache they took
-	// 1.14-1.19x as long as from cache on a Zen 4 with AVX2, with both
-	// changes 1.05-1.09x (BenchmarkColdWidePointwise, docs/perf.md).
+	// 1.18-1.25x as long as from cache on a Zen 4 with AVX2, with both
+	// changes 1.02-1.06x (BenchmarkColdWidePointwise, docs/perf.md).
 	chunkBytes := 96 << 10
 	if im.prefetchNext {
 		chunkBytes = max(chunkBytes, mbconvStripBytes())
