@@ -396,8 +396,8 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	ctx.Label(lbl("seg"))
 	rw.setup(ctx, sp)
 	ctx.Load(ctx.Param("kseg"), kc)
-	// The first tile of a call brings the B panel into L1 and prefetches
-	// ahead of it; the others find it there.
+	// Every tile prefetches its share of the next call's panels (see
+	// above), through pf.
 	pf := ctx.GP64()
 	ctx.MOVQ(locPf, pf)
 	npf := nextPrefetch(mr, nv*s.vw)
@@ -419,6 +419,8 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 			ctx.Label(lbl("pfdone" + sfx))
 		}
 	}
+	// The first tile of a call brings the B panel into L1 and prefetches
+	// ahead of it; the others find it there.
 	first := ctx.GP64()
 	ctx.Load(ctx.Param("ntiles"), first)
 	ctx.CMPQ(first, locTiles)
