@@ -11,15 +11,16 @@ import (
 // This file reads the size of the CPU's caches, which the GEMM and MBConv
 // drivers size their working sets by.
 
-// mbconvStripBytes is MBConvStripBytes; the GEMM driver also sizes its
-// blocks of A by it (gemmRun.plan).
-var mbconvStripBytes = sync.OnceValue(func() int {
-	return stripBytesFor(l2CacheBytes("/sys/devices/system/cpu/cpu0/cache"))
+// l2Quarter is a quarter of the L2 cache per core, as Linux reports it
+// for the first CPU, between 64 KiB and 1 MiB, and 512 KiB where it is
+// unknown: the working set the MBConv strips (MBConvStripBytes) and the
+// GEMM's blocks of A (gemmRun.plan) aim at.
+var l2Quarter = sync.OnceValue(func() int {
+	return l2QuarterFor(l2CacheBytes("/sys/devices/system/cpu/cpu0/cache"))
 })
 
-// stripBytesFor is MBConvStripBytes for an L2 cache of l2 bytes (0:
-// unknown).
-func stripBytesFor(l2 int) int {
+// l2QuarterFor is l2Quarter for an L2 cache of l2 bytes (0: unknown).
+func l2QuarterFor(l2 int) int {
 	if l2 <= 0 {
 		return 512 << 10
 	}

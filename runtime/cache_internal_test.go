@@ -49,8 +49,8 @@ func TestL2CacheBytes(t *testing.T) {
 	}
 	for _, c := range [][2]int{{0, 512 << 10}, {2 << 20, 512 << 10}, {1 << 20, 256 << 10}, {512 << 10, 128 << 10},
 		{128 << 10, 64 << 10}, {16 << 20, 1 << 20}} {
-		if got := stripBytesFor(c[0]); got != c[1] {
-			t.Errorf("stripBytesFor(%d) = %d, want %d", c[0], got, c[1])
+		if got := l2QuarterFor(c[0]); got != c[1] {
+			t.Errorf("l2QuarterFor(%d) = %d, want %d", c[0], got, c[1])
 		}
 	}
 	if s := MBConvStripBytes(); s < 64<<10 || s > 1<<20 {

@@ -261,7 +261,7 @@ func (g *gemmRun) plan(p *Pool) int {
 	// changes 1.02-1.06x (BenchmarkColdWidePointwise, docs/perf.md).
 	chunkBytes := 96 << 10
 	if im.prefetchNext {
-		chunkBytes = max(chunkBytes, mbconvStripBytes())
+		chunkBytes = max(chunkBytes, l2Quarter())
 	}
 	g.chunk = max(1, chunkBytes/(4*im.mr*K))
 	// Split columns when there are too few row tiles to share, or when B

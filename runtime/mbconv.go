@@ -52,7 +52,7 @@ type MBConv struct {
 // Strips are at least mbconvMinStrip output rows high all the same:
 // shorter ones call the kernels too often for too little work
 // (BenchmarkMBConv).
-func MBConvStripBytes() int { return mbconvStripBytes() }
+func MBConvStripBytes() int { return l2Quarter() }
 
 const mbconvMinStrip = 4
 

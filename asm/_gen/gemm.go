@@ -286,17 +286,19 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	// panels at the FMA rate, above what one core gets from memory when
 	// the weights are not in cache (the 7x7 layers of the 224x224 nets);
 	// spread over the call, the prefetches hide that.
-	nbp := (nv + 1) / 2 // panels read
+	// B panels a call reads: AVX-512 vectors come from separate 16-column
+	// panels; AVX2 vectors are the halves of panel rows, two per panel.
+	nb := (nv + 1) / 2
 	if s.vw == 16 {
-		nbp = nv
+		nb = nv
 	}
 	{
 		bs, pf := ctx.GP64(), ctx.GP64()
 		ctx.Load(ctx.Param("bstride"), bs)
 		ctx.SHLQ(imm(2), bs)
 		ctx.Load(ctx.Param("b"), pf)
-		if nbp > 1 {
-			ctx.IMUL3Q(imm(nbp), bs, bs)
+		if nb > 1 {
+			ctx.IMUL3Q(imm(nb), bs, bs)
 		}
 		ctx.ADDQ(bs, pf)
 		ctx.MOVQ(pf, locPf)
@@ -327,12 +329,7 @@ func gemmKernel(ctx *build.Context, s isa, mr, nv int, wrap bool) {
 	rw := newRows(ctx, mr, lda)
 	sp := ctx.GP64() // segment start
 	ctx.MOVQ(locTile, sp)
-	// B pointers: AVX-512 vectors come from separate 16-column panels;
-	// AVX2 vectors are the halves of panel rows, two per panel.
-	nb := (nv + 1) / 2
-	if s.vw == 16 {
-		nb = nv
-	}
+	// B pointers, one per panel.
 	bp := make([]reg.GPVirtual, nb)
 	for i := range bp {
 		bp[i] = ctx.GP64()
