@@ -69,10 +69,13 @@ func (c *DeriveCmd) Run(g *globals) error {
 		lat search.LatencyTable
 	)
 	if rd.Settings.Table != "" { // the search read a table: the same one
-		if lut, _, err = sc.loadTable(); err != nil {
+		if lut, _, err = sc.loadTable(true); err != nil {
 			return err
 		}
 		lat = lut.SearchTable()
+	}
+	if sc.Target == "" {
+		sc.Target = defaultSearchTarget
 	}
 	s, err := rd.Resume(lat, search.Placement{Backend: sc.Backend, Parallelism: sc.Threads})
 	if err != nil {

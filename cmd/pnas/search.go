@@ -33,7 +33,7 @@ type SearchCmd struct {
 	HeldOut    int    `name:"held-out" help:"Training images held out for architecture steps and model selection (0 = 10%, at most 5,000)." default:"0"`
 	Augment    bool   `help:"Random crop (2-pixel padding) and horizontal flip in weight steps." default:"true" negatable:""`
 
-	Target        string  `help:"Target whose latency table the search optimises against." default:"amd64"`
+	Target        string  `help:"Target whose latency table the search optimises against (default: the --lut table's target, else amd64)."`
 	LUT           string  `name:"lut" help:"Latency table file (default: the target's)." type:"existingfile" placeholder:"TABLE.json"`
 	LatencyTarget string  `name:"latency-target" help:"Target latency T, e.g. 80us or 1.2ms (default: the geometric mean of the fastest and slowest network in the table)." placeholder:"DURATION"`
 	Loss          string  `help:"Latency loss: mul#log (a*CE*(ln E/ln T)^beta), add#linear (CE + lambda*(E-T)/T), add#hinge (CE + lambda*max(0,(E-T)/T): no pressure below the target) or none." default:"mul#log" enum:"mul#log,add#linear,add#hinge,none"`
@@ -177,11 +177,31 @@ func (c *SearchCmd) usesTable() bool {
 	return c.Loss != search.LossNone || c.Gates == search.GateReinforce || c.Derive == search.DeriveBudget
 }
 
-// loadTable resolves the latency table: --lut, else the target's.
-func (c *SearchCmd) loadTable() (*targets.LUT, string, error) {
-	l, err := loadLUT(c.LUT, c.Target, c.Space)
-	return l, c.LUT, err
+// loadTable resolves the latency table: --lut, else the target's
+// (--target, by default amd64). The search's target is then the table's:
+// the derived network records it, and a --target that names another one
+// than a --lut table's is a usage error. A resumed search takes the
+// table's target whatever its saved flags said.
+func (c *SearchCmd) loadTable(resume bool) (*targets.LUT, string, error) {
+	target := c.Target
+	if target == "" && c.LUT == "" {
+		target = defaultSearchTarget
+	}
+	l, err := loadLUT(c.LUT, target, c.Space)
+	if err != nil {
+		return nil, "", err
+	}
+	if c.Target != "" && c.Target != l.Target && !resume {
+		return nil, "", &exitError{code: 2, err: fmt.Errorf("--target %s: the table %s was measured for target %s; leave out --target or give --target %s",
+			c.Target, c.LUT, l.Target, l.Target)}
+	}
+	c.Target = l.Target
+	return l, c.LUT, nil
 }
+
+// defaultSearchTarget is the target whose built-in table a search without
+// --lut or --target reads.
+const defaultSearchTarget = "amd64"
 
 // loadLUT loads the latency table file when one is named, else the
 // table of the target (resolveTarget: "" is this machine's best), with a
@@ -319,11 +339,14 @@ func (c *SearchCmd) Run(g *globals) error {
 		lfile string
 	)
 	if c.usesTable() || !resume {
-		lut, lfile, err = c.loadTable()
+		lut, lfile, err = c.loadTable(resume)
 		if err != nil {
 			return err
 		}
 		lat = lut.SearchTable()
+	}
+	if c.Target == "" {
+		c.Target = defaultSearchTarget
 	}
 
 	var cfg search.Config

@@ -117,6 +117,7 @@ func TestSearchErrors(t *testing.T) {
 		{[]string{"search", "--space", "nosuch", "-o", filepath.Join(dir, "r1")}, "nosuch"},
 		{searchArgs(spacePath, lutPath, filepath.Join(dir, "r2"), "--latency-target", "fast"), "--latency-target"},
 		{[]string{"search", "--space", "fmnist", "--lut", lutPath, "--data", "fashion-mnist-subset", "-o", filepath.Join(dir, "r3")}, "missing key"},
+		{searchArgs(spacePath, lutPath, filepath.Join(dir, "r4"), "--target", "amd64-avx512"), "--target amd64-avx512: the table " + lutPath + " was measured for target amd64"},
 	}
 	for _, c := range cases {
 		code, _, errs := runCLI(t, c.args...)
@@ -198,5 +199,27 @@ func TestLatencyMissNote(t *testing.T) {
 	cfg.LatencyLoss = search.LossNone
 	if n := latencyMissNote(400, cfg); n != "" {
 		t.Errorf("no latency loss: note %q, want none", n)
+	}
+}
+
+// A search with --lut and no --target optimises for the table's target:
+// it says so, and the derived network records that target, not amd64.
+func TestSearchTargetFromTable(t *testing.T) {
+	spacePath, lutPath := tinySetup(t)
+	lut, err := targets.Load(lutPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lut.Target, lut.KernelSet = "amd64-avx512", "avx512"
+	if err := lut.Save(lutPath); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	m, out := runForModel(t, dir, searchArgs(spacePath, lutPath, dir, "--epochs", "1", "--train-epochs", "0"))
+	if !strings.Contains(out, "(target amd64-avx512)") {
+		t.Errorf("output does not name the table's target:\n%s", out)
+	}
+	if m.Metadata.Search == nil || m.Metadata.Search.Target != "amd64-avx512" {
+		t.Errorf("derived model's search info %+v, want target amd64-avx512", m.Metadata.Search)
 	}
 }
