@@ -31,6 +31,7 @@ type Correction struct {
 	TypeScale   map[string]float64 `json:"type_scale,omitempty"` // per layer type scale, when fitted per type
 	Lambda      float64            `json:"lambda"`               // ridge strength of the per-type deviations
 	Networks    int                `json:"networks"`             // measured networks fitted on
+	Models      []string           `json:"models,omitempty"`     // their model IDs (BenchReport.ModelID), sorted; Calibrate holds none of them out
 	FitMAPE     float64            `json:"fit_mape"`             // in-sample mean absolute percentage error, %
 	FitRMSEUS   float64            `json:"fit_rmse_us"`          // in-sample root mean square error, µs
 }
@@ -43,6 +44,7 @@ func (c *Correction) clone() *Correction {
 			d.TypeScale[k] = v
 		}
 	}
+	d.Models = append([]string(nil), c.Models...)
 	return &d
 }
 
@@ -76,6 +78,14 @@ func (c *Correction) validate() error {
 	}
 	if c.Networks < 0 {
 		return fieldErr("networks", "expected an integer >= 0, got %d", c.Networks)
+	}
+	if len(c.Models) > c.Networks {
+		return fieldErr("models", "expected at most networks = %d model IDs, got %d", c.Networks, len(c.Models))
+	}
+	for i, id := range c.Models {
+		if id == "" || i > 0 && c.Models[i-1] >= id {
+			return fieldErr(fmt.Sprintf("models[%d]", i), "expected sorted, distinct, non-empty model IDs, got %q", id)
+		}
 	}
 	if err := finiteNonNeg("fit_mape", c.FitMAPE); err != nil {
 		return err
@@ -228,13 +238,14 @@ func (c *CorrectedTable) Overhead() float64 {
 // MeasuredNetwork is one network's keys and its measured latency.
 type MeasuredNetwork struct {
 	Name       string   // for errors and reports
+	ID         string   // model identity (BenchReport.ModelID), recorded in Correction.Models; may be empty
 	Keys       []string // latency keys of its blocks
 	MeasuredUS float64  // measured whole-network latency, µs
 }
 
 // NetworkFromReport takes the keys and the median total of a bench report.
 func NetworkFromReport(r *BenchReport) MeasuredNetwork {
-	return MeasuredNetwork{Name: r.Model, Keys: r.Keys(), MeasuredUS: r.TotalUS()}
+	return MeasuredNetwork{Name: r.Model, ID: r.ModelID, Keys: r.Keys(), MeasuredUS: r.TotalUS()}
 }
 
 // FitOptions controls Fit.
@@ -359,6 +370,13 @@ func FitWith(table *LUT, networks []MeasuredNetwork, opt FitOptions) (*Correctio
 		coef = append([]float64{0}, sub...)
 	}
 	c := &Correction{InterceptUS: coef[0] * sbar, Scale: 1 + coef[1], Networks: n}
+	ids := map[string]bool{}
+	for _, nw := range networks {
+		if nw.ID != "" {
+			ids[nw.ID] = true
+		}
+	}
+	c.Models = sortedKeys(ids)
 	if len(types) > 0 {
 		c.Lambda = opt.Lambda
 		c.TypeScale = map[string]float64{}
@@ -479,6 +497,9 @@ type CalibrationReport struct {
 	// zero without one).
 	FitNetworks        int
 	CorrectionRefitted bool
+	// KnownNetworks counts the measured networks the table's correction
+	// was fitted on (Correction.Models): they are never held out.
+	KnownNetworks int
 	// Unpredictable lists evaluation reports left out of the statistics
 	// because the old or the new table lacks one of their keys.
 	Unpredictable []string
@@ -517,10 +538,15 @@ func (r CalibrationReport) String() string {
 	switch {
 	case r.HoldoutSkipped:
 		set = fmt.Sprintf("in-sample (nothing held out: %d measured, %d needed to hold one out)", r.FitNetworks, minFitNetworks+1)
+	case r.InSample && r.KnownNetworks > 0 && r.KnownNetworks == r.FitNetworks:
+		set = "in-sample (nothing held out: the table's correction was fitted on every measured network)"
 	case r.InSample:
 		set = "in-sample (nothing held out)"
 	}
 	fmt.Fprintf(&b, "%s networks: %d", set, r.AfterPredictor.N)
+	if r.KnownNetworks > 0 && !r.InSample {
+		fmt.Fprintf(&b, " (none of the %d the table's correction was fitted on)", r.KnownNetworks)
+	}
 	if len(r.Unpredictable) > 0 {
 		fmt.Fprintf(&b, " (%d skipped: keys missing)", len(r.Unpredictable))
 	}
@@ -582,12 +608,26 @@ func Calibrate(table *LUT, reports []*BenchReport, holdoutFraction float64, seed
 	for _, d := range table.Sources {
 		folded[d] = true
 	}
+	// The table's correction was fitted on its Models: held out, they
+	// would test the old predictor on its own fit data and the new one
+	// on unseen data, so they stay in the fit set too.
+	known := map[string]bool{}
+	if table.Correction != nil {
+		for _, id := range table.Correction.Models {
+			known[id] = true
+		}
+	}
 	groups := map[string][]int{}
 	forced := map[string]bool{} // models that must stay in the fit set
 	for i, r := range reports {
 		groups[r.ModelID] = append(groups[r.ModelID], i)
-		if folded[ReportDigest(r)] {
+		if folded[ReportDigest(r)] || known[r.ModelID] {
 			forced[r.ModelID] = true
+		}
+	}
+	for id := range groups {
+		if known[id] {
+			rep.KnownNetworks++
 		}
 	}
 	var eligible []string

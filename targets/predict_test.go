@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -374,6 +375,62 @@ func TestCalibrateFewNetworks(t *testing.T) {
 		t.Errorf("two networks: correction %+v, report %+v", next.Correction, rep)
 	}
 	wantText(t, rep.String(), "correction refitted on 2 networks")
+}
+
+// The networks a table's correction was fitted on are never held out:
+// held out, they would test the old predictor on its own fit data. The
+// correction records them, and a calibration that measured only those
+// says it evaluated in-sample, and why.
+func TestCalibrateKeepsFittedNetworksIn(t *testing.T) {
+	sp := newSpace()
+	rng := rand.New(rand.NewPCG(11, 12))
+	cost := baseCost(sp, rng)
+	old := table(cost)
+	reports := syntheticReports(sp, cost, 40, 1, rng)
+	var nets []targets.MeasuredNetwork
+	fitted := map[string]bool{}
+	for _, r := range reports[:12] {
+		nets = append(nets, targets.NetworkFromReport(r))
+		fitted[r.Model] = true
+	}
+	corr, err := targets.Fit(old, nets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(corr.Models) != 12 || !sort.StringsAreSorted(corr.Models) || corr.Models[0] != reports[0].ModelID {
+		t.Fatalf("correction models %v, want the 12 fitted model IDs, sorted", corr.Models)
+	}
+	old.Correction = corr
+	if err := old.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, rep, err := targets.Calibrate(old, reports, 0.5, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.KnownNetworks != 12 || len(rep.HeldOutModels) != 20 {
+		t.Errorf("known %d, held out %v; want 12 known and 20 held out", rep.KnownNetworks, rep.HeldOutModels)
+	}
+	for _, m := range rep.HeldOutModels {
+		if fitted[m] {
+			t.Errorf("held out %s, on which the table's correction was fitted", m)
+		}
+	}
+	wantText(t, rep.String(), "held-out networks: 20 (none of the 12 the table's correction was fitted on)")
+
+	_, rep, err = targets.Calibrate(old, reports[:12], 0.25, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.InSample || rep.HeldOut != 0 {
+		t.Errorf("only fitted networks measured: report %+v, want nothing held out", rep)
+	}
+	wantText(t, rep.String(), "in-sample (nothing held out: the table's correction was fitted on every measured network)")
+
+	bad := old.Clone()
+	bad.Correction.Models = []string{"b", "a"}
+	wantErr(t, bad.Validate(), "models[1]")
 }
 
 func wantText(t *testing.T, got string, want ...string) {
