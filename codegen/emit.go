@@ -86,8 +86,10 @@ func (e *modelEmitter) render() *jen.File {
 	// The instance type.
 	netType := e.ident + "Net"
 	var fields []jen.Code
-	for i := range l.bufs {
-		fields = append(fields, jen.Id(fmt.Sprintf("t%d", i)).Add(e.rt("Tensor")))
+	for i, b := range l.bufs {
+		if !b.virtual {
+			fields = append(fields, jen.Id(fmt.Sprintf("t%d", i)).Add(e.rt("Tensor")))
+		}
 	}
 	for _, st := range l.steps {
 		if t := opType(st); t != "" {
@@ -107,6 +109,9 @@ func (e *modelEmitter) render() *jen.File {
 	var body []jen.Code
 	body = append(body, jen.Id("n").Op(":=").Op("&").Id(netType).Values())
 	for i, b := range l.bufs {
+		if b.virtual {
+			continue
+		}
 		body = append(body, jen.Id("n").Dot(fmt.Sprintf("t%d", i)).Op("=").Add(e.rt("Tensor")).Values(
 			jen.Id("Data").Op(":").Id("arena").Index(jen.Lit(b.off), jen.Lit(b.off+b.tensorLen())),
 			jen.Id("H").Op(":").Lit(b.h), jen.Id("W").Op(":").Lit(b.w), jen.Id("C").Op(":").Lit(b.c),

@@ -209,3 +209,50 @@ func TestCleanHalos(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedIntermediatesTakeNoArena checks that the tensors a fused block
+// computes in its strips (the expansion's and the depthwise output) get
+// no arena floats: the plan of the fused model equals that of the
+// unfused one without them, and is smaller than with them.
+func TestFusedIntermediatesTakeNoArena(t *testing.T) {
+	m := blockModel(t, 28)
+	l, err := lower(m, FuseOn, splitSmall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := 0
+	for _, f := range l.fusions {
+		for _, st := range []*step{f.expand, f.dw} {
+			b := l.bufOf(l.resolve(st.out))
+			if !b.virtual || b.floats != 0 {
+				t.Errorf("%s: output buffer virtual %v, %d floats; want virtual, 0", st.op.Name, b.virtual, b.floats)
+			}
+			inner = max(inner, b.tensorLen())
+		}
+	}
+	for _, b := range l.bufs {
+		if !b.virtual && b.off+b.floats > int(p.Bytes/4) {
+			t.Errorf("buffer at %d (+%d floats) outside the %d-byte arena", b.off, b.floats, p.Bytes)
+		}
+	}
+	off, err := lower(m, FuseOff, splitSmall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	po, err := off.plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// unfused, the 28x28x96 expansion (with its halo) and its depthwise
+	// output are live together with the block's input
+	if p.Bytes >= po.Bytes || p.Bytes > po.Bytes-4*int64(inner) {
+		t.Errorf("fused arena %d bytes, unfused %d: want at least the largest intermediate (%d bytes) less", p.Bytes, po.Bytes, 4*inner)
+	}
+	if p.Bytes != p.LowerBound {
+		t.Errorf("fused arena %d bytes, lower bound %d", p.Bytes, p.LowerBound)
+	}
+}

@@ -48,16 +48,18 @@ func (l *lowered) plan() (MemoryPlan, error) {
 	if err != nil {
 		return MemoryPlan{}, err
 	}
-	for _, b := range l.bufs {
-		b.floats = (b.tensorLen() + arenaAlign - 1) / arenaAlign * arenaAlign
+	var real []int // the buffers the arena holds (not virtual)
+	for i, b := range l.bufs {
+		b.floats = 0
+		if !b.virtual {
+			b.floats = (b.tensorLen() + arenaAlign - 1) / arenaAlign * arenaAlign
+			real = append(real, i)
+		}
 	}
-	n := len(l.bufs)
+	n := len(real)
 	best, bestOffs := -1, []int(nil)
 	for _, less := range placementOrders {
-		order := make([]int, n)
-		for i := range order {
-			order[i] = i
-		}
+		order := append([]int(nil), real...)
 		sort.SliceStable(order, func(i, j int) bool { return less(l.bufs[order[i]], l.bufs[order[j]]) })
 		for _, bestFit := range []bool{false, true} {
 			offs, size := l.place(order, bestFit)
@@ -71,12 +73,9 @@ func (l *lowered) plan() (MemoryPlan, error) {
 	// gap ends in first-use order then looks for a placement within it.
 	lb := l.lowerBound()
 	if best > lb {
-		order := make([]int, n)
-		for i := range order {
-			order[i] = i
-		}
+		order := append([]int(nil), real...)
 		sort.SliceStable(order, func(i, j int) bool { return l.bufs[order[i]].def < l.bufs[order[j]].def })
-		offs := make([]int, n)
+		offs := make([]int, len(l.bufs))
 		budget := searchBudget
 		if l.search(order, 0, offs, lb, &budget) {
 			best, bestOffs = lb, offs
@@ -88,7 +87,7 @@ func (l *lowered) plan() (MemoryPlan, error) {
 	// Dirty buffers share arena floats with another buffer.
 	for i, a := range l.bufs {
 		for j, b := range l.bufs {
-			if i != j && a.off < b.off+b.floats && b.off < a.off+a.floats {
+			if i != j && !a.virtual && !b.virtual && a.off < b.off+b.floats && b.off < a.off+a.floats {
 				a.dirty = true
 			}
 		}
@@ -100,7 +99,7 @@ func (l *lowered) plan() (MemoryPlan, error) {
 	for op := -1; op <= len(l.m.Ops); op++ {
 		var pad int64
 		for _, b := range l.bufs {
-			if b.def <= op && op <= b.last {
+			if !b.virtual && b.def <= op && op <= b.last {
 				pad += int64(b.floats)*4 - int64(b.raw)
 			}
 		}
@@ -183,6 +182,9 @@ func (l *lowered) place(order []int, bestFit bool) ([]int, int) {
 	size := 0
 	for _, i := range order {
 		b := l.bufs[i]
+		if b.virtual {
+			continue
+		}
 		var busy [][2]int
 		for _, j := range placed {
 			if overlaps(b, l.bufs[j]) {
