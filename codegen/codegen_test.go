@@ -252,6 +252,29 @@ func TestCompiledMatchesInterpreter(t *testing.T) {
 	t.Run("PNAS_NOASM", func(t *testing.T) { checkAgainstInterp(t, bin, nil, nil, "PNAS_NOASM=1") })
 }
 
+// TestBenchRunsSeeTheInput runs -bench on every model of the suite: each
+// timed run loads the sample again, since later tensors reuse the input's
+// arena floats, and the program fails when the last run's output differs
+// from the first run's.
+func TestBenchRunsSeeTheInput(t *testing.T) {
+	bin := buildSuite(t, hostTarget(t), "")
+	list, err := exec.Command(bin, "-list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(list)), "\n") {
+		name, _, _ := strings.Cut(line, "\t")
+		if out, err := exec.Command(bin, "-model", name, "-bench", "3", "-warmup", "0", "-threads", "2").CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", name, err, out)
+		}
+		names++
+	}
+	if names < 2 {
+		t.Fatalf("-list gave %d models:\n%s", names, list)
+	}
+}
+
 // TestFusedMatchesInterpreter runs the suite with every inverted-residual
 // block fused (rt.MBConv), compiled for the best target of this machine
 // with each kernel set it runs and without assembly, and for the generic

@@ -88,12 +88,17 @@ func benchInput(spec *network) []float32 {
 	return x
 }
 
+// bench times o.bench runs after o.warmup untimed ones. Each run first
+// loads the sample (untimed), as a deployed program does: the input
+// tensor shares arena floats with later tensors, so a run would otherwise
+// read what the previous one left there. The last run's output must equal
+// the first one's, bit for bit.
 func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.Pool, x []float32) error {
 	spec := in.spec
-	if err := in.setInput(x); err != nil {
-		return err
-	}
 	for i := 0; i < o.warmup; i++ {
+		if err := in.setInput(x); err != nil {
+			return err
+		}
 		if err := in.n.forward(pool, nil); err != nil {
 			return err
 		}
@@ -101,7 +106,11 @@ func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.P
 	tm := &timer{laps: make([]int64, len(spec.layers))}
 	per := make([][]int64, len(spec.layers))
 	total := make([]int64, o.bench)
+	var first []float32
 	for r := 0; r < o.bench; r++ {
+		if err := in.setInput(x); err != nil {
+			return err
+		}
 		if err := in.n.forward(pool, tm); err != nil {
 			return err
 		}
@@ -109,6 +118,12 @@ func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.P
 		for l, v := range tm.laps {
 			per[l] = append(per[l], v)
 		}
+		if r == 0 {
+			first = vector(in.n.output(), spec.outputs)
+		}
+	}
+	if last := vector(in.n.output(), spec.outputs); !sameBits(first, last) {
+		return fmt.Errorf("bench: the last of %d runs gave another output than the first on the same input", o.bench)
 	}
 	rep := benchReport{
 		Schema: benchSchema, Model: spec.name, ModelID: spec.id, Target: prog.target, KernelSet: rt.KernelSet(),
@@ -202,4 +217,17 @@ func cpuModelFrom(r io.Reader) string {
 		return fmt.Sprintf("Arm %s (implementer %s part %s)", name, impl, part)
 	}
 	return fmt.Sprintf("%s implementer %s part %s", goruntime.GOARCH, impl, part)
+}
+
+// sameBits reports whether a and b hold the same float32 bit patterns.
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }
