@@ -273,6 +273,7 @@ func TestBenchRunsSeeTheInput(t *testing.T) {
 	if names < 2 {
 		t.Fatalf("-list gave %d models:\n%s", names, list)
 	}
+	t.Logf("%d models", names)
 }
 
 // TestFusedMatchesInterpreter runs the suite with every inverted-residual
