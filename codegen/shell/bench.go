@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -122,7 +123,8 @@ func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.P
 			first = vector(in.n.output(), spec.outputs)
 		}
 	}
-	if last := vector(in.n.output(), spec.outputs); !sameBits(first, last) {
+	sameBits := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+	if last := vector(in.n.output(), spec.outputs); !slices.EqualFunc(first, last, sameBits) {
 		return fmt.Errorf("bench: the last of %d runs gave another output than the first on the same input", o.bench)
 	}
 	rep := benchReport{
@@ -217,17 +219,4 @@ func cpuModelFrom(r io.Reader) string {
 		return fmt.Sprintf("Arm %s (implementer %s part %s)", name, impl, part)
 	}
 	return fmt.Sprintf("%s implementer %s part %s", goruntime.GOARCH, impl, part)
-}
-
-// sameBits reports whether a and b hold the same float32 bit patterns.
-func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
 }
