@@ -460,12 +460,12 @@ dwK3S1AVX2_pnextrow:
 	ADDQ  AX, 64(SP)
 	MOVQ  72(SP), AX
 	TESTQ AX, AX
-	JZ    dwK3S1AVX2_rowdonep
+	JZ    dwK3S1AVX2_prowdone
 	MOVQ  resRow+64(FP), AX
 	SHLQ  $+2, AX
 	ADDQ  AX, 72(SP)
 
-dwK3S1AVX2_rowdonep:
+dwK3S1AVX2_prowdone:
 	DECQ  48(SP)
 	JNZ   dwK3S1AVX2_prow
 	ADDQ  $+32, 8(SP)
@@ -1610,12 +1610,12 @@ dwK3S2AVX2_pnextrow:
 	ADDQ  AX, 64(SP)
 	MOVQ  72(SP), AX
 	TESTQ AX, AX
-	JZ    dwK3S2AVX2_rowdonep
+	JZ    dwK3S2AVX2_prowdone
 	MOVQ  resRow+64(FP), AX
 	SHLQ  $+2, AX
 	ADDQ  AX, 72(SP)
 
-dwK3S2AVX2_rowdonep:
+dwK3S2AVX2_prowdone:
 	DECQ  48(SP)
 	JNZ   dwK3S2AVX2_prow
 	ADDQ  $+32, 8(SP)

@@ -181,7 +181,30 @@ func dwKernel(ctx *build.Context, s isa, k, stride int) {
 		ctx.Load(ctx.Param("ow"), n)
 		return n
 	}
-	nextRow := func(sfx string) {
+	// groups runs a row's outputs in groups of G (blk), then one
+	// remainder group, then goes to label pre+"nextrow".
+	groups := func(pre string, n reg.GPVirtual, G int, blk func(n int, next string)) {
+		lbl := func(x string) string { return g.lbl(pre + x) }
+		ctx.Label(lbl("groups"))
+		ctx.CMPQ(n, imm(G))
+		ctx.JL(operand.LabelRef(lbl("rem")))
+		ctx.SUBQ(imm(G), n)
+		blk(G, lbl("groups"))
+		ctx.Label(lbl("rem"))
+		for r := 1; r < G; r++ {
+			ctx.CMPQ(n, imm(r))
+			ctx.JE(operand.LabelRef(lbl(fmt.Sprintf("r%d", r))))
+		}
+		ctx.JMP(operand.LabelRef(lbl("nextrow")))
+		for r := 1; r < G; r++ {
+			ctx.Label(lbl(fmt.Sprintf("r%d", r)))
+			blk(r, lbl("nextrow"))
+		}
+	}
+	// nextRow moves the row pointers on (in += stride*inRow, out +=
+	// outRow, res += resRow) and loops to label row while rows are left.
+	nextRow := func(pre, row string) {
+		ctx.Label(g.lbl(pre + "nextrow"))
 		d := ctx.GP64()
 		ctx.Load(ctx.Param("inRow"), d)
 		ctx.IMULQ(paramMem(ctx, "stride"), d)
@@ -193,12 +216,16 @@ func dwKernel(ctx *build.Context, s isa, k, stride int) {
 		rr := ctx.GP64()
 		ctx.MOVQ(locRowRes, rr)
 		ctx.TESTQ(rr, rr)
-		ctx.JZ(operand.LabelRef(g.lbl("rowdone" + sfx)))
+		ctx.JZ(operand.LabelRef(g.lbl(pre + "rowdone")))
 		ctx.Load(ctx.Param("resRow"), d)
 		ctx.SHLQ(imm(2), d)
 		ctx.ADDQ(d, locRowRes)
-		ctx.Label(g.lbl("rowdone" + sfx))
+		ctx.Label(g.lbl(pre + "rowdone"))
+		ctx.DECQ(locRows)
+		ctx.JNZ(operand.LabelRef(g.lbl(row)))
 	}
+	// nextVec moves the chunk on by one channel vector; the flags are
+	// those of the channels left.
 	nextVec := func(sfx string) {
 		for _, l := range []operand.Mem{locIn, locOut, g.locW, g.locBias} {
 			ctx.ADDQ(imm(vb), l)
@@ -212,30 +239,11 @@ func dwKernel(ctx *build.Context, s isa, k, stride int) {
 		ctx.SUBQ(imm(s.vw), locC)
 	}
 	if pairPath {
-		const PG = 4
 		ctx.CMPQ(locC, imm(2*s.vw))
 		ctx.JL(operand.LabelRef(g.lbl("row")))
 		ctx.Label(g.lbl("prow"))
-		n := rowSetup()
-		ctx.Label(g.lbl("pgroups"))
-		ctx.CMPQ(n, imm(PG))
-		ctx.JL(operand.LabelRef(g.lbl("prem")))
-		ctx.SUBQ(imm(PG), n)
-		g.blockPair(PG, g.lbl("pgroups"))
-		ctx.Label(g.lbl("prem"))
-		for r := 1; r < PG; r++ {
-			ctx.CMPQ(n, imm(r))
-			ctx.JE(operand.LabelRef(g.lbl(fmt.Sprintf("pr%d", r))))
-		}
-		ctx.JMP(operand.LabelRef(g.lbl("pnextrow")))
-		for r := 1; r < PG; r++ {
-			ctx.Label(g.lbl(fmt.Sprintf("pr%d", r)))
-			g.blockPair(r, g.lbl("pnextrow"))
-		}
-		ctx.Label(g.lbl("pnextrow"))
-		nextRow("p")
-		ctx.DECQ(locRows)
-		ctx.JNZ(operand.LabelRef(g.lbl("prow")))
+		groups("p", rowSetup(), 4, g.blockPair)
+		nextRow("p", "prow")
 		nextVec("p1")
 		nextVec("p2")
 		ctx.JG(operand.LabelRef(g.lbl("chunk")))
@@ -243,76 +251,11 @@ func dwKernel(ctx *build.Context, s isa, k, stride int) {
 	}
 
 	ctx.Label(g.lbl("row"))
-	g.cpb, g.step = ctx.GP64(), ctx.GP64()
-	ctx.Load(ctx.Param("cs"), g.cpb)
-	ctx.SHLQ(imm(2), g.cpb)
-	g.c3 = ctx.GP64()
-	ctx.LEAQ(operand.Mem{Base: g.cpb, Index: g.cpb, Scale: 2}, g.c3)
-	ctx.MOVQ(g.cpb, g.step)
-	if stride > 1 {
-		ctx.SHLQ(imm(log2(stride)), g.step)
-	}
-	g.ipx, g.opx, g.rpx = ctx.GP64(), ctx.GP64(), ctx.GP64()
-	n := ctx.GP64()
-	ctx.MOVQ(locRowIn, g.ipx)
-	ctx.MOVQ(locRowOut, g.opx)
-	ctx.MOVQ(locRowRes, g.rpx)
-	ctx.Load(ctx.Param("ow"), n)
-
-	// Full groups, then one remainder group.
-	G := dwGroup(s)
-	ctx.Label(g.lbl("groups"))
-	ctx.CMPQ(n, imm(G))
-	ctx.JL(operand.LabelRef(g.lbl("rem")))
-	ctx.SUBQ(imm(G), n)
-	g.block(G, g.lbl("groups"))
-	ctx.Label(g.lbl("rem"))
-	for r := 1; r < G; r++ {
-		ctx.CMPQ(n, imm(r))
-		ctx.JE(operand.LabelRef(g.lbl(fmt.Sprintf("r%d", r))))
-	}
-	ctx.JMP(operand.LabelRef(g.lbl("nextrow")))
-	for r := 1; r < G; r++ {
-		ctx.Label(g.lbl(fmt.Sprintf("r%d", r)))
-		g.block(r, g.lbl("nextrow"))
-	}
-
-	// Next output row: in += stride*inRow, out += outRow, res += resRow.
-	ctx.Label(g.lbl("nextrow"))
-	d := ctx.GP64()
-	ctx.Load(ctx.Param("inRow"), d)
-	ctx.IMULQ(paramMem(ctx, "stride"), d)
-	ctx.SHLQ(imm(2), d)
-	ctx.ADDQ(d, locRowIn)
-	ctx.Load(ctx.Param("outRow"), d)
-	ctx.SHLQ(imm(2), d)
-	ctx.ADDQ(d, locRowOut)
-	rr := ctx.GP64()
-	ctx.MOVQ(locRowRes, rr)
-	ctx.TESTQ(rr, rr)
-	ctx.JZ(operand.LabelRef(g.lbl("rowdone")))
-	ctx.Load(ctx.Param("resRow"), d)
-	ctx.SHLQ(imm(2), d)
-	ctx.ADDQ(d, locRowRes)
-	ctx.Label(g.lbl("rowdone"))
-	ctx.DECQ(locRows)
-	ctx.JNZ(operand.LabelRef(g.lbl("row")))
-
-	// Next channel vector.
-	for _, l := range []operand.Mem{locIn, locOut, g.locW, g.locBias} {
-		ctx.ADDQ(imm(vb), l)
-	}
-	r := ctx.GP64()
-	ctx.MOVQ(locRes, r)
-	ctx.TESTQ(r, r)
-	ctx.JZ(operand.LabelRef(g.lbl("nores")))
-	ctx.ADDQ(imm(vb), locRes)
-	ctx.Label(g.lbl("nores"))
-	ctx.SUBQ(imm(s.vw), locC)
+	groups("", rowSetup(), dwGroup(s), g.block)
+	nextRow("", "row")
+	nextVec("")
 	ctx.JG(operand.LabelRef(g.lbl("chunk")))
-	if pairPath {
-		ctx.Label(g.lbl("end"))
-	}
+	ctx.Label(g.lbl("end"))
 	ctx.VZEROUPPER()
 	ctx.RET()
 }
