@@ -278,19 +278,8 @@ func (g *dwGen) block(n int, next string) {
 	ctx.MOVQ(operand.I32(int32(k)), rows)
 	rowLbl := g.lbl(fmt.Sprintf("g%drow", n))
 	g.taps(acc, wq, rows, rowB, rowLbl)
-	g.epilogue(acc, n)
-
-	adv := ctx.GP64()
-	if n&(n-1) == 0 {
-		ctx.MOVQ(g.step, adv)
-		if n > 1 {
-			ctx.SHLQ(imm(log2(n)), adv)
-		}
-	} else {
-		ctx.IMUL3Q(imm(n), g.step, adv)
-	}
-	ctx.ADDQ(adv, g.ipx)
-	ctx.JMP(operand.LabelRef(next))
+	g.epilogue("g", acc)
+	g.nextGroup(n, next)
 }
 
 // blockPair is block for two channel vectors at once, vb bytes apart (a
@@ -357,55 +346,8 @@ func (g *dwGen) blockPair(n int, next string) {
 	ctx.DECQ(rows)
 	ctx.JNZ(operand.LabelRef(rowLbl))
 
-	noRes := g.lbl(fmt.Sprintf("p%dact", n))
-	ctx.TESTQ(g.rpx, g.rpx)
-	ctx.JZ(operand.LabelRef(noRes))
-	for i := 0; i < n; i++ {
-		for h := 0; h < 2; h++ {
-			ctx.VADDPS(operand.Mem{Base: g.rpx, Disp: int(half) * h}, acc[h][i], acc[h][i])
-		}
-		ctx.ADDQ(g.cpb, g.rpx)
-	}
-	ctx.Label(noRes)
-	act := ctx.GP64()
-	ctx.Load(ctx.Param("act"), act)
-	store := g.lbl(fmt.Sprintf("p%dstore", n))
-	ctx.TESTQ(act, act)
-	ctx.JZ(operand.LabelRef(store))
-	zero := s.vec(ctx)
-	ctx.VXORPS(zero, zero, zero)
-	for h := 0; h < 2; h++ {
-		for i := 0; i < n; i++ {
-			ctx.VMAXPS(zero, acc[h][i], acc[h][i])
-		}
-	}
-	ctx.CMPQ(act, imm(2))
-	ctx.JNE(operand.LabelRef(store))
-	six := s.vec(ctx)
-	broadcastSix(ctx, s, six)
-	for h := 0; h < 2; h++ {
-		for i := 0; i < n; i++ {
-			ctx.VMINPS(six, acc[h][i], acc[h][i])
-		}
-	}
-	ctx.Label(store)
-	for i := 0; i < n; i++ {
-		for h := 0; h < 2; h++ {
-			ctx.VMOVUPS(acc[h][i], operand.Mem{Base: g.opx, Disp: int(half) * h})
-		}
-		ctx.ADDQ(g.cpb, g.opx)
-	}
-	adv := ctx.GP64()
-	if n&(n-1) == 0 {
-		ctx.MOVQ(g.step, adv)
-		if n > 1 {
-			ctx.SHLQ(imm(log2(n)), adv)
-		}
-	} else {
-		ctx.IMUL3Q(imm(n), g.step, adv)
-	}
-	ctx.ADDQ(adv, g.ipx)
-	ctx.JMP(operand.LabelRef(next))
+	g.epilogue("p", acc[0], acc[1])
+	g.nextGroup(n, next)
 }
 
 // taps accumulates the k x k window of a group of outputs: per kernel
@@ -480,46 +422,74 @@ func (g *dwGen) advance(p reg.GPVirtual, m int) {
 }
 
 // epilogue adds the residual, applies the activation and stores the group.
-func (g *dwGen) epilogue(acc []reg.VecVirtual, n int) {
+func (g *dwGen) epilogue(pre string, acc ...[]reg.VecVirtual) {
 	ctx, s := g.ctx, g.s
-	noRes := g.lbl(fmt.Sprintf("g%dact", n))
+	n := len(acc[0])
+	half := s.vw * 4 // acc[h] is h vectors on in each pixel
+	mem := func(p reg.GPVirtual, h int) operand.Mem { return operand.Mem{Base: p, Disp: half * h} }
+	noRes := g.lbl(fmt.Sprintf("%s%dact", pre, n))
 	ctx.TESTQ(g.rpx, g.rpx)
 	ctx.JZ(operand.LabelRef(noRes))
 	for i := 0; i < n; i++ {
-		if s.mask {
-			ctx.VADDPS(operand.Mem{Base: g.rpx}, acc[i], reg.K1, acc[i])
-		} else {
-			ctx.VADDPS(operand.Mem{Base: g.rpx}, acc[i], acc[i])
+		for h := range acc {
+			if s.mask {
+				ctx.VADDPS(mem(g.rpx, h), acc[h][i], reg.K1, acc[h][i])
+			} else {
+				ctx.VADDPS(mem(g.rpx, h), acc[h][i], acc[h][i])
+			}
 		}
 		ctx.ADDQ(g.cpb, g.rpx)
 	}
 	ctx.Label(noRes)
 	act := ctx.GP64()
 	ctx.Load(ctx.Param("act"), act)
-	store := g.lbl(fmt.Sprintf("g%dstore", n))
+	store := g.lbl(fmt.Sprintf("%s%dstore", pre, n))
 	ctx.TESTQ(act, act)
 	ctx.JZ(operand.LabelRef(store))
 	zero := s.vec(ctx)
 	ctx.VXORPS(zero, zero, zero)
-	for i := 0; i < n; i++ {
-		ctx.VMAXPS(zero, acc[i], acc[i])
+	for h := range acc {
+		for i := 0; i < n; i++ {
+			ctx.VMAXPS(zero, acc[h][i], acc[h][i])
+		}
 	}
 	ctx.CMPQ(act, imm(2))
 	ctx.JNE(operand.LabelRef(store))
 	six := s.vec(ctx)
 	broadcastSix(ctx, s, six)
-	for i := 0; i < n; i++ {
-		ctx.VMINPS(six, acc[i], acc[i])
+	for h := range acc {
+		for i := 0; i < n; i++ {
+			ctx.VMINPS(six, acc[h][i], acc[h][i])
+		}
 	}
 	ctx.Label(store)
 	for i := 0; i < n; i++ {
-		if s.mask {
-			ctx.VMOVUPS(acc[i], reg.K1, operand.Mem{Base: g.opx})
-		} else {
-			ctx.VMOVUPS(acc[i], operand.Mem{Base: g.opx})
+		for h := range acc {
+			if s.mask {
+				ctx.VMOVUPS(acc[h][i], reg.K1, mem(g.opx, h))
+			} else {
+				ctx.VMOVUPS(acc[h][i], mem(g.opx, h))
+			}
 		}
 		ctx.ADDQ(g.cpb, g.opx)
 	}
+}
+
+// nextGroup moves the input pointer past a group of n outputs and jumps
+// to next.
+func (g *dwGen) nextGroup(n int, next string) {
+	ctx := g.ctx
+	adv := ctx.GP64()
+	if n&(n-1) == 0 {
+		ctx.MOVQ(g.step, adv)
+		if n > 1 {
+			ctx.SHLQ(imm(log2(n)), adv)
+		}
+	} else {
+		ctx.IMUL3Q(imm(n), g.step, adv)
+	}
+	ctx.ADDQ(adv, g.ipx)
+	ctx.JMP(operand.LabelRef(next))
 }
 
 func log2(g int) int {
