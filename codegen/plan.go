@@ -182,9 +182,6 @@ func (l *lowered) place(order []int, bestFit bool) ([]int, int) {
 	size := 0
 	for _, i := range order {
 		b := l.bufs[i]
-		if b.virtual {
-			continue
-		}
 		var busy [][2]int
 		for _, j := range placed {
 			if overlaps(b, l.bufs[j]) {
