@@ -78,8 +78,15 @@ func instantiate(prog *program, spec *network) (*instance, error) {
 }
 
 // alignedFloats returns a zeroed slice whose first element is 64-byte
-// aligned.
+// aligned: from 1 MiB on (the weights and activation arena of the 224x224
+// networks) in memory advised for huge pages where the system has them
+// (hugeFloats).
 func alignedFloats(n int) []float32 {
+	if 4*n >= hugeFloatsFrom {
+		if f := hugeFloats(n); f != nil {
+			return f
+		}
+	}
 	buf := make([]float32, n+16)
 	for i := 0; i < 16; i++ {
 		if addrMod64(&buf[i]) == 0 {
@@ -88,6 +95,10 @@ func alignedFloats(n int) []float32 {
 	}
 	return buf[:n:n]
 }
+
+// hugeFloatsFrom is the least size in bytes that alignedFloats asks
+// hugeFloats for.
+const hugeFloatsFrom = 1 << 20
 
 func addrMod64(p *float32) uintptr { return uintptr(unsafe.Pointer(p)) & 63 }
 
