@@ -226,9 +226,10 @@ func TestDepthwise(t *testing.T) {
 		} {
 			runConvCase(t, rng, c, pools)
 		}
-		// Strips of one to a few output rows.
-		for _, strip := range []int{1, 3 << 10, 10 << 10} {
-			restore := runtime.SetDepthwiseStrips(strip, 0)
+		// Strips of one to a few output rows, cut by the input bytes of
+		// all channels or by the lines of one channel vector's pass.
+		for _, st := range []struct{ strip, pass int }{{1, 0}, {3 << 10, 0}, {10 << 10, 0}, {1, 7 << 10}} {
+			restore := runtime.SetDepthwiseStrips(st.strip, 0, st.pass)
 			for _, c := range []convCase{
 				{s: runtime.ConvSpec{Cin: 48, Cout: 48, Groups: 48, KH: 3, KW: 3, PadT: 1, PadL: 1, PadB: 1, PadR: 1, Act: runtime.ActReLU6}, h: 11, w: 9, res: true, outPad: 1},
 				{s: runtime.ConvSpec{Cin: 40, Cout: 40, Groups: 40, KH: 5, KW: 5, StrideH: 2, StrideW: 2, PadT: 2, PadL: 2, PadB: 2, PadR: 2}, h: 13, w: 14, inPad: 1},

@@ -99,6 +99,10 @@ func dwRowsGo(kh, kw int, out *float32, outRow int, in *float32, inRow, cs int, 
 var (
 	dwStripBytes = 128 << 10
 	dwStripMin   = 512 << 10
+	// dwPassBytes bounds the lines of input one channel vector's pass
+	// over a strip reads (64 bytes per pixel, whatever the vector width),
+	// kept in L1 for the next vector when vectors are half a line.
+	dwPassBytes = 24 << 10
 )
 
 // Depthwise is a depthwise convolution (KindDepthwise): each of the C
@@ -237,6 +241,19 @@ func (l *Depthwise) Do(part, parts int) {
 		rowBytes := 4 * (l.in.W + 2*l.in.Pad) * (c1 - c0)
 		if 4*l.vw < 64 || rowBytes*((y1-y0-1)*s.StrideH+s.KH) > dwStripMin {
 			strip = max(1, dwStripBytes/(rowBytes*s.StrideH))
+			// But one channel vector's pass over a strip touches only a
+			// line of each input pixel it reads; on a small map with
+			// many channels that is a few KiB for the whole map, while
+			// strips of few rows read the kernel's overlapping rows
+			// again from L2, for every vector: a 7x7x1536 k7 map ran in
+			// strips of one row, reading its input 7 times. Strips are
+			// as high as keep a pass within dwPassBytes of lines
+			// (ProxylessNAS GPU, AVX2: the depthwise layers 1068 → 938
+			// µs, its 7x7 k7 layers 0.8x; AVX-512 0.97x; docs/perf.md).
+			lineRow := 64 * (l.in.W + 2*l.in.Pad)
+			if r := dwPassBytes / lineRow; r >= s.KH {
+				strip = min(y1-y0, max(strip, (r-s.KH)/s.StrideH+1))
+			}
 		}
 		resRow := 0
 		if l.res != nil {

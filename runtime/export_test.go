@@ -6,12 +6,13 @@ var ThreadCPU = threadCPU
 // SetMBConvStrip fixes the output rows per strip of m (0: the default).
 func SetMBConvStrip(m *MBConv, rows int) { m.fixedStrip = rows }
 
-// SetDepthwiseStrips sets the strip size and the input size above which
-// depthwise layers run in strips; it returns a function restoring them.
-func SetDepthwiseStrips(bytes, min int) (restore func()) {
-	b, m := dwStripBytes, dwStripMin
-	dwStripBytes, dwStripMin = bytes, min
-	return func() { dwStripBytes, dwStripMin = b, m }
+// SetDepthwiseStrips sets the strip size, the input size above which
+// depthwise layers run in strips and the bound on one channel vector's
+// pass (dwPassBytes); it returns a function restoring them.
+func SetDepthwiseStrips(bytes, min, pass int) (restore func()) {
+	b, m, ps := dwStripBytes, dwStripMin, dwPassBytes
+	dwStripBytes, dwStripMin, dwPassBytes = bytes, min, pass
+	return func() { dwStripBytes, dwStripMin, dwPassBytes = b, m, ps }
 }
 
 // SetSerialWork sets the work below which p's Parts gives one part (0:
