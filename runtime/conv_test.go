@@ -226,6 +226,18 @@ func TestDepthwise(t *testing.T) {
 		} {
 			runConvCase(t, rng, c, pools)
 		}
+		// Maps 7 wide with 5x5 and 7x7 windows and same padding run the
+		// whole-map kernels, which skip the padding: maps of 1 to 9 rows
+		// (windows that cover all rows, and some that cover none of the
+		// padding), channel counts past whole vectors.
+		for i, h := range []int{1, 2, 3, 4, 7, 9} {
+			for _, k := range []int{5, 7} {
+				p := (k - 1) / 2
+				c := []int{8, 17, 40, 1528}[(i+k)%4]
+				runConvCase(t, rng, convCase{s: runtime.ConvSpec{Cin: c, Cout: c, Groups: c, KH: k, KW: k, PadT: p, PadL: p, PadB: p, PadR: p,
+					Act: acts[(i+k)%3]}, h: h, w: 7, res: i%2 == 0, inPad: i % 2, outPad: (i + 1) % 2, noBias: i == 3}, pools)
+			}
+		}
 		// Strips of one to a few output rows, cut by the input bytes of
 		// all channels or by the lines of one channel vector's pass.
 		for _, st := range []struct{ strip, pass int }{{1, 0}, {3 << 10, 0}, {10 << 10, 0}, {1, 7 << 10}} {

@@ -9,13 +9,111 @@ import (
 // fixed square kernel; see dwRowsGo for the semantics.
 type dwFunc func(out *float32, outRow int, in *float32, inRow, cs int, w, bias, res *float32, resRow, c, oh, ow, stride, act int)
 
+// dwMapFunc computes a whole depthwise convolution with a fixed square
+// kernel over a map of fixed width (dwMapW), stride 1 and "same" padding;
+// see dwMapGo for the semantics.
+type dwMapFunc func(out *float32, outRow int, in *float32, inRow, cs int, w, bias, res *float32, resRow, c, h, act int)
+
+// dwMapW is the map width of the whole-map kernels: the 7x7 maps of the
+// 224x224 nets' last stage, whose 5x5 and 7x7 windows are mostly padding
+// (a 7x7 window over a 7x7 map: 1369 of 2401 taps inside it). The kernels
+// skip the padding; the row kernels multiply it by the zero halo.
+const dwMapW = 7
+
 // dwImpl is one level's set of depthwise kernels.
 type dwImpl struct {
 	vw      int               // floats per vector: channel blocks are multiples of it
 	kernels map[[2]int]dwFunc // by {k, stride} for k x k kernels
+	maps    map[int]dwMapFunc // by k: whole-map kernels (dwMapW wide, stride 1, same padding)
 }
 
 var dwImpls [numLevels]*dwImpl
+
+func init() {
+	// The portable set runs the whole-map twin for the sizes the vector
+	// sets have, so that it is tested as they are.
+	dwImpls[levelGo] = &dwImpl{vw: 16, maps: map[int]dwMapFunc{}}
+	for _, k := range []int{5, 7} {
+		dwImpls[levelGo].maps[k] = func(out *float32, outRow int, in *float32, inRow, cs int, w, bias, res *float32, resRow, c, h, act int) {
+			dwMapGo(k, dwMapW, out, outRow, in, inRow, cs, w, bias, res, resRow, c, h, act)
+		}
+	}
+}
+
+// dwMapFor returns the whole-map kernel of level l (not of a lower one) for
+// a depthwise convolution with spec s over a map w pixels wide, or nil.
+func dwMapFor(l int, s *ConvSpec, w int) dwMapFunc {
+	d := dwImpls[l]
+	k := s.KH
+	p := (k - 1) / 2
+	if d == nil || w != dwMapW || s.KW != k || s.StrideH != 1 || s.StrideW != 1 || s.DilH != 1 || s.DilW != 1 ||
+		s.PadT != p || s.PadL != p || s.PadB != p || s.PadR != p {
+		return nil
+	}
+	return d.maps[k]
+}
+
+// dwMapGo is the reference for every whole-map kernel: dwRowsGo with
+// kh = kw = k and stride 1 over a map of h rows and mw columns padded by
+// p = (k-1)/2 on every side, except that in points at pixel (0, 0) and
+// the padding is never read: for output rows oy < h, pixels ox < mw and
+// channels ch < c,
+//
+//	s := float32(0)
+//	for i := max(0, p-oy); i < min(k, h+p-oy); i++ {
+//		for j := max(0, p-ox); j < min(k, mw+p-ox); j++ {
+//			s += in[(oy+i-p)*inRow+(ox+j-p)*cs+ch] * w[(i*k+j)*cs+ch]
+//		}
+//	}
+//	s += bias[ch]
+//	if res != nil {
+//		s += res[oy*resRow+ox*cs+ch]
+//	}
+//	out[oy*outRow+ox*cs+ch] = act(s)
+//
+// The products it skips are those of dwRowsGo with the zero halo, which
+// add exact zeros: the two give the same floats, as do the vector row and
+// whole-map kernels (which start from the bias), so a fused block
+// (MBConv, which runs the row kernels) matches its unfused layers.
+func dwMapGo(k, mw int, out *float32, outRow int, in *float32, inRow, cs int, w, bias, res *float32, resRow, c, h, act int) {
+	p := (k - 1) / 2
+	I := unsafe.Slice(in, (h-1)*inRow+(mw-1)*cs+c)
+	W := unsafe.Slice(w, (k*k-1)*cs+c)
+	O := unsafe.Slice(out, (h-1)*outRow+(mw-1)*cs+c)
+	B := unsafe.Slice(bias, c)
+	var R []float32
+	if res != nil {
+		R = unsafe.Slice(res, (h-1)*resRow+(mw-1)*cs+c)
+	}
+	ac := Act(act)
+	var acc [64]float32
+	for oy := 0; oy < h; oy++ {
+		for c0 := 0; c0 < c; c0 += len(acc) {
+			n := min(len(acc), c-c0)
+			for ox := 0; ox < mw; ox++ {
+				a := acc[:n]
+				clear(a)
+				for i := max(0, p-oy); i < min(k, h+p-oy); i++ {
+					for j := max(0, p-ox); j < min(k, mw+p-ox); j++ {
+						ip := I[(oy+i-p)*inRow+(ox+j-p)*cs+c0:][:n]
+						wp := W[(i*k+j)*cs+c0:][:n]
+						for ch := range a {
+							a[ch] += ip[ch] * wp[ch]
+						}
+					}
+				}
+				o := O[oy*outRow+ox*cs+c0:][:n]
+				for ch := range a {
+					s := a[ch] + B[c0+ch]
+					if R != nil {
+						s += R[oy*resRow+ox*cs+c0+ch]
+					}
+					o[ch] = ac.apply(s)
+				}
+			}
+		}
+	}
+}
 
 // dwFor returns the kernel for a kh x kw kernel with strides sh, sw at the
 // highest level <= l that has one, and its vector width; or nil, and
@@ -119,8 +217,9 @@ type Depthwise struct {
 	out, in Tensor
 	res     *Tensor
 	f       dwFunc
-	nblk    int // blocks of channel vectors
-	nrb     int // blocks of output rows
+	mapf    dwMapFunc // whole-map kernel, or nil
+	nblk    int       // blocks of channel vectors
+	nrb     int       // blocks of output rows
 	vw      int
 }
 
@@ -181,6 +280,7 @@ func (l *Depthwise) Run(p *Pool, out, in Tensor, res *Tensor) error {
 	}
 	l.out, l.in, l.res = out, in, res
 	l.f, l.vw = dwFor(level(), s.KH, s.KW, s.StrideH, s.StrideW)
+	l.mapf = dwMapFor(level(), &l.spec, in.W)
 	// Threads take blocks of output rows when there are enough: a thread
 	// then works on the same region of the map as in the layers before and
 	// after (Pool), and reads the input rows that it wrote itself, from
@@ -226,6 +326,20 @@ func (l *Depthwise) Do(part, parts int) {
 		return
 	}
 	var rp *float32
+	resRow := 0
+	if l.res != nil {
+		resRow = l.res.RowStride()
+	}
+	if l.mapf != nil && y0 == 0 && y1 == l.out.H {
+		// The whole map of these channels in one call, without the
+		// padding (dwMapW wide maps).
+		if l.res != nil {
+			rp = &l.res.Data[l.res.Offset(0, 0)+c0]
+		}
+		l.mapf(&l.out.Data[l.out.Offset(0, 0)+c0], l.out.RowStride(), &l.in.Data[l.in.Offset(0, 0)+c0], l.in.RowStride(), cs,
+			&l.packed[c0], &l.bias[c0], rp, resRow, c1-c0, l.out.H, int(s.Act))
+		return
+	}
 	if l.f != nil {
 		// The kernel runs channel vectors outermost, each over all its
 		// rows. Strips of output rows whose input rows fit dwStripBytes
@@ -254,10 +368,6 @@ func (l *Depthwise) Do(part, parts int) {
 			if r := dwPassBytes / lineRow; r >= s.KH {
 				strip = min(y1-y0, max(strip, (r-s.KH)/s.StrideH+1))
 			}
-		}
-		resRow := 0
-		if l.res != nil {
-			resRow = l.res.RowStride()
 		}
 		for ; y0 < y1; y0 += strip {
 			n := min(strip, y1-y0)

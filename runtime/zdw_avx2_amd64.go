@@ -33,3 +33,13 @@ func dwK7S1AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *flo
 //
 //go:noescape
 func dwK7S2AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, oh int, ow int, stride int, act int)
+
+// dwMapK5W7AVX2 is dwMapGo with k = 5 and w = 7; c is a multiple of 8 or the end of the channels.
+//
+//go:noescape
+func dwMapK5W7AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, h int, act int)
+
+// dwMapK7W7AVX2 is dwMapGo with k = 7 and w = 7; c is a multiple of 8 or the end of the channels.
+//
+//go:noescape
+func dwMapK7W7AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, h int, act int)

@@ -5948,3 +5948,562 @@ dwK7S2AVX2_nores:
 	JG   dwK7S2AVX2_chunk
 	VZEROUPPER
 	RET
+
+// func dwMapK5W7AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, h int, act int)
+// Requires: AVX, AVX2, CMOV, FMA3, MMX+
+TEXT ·dwMapK5W7AVX2(SB), NOSPLIT, $72-96
+	MOVQ c+72(FP), AX
+	MOVQ AX, (SP)
+	MOVQ in+16(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ out+0(FP), AX
+	MOVQ AX, 16(SP)
+	MOVQ res+56(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ w+40(FP), AX
+	MOVQ AX, 32(SP)
+	MOVQ bias+48(FP), AX
+	MOVQ AX, 40(SP)
+
+dwMapK5W7AVX2_chunk:
+	MOVQ       16(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       $+0, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+32, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+
+dwMapK5W7AVX2_row:
+	MOVQ    cs+32(FP), AX
+	SHLQ    $+2, AX
+	LEAQ    (AX)(AX*2), CX
+	MOVQ    48(SP), DX
+	XORQ    SI, SI
+	MOVQ    $+2, BX
+	SUBQ    DX, BX
+	CMPQ    BX, $+0
+	CMOVQLT SI, BX
+	MOVQ    h+80(FP), SI
+	ADDQ    $+2, SI
+	SUBQ    DX, SI
+	MOVQ    $+5, DI
+	CMPQ    SI, DI
+	CMOVQGT DI, SI
+	SUBQ    BX, SI
+	MOVQ    inRow+24(FP), DI
+	SHLQ    $+2, DI
+	LEAQ    -2(DX)(BX*1), DX
+	IMULQ   DI, DX
+	ADDQ    8(SP), DX
+	IMUL3Q  $+5, BX, BX
+	IMULQ   AX, BX
+	ADDQ    32(SP), BX
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	VMOVUPS (R8), Y5
+	VMOVUPS (R8), Y6
+
+dwMapK5W7AVX2_krow:
+	VMOVUPS     (BX), Y7
+	VMOVUPS     (BX)(AX*1), Y8
+	VMOVUPS     (BX)(AX*2), Y9
+	VMOVUPS     (BX)(CX*1), Y10
+	VMOVUPS     (BX)(AX*4), Y11
+	LEAQ        (BX)(AX*4), BX
+	LEAQ        (BX)(AX*1), BX
+	MOVQ        DX, R8
+	VMOVUPS     (R8), Y12
+	VFMADD231PS Y9, Y12, Y0
+	VFMADD231PS Y8, Y12, Y1
+	VFMADD231PS Y7, Y12, Y2
+	VMOVUPS     (R8)(AX*1), Y12
+	VFMADD231PS Y10, Y12, Y0
+	VFMADD231PS Y9, Y12, Y1
+	VFMADD231PS Y8, Y12, Y2
+	VFMADD231PS Y7, Y12, Y3
+	VMOVUPS     (R8)(AX*2), Y12
+	VFMADD231PS Y11, Y12, Y0
+	VFMADD231PS Y10, Y12, Y1
+	VFMADD231PS Y9, Y12, Y2
+	VFMADD231PS Y8, Y12, Y3
+	VFMADD231PS Y7, Y12, Y4
+	VMOVUPS     (R8)(CX*1), Y12
+	VFMADD231PS Y11, Y12, Y1
+	VFMADD231PS Y10, Y12, Y2
+	VFMADD231PS Y9, Y12, Y3
+	VFMADD231PS Y8, Y12, Y4
+	VFMADD231PS Y7, Y12, Y5
+	VMOVUPS     (R8)(AX*4), Y12
+	VFMADD231PS Y11, Y12, Y2
+	VFMADD231PS Y10, Y12, Y3
+	VFMADD231PS Y9, Y12, Y4
+	VFMADD231PS Y8, Y12, Y5
+	VFMADD231PS Y7, Y12, Y6
+	LEAQ        (R8)(AX*4), R8
+	LEAQ        (R8)(AX*1), R8
+	VMOVUPS     (R8), Y12
+	VFMADD231PS Y11, Y12, Y3
+	VFMADD231PS Y10, Y12, Y4
+	VFMADD231PS Y9, Y12, Y5
+	VFMADD231PS Y8, Y12, Y6
+	VMOVUPS     (R8)(AX*1), Y12
+	VFMADD231PS Y11, Y12, Y4
+	VFMADD231PS Y10, Y12, Y5
+	VFMADD231PS Y9, Y12, Y6
+	ADDQ        DI, DX
+	DECQ        SI
+	JNZ         dwMapK5W7AVX2_krow
+	MOVQ        56(SP), CX
+	MOVQ        64(SP), DX
+	TESTQ       DX, DX
+	JZ          dwMapK5W7AVX2_m7act
+	VADDPS      (DX), Y0, Y0
+	ADDQ        AX, DX
+	VADDPS      (DX), Y1, Y1
+	ADDQ        AX, DX
+	VADDPS      (DX), Y2, Y2
+	ADDQ        AX, DX
+	VADDPS      (DX), Y3, Y3
+	ADDQ        AX, DX
+	VADDPS      (DX), Y4, Y4
+	ADDQ        AX, DX
+	VADDPS      (DX), Y5, Y5
+	ADDQ        AX, DX
+	VADDPS      (DX), Y6, Y6
+	ADDQ        AX, DX
+
+dwMapK5W7AVX2_m7act:
+	MOVQ         act+88(FP), DX
+	TESTQ        DX, DX
+	JZ           dwMapK5W7AVX2_m7store
+	VXORPS       Y7, Y7, Y7
+	VMAXPS       Y7, Y0, Y0
+	VMAXPS       Y7, Y1, Y1
+	VMAXPS       Y7, Y2, Y2
+	VMAXPS       Y7, Y3, Y3
+	VMAXPS       Y7, Y4, Y4
+	VMAXPS       Y7, Y5, Y5
+	VMAXPS       Y7, Y6, Y6
+	CMPQ         DX, $+2
+	JNE          dwMapK5W7AVX2_m7store
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X7
+	VBROADCASTSS X7, Y7
+	VMINPS       Y7, Y0, Y0
+	VMINPS       Y7, Y1, Y1
+	VMINPS       Y7, Y2, Y2
+	VMINPS       Y7, Y3, Y3
+	VMINPS       Y7, Y4, Y4
+	VMINPS       Y7, Y5, Y5
+	VMINPS       Y7, Y6, Y6
+
+dwMapK5W7AVX2_m7store:
+	VMOVUPS Y0, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y2, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y3, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y4, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y5, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y6, (CX)
+	ADDQ    AX, CX
+	MOVQ    outRow+8(FP), AX
+	SHLQ    $+2, AX
+	ADDQ    AX, 56(SP)
+	MOVQ    64(SP), AX
+	TESTQ   AX, AX
+	JZ      dwMapK5W7AVX2_rowdone
+	MOVQ    resRow+64(FP), AX
+	SHLQ    $+2, AX
+	ADDQ    AX, 64(SP)
+
+dwMapK5W7AVX2_rowdone:
+	MOVQ  48(SP), AX
+	INCQ  AX
+	MOVQ  AX, 48(SP)
+	CMPQ  AX, h+80(FP)
+	JL    dwMapK5W7AVX2_row
+	ADDQ  $+32, 8(SP)
+	ADDQ  $+32, 16(SP)
+	ADDQ  $+32, 32(SP)
+	ADDQ  $+32, 40(SP)
+	MOVQ  24(SP), AX
+	TESTQ AX, AX
+	JZ    dwMapK5W7AVX2_nores
+	ADDQ  $+32, 24(SP)
+
+dwMapK5W7AVX2_nores:
+	SUBQ $+8, (SP)
+	JG   dwMapK5W7AVX2_chunk
+	VZEROUPPER
+	RET
+
+// func dwMapK7W7AVX2(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, h int, act int)
+// Requires: AVX, AVX2, CMOV, FMA3, MMX+
+TEXT ·dwMapK7W7AVX2(SB), NOSPLIT, $72-96
+	MOVQ c+72(FP), AX
+	MOVQ AX, (SP)
+	MOVQ in+16(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ out+0(FP), AX
+	MOVQ AX, 16(SP)
+	MOVQ res+56(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ w+40(FP), AX
+	MOVQ AX, 32(SP)
+	MOVQ bias+48(FP), AX
+	MOVQ AX, 40(SP)
+
+dwMapK7W7AVX2_chunk:
+	MOVQ       16(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       $+0, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+32, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+
+dwMapK7W7AVX2_row:
+	MOVQ    cs+32(FP), AX
+	SHLQ    $+2, AX
+	LEAQ    (AX)(AX*2), CX
+	MOVQ    48(SP), DX
+	XORQ    SI, SI
+	MOVQ    $+3, BX
+	SUBQ    DX, BX
+	CMPQ    BX, $+0
+	CMOVQLT SI, BX
+	MOVQ    h+80(FP), SI
+	ADDQ    $+3, SI
+	SUBQ    DX, SI
+	MOVQ    $+7, DI
+	CMPQ    SI, DI
+	CMOVQGT DI, SI
+	SUBQ    BX, SI
+	MOVQ    inRow+24(FP), DI
+	SHLQ    $+2, DI
+	LEAQ    -3(DX)(BX*1), DX
+	IMULQ   DI, DX
+	ADDQ    8(SP), DX
+	IMUL3Q  $+7, BX, BX
+	IMULQ   AX, BX
+	ADDQ    32(SP), BX
+	MOVQ    40(SP), R8
+	VMOVUPS (R8), Y0
+	VMOVUPS (R8), Y1
+	VMOVUPS (R8), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8), Y4
+	VMOVUPS (R8), Y5
+	VMOVUPS (R8), Y6
+
+dwMapK7W7AVX2_krow:
+	VMOVUPS     (BX), Y7
+	VMOVUPS     (BX)(AX*1), Y8
+	VMOVUPS     (BX)(AX*2), Y9
+	VMOVUPS     (BX)(CX*1), Y10
+	VMOVUPS     (BX)(AX*4), Y11
+	LEAQ        (BX)(AX*4), BX
+	LEAQ        (BX)(AX*1), BX
+	VMOVUPS     (BX), Y12
+	VMOVUPS     (BX)(AX*1), Y13
+	LEAQ        (BX)(AX*2), BX
+	MOVQ        DX, R8
+	VMOVUPS     (R8), Y14
+	VFMADD231PS Y10, Y14, Y0
+	VFMADD231PS Y9, Y14, Y1
+	VFMADD231PS Y8, Y14, Y2
+	VFMADD231PS Y7, Y14, Y3
+	VMOVUPS     (R8)(AX*1), Y14
+	VFMADD231PS Y11, Y14, Y0
+	VFMADD231PS Y10, Y14, Y1
+	VFMADD231PS Y9, Y14, Y2
+	VFMADD231PS Y8, Y14, Y3
+	VFMADD231PS Y7, Y14, Y4
+	VMOVUPS     (R8)(AX*2), Y14
+	VFMADD231PS Y12, Y14, Y0
+	VFMADD231PS Y11, Y14, Y1
+	VFMADD231PS Y10, Y14, Y2
+	VFMADD231PS Y9, Y14, Y3
+	VFMADD231PS Y8, Y14, Y4
+	VFMADD231PS Y7, Y14, Y5
+	VMOVUPS     (R8)(CX*1), Y14
+	VFMADD231PS Y13, Y14, Y0
+	VFMADD231PS Y12, Y14, Y1
+	VFMADD231PS Y11, Y14, Y2
+	VFMADD231PS Y10, Y14, Y3
+	VFMADD231PS Y9, Y14, Y4
+	VFMADD231PS Y8, Y14, Y5
+	VFMADD231PS Y7, Y14, Y6
+	VMOVUPS     (R8)(AX*4), Y14
+	VFMADD231PS Y13, Y14, Y1
+	VFMADD231PS Y12, Y14, Y2
+	VFMADD231PS Y11, Y14, Y3
+	VFMADD231PS Y10, Y14, Y4
+	VFMADD231PS Y9, Y14, Y5
+	VFMADD231PS Y8, Y14, Y6
+	LEAQ        (R8)(AX*4), R8
+	LEAQ        (R8)(AX*1), R8
+	VMOVUPS     (R8), Y14
+	VFMADD231PS Y13, Y14, Y2
+	VFMADD231PS Y12, Y14, Y3
+	VFMADD231PS Y11, Y14, Y4
+	VFMADD231PS Y10, Y14, Y5
+	VFMADD231PS Y9, Y14, Y6
+	VMOVUPS     (R8)(AX*1), Y14
+	VFMADD231PS Y13, Y14, Y3
+	VFMADD231PS Y12, Y14, Y4
+	VFMADD231PS Y11, Y14, Y5
+	VFMADD231PS Y10, Y14, Y6
+	ADDQ        DI, DX
+	DECQ        SI
+	JNZ         dwMapK7W7AVX2_krow
+	MOVQ        56(SP), CX
+	MOVQ        64(SP), DX
+	TESTQ       DX, DX
+	JZ          dwMapK7W7AVX2_m7act
+	VADDPS      (DX), Y0, Y0
+	ADDQ        AX, DX
+	VADDPS      (DX), Y1, Y1
+	ADDQ        AX, DX
+	VADDPS      (DX), Y2, Y2
+	ADDQ        AX, DX
+	VADDPS      (DX), Y3, Y3
+	ADDQ        AX, DX
+	VADDPS      (DX), Y4, Y4
+	ADDQ        AX, DX
+	VADDPS      (DX), Y5, Y5
+	ADDQ        AX, DX
+	VADDPS      (DX), Y6, Y6
+	ADDQ        AX, DX
+
+dwMapK7W7AVX2_m7act:
+	MOVQ         act+88(FP), DX
+	TESTQ        DX, DX
+	JZ           dwMapK7W7AVX2_m7store
+	VXORPS       Y7, Y7, Y7
+	VMAXPS       Y7, Y0, Y0
+	VMAXPS       Y7, Y1, Y1
+	VMAXPS       Y7, Y2, Y2
+	VMAXPS       Y7, Y3, Y3
+	VMAXPS       Y7, Y4, Y4
+	VMAXPS       Y7, Y5, Y5
+	VMAXPS       Y7, Y6, Y6
+	CMPQ         DX, $+2
+	JNE          dwMapK7W7AVX2_m7store
+	MOVL         $0x40c00000, DX
+	VMOVD        DX, X7
+	VBROADCASTSS X7, Y7
+	VMINPS       Y7, Y0, Y0
+	VMINPS       Y7, Y1, Y1
+	VMINPS       Y7, Y2, Y2
+	VMINPS       Y7, Y3, Y3
+	VMINPS       Y7, Y4, Y4
+	VMINPS       Y7, Y5, Y5
+	VMINPS       Y7, Y6, Y6
+
+dwMapK7W7AVX2_m7store:
+	VMOVUPS Y0, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y2, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y3, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y4, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y5, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Y6, (CX)
+	ADDQ    AX, CX
+	MOVQ    outRow+8(FP), AX
+	SHLQ    $+2, AX
+	ADDQ    AX, 56(SP)
+	MOVQ    64(SP), AX
+	TESTQ   AX, AX
+	JZ      dwMapK7W7AVX2_rowdone
+	MOVQ    resRow+64(FP), AX
+	SHLQ    $+2, AX
+	ADDQ    AX, 64(SP)
+
+dwMapK7W7AVX2_rowdone:
+	MOVQ  48(SP), AX
+	INCQ  AX
+	MOVQ  AX, 48(SP)
+	CMPQ  AX, h+80(FP)
+	JL    dwMapK7W7AVX2_row
+	ADDQ  $+32, 8(SP)
+	ADDQ  $+32, 16(SP)
+	ADDQ  $+32, 32(SP)
+	ADDQ  $+32, 40(SP)
+	MOVQ  24(SP), AX
+	TESTQ AX, AX
+	JZ    dwMapK7W7AVX2_nores
+	ADDQ  $+32, 24(SP)
+
+dwMapK7W7AVX2_nores:
+	SUBQ $+8, (SP)
+	JG   dwMapK7W7AVX2_chunk
+	VZEROUPPER
+	RET

@@ -13419,3 +13419,580 @@ dwK7S2AVX512_nores:
 	JG   dwK7S2AVX512_chunk
 	VZEROUPPER
 	RET
+
+// func dwMapK5W7AVX512(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, h int, act int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV, MMX+
+TEXT ·dwMapK5W7AVX512(SB), NOSPLIT, $72-96
+	MOVQ c+72(FP), AX
+	MOVQ AX, (SP)
+	MOVQ in+16(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ out+0(FP), AX
+	MOVQ AX, 16(SP)
+	MOVQ res+56(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ w+40(FP), AX
+	MOVQ AX, 32(SP)
+	MOVQ bias+48(FP), AX
+	MOVQ AX, 40(SP)
+
+dwMapK5W7AVX512_chunk:
+	MOVQ  (SP), AX
+	MOVQ  $0x0000ffff, CX
+	CMPQ  AX, $+16
+	JGE   dwMapK5W7AVX512_full
+	MOVQ  $+1, CX
+	SHLXQ AX, CX, CX
+	DECQ  CX
+
+dwMapK5W7AVX512_full:
+	KMOVW      CX, K1
+	MOVQ       16(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       $+0, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+64, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+
+dwMapK5W7AVX512_row:
+	MOVQ      cs+32(FP), AX
+	SHLQ      $+2, AX
+	LEAQ      (AX)(AX*2), CX
+	MOVQ      48(SP), DX
+	XORQ      SI, SI
+	MOVQ      $+2, BX
+	SUBQ      DX, BX
+	CMPQ      BX, $+0
+	CMOVQLT   SI, BX
+	MOVQ      h+80(FP), SI
+	ADDQ      $+2, SI
+	SUBQ      DX, SI
+	MOVQ      $+5, DI
+	CMPQ      SI, DI
+	CMOVQGT   DI, SI
+	SUBQ      BX, SI
+	MOVQ      inRow+24(FP), DI
+	SHLQ      $+2, DI
+	LEAQ      -2(DX)(BX*1), DX
+	IMULQ     DI, DX
+	ADDQ      8(SP), DX
+	IMUL3Q    $+5, BX, BX
+	IMULQ     AX, BX
+	ADDQ      32(SP), BX
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+
+dwMapK5W7AVX512_krow:
+	VMOVUPS.Z   (BX), K1, Z7
+	VMOVUPS.Z   (BX)(AX*1), K1, Z8
+	VMOVUPS.Z   (BX)(AX*2), K1, Z9
+	VMOVUPS.Z   (BX)(CX*1), K1, Z10
+	VMOVUPS.Z   (BX)(AX*4), K1, Z11
+	LEAQ        (BX)(AX*4), BX
+	LEAQ        (BX)(AX*1), BX
+	MOVQ        DX, R8
+	VMOVUPS.Z   (R8), K1, Z12
+	VFMADD231PS Z9, Z12, Z0
+	VFMADD231PS Z8, Z12, Z1
+	VFMADD231PS Z7, Z12, Z2
+	VMOVUPS.Z   (R8)(AX*1), K1, Z12
+	VFMADD231PS Z10, Z12, Z0
+	VFMADD231PS Z9, Z12, Z1
+	VFMADD231PS Z8, Z12, Z2
+	VFMADD231PS Z7, Z12, Z3
+	VMOVUPS.Z   (R8)(AX*2), K1, Z12
+	VFMADD231PS Z11, Z12, Z0
+	VFMADD231PS Z10, Z12, Z1
+	VFMADD231PS Z9, Z12, Z2
+	VFMADD231PS Z8, Z12, Z3
+	VFMADD231PS Z7, Z12, Z4
+	VMOVUPS.Z   (R8)(CX*1), K1, Z12
+	VFMADD231PS Z11, Z12, Z1
+	VFMADD231PS Z10, Z12, Z2
+	VFMADD231PS Z9, Z12, Z3
+	VFMADD231PS Z8, Z12, Z4
+	VFMADD231PS Z7, Z12, Z5
+	VMOVUPS.Z   (R8)(AX*4), K1, Z12
+	VFMADD231PS Z11, Z12, Z2
+	VFMADD231PS Z10, Z12, Z3
+	VFMADD231PS Z9, Z12, Z4
+	VFMADD231PS Z8, Z12, Z5
+	VFMADD231PS Z7, Z12, Z6
+	LEAQ        (R8)(AX*4), R8
+	LEAQ        (R8)(AX*1), R8
+	VMOVUPS.Z   (R8), K1, Z12
+	VFMADD231PS Z11, Z12, Z3
+	VFMADD231PS Z10, Z12, Z4
+	VFMADD231PS Z9, Z12, Z5
+	VFMADD231PS Z8, Z12, Z6
+	VMOVUPS.Z   (R8)(AX*1), K1, Z12
+	VFMADD231PS Z11, Z12, Z4
+	VFMADD231PS Z10, Z12, Z5
+	VFMADD231PS Z9, Z12, Z6
+	ADDQ        DI, DX
+	DECQ        SI
+	JNZ         dwMapK5W7AVX512_krow
+	MOVQ        56(SP), CX
+	MOVQ        64(SP), DX
+	TESTQ       DX, DX
+	JZ          dwMapK5W7AVX512_m7act
+	VADDPS      (DX), Z0, K1, Z0
+	ADDQ        AX, DX
+	VADDPS      (DX), Z1, K1, Z1
+	ADDQ        AX, DX
+	VADDPS      (DX), Z2, K1, Z2
+	ADDQ        AX, DX
+	VADDPS      (DX), Z3, K1, Z3
+	ADDQ        AX, DX
+	VADDPS      (DX), Z4, K1, Z4
+	ADDQ        AX, DX
+	VADDPS      (DX), Z5, K1, Z5
+	ADDQ        AX, DX
+	VADDPS      (DX), Z6, K1, Z6
+	ADDQ        AX, DX
+
+dwMapK5W7AVX512_m7act:
+	MOVQ         act+88(FP), DX
+	TESTQ        DX, DX
+	JZ           dwMapK5W7AVX512_m7store
+	VXORPS       Z7, Z7, Z7
+	VMAXPS       Z7, Z0, Z0
+	VMAXPS       Z7, Z1, Z1
+	VMAXPS       Z7, Z2, Z2
+	VMAXPS       Z7, Z3, Z3
+	VMAXPS       Z7, Z4, Z4
+	VMAXPS       Z7, Z5, Z5
+	VMAXPS       Z7, Z6, Z6
+	CMPQ         DX, $+2
+	JNE          dwMapK5W7AVX512_m7store
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z7
+	VMINPS       Z7, Z0, Z0
+	VMINPS       Z7, Z1, Z1
+	VMINPS       Z7, Z2, Z2
+	VMINPS       Z7, Z3, Z3
+	VMINPS       Z7, Z4, Z4
+	VMINPS       Z7, Z5, Z5
+	VMINPS       Z7, Z6, Z6
+
+dwMapK5W7AVX512_m7store:
+	VMOVUPS Z0, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z1, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z2, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z3, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z4, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z5, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z6, K1, (CX)
+	ADDQ    AX, CX
+	MOVQ    outRow+8(FP), AX
+	SHLQ    $+2, AX
+	ADDQ    AX, 56(SP)
+	MOVQ    64(SP), AX
+	TESTQ   AX, AX
+	JZ      dwMapK5W7AVX512_rowdone
+	MOVQ    resRow+64(FP), AX
+	SHLQ    $+2, AX
+	ADDQ    AX, 64(SP)
+
+dwMapK5W7AVX512_rowdone:
+	MOVQ  48(SP), AX
+	INCQ  AX
+	MOVQ  AX, 48(SP)
+	CMPQ  AX, h+80(FP)
+	JL    dwMapK5W7AVX512_row
+	ADDQ  $+64, 8(SP)
+	ADDQ  $+64, 16(SP)
+	ADDQ  $+64, 32(SP)
+	ADDQ  $+64, 40(SP)
+	MOVQ  24(SP), AX
+	TESTQ AX, AX
+	JZ    dwMapK5W7AVX512_nores
+	ADDQ  $+64, 24(SP)
+
+dwMapK5W7AVX512_nores:
+	SUBQ $+16, (SP)
+	JG   dwMapK5W7AVX512_chunk
+	VZEROUPPER
+	RET
+
+// func dwMapK7W7AVX512(out *float32, outRow int, in *float32, inRow int, cs int, w *float32, bias *float32, res *float32, resRow int, c int, h int, act int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, CMOV, MMX+
+TEXT ·dwMapK7W7AVX512(SB), NOSPLIT, $72-96
+	MOVQ c+72(FP), AX
+	MOVQ AX, (SP)
+	MOVQ in+16(FP), AX
+	MOVQ AX, 8(SP)
+	MOVQ out+0(FP), AX
+	MOVQ AX, 16(SP)
+	MOVQ res+56(FP), AX
+	MOVQ AX, 24(SP)
+	MOVQ w+40(FP), AX
+	MOVQ AX, 32(SP)
+	MOVQ bias+48(FP), AX
+	MOVQ AX, 40(SP)
+
+dwMapK7W7AVX512_chunk:
+	MOVQ  (SP), AX
+	MOVQ  $0x0000ffff, CX
+	CMPQ  AX, $+16
+	JGE   dwMapK7W7AVX512_full
+	MOVQ  $+1, CX
+	SHLXQ AX, CX, CX
+	DECQ  CX
+
+dwMapK7W7AVX512_full:
+	KMOVW      CX, K1
+	MOVQ       16(SP), AX
+	MOVQ       AX, 56(SP)
+	MOVQ       24(SP), AX
+	MOVQ       AX, 64(SP)
+	MOVQ       $+0, 48(SP)
+	MOVQ       cs+32(FP), CX
+	SHLQ       $+2, CX
+	MOVQ       32(SP), AX
+	ADDQ       $+64, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+	ADDQ       CX, AX
+	PREFETCHT0 (AX)
+
+dwMapK7W7AVX512_row:
+	MOVQ      cs+32(FP), AX
+	SHLQ      $+2, AX
+	LEAQ      (AX)(AX*2), CX
+	MOVQ      48(SP), DX
+	XORQ      SI, SI
+	MOVQ      $+3, BX
+	SUBQ      DX, BX
+	CMPQ      BX, $+0
+	CMOVQLT   SI, BX
+	MOVQ      h+80(FP), SI
+	ADDQ      $+3, SI
+	SUBQ      DX, SI
+	MOVQ      $+7, DI
+	CMPQ      SI, DI
+	CMOVQGT   DI, SI
+	SUBQ      BX, SI
+	MOVQ      inRow+24(FP), DI
+	SHLQ      $+2, DI
+	LEAQ      -3(DX)(BX*1), DX
+	IMULQ     DI, DX
+	ADDQ      8(SP), DX
+	IMUL3Q    $+7, BX, BX
+	IMULQ     AX, BX
+	ADDQ      32(SP), BX
+	MOVQ      40(SP), R8
+	VMOVUPS.Z (R8), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VMOVUPS.Z (R8), K1, Z3
+	VMOVUPS.Z (R8), K1, Z4
+	VMOVUPS.Z (R8), K1, Z5
+	VMOVUPS.Z (R8), K1, Z6
+
+dwMapK7W7AVX512_krow:
+	VMOVUPS.Z   (BX), K1, Z7
+	VMOVUPS.Z   (BX)(AX*1), K1, Z8
+	VMOVUPS.Z   (BX)(AX*2), K1, Z9
+	VMOVUPS.Z   (BX)(CX*1), K1, Z10
+	VMOVUPS.Z   (BX)(AX*4), K1, Z11
+	LEAQ        (BX)(AX*4), BX
+	LEAQ        (BX)(AX*1), BX
+	VMOVUPS.Z   (BX), K1, Z12
+	VMOVUPS.Z   (BX)(AX*1), K1, Z13
+	LEAQ        (BX)(AX*2), BX
+	MOVQ        DX, R8
+	VMOVUPS.Z   (R8), K1, Z14
+	VFMADD231PS Z10, Z14, Z0
+	VFMADD231PS Z9, Z14, Z1
+	VFMADD231PS Z8, Z14, Z2
+	VFMADD231PS Z7, Z14, Z3
+	VMOVUPS.Z   (R8)(AX*1), K1, Z14
+	VFMADD231PS Z11, Z14, Z0
+	VFMADD231PS Z10, Z14, Z1
+	VFMADD231PS Z9, Z14, Z2
+	VFMADD231PS Z8, Z14, Z3
+	VFMADD231PS Z7, Z14, Z4
+	VMOVUPS.Z   (R8)(AX*2), K1, Z14
+	VFMADD231PS Z12, Z14, Z0
+	VFMADD231PS Z11, Z14, Z1
+	VFMADD231PS Z10, Z14, Z2
+	VFMADD231PS Z9, Z14, Z3
+	VFMADD231PS Z8, Z14, Z4
+	VFMADD231PS Z7, Z14, Z5
+	VMOVUPS.Z   (R8)(CX*1), K1, Z14
+	VFMADD231PS Z13, Z14, Z0
+	VFMADD231PS Z12, Z14, Z1
+	VFMADD231PS Z11, Z14, Z2
+	VFMADD231PS Z10, Z14, Z3
+	VFMADD231PS Z9, Z14, Z4
+	VFMADD231PS Z8, Z14, Z5
+	VFMADD231PS Z7, Z14, Z6
+	VMOVUPS.Z   (R8)(AX*4), K1, Z14
+	VFMADD231PS Z13, Z14, Z1
+	VFMADD231PS Z12, Z14, Z2
+	VFMADD231PS Z11, Z14, Z3
+	VFMADD231PS Z10, Z14, Z4
+	VFMADD231PS Z9, Z14, Z5
+	VFMADD231PS Z8, Z14, Z6
+	LEAQ        (R8)(AX*4), R8
+	LEAQ        (R8)(AX*1), R8
+	VMOVUPS.Z   (R8), K1, Z14
+	VFMADD231PS Z13, Z14, Z2
+	VFMADD231PS Z12, Z14, Z3
+	VFMADD231PS Z11, Z14, Z4
+	VFMADD231PS Z10, Z14, Z5
+	VFMADD231PS Z9, Z14, Z6
+	VMOVUPS.Z   (R8)(AX*1), K1, Z14
+	VFMADD231PS Z13, Z14, Z3
+	VFMADD231PS Z12, Z14, Z4
+	VFMADD231PS Z11, Z14, Z5
+	VFMADD231PS Z10, Z14, Z6
+	ADDQ        DI, DX
+	DECQ        SI
+	JNZ         dwMapK7W7AVX512_krow
+	MOVQ        56(SP), CX
+	MOVQ        64(SP), DX
+	TESTQ       DX, DX
+	JZ          dwMapK7W7AVX512_m7act
+	VADDPS      (DX), Z0, K1, Z0
+	ADDQ        AX, DX
+	VADDPS      (DX), Z1, K1, Z1
+	ADDQ        AX, DX
+	VADDPS      (DX), Z2, K1, Z2
+	ADDQ        AX, DX
+	VADDPS      (DX), Z3, K1, Z3
+	ADDQ        AX, DX
+	VADDPS      (DX), Z4, K1, Z4
+	ADDQ        AX, DX
+	VADDPS      (DX), Z5, K1, Z5
+	ADDQ        AX, DX
+	VADDPS      (DX), Z6, K1, Z6
+	ADDQ        AX, DX
+
+dwMapK7W7AVX512_m7act:
+	MOVQ         act+88(FP), DX
+	TESTQ        DX, DX
+	JZ           dwMapK7W7AVX512_m7store
+	VXORPS       Z7, Z7, Z7
+	VMAXPS       Z7, Z0, Z0
+	VMAXPS       Z7, Z1, Z1
+	VMAXPS       Z7, Z2, Z2
+	VMAXPS       Z7, Z3, Z3
+	VMAXPS       Z7, Z4, Z4
+	VMAXPS       Z7, Z5, Z5
+	VMAXPS       Z7, Z6, Z6
+	CMPQ         DX, $+2
+	JNE          dwMapK7W7AVX512_m7store
+	MOVL         $0x40c00000, DX
+	VPBROADCASTD DX, Z7
+	VMINPS       Z7, Z0, Z0
+	VMINPS       Z7, Z1, Z1
+	VMINPS       Z7, Z2, Z2
+	VMINPS       Z7, Z3, Z3
+	VMINPS       Z7, Z4, Z4
+	VMINPS       Z7, Z5, Z5
+	VMINPS       Z7, Z6, Z6
+
+dwMapK7W7AVX512_m7store:
+	VMOVUPS Z0, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z1, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z2, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z3, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z4, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z5, K1, (CX)
+	ADDQ    AX, CX
+	VMOVUPS Z6, K1, (CX)
+	ADDQ    AX, CX
+	MOVQ    outRow+8(FP), AX
+	SHLQ    $+2, AX
+	ADDQ    AX, 56(SP)
+	MOVQ    64(SP), AX
+	TESTQ   AX, AX
+	JZ      dwMapK7W7AVX512_rowdone
+	MOVQ    resRow+64(FP), AX
+	SHLQ    $+2, AX
+	ADDQ    AX, 64(SP)
+
+dwMapK7W7AVX512_rowdone:
+	MOVQ  48(SP), AX
+	INCQ  AX
+	MOVQ  AX, 48(SP)
+	CMPQ  AX, h+80(FP)
+	JL    dwMapK7W7AVX512_row
+	ADDQ  $+64, 8(SP)
+	ADDQ  $+64, 16(SP)
+	ADDQ  $+64, 32(SP)
+	ADDQ  $+64, 40(SP)
+	MOVQ  24(SP), AX
+	TESTQ AX, AX
+	JZ    dwMapK7W7AVX512_nores
+	ADDQ  $+64, 24(SP)
+
+dwMapK7W7AVX512_nores:
+	SUBQ $+16, (SP)
+	JG   dwMapK7W7AVX512_chunk
+	VZEROUPPER
+	RET

@@ -39,6 +39,7 @@ func genDW(s isa) func(ctx *build.Context) {
 				dwKernel(ctx, s, k, st)
 			}
 		}
+		genDWMap(s, ctx)
 	}
 }
 
