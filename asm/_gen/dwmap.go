@@ -37,7 +37,8 @@ func genDWMap(s isa, ctx *build.Context) {
 // input pixels inside the map (unrolled, the row being one group). Loops:
 // channel vectors outermost, then output rows, then kernel rows; each
 // kernel row's k weight vectors sit in registers and each input vector is
-// loaded once.
+// loaded once. Each weight load prefetches the next vector's (as the row
+// kernels' single-vector groups do).
 func dwMapKernel(ctx *build.Context, s isa, k int) {
 	const W = dwMapW
 	g := &dwGen{ctx: ctx, s: s, k: k, stride: 1, name: dwMapName(s, k)}
@@ -145,11 +146,10 @@ func dwMapKernel(ctx *build.Context, s isa, k int) {
 			g.advance(wq, 5)
 		}
 		g.load(g.tap(wq, j%5), w[j])
-		// The next channel vector's weight of this tap. Spread over the
-		// kernel rows, not issued all at once when a vector starts as
-		// the row kernels do: 49 prefetches at once held up the loads
-		// behind them (ProxylessNAS GPU's 7x7 k7 layers, one thread:
-		// 95 → 53 µs with AVX-512, 75 → 66 µs with AVX2).
+		// The next channel vector's weight of this tap, spread over the
+		// kernel rows: 49 prefetches at once when a vector starts held
+		// up the loads behind them (ProxylessNAS GPU's 7x7 k7 layers,
+		// one thread: 95 → 53 µs with AVX-512, 75 → 66 µs with AVX2).
 		pf := g.tap(wq, j%5)
 		pf.Disp += vb
 		ctx.PREFETCHT0(pf)
