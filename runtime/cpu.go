@@ -23,6 +23,22 @@ var levelNames = levelNamesFor(goruntime.GOARCH)
 // false where unknown.
 var isIntel bool
 
+// cpuFamily decodes the family of CPUID leaf 1's EAX: the base family,
+// plus the extended family when the base is 0xf.
+func cpuFamily(eax uint32) uint32 {
+	f := eax >> 8 & 0xf
+	if f == 0xf {
+		f += eax >> 20 & 0xff
+	}
+	return f
+}
+
+// halfWidth512 reports a CPU whose AVX-512 units have the AVX2 FLOP rate,
+// running each 512-bit operation as two 256-bit halves (AMD Zen 4; set by
+// cpuid_amd64.go): there the AVX-512 programs run shallow and narrow
+// GEMMs with the AVX2 kernels (gemmForShape).
+var halfWidth512 bool
+
 // levelFeatures lists, per level of this architecture, the CPU features
 // its kernels need (the feature names of targets/presets.json).
 var levelFeatures = levelFeaturesFor(goruntime.GOARCH)

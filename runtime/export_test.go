@@ -22,3 +22,11 @@ func SetSerialWork(p *Pool, work int64) { p.serial = work }
 // SerialThreshold is the work below which a pool's Parts gives one part
 // with the active kernels (serialFor).
 func SerialThreshold() int64 { return serialFor(level()) }
+
+// SetHalfWidth512 sets whether the CPU counts as one whose AVX-512 units
+// have the AVX2 rate (gemmForShape); it returns a function restoring it.
+func SetHalfWidth512(v bool) (restore func()) {
+	old := halfWidth512
+	halfWidth512 = v
+	return func() { halfWidth512 = old }
+}

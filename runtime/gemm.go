@@ -80,6 +80,25 @@ func gemmFor(l int) *gemmImpl {
 	return gemmImpls[levelGo]
 }
 
+// gemmForShape returns the kernels a GEMM of depth k and n columns runs
+// with im, the kernels of the active level: im itself, but the AVX2
+// kernels for GEMMs of depth at most 32 or at most 24 columns in an
+// AVX-512 program on a CPU whose AVX-512 units have the AVX2 rate
+// (halfWidth512). The AVX-512 tiles of 14x32 gain nothing there, and they
+// ran such layers 3-10% slower than the AVX2 tiles of 6x16 on a Zen 4
+// (56x56, 144 to 24 channels: 99.6 against 110.8 GFLOP/s; 28x28, 32 to
+// 192: 104.7 against 111.8); MobileNetV2's first blocks and 28x28
+// expansions 0.94-0.97x, the network 0.97x (docs/perf.md). With deeper
+// GEMMs the two ran alike. Both read the same packed panels.
+func gemmForShape(im *gemmImpl, k, n int) *gemmImpl {
+	if halfWidth512 && im == gemmImpls[levelAVX512] && (k <= 32 || n <= 24) {
+		if a := gemmImpls[levelAVX2]; a != nil {
+			return a
+		}
+	}
+	return im
+}
+
 // gemmTileGo is the reference for every GEMM micro-kernel. For each of the
 // ntiles tiles t, rows r < mr, columns n < ncols, with m = t*mr + r and
 // K = kseg*nseg:
@@ -213,6 +232,7 @@ type gemmRun struct {
 // plan derives the tiling for the pool's threads and returns the number
 // of parts to run.
 func (g *gemmRun) plan(p *Pool) int {
+	g.impl = gemmForShape(g.impl, g.kseg*g.nseg, g.n)
 	im := g.impl
 	// Rows of A that run on from one group into the next need not be cut
 	// at group ends: full tiles cross them with the wrap kernels, which

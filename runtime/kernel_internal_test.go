@@ -188,3 +188,46 @@ func checkClose(t *testing.T, what string, got, want []float32) {
 		}
 	}
 }
+
+func TestGEMMForShape(t *testing.T) {
+	a2, a5 := gemmImpls[levelAVX2], gemmImpls[levelAVX512]
+	if a2 == nil || a5 == nil {
+		t.Logf("no AVX2 and AVX-512 GEMM kernels in this build (%s): only the identity is checked", runtime.GOARCH)
+		if im := gemmImpls[levelGo]; gemmForShape(im, 16, 16) != im {
+			t.Fatal("gemmForShape changed the portable kernels")
+		}
+		return
+	}
+	old := halfWidth512
+	defer func() { halfWidth512 = old }()
+	for _, c := range []struct {
+		half bool
+		k, n int
+		want *gemmImpl
+	}{
+		{false, 16, 96, a5}, {false, 144, 24, a5},
+		{true, 16, 96, a2}, {true, 27, 40, a2}, {true, 32, 192, a2}, {true, 144, 24, a2},
+		{true, 33, 192, a5}, {true, 144, 32, a5}, {true, 1536, 256, a5},
+	} {
+		halfWidth512 = c.half
+		if got := gemmForShape(a5, c.k, c.n); got != c.want {
+			t.Errorf("halfWidth512 %v, k %d, n %d: got the kernels of mr %d, want mr %d", c.half, c.k, c.n, got.mr, c.want.mr)
+		}
+		if got := gemmForShape(a2, c.k, c.n); got != a2 {
+			t.Errorf("halfWidth512 %v, k %d, n %d: the AVX2 kernels were replaced", c.half, c.k, c.n)
+		}
+	}
+}
+
+func TestCPUFamily(t *testing.T) {
+	for _, c := range []struct{ eax, want uint32 }{
+		{0x00a10f11, 0x19}, // AMD EPYC Zen 4 (family 25 model 17)
+		{0x00a00f11, 0x19}, // Zen 3
+		{0x00b40f40, 0x1a}, // Zen 5
+		{0x000806f8, 6},    // Intel Sapphire Rapids
+	} {
+		if got := cpuFamily(c.eax); got != c.want {
+			t.Errorf("cpuFamily(%#x) = %#x, want %#x", c.eax, got, c.want)
+		}
+	}
+}

@@ -192,7 +192,22 @@ func forEachSet(t *testing.T, f func(t *testing.T, set string)) {
 		if err := runtime.SetKernelSet(set); err != nil {
 			t.Fatal(err)
 		}
-		t.Run(set, func(t *testing.T) { f(t, set) })
+		if set != "avx512" {
+			t.Run(set, func(t *testing.T) { f(t, set) })
+			continue
+		}
+		// AVX-512 programs run shallow and narrow GEMMs with the AVX2
+		// kernels on CPUs whose AVX-512 units have the AVX2 rate: both
+		// choices, whatever this CPU is.
+		for _, half := range []bool{false, true} {
+			restore := runtime.SetHalfWidth512(half)
+			name := set
+			if half {
+				name += "-halfwidth"
+			}
+			t.Run(name, func(t *testing.T) { f(t, set) })
+			restore()
+		}
 	}
 }
 
