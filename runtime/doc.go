@@ -120,7 +120,10 @@
 //	"avx512"  amd64 AVX-512F and VL (+AVX2, FMA3, BMI2): GEMM tiles up
 //	          to 14x32, masked tails, and 14x24 (a ZMM and a YMM vector)
 //	          for the last 24 columns of a GEMM 8 past a multiple of 16
-//	          wide; depthwise over 16 channels at a time
+//	          wide; depthwise over 16 channels at a time. On a CPU whose
+//	          AVX-512 units have the AVX2 rate (AMD Zen 4) GEMMs of depth
+//	          32 or less, or of 24 columns or fewer, run the AVX2 tiles
+//	          (gemmForShape)
 //	"avx2"    amd64 AVX2 + FMA3: GEMM tiles up to 6x16, and 4x24 for the
 //	          last 24 columns of a GEMM 8 past a multiple of 16 wide
 //	          (gemmImpl.tail); depthwise over 8
