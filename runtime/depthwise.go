@@ -102,14 +102,11 @@ func dwMapGo(k, mw int, out *float32, outRow int, in *float32, inRow, cs int, w,
 						}
 					}
 				}
-				o := O[oy*outRow+ox*cs+c0:][:n]
-				for ch := range a {
-					s := a[ch] + B[c0+ch]
-					if R != nil {
-						s += R[oy*resRow+ox*cs+c0+ch]
-					}
-					o[ch] = ac.apply(s)
+				var r []float32
+				if R != nil {
+					r = R[oy*resRow+ox*cs+c0:][:n]
 				}
+				dwStoreGo(O[oy*outRow+ox*cs+c0:][:n], a, B[c0:c0+n], r, ac)
 			}
 		}
 	}
@@ -175,16 +172,25 @@ func dwRowsGo(kh, kw int, out *float32, outRow int, in *float32, inRow, cs int, 
 						}
 					}
 				}
-				o := O[oy*outRow+ox*cs+c0:][:n]
-				for ch := range a {
-					s := a[ch] + B[c0+ch]
-					if R != nil {
-						s += R[oy*resRow+ox*cs+c0+ch]
-					}
-					o[ch] = ac.apply(s)
+				var r []float32
+				if R != nil {
+					r = R[oy*resRow+ox*cs+c0:][:n]
 				}
+				dwStoreGo(O[oy*outRow+ox*cs+c0:][:n], a, B[c0:c0+n], r, ac)
 			}
 		}
+	}
+}
+
+// dwStoreGo writes act(a + bias + res) to o, res nil for none: the
+// end of every output pixel of the reference kernels.
+func dwStoreGo(o, a, bias, res []float32, ac Act) {
+	for ch := range a {
+		s := a[ch] + bias[ch]
+		if res != nil {
+			s += res[ch]
+		}
+		o[ch] = ac.apply(s)
 	}
 }
 

@@ -62,6 +62,69 @@ type dwGen struct {
 
 func (g *dwGen) lbl(l string) string { return g.name + "_" + l }
 
+// dwLocals are the stack slots of a depthwise kernel's channel loop: the
+// channels left and the current chunk's input, output and residual.
+type dwLocals struct{ c, in, out, res operand.Mem }
+
+// chunkLocals allocates the channel loop's slots, g.locW and g.locBias
+// included.
+func (g *dwGen) chunkLocals() dwLocals {
+	ctx := g.ctx
+	var l dwLocals
+	l.c = ctx.AllocLocal(8)
+	l.in = ctx.AllocLocal(8)
+	l.out = ctx.AllocLocal(8)
+	l.res = ctx.AllocLocal(8)
+	g.locW = ctx.AllocLocal(8)
+	g.locBias = ctx.AllocLocal(8)
+	return l
+}
+
+// chunkStart fills the channel loop's slots from the arguments and emits
+// the loop's head, label "chunk", with masks K1 = the lanes of the chunk:
+// all, or the low c of them. It returns a scratch register.
+func (g *dwGen) chunkStart(l dwLocals) reg.GPVirtual {
+	ctx, s := g.ctx, g.s
+	t := ctx.GP64()
+	for _, p := range []struct {
+		name string
+		loc  operand.Mem
+	}{{"c", l.c}, {"in", l.in}, {"out", l.out}, {"res", l.res}, {"w", g.locW}, {"bias", g.locBias}} {
+		ctx.Load(ctx.Param(p.name), t)
+		ctx.MOVQ(t, p.loc)
+	}
+	ctx.Label(g.lbl("chunk"))
+	if s.mask {
+		n, m := ctx.GP64(), ctx.GP64()
+		ctx.MOVQ(l.c, n)
+		ctx.MOVQ(operand.U32(0xffff), m)
+		ctx.CMPQ(n, imm(s.vw))
+		ctx.JGE(operand.LabelRef(g.lbl("full")))
+		ctx.MOVQ(operand.I32(1), m)
+		ctx.SHLXQ(n, m, m)
+		ctx.DECQ(m)
+		ctx.Label(g.lbl("full"))
+		ctx.KMOVW(m.As32(), reg.K1)
+	}
+	return t
+}
+
+// nextVec moves the chunk on by one channel vector; the flags are those
+// of the channels left.
+func (g *dwGen) nextVec(l dwLocals, sfx string) {
+	ctx, vb := g.ctx, g.s.vw*4
+	for _, m := range []operand.Mem{l.in, l.out, g.locW, g.locBias} {
+		ctx.ADDQ(imm(vb), m)
+	}
+	r := ctx.GP64()
+	ctx.MOVQ(l.res, r)
+	ctx.TESTQ(r, r)
+	ctx.JZ(operand.LabelRef(g.lbl("nores" + sfx)))
+	ctx.ADDQ(imm(vb), l.res)
+	ctx.Label(g.lbl("nores" + sfx))
+	ctx.SUBQ(imm(g.s.vw), l.c)
+}
+
 // load moves a vector from memory, masked by K1 on AVX-512.
 func (g *dwGen) load(m operand.Mem, v reg.VecVirtual) {
 	if g.s.mask {
@@ -102,40 +165,14 @@ func dwKernel(ctx *build.Context, s isa, k, stride int) {
 	// line of each pixel) while at least two are left (blockPair).
 	pairPath := s.vw == 8 && k == 3
 
-	locC := ctx.AllocLocal(8)  // channels left
-	locIn := ctx.AllocLocal(8) // chunk pointers
-	locOut := ctx.AllocLocal(8)
-	locRes := ctx.AllocLocal(8)
-	g.locW = ctx.AllocLocal(8)
-	g.locBias = ctx.AllocLocal(8)
+	l := g.chunkLocals()
+	locIn, locOut, locRes := l.in, l.out, l.res
 	locRows := ctx.AllocLocal(8)  // output rows left in this chunk
 	locRowIn := ctx.AllocLocal(8) // row pointers
 	locRowOut := ctx.AllocLocal(8)
 	locRowRes := ctx.AllocLocal(8)
 
-	t := ctx.GP64()
-	for _, p := range []struct {
-		name string
-		loc  operand.Mem
-	}{{"c", locC}, {"in", locIn}, {"out", locOut}, {"res", locRes}, {"w", g.locW}, {"bias", g.locBias}} {
-		ctx.Load(ctx.Param(p.name), t)
-		ctx.MOVQ(t, p.loc)
-	}
-
-	ctx.Label(g.lbl("chunk"))
-	if s.mask {
-		// K1 = lanes of this chunk: all, or the low c of them.
-		n, m := ctx.GP64(), ctx.GP64()
-		ctx.MOVQ(locC, n)
-		ctx.MOVQ(operand.U32(0xffff), m)
-		ctx.CMPQ(n, imm(s.vw))
-		ctx.JGE(operand.LabelRef(g.lbl("full")))
-		ctx.MOVQ(operand.I32(1), m)
-		ctx.SHLXQ(n, m, m)
-		ctx.DECQ(m)
-		ctx.Label(g.lbl("full"))
-		ctx.KMOVW(m.As32(), reg.K1)
-	}
+	t := g.chunkStart(l)
 	for _, m := range [][2]operand.Mem{{locIn, locRowIn}, {locOut, locRowOut}, {locRes, locRowRes}} {
 		ctx.MOVQ(m[0], t)
 		ctx.MOVQ(t, m[1])
@@ -228,22 +265,9 @@ func dwKernel(ctx *build.Context, s isa, k, stride int) {
 		ctx.DECQ(locRows)
 		ctx.JNZ(operand.LabelRef(g.lbl(row)))
 	}
-	// nextVec moves the chunk on by one channel vector; the flags are
-	// those of the channels left.
-	nextVec := func(sfx string) {
-		for _, l := range []operand.Mem{locIn, locOut, g.locW, g.locBias} {
-			ctx.ADDQ(imm(vb), l)
-		}
-		r := ctx.GP64()
-		ctx.MOVQ(locRes, r)
-		ctx.TESTQ(r, r)
-		ctx.JZ(operand.LabelRef(g.lbl("nores" + sfx)))
-		ctx.ADDQ(imm(vb), locRes)
-		ctx.Label(g.lbl("nores" + sfx))
-		ctx.SUBQ(imm(s.vw), locC)
-	}
+	nextVec := func(sfx string) { g.nextVec(l, sfx) }
 	if pairPath {
-		ctx.CMPQ(locC, imm(2*s.vw))
+		ctx.CMPQ(l.c, imm(2*s.vw))
 		ctx.JL(operand.LabelRef(g.lbl("row")))
 		ctx.Label(g.lbl("prow"))
 		groups("p", rowSetup(), 4, g.blockPair)

@@ -51,41 +51,15 @@ func dwMapKernel(ctx *build.Context, s isa, k int) {
 	vb := s.vw * 4
 	pad := (k - 1) / 2
 
-	locC := ctx.AllocLocal(8) // channels left
-	locIn := ctx.AllocLocal(8)
-	locOut := ctx.AllocLocal(8)
-	locRes := ctx.AllocLocal(8)
-	g.locW = ctx.AllocLocal(8)
-	g.locBias = ctx.AllocLocal(8)
+	l := g.chunkLocals()
 	locY := ctx.AllocLocal(8) // output row
 	locRowOut := ctx.AllocLocal(8)
 	locRowRes := ctx.AllocLocal(8)
 
-	t := ctx.GP64()
-	for _, p := range []struct {
-		name string
-		loc  operand.Mem
-	}{{"c", locC}, {"in", locIn}, {"out", locOut}, {"res", locRes}, {"w", g.locW}, {"bias", g.locBias}} {
-		ctx.Load(ctx.Param(p.name), t)
-		ctx.MOVQ(t, p.loc)
-	}
-
-	ctx.Label(g.lbl("chunk"))
-	if s.mask {
-		n, m := ctx.GP64(), ctx.GP64()
-		ctx.MOVQ(locC, n)
-		ctx.MOVQ(operand.U32(0xffff), m)
-		ctx.CMPQ(n, imm(s.vw))
-		ctx.JGE(operand.LabelRef(g.lbl("full")))
-		ctx.MOVQ(operand.I32(1), m)
-		ctx.SHLXQ(n, m, m)
-		ctx.DECQ(m)
-		ctx.Label(g.lbl("full"))
-		ctx.KMOVW(m.As32(), reg.K1)
-	}
-	ctx.MOVQ(locOut, t)
+	t := g.chunkStart(l)
+	ctx.MOVQ(l.out, t)
 	ctx.MOVQ(t, locRowOut)
-	ctx.MOVQ(locRes, t)
+	ctx.MOVQ(l.res, t)
 	ctx.MOVQ(t, locRowRes)
 	ctx.MOVQ(operand.I32(0), locY)
 
@@ -121,7 +95,7 @@ func dwMapKernel(ctx *build.Context, s isa, k int) {
 	// rb = in + (y+i0-pad)*inRow
 	ctx.LEAQ(operand.Mem{Base: y, Index: i0, Scale: 1, Disp: -pad}, rb)
 	ctx.IMULQ(rowB, rb)
-	ctx.ADDQ(locIn, rb)
+	ctx.ADDQ(l.in, rb)
 	// wq = w + i0*k*cpb
 	ctx.IMUL3Q(imm(k), i0, wq)
 	ctx.IMULQ(g.cpb, wq)
@@ -198,16 +172,7 @@ func dwMapKernel(ctx *build.Context, s isa, k int) {
 	ctx.JL(operand.LabelRef(g.lbl("row")))
 
 	// Next channel vector.
-	for _, l := range []operand.Mem{locIn, locOut, g.locW, g.locBias} {
-		ctx.ADDQ(imm(vb), l)
-	}
-	r := ctx.GP64()
-	ctx.MOVQ(locRes, r)
-	ctx.TESTQ(r, r)
-	ctx.JZ(operand.LabelRef(g.lbl("nores")))
-	ctx.ADDQ(imm(vb), locRes)
-	ctx.Label(g.lbl("nores"))
-	ctx.SUBQ(imm(s.vw), locC)
+	g.nextVec(l, "")
 	ctx.JG(operand.LabelRef(g.lbl("chunk")))
 	ctx.VZEROUPPER()
 	ctx.RET()
