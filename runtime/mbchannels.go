@@ -153,11 +153,17 @@ func (c *mbChannels) Do(part, parts int) {
 	g.plan(nil)
 	g.do(0, 1)
 
-	// The depthwise convolution of the band.
+	// The depthwise convolution of the band: the whole map, so on a map
+	// dwMapW wide the whole-map kernel, which skips the padding (the 7x7
+	// blocks of the 224x224 nets, which split by channels on two
+	// threads).
 	d := &m.dw.spec
 	ip := ex.Offset(-d.PadT, -d.PadL)
 	w, bias := c.dww[part], m.dw.bias[h0:]
-	if m.f != nil {
+	if mf := dwMapFor(level(), d, m.exW); mf != nil {
+		mf(&dwo.Data[0], dwo.RowStride(), &ex.Data[ex.Offset(0, 0)], ex.RowStride(), csp, &w[0], &bias[0], nil, 0,
+			csp, c.oh, int(d.Act))
+	} else if m.f != nil {
 		m.f(&dwo.Data[0], dwo.RowStride(), &ex.Data[ip], ex.RowStride(), csp, &w[0], &bias[0], nil, 0,
 			csp, c.oh, c.ow, d.StrideW, int(d.Act))
 	} else {
