@@ -168,3 +168,41 @@ func TestRunAllocs(t *testing.T) {
 		t.Errorf("Run allocates %.1f times per call, want 0", allocs)
 	}
 }
+
+// TestPoolWake runs tasks after idle gaps shorter and longer than the
+// time after which threads park, with and without Wake before them (and
+// Wake twice, and Wake with no task after it), and checks that every part
+// runs once and that Close still stops the pool.
+func TestPoolWake(t *testing.T) {
+	var nilPool *runtime.Pool
+	nilPool.Wake()
+	for _, n := range []int{2, 3} {
+		p := runtime.NewPool(n)
+		gaps := []time.Duration{0, 20 * time.Microsecond, 200 * time.Microsecond, 700 * time.Microsecond, 2 * time.Millisecond}
+		for r := 0; r < 60; r++ {
+			time.Sleep(gaps[r%len(gaps)])
+			switch r % 4 {
+			case 1:
+				p.Wake()
+			case 2:
+				p.Wake()
+				p.Wake()
+			case 3:
+				p.Wake()
+				time.Sleep(gaps[(r/4)%len(gaps)])
+			}
+			parts := 1 + r%13
+			c := &countTask{hits: make([]atomic.Int32, parts)}
+			p.Run(c, parts)
+			for i := range c.hits {
+				if h := c.hits[i].Load(); h != 1 {
+					t.Fatalf("n=%d round %d: part %d ran %d times", n, r, i, h)
+				}
+			}
+		}
+		p.Wake()
+		time.Sleep(2 * time.Millisecond)
+		p.Wake()
+		p.Close()
+	}
+}

@@ -246,7 +246,7 @@ func execute(o *options, stdout, stderr io.Writer, prog *program) error {
 
 // infer runs one sample and returns the model output and the logits.
 func infer(in *instance, pool *rt.Pool, x []float32) (out, logits []float32, err error) {
-	if err := in.setInput(x); err != nil {
+	if err := in.setInput(pool, x); err != nil {
 		return nil, nil, err
 	}
 	if err := in.n.forward(pool, nil); err != nil {

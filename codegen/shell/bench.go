@@ -97,7 +97,7 @@ func benchInput(spec *network) []float32 {
 func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.Pool, x []float32) error {
 	spec := in.spec
 	for i := 0; i < o.warmup; i++ {
-		if err := in.setInput(x); err != nil {
+		if err := in.setInput(pool, x); err != nil {
 			return err
 		}
 		if err := in.n.forward(pool, nil); err != nil {
@@ -109,7 +109,7 @@ func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.P
 	total := make([]int64, o.bench)
 	var first []float32
 	for r := 0; r < o.bench; r++ {
-		if err := in.setInput(x); err != nil {
+		if err := in.setInput(pool, x); err != nil {
 			return err
 		}
 		if err := in.n.forward(pool, tm); err != nil {

@@ -104,8 +104,11 @@ func addrMod64(p *float32) uintptr { return uintptr(unsafe.Pointer(p)) & 63 }
 
 // setInput loads a planar C x H x W sample into the input tensor; the
 // whole tensor is cleared first, since its halo and channel padding share
-// arena space with other tensors.
-func (in *instance) setInput(chw []float32) error {
+// arena space with other tensors. It first wakes the pool's parked
+// threads, so that they are back on their cores when the inference starts
+// (rt.Pool.Wake).
+func (in *instance) setInput(pool *rt.Pool, chw []float32) error {
+	pool.Wake()
 	t := in.n.input()
 	clear(t.Data[:t.Len()])
 	return t.FromCHW(chw)
