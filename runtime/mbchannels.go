@@ -160,8 +160,8 @@ func (c *mbChannels) Do(part, parts int) {
 	d := &m.dw.spec
 	ip := ex.Offset(-d.PadT, -d.PadL)
 	w, bias := c.dww[part], m.dw.bias[h0:]
-	if mf := dwMapFor(level(), d, m.exW); mf != nil {
-		mf(&dwo.Data[0], dwo.RowStride(), &ex.Data[ex.Offset(0, 0)], ex.RowStride(), csp, &w[0], &bias[0], nil, 0,
+	if m.mapf != nil {
+		m.mapf(&dwo.Data[0], dwo.RowStride(), &ex.Data[ex.Offset(0, 0)], ex.RowStride(), csp, &w[0], &bias[0], nil, 0,
 			csp, c.oh, int(d.Act))
 	} else if m.f != nil {
 		m.f(&dwo.Data[0], dwo.RowStride(), &ex.Data[ip], ex.RowStride(), csp, &w[0], &bias[0], nil, 0,

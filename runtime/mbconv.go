@@ -34,6 +34,7 @@ type MBConv struct {
 	out, in  Tensor
 	res      *Tensor
 	f        dwFunc
+	mapf     dwMapFunc   // whole-map kernel for the channel split (RunChannels), or nil
 	exH, exW int         // size of the expanded tensor
 	strip    int         // output rows per strip
 	scratch  [][]float32 // per part: expanded rows, then depthwise rows
@@ -217,6 +218,7 @@ func (m *MBConv) bind(out, in Tensor, res *Tensor) (oh, ow int, err error) {
 	}
 	m.out, m.in, m.res = out, in, res
 	m.f, _ = dwFor(level(), d.KH, d.KW, d.StrideH, d.StrideW)
+	m.mapf = dwMapFor(level(), &d, m.exW)
 	return oh, ow, nil
 }
 
