@@ -319,8 +319,8 @@ func TestFusedMatchesInterpreter(t *testing.T) {
 
 // TestSplitMatchesInterpreter runs the suite as FuseAuto compiles it on two
 // threads, so that its small blocks run split by channels
-// (MBConv.RunChannels), with each kernel set of this machine and without
-// assembly.
+// (MBConv.RunChannelsIn, in the arena floats of their expanded tensors),
+// with each kernel set of this machine and without assembly.
 func TestSplitMatchesInterpreter(t *testing.T) {
 	tg := hostTarget(t)
 	if tg.GOARCH != "amd64" {
@@ -332,7 +332,7 @@ func TestSplitMatchesInterpreter(t *testing.T) {
 	}
 	split := 0
 	for _, f := range p.Files {
-		split += bytes.Count(f.Data, []byte(".RunChannels("))
+		split += bytes.Count(f.Data, []byte(".RunChannelsIn("))
 	}
 	if split < numRandom/2 {
 		t.Fatalf("%d blocks split by channels in the suite, want at least %d", split, numRandom/2)

@@ -20,7 +20,7 @@
 //     row strips, and so does a block without expansion (depthwise →
 //     project) whose depthwise output exceeds it; for amd64 targets, a
 //     smaller block of at most SplitMBConvRows output rows also gets an
-//     rt.MBConv that runs it split by channels (MBConv.RunChannels)
+//     rt.MBConv that runs it split by channels (MBConv.RunChannelsIn)
 //     whenever the program runs on more than one thread, its three
 //     operators running it on one;
 //  2. plans memory (plan.go): tensors that may share storage (a flatten

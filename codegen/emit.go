@@ -291,7 +291,10 @@ func (e *modelEmitter) callStep(st *step) []jen.Code {
 	if p.in2 >= 0 {
 		res = jen.Op("&").Add(e.tensorRef(p.in2))
 	}
-	call := jen.Id("n").Dot(fmt.Sprintf("cs%d", st.index)).Dot("RunChannels").Call(jen.Id("p"), out, e.tensorRef(st.in), res)
+	// The parts' expanded maps go where the unsplit block keeps its
+	// expanded tensor: arena floats the layers before have just used.
+	scratch := jen.Add(e.tensorRef(b.expand.out)).Dot("Data")
+	call := jen.Id("n").Dot(fmt.Sprintf("cs%d", st.index)).Dot("RunChannelsIn").Call(jen.Id("p"), out, e.tensorRef(st.in), res, scratch)
 	whole = append(whole, jen.Commentf("%q, %q and %q split by channels", st.op.Name, b.dw.op.Name, p.op.Name),
 		jen.If(jen.Id("err").Op(":=").Add(call), jen.Id("err").Op("!=").Nil()).Block(
 			jen.Return(jen.Id("opError").Call(jen.Lit(st.op.Name), jen.Id("err")))))

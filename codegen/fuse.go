@@ -39,8 +39,9 @@ const FuseMBConvBytes = 3 << 19
 
 // SplitMBConvRows is the most output rows of a block that FuseAuto leaves
 // unfused (FuseMBConvBytes) for which the program also builds an
-// rt.MBConv that it runs with MBConv.RunChannels, split by hidden
-// channels, whenever it runs on more than one thread; on one thread such a
+// rt.MBConv that it runs with MBConv.RunChannelsIn, split by hidden
+// channels (its expanded maps in the arena floats of its expanded
+// tensor), whenever it runs on more than one thread; on one thread such a
 // block runs as its three operators. On two threads of a 7x7 map the three
 // operators split the work each their own way (by rows, by channels, by
 // output columns), and each reads much of what the one before wrote from
@@ -66,9 +67,16 @@ const (
 	// 14x14) ran 0.65-0.90x as long split, the network 0.90x (the 28x28
 	// net) to 1.00x, on two threads; with AVX2 the blocks ran 1.06-1.43x
 	// and the networks 1.00-1.03x. Either way the block after one ran
-	// slower (1.04-1.34x: its depthwise layer writes arena floats that
-	// the split block, which does not write its intermediate tensors,
-	// left cold), which the AVX-512 gain outweighs.
+	// slower (1.04-1.34x: its depthwise layer wrote arena floats that
+	// the split block, which then kept its expanded maps in buffers of
+	// its own, had left cold), which the AVX-512 gain outweighed. That
+	// was an Intel Xeon. On an AMD Zen 4, with the maps in the arena
+	// (RunChannelsIn), the four stride-2 14x14 blocks of the 224x224
+	// nets ran 0.87-0.91x as long unsplit with AVX-512 (the networks
+	// 0.99-1.01x, within the noise) and 1.06-1.18x as long split with
+	// AVX2 (three of the four; docs/perf.md, "2026-12-06"): which way pays
+	// depends on the CPU, which the compiler does not know, so the
+	// rule stays as the Xeon measured it.
 	splitSmallS2
 )
 

@@ -61,9 +61,10 @@
 // (depthwise → project) fuses the same way, its depthwise rows kept in a
 // strip buffer of about MBConvDWStripBytes. MBConv.RunChannels runs a
 // block with expansion split by hidden channels instead, for small maps
-// on more than one thread: each thread expands, convolves and projects
-// its band of channels in its own buffers, and the threads then add up
-// the partial sums of the output.
+// on more than one thread: each thread expands its band of channels
+// (into its share of scratch floats the caller gives, RunChannelsIn, or
+// else into a buffer of its own), convolves and projects it in its own
+// buffers, and the threads then add up the partial sums of the output.
 //
 // Linear (fully connected, also after a flatten), GlobalAvgPool,
 // MaxPool2D, AvgPool2D, Add, Activate and Softmax complete the set. Each

@@ -26,6 +26,20 @@ import "fmt"
 // otherwise not overlap out. RunChannels writes zeros to out's halo (after
 // the input is read), so the caller need not.
 func (m *MBConv) RunChannels(p *Pool, out, in Tensor, res *Tensor) error {
+	return m.RunChannelsIn(p, out, in, res, nil)
+}
+
+// RunChannelsIn is RunChannels with the parts' expanded maps in scratch
+// when it holds them all (at least the length of the expanded tensor
+// with the depthwise halo, as the block's three operators lay it out),
+// else in buffers of the block's own. A compiled program passes the
+// arena floats of the block's expanded tensor, which the layers before
+// have just used: the block's own buffers are touched once an inference,
+// and on a 224x224 net everything between two inferences evicts them, so
+// the expansion wrote them cold (from memory) every time. scratch must
+// not overlap in or res; it may overlap out, which is written only after
+// every part is done with its expanded map. What scratch held is lost.
+func (m *MBConv) RunChannelsIn(p *Pool, out, in Tensor, res *Tensor, scratch []float32) error {
 	if m.expand == nil {
 		return fmt.Errorf("runtime: mbconv: a channel split needs a pointwise expansion")
 	}
@@ -45,12 +59,28 @@ func (m *MBConv) RunChannels(p *Pool, out, in Tensor, res *Tensor) error {
 	}
 	c.oh, c.ow = oh, ow
 	c.ldp, _ = gemmCols(out.CS, out.C)
+	exLen := 0
+	for t := range parts {
+		ex, _, _ := c.tensors(t, nil)
+		exLen += ex.Len()
+	}
+	c.ext = nil
+	if len(scratch) >= exLen {
+		if overlaps(scratch[:exLen], in.Data) || res != nil && overlaps(scratch[:exLen], res.Data) {
+			return fmt.Errorf("runtime: mbconv: the scratch floats overlap the input or the residual")
+		}
+		c.ext = scratch[:exLen]
+	}
 	for t := range parts {
 		ex, dwo, pt := c.tensors(t, nil)
-		if need := ex.Len() + dwo.Len() + pt.Len(); len(c.buf[t]) != need {
-			c.buf[t] = make([]float32, need) // zero: the halo is never written
+		own := ex.Len()
+		if c.ext != nil {
+			own = 0
 		}
-		c.poff[t] = ex.Len() + dwo.Len()
+		if need := own + dwo.Len() + pt.Len(); len(c.buf[t]) != need {
+			c.buf[t] = make([]float32, need) // zero: the halo of an own expanded map is never written
+		}
+		c.poff[t] = own + dwo.Len()
 	}
 	if parts > 1 && len(c.zero) < len(m.project.bias) {
 		c.zero = make([]float32, len(m.project.bias))
@@ -75,8 +105,9 @@ type mbChannels struct {
 	poff   []int       // per part: where in buf the partial sums start
 	zero   []float32   // a zero bias for the partial sums
 	oh, ow int
-	ldp    int // columns of the partial sums: the projection's computed columns
-	phase  int // 0: the parts' bands, 1: the sums
+	ldp    int       // columns of the partial sums: the projection's computed columns
+	ext    []float32 // the caller's floats for the parts' expanded maps (RunChannelsIn), or nil
+	phase  int       // 0: the parts' bands, 1: the sums
 }
 
 // band returns part t's hidden channels [h0, h0+cp) and its channel
@@ -107,23 +138,52 @@ func (c *mbChannels) pack(parts int) {
 	}
 }
 
-// tensors returns part t's buffers laid out in buf (shapes only when buf
-// is nil): the expanded map, the depthwise output and, with more than one
-// part, the partial sums.
+// tensors returns part t's buffers (shapes only when buf is nil): the
+// expanded map (in c.ext, at the part's band of hidden channels times the
+// map's padded size, when the caller gave floats for it; else first in
+// buf), the depthwise output and, with more than one part, the partial
+// sums, laid out in buf.
 func (c *mbChannels) tensors(t int, buf []float32) (ex, dwo, pt Tensor) {
 	m := c.m
-	_, cp, csp := c.band(t)
+	h0, cp, csp := c.band(t)
 	ex = Tensor{H: m.exH, W: m.exW, C: cp, CS: csp, Pad: m.dw.spec.Halo()}
 	dwo = Tensor{H: c.oh, W: c.ow, C: cp, CS: csp}
 	if c.parts > 1 {
 		pt = Tensor{H: c.oh, W: c.ow, C: m.project.spec.Cout, CS: c.ldp}
 	}
 	if buf != nil {
-		ex.Data = buf[:ex.Len()]
-		dwo.Data = buf[ex.Len() : ex.Len()+dwo.Len()]
-		pt.Data = buf[ex.Len()+dwo.Len() : ex.Len()+dwo.Len()+pt.Len()]
+		if c.ext != nil {
+			off := h0 * ex.Len() / csp
+			ex.Data = c.ext[off : off+ex.Len()]
+		} else {
+			ex.Data, buf = buf[:ex.Len()], buf[ex.Len():]
+		}
+		dwo.Data = buf[:dwo.Len()]
+		pt.Data = buf[dwo.Len() : dwo.Len()+pt.Len()]
 	}
 	return ex, dwo, pt
+}
+
+// zeroReadHalo clears the halo pixels of part's expanded map in c.ext
+// that the depthwise convolution reads (the caller's floats hold what the
+// arena held before).
+func (c *mbChannels) zeroReadHalo(ex Tensor) {
+	d := &c.m.dw.spec
+	// rows -PadT .. (oh-1)*s-PadT+KH-1, columns likewise
+	y1 := (c.oh-1)*d.StrideH - d.PadT + d.KH
+	x1 := (c.ow-1)*d.StrideW - d.PadL + d.KW
+	rs := ex.RowStride()
+	for y := -d.PadT; y < y1; y++ {
+		row := ex.Data[ex.Offset(y, 0)-d.PadL*ex.CS:][:rs-(ex.Pad-d.PadL)*ex.CS]
+		if y < 0 || y >= ex.H {
+			clear(row[:(x1+d.PadL)*ex.CS])
+			continue
+		}
+		clear(row[:d.PadL*ex.CS])
+		if x1 > ex.W {
+			clear(row[(d.PadL+ex.W)*ex.CS : (d.PadL+x1)*ex.CS])
+		}
+	}
 }
 
 // Do implements Task.
@@ -136,6 +196,9 @@ func (c *mbChannels) Do(part, parts int) {
 	impl := gemmFor(level())
 	h0, cp, csp := c.band(part)
 	ex, dwo, pt := c.tensors(part, c.buf[part])
+	if c.ext != nil {
+		c.zeroReadHalo(ex)
+	}
 	in := m.in
 
 	// Expand the band over the whole map.

@@ -94,3 +94,54 @@ func BenchmarkMBConv(b *testing.B) {
 		}
 	}
 }
+
+// The small blocks that compiled programs split by hidden channels on two
+// threads (MBConv.RunChannels) against the three operators on two threads:
+// 7x7 maps of the 224x224 nets, the stride-2 blocks that lead into them,
+// and the 28x28 net's.
+//
+//	go test -run '^$' -bench MBConvChannels ./runtime/
+var mbconvSmall = []struct {
+	hw, cin, hidden, cout, k, s int
+}{
+	{14, 96, 576, 160, 3, 2}, {7, 160, 960, 160, 3, 1}, {14, 80, 480, 128, 5, 2},
+	{28, 40, 240, 80, 5, 2}, {14, 24, 144, 40, 3, 2}, {7, 40, 240, 40, 3, 1},
+}
+
+func BenchmarkMBConvChannels(b *testing.B) {
+	pool := runtime.NewPool(2)
+	defer pool.Close()
+	for _, c := range mbconvSmall {
+		rng := rand.New(rand.NewPCG(3, 3))
+		p := c.k / 2
+		es := runtime.ConvSpec{Cin: c.cin, Cout: c.hidden, KH: 1, KW: 1, Act: runtime.ActReLU6}
+		ds := runtime.ConvSpec{Cin: c.hidden, Cout: c.hidden, KH: c.k, KW: c.k, StrideH: c.s, StrideW: c.s, Groups: c.hidden,
+			PadT: p, PadL: p, PadB: p, PadR: p, Act: runtime.ActReLU6}
+		ps := runtime.ConvSpec{Cin: c.hidden, Cout: c.cout, KH: 1, KW: 1}
+		expand := buildConv(b, es, randSlice(rng, c.hidden*c.cin), randSlice(rng, c.hidden), false).(*runtime.Pointwise)
+		dw := buildConv(b, ds, randSlice(rng, c.hidden*c.k*c.k), randSlice(rng, c.hidden), false).(*runtime.Depthwise)
+		project := buildConv(b, ps, randSlice(rng, c.cout*c.hidden), randSlice(rng, c.cout), false).(*runtime.Pointwise)
+		m, err := runtime.NewMBConv(expand, dw, project)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := randTensor(rng, c.hw, c.hw, c.cin, 0)
+		oh, ow := ds.OutSize(c.hw, c.hw)
+		out := runtime.NewTensor(oh, ow, c.cout, 0)
+		name := fmt.Sprintf("%dx%dx%d-%d-%d_k%d_s%d", c.hw, c.hw, c.cin, c.hidden, c.cout, c.k, c.s)
+		b.Run(name+"/unfused-2threads", func(b *testing.B) {
+			mid := runtime.NewTensor(c.hw, c.hw, c.hidden, ds.Halo())
+			mid2 := runtime.NewTensor(oh, ow, c.hidden, 0)
+			for b.Loop() {
+				_ = expand.Run(pool, mid, in, nil)
+				_ = dw.Run(pool, mid2, mid, nil)
+				_ = project.Run(pool, out, mid2, nil)
+			}
+		})
+		b.Run(name+"/channels-2threads", func(b *testing.B) {
+			for b.Loop() {
+				_ = m.RunChannels(pool, out, in, nil)
+			}
+		})
+	}
+}

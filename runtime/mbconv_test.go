@@ -176,6 +176,15 @@ func runMBConvCase(t *testing.T, rng *rand.Rand, c mbconvCase, strip int, pools 
 		runners = append(runners, runner{", channel split", func(p *runtime.Pool, out runtime.Tensor) error {
 			return m.RunChannels(p, out, in.Tensor, res)
 		}, append(pools, threePool(t)), 2, true})
+		// in scratch floats laid out as the expanded tensor with its
+		// halo, left with NaN by "earlier layers" before every run
+		scratch := make([]float32, runtime.NewTensor(c.h, c.w, c.hidden, ds.Halo()).Len())
+		runners = append(runners, runner{", channel split in scratch", func(p *runtime.Pool, out runtime.Tensor) error {
+			for i := range scratch {
+				scratch[i] = float32(math.NaN())
+			}
+			return m.RunChannelsIn(p, out, in.Tensor, res, scratch)
+		}, append(pools, threePool(t)), 2, true})
 	}
 	for _, r := range runners {
 		for _, p := range r.pools {
@@ -397,6 +406,43 @@ func TestMBConvChannelsShared(t *testing.T) {
 		r.Data = shared[y.CS:]
 		if err := m.RunChannels(p, y, src.Tensor, &r); err == nil {
 			t.Errorf("%s: a residual overlapping the output at another offset was accepted", name)
+		}
+
+		// Scratch floats for the expanded maps may share memory with
+		// the output (written once the maps are used), not with the
+		// input or the residual; too few of them, and the block uses
+		// buffers of its own.
+		exLen := runtime.NewTensor(h, w, hidden, 1).Len()
+		x = runtime.NewTensor(h, w, c, 0)
+		buf = make([]float32, exLen+x.Len())
+		x.Data = buf[exLen-x.Len()/2:][:x.Len()]
+		for i := range buf[:exLen] {
+			buf[i] = float32(math.NaN())
+		}
+		if err := m.RunChannelsIn(p, x, src.Tensor, nil, buf[:exLen]); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		check(name+", output over the scratch", x, want)
+		short := make([]float32, exLen-1)
+		for i := range short {
+			short[i] = float32(math.NaN())
+		}
+		x = runtime.NewTensor(h, w, c, 0)
+		if err := m.RunChannelsIn(p, x, src.Tensor, nil, short); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		check(name+", too little scratch", x, want)
+		big := make([]float32, exLen+len(src.Data))
+		in = src.Tensor
+		in.Data = big[exLen:]
+		copy(in.Data, src.Data)
+		if err := m.RunChannelsIn(p, x, in, nil, big[1:]); err == nil || !strings.Contains(err.Error(), "overlap the input") {
+			t.Errorf("%s: scratch over the input: got %v, want an error", name, err)
+		}
+		r = src.Tensor
+		r.Data = big[exLen:]
+		if err := m.RunChannelsIn(p, x, src.Tensor, &r, big[1:]); err == nil || !strings.Contains(err.Error(), "residual") {
+			t.Errorf("%s: scratch over the residual: got %v, want an error", name, err)
 		}
 		p.Close()
 	}
