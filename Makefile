@@ -87,7 +87,7 @@ deps-bench:
 	fi
 
 # bench: pnas vs ONNX Runtime on the reference models, every x86 target the
-# CPU runs (scripts/bench.sh; PASSES, MODELS, THREADS, TARGETS, BASELINE).
+# CPU runs (scripts/bench.sh; PASSES, MODELS, THREADS, TARGETS, BASELINE, INTERLEAVE).
 bench: build deps-bench
 	@scripts/bench.sh
 

@@ -15,7 +15,9 @@
 # repetitions still read low while other processes keep the cores busy),
 # ORT_AVX2 (default 1: on an AVX-512 CPU that can fault on CPUID, also time
 # ONNX Runtime with AVX-512 hidden, bench/ort/avx2only.c, and compare the
-# AVX2 target with that; 0: native ONNX Runtime only).
+# AVX2 target with that; 0: native ONNX Runtime only), INTERLEAVE (blocks,
+# the default: the engines run side by side and take turns in blocks of
+# about 100 ms; passes: each pass runs every engine's process in turn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HARNESS=bench/ort
@@ -80,5 +82,5 @@ if [ $avx512 = 1 ] && [ "${ORT_AVX2:-1}" != 0 ]; then
 	fi
 fi
 go run ./internal/cmd/perfcmp ${BASELINE:+-baseline "$BASELINE"} ${EXTRA:+-extra "$EXTRA"} ${ortavx2:+-ort-avx2 "$ortavx2"} -peak "$PEAK" -harness "$HARNESS" -models-dir "$MODELS_DIR" -pnas bin/pnas \
-	-work "$OUT" -targets "$TARGETS" -threads "${THREADS:-1,2}" \
+	-work "$OUT" -targets "$TARGETS" -threads "${THREADS:-1,2}" -interleave "${INTERLEAVE:-blocks}" \
 	${MODELS:+-models "$MODELS"} -passes "${PASSES:-3}" -json "$OUT/results.json"

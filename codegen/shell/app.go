@@ -32,6 +32,7 @@ type options struct {
 	k        int
 	json     bool
 	bench    int
+	lines    bool
 	warmup   int
 	threads  int
 	model    string
@@ -44,6 +45,7 @@ type options struct {
 const usageText = `Usage:
   %[1]s -input FILE [-k N] [-json] [-index N] [-threads N]
   %[1]s -bench N [-warmup N] [-json] [-threads N] [-input FILE]
+  %[1]s -bench-stdin [-warmup N] [-threads N] [-input FILE]
   %[1]s -eval IMAGES [-labels LABELS] [-json] [-threads N]
 
 Runs the compiled network %[2]q on one input and prints the top classes,
@@ -61,6 +63,11 @@ Flags:
   -k N          number of top classes to print (default 5)
   -json         print JSON instead of text
   -bench N      time N runs after the warm-up; per-layer and total latency
+  -bench-stdin  time runs as another process asks, for benchmark drivers
+                that interleave this program with another engine: each
+                line on stdin is a number of runs N; the program runs N
+                times and prints the N run times (ns) as one JSON array
+                line; it ends at the end of stdin
   -warmup N     untimed runs before timing (default 10)
   -threads N    threads (default: all %[3]d logical CPUs)
   -model NAME   which network to run, when the program holds several
@@ -103,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer, prog *program) (*options, int) 
 	fs.IntVar(&o.k, "k", 5, "")
 	fs.BoolVar(&o.json, "json", false, "")
 	fs.IntVar(&o.bench, "bench", 0, "")
+	fs.BoolVar(&o.lines, "bench-stdin", false, "")
 	fs.IntVar(&o.warmup, "warmup", 10, "")
 	fs.IntVar(&o.threads, "threads", goruntime.NumCPU(), "")
 	fs.StringVar(&o.model, "model", "", "")
@@ -131,11 +139,13 @@ func parseFlags(args []string, stderr io.Writer, prog *program) (*options, int) 
 	case o.list:
 	case o.bench < 0:
 		return bad("-bench: expected a positive number of runs, got %d", o.bench)
+	case o.lines && (o.bench > 0 || o.eval != "" || o.dumpOut != "" || o.json):
+		return bad("-bench-stdin: give it without -bench, -eval, -dump-output or -json")
 	case o.eval != "" && (o.input != "" || o.bench > 0):
 		return bad("-eval: give it alone, without -input or -bench")
 	case o.labels != "" && o.eval == "":
 		return bad("-labels needs -eval")
-	case o.bench == 0 && o.input == "" && o.eval == "":
+	case o.bench == 0 && !o.lines && o.input == "" && o.eval == "":
 		return bad("nothing to do: give -input FILE, -eval IMAGES or -bench N")
 	case o.dumpOut != "" && o.input == "":
 		return bad("-dump-output needs -input")
@@ -234,10 +244,13 @@ func execute(o *options, stdout, stderr io.Writer, prog *program) error {
 		return evaluate(o, stdout, in, pool)
 	case o.dumpOut != "":
 		return dumpOutputs(o, in, pool, samples)
-	case o.bench > 0:
+	case o.bench > 0 || o.lines:
 		x := benchInput(spec)
 		if samples != nil {
 			x = samples[0]
+		}
+		if o.lines {
+			return benchLines(o, benchStdin, stdout, in, pool, x)
 		}
 		return bench(o, stdout, prog, in, pool, x)
 	}

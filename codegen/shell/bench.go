@@ -10,8 +10,10 @@ import (
 	goruntime "runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	rt "github.com/pnasml/pnas/runtime"
 )
@@ -162,6 +164,64 @@ func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.P
 	}
 	fmt.Fprintf(tw, "total\t%.1f\t%.1f\t%.1f\t\t\n", rep.Total.MedianNS/1e3, rep.Total.P90NS/1e3, rep.Total.MeanNS/1e3)
 	return tw.Flush()
+}
+
+// benchStdin is what -bench-stdin reads (a test sets it).
+var benchStdin io.Reader = os.Stdin
+
+// maxLineRuns bounds the runs one -bench-stdin line asks for.
+const maxLineRuns = 100000
+
+// benchLines is -bench-stdin: after o.warmup untimed runs, for every line
+// of stdin, a number of runs N, it times N runs, each after loading the
+// sample untimed as bench does, and prints their times in nanoseconds as
+// one JSON array on a line of its own. A driver that times this program
+// and another engine alternately in short blocks (make bench) compares
+// runs that ran within milliseconds of each other, so a machine whose
+// speed changes by the second moves both alike.
+func benchLines(o *options, stdin io.Reader, stdout io.Writer, in *instance, pool *rt.Pool, x []float32) error {
+	for i := 0; i < o.warmup; i++ {
+		if err := in.setInput(pool, x); err != nil {
+			return err
+		}
+		if err := in.n.forward(pool, nil); err != nil {
+			return err
+		}
+	}
+	w := bufio.NewWriter(stdout)
+	sc := bufio.NewScanner(stdin)
+	var times []int64
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		n, err := strconv.Atoi(text)
+		if err != nil || n < 1 || n > maxLineRuns {
+			return badInput("-bench-stdin: line %d: expected a number of runs from 1 to %d, got %q", line, maxLineRuns, text)
+		}
+		times = times[:0]
+		for range n {
+			if err := in.setInput(pool, x); err != nil {
+				return err
+			}
+			t0 := time.Now()
+			if err := in.n.forward(pool, nil); err != nil {
+				return err
+			}
+			times = append(times, time.Since(t0).Nanoseconds())
+		}
+		b, err := json.Marshal(times)
+		if err != nil {
+			return err
+		}
+		w.Write(b)
+		w.WriteByte('\n')
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
 }
 
 // cpuModel names the processor: /proc/cpuinfo's model name on Linux (or

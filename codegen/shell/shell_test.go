@@ -11,9 +11,11 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -329,6 +331,48 @@ func TestBenchJSONParses(t *testing.T) {
 	code, out, _ = runProg(t, "-bench", "3")
 	if code != 0 || !strings.Contains(out, "total") || !strings.Contains(out, "-1.0 pool") {
 		t.Errorf("text bench: exit %d, %q", code, out)
+	}
+}
+
+// TestBenchStdin drives -bench-stdin as make bench does: a line per block
+// of runs, a JSON array of run times back for each; a bad line stops it
+// with a usage error naming the line.
+func TestBenchStdin(t *testing.T) {
+	defer func(r io.Reader) { benchStdin = r }(benchStdin)
+	benchStdin = strings.NewReader("3\n\n 2 \n")
+	code, out, errs := runProg(t, "-bench-stdin", "-warmup", "1", "-threads", "2")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2:\n%s", len(lines), out)
+	}
+	for i, want := range []int{3, 2} {
+		var times []int64
+		if err := json.Unmarshal([]byte(lines[i]), &times); err != nil {
+			t.Fatalf("line %d: %v: %q", i+1, err, lines[i])
+		}
+		if len(times) != want || slices.Min(times) <= 0 {
+			t.Errorf("line %d: %v, want %d positive times", i+1, times, want)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"2\nx\n", "line 2: expected a number of runs"},
+		{"0\n", "line 1: expected a number of runs from 1 to 100000, got \"0\""},
+		{"100001\n", "line 1"},
+	} {
+		benchStdin = strings.NewReader(c.in)
+		code, _, errs := runProg(t, "-bench-stdin", "-warmup", "0")
+		if code != exitUsage || !strings.Contains(errs, c.want) {
+			t.Errorf("%q: exit %d, %q; want exit %d naming %q", c.in, code, errs, exitUsage, c.want)
+		}
+	}
+	for _, args := range [][]string{{"-bench-stdin", "-bench", "3"}, {"-bench-stdin", "-json"}, {"-bench-stdin", "-eval", "x"}} {
+		code, _, errs := runProg(t, args...)
+		if code != exitUsage || !strings.Contains(errs, "-bench-stdin: give it without") {
+			t.Errorf("%v: exit %d, %q", args, code, errs)
+		}
 	}
 }
 

@@ -7,9 +7,12 @@
 // --target`), checks each program's logits against ONNX Runtime's saved
 // reference output and against the reference interpreter (ir/interp) on the
 // same input, then for several passes times ONNX Runtime (node bench.js) and
-// every target's program (-bench) at batch 1 for each thread count, and
-// prints the medians over passes as a markdown table, followed by where the
-// time goes per layer kind (one thread, last pass). With -baseline, each
+// every target's program at batch 1 for each thread count, and prints the
+// medians over passes as a markdown table, followed by where the time goes
+// per layer kind (one thread). By default (-interleave blocks, blocks.go)
+// the engines run side by side as servers and take turns in blocks of
+// about 100 ms; -interleave passes runs each engine's process in turn for
+// about a second (bench.js, -bench) in every pass. With -baseline, each
 // target is also compiled by a second pnas binary (an earlier build) and its
 // programs are timed in the same passes, labelled "<target> (baseline)".
 //
@@ -82,7 +85,9 @@ type row struct {
 	OrtNativeMS []float64          `json:"ort_native_ms,omitempty"`
 	VsORT       float64            `json:"max_rel_err_vs_ort"` // -1 on -extra rows: ONNX Runtime does not run that model
 	VsInterp    float64            `json:"max_rel_err_vs_interp"`
-	ByKind      map[string]float64 `json:"ms_by_layer_kind,omitempty"` // last pass
+	ByKind      map[string]float64 `json:"ms_by_layer_kind,omitempty"` // last pass, or one run after the passes (blocks)
+	// Interleave is how the passes ran: "blocks" or "passes" (-interleave).
+	Interleave string `json:"interleave,omitempty"`
 	// VsModel, on a row of an -extra pnas model, names the reference model
 	// whose ONNX Runtime time the row's pnas time is compared with.
 	VsModel string `json:"vs_model,omitempty"`
@@ -106,6 +111,7 @@ func main() {
 	targets := flag.String("targets", "amd64", "pnas targets to compile for and compare (comma separated)")
 	threads := flag.String("threads", "1,2", "thread counts")
 	passes := flag.Int("passes", 3, "interleaved passes")
+	interleave := flag.String("interleave", "blocks", "blocks: the engines run side by side as servers and take turns in blocks of about 100 ms; passes: each pass runs every engine's process in turn, about a second each")
 	runs := flag.Int("runs", 0, "pnas timed runs per pass (0: about one second's worth)")
 	jsonOut := flag.String("json", "", "also write the raw results here")
 	peak := flag.String("peak", "", "measured per-core peak GFLOP/s per kernel set, e.g. avx512=116,avx2=116,go=14.5")
@@ -127,7 +133,11 @@ func main() {
 		}
 		return
 	}
-	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, baseline: *baseline, work: *work, runs: *runs, ortAVX2: *ortAVX2}
+	if *interleave != "blocks" && *interleave != "passes" {
+		fmt.Fprintf(os.Stderr, "perfcmp: -interleave: expected blocks or passes, got %q\n", *interleave)
+		os.Exit(2)
+	}
+	c := &cmp{harness: *harness, models: *modelsDir, pnas: *pnas, baseline: *baseline, work: *work, runs: *runs, ortAVX2: *ortAVX2, interleave: *interleave}
 	for _, e := range split(*extra) {
 		name, path, ok := strings.Cut(e, "=")
 		if !ok || name == "" || path == "" {
@@ -246,6 +256,7 @@ type cmp struct {
 	baseline                    string
 	ortAVX2                     string // -ort-avx2
 	runs                        int
+	interleave                  string                       // -interleave: "blocks" or "passes"
 	ops                         map[string]map[string]*ir.Op // model -> op name -> op
 	extra                       [][2]string                  // -extra: name, model file
 	extraMACs                   map[string]float64
@@ -509,6 +520,37 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 			}
 		}
 	}
+	for _, r := range rows {
+		r.Interleave = c.interleave
+	}
+	if c.interleave == "blocks" {
+		for i := 0; i < len(rows); {
+			m, t := rows[i].ortModel(), rows[i].Threads
+			j := i
+			for j < len(rows) && rows[j].ortModel() == m && rows[j].Threads == t {
+				j++
+			}
+			fmt.Fprintf(os.Stderr, "%s threads %d\n", m, t)
+			if err := c.blockGroup(rows[i:j], bins, m, t, passes); err != nil {
+				return err
+			}
+			macs, err := c.modelMACs(m)
+			if err != nil {
+				return err
+			}
+			// the layers, from one -bench run of each program
+			for _, r := range rows[i:j] {
+				if r.VsModel == "" {
+					r.MACs = macs
+				}
+				if err := c.layers(r, bins[r.Model][r.Target], t); err != nil {
+					return err
+				}
+			}
+			i = j
+		}
+		passes = 0
+	}
 	for p := 0; p < passes; p++ {
 		for i := 0; i < len(rows); {
 			// one ONNX Runtime timing per model and thread count, then
@@ -545,24 +587,11 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 						n = 100
 					}
 				}
-				out, err := sh(bins[r.Model][r.Target], "-bench", fmt.Sprint(n), "-json", "-threads", fmt.Sprint(t))
+				total, err := c.bench(r, bins[r.Model][r.Target], t, n)
 				if err != nil {
 					return err
 				}
-				var br benchReport
-				if err := json.Unmarshal(out, &br); err != nil {
-					return fmt.Errorf("%s -bench output: %v", m, err)
-				}
-				r.KernelSet, r.CPU = br.KernelSet, br.CPU
-				r.PnasMS = append(r.PnasMS, br.Total.MedianNS/1e6)
-				r.ByKind = map[string]float64{}
-				for _, l := range br.Layers {
-					var op *ir.Op
-					if len(l.Ops) > 0 {
-						op = c.ops[r.Model][l.Ops[0]]
-					}
-					r.ByKind[layerKind(op)] += l.MedianNS / 1e6
-				}
+				r.PnasMS = append(r.PnasMS, total)
 			}
 		}
 	}
@@ -575,6 +604,41 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 		return os.WriteFile(jsonOut, b, 0o644)
 	}
 	return nil
+}
+
+// bench runs a program's -bench with n runs on the given threads, fills
+// in the row's kernel set, CPU and time per layer kind, and returns the
+// median total in ms.
+func (c *cmp) bench(r *row, bin string, threads, n int) (float64, error) {
+	out, err := sh(bin, "-bench", fmt.Sprint(n), "-json", "-threads", fmt.Sprint(threads))
+	if err != nil {
+		return 0, err
+	}
+	var br benchReport
+	if err := json.Unmarshal(out, &br); err != nil {
+		return 0, fmt.Errorf("%s -bench output: %v", bin, err)
+	}
+	r.KernelSet, r.CPU = br.KernelSet, br.CPU
+	r.ByKind = map[string]float64{}
+	for _, l := range br.Layers {
+		var op *ir.Op
+		if len(l.Ops) > 0 {
+			op = c.ops[r.Model][l.Ops[0]]
+		}
+		r.ByKind[layerKind(op)] += l.MedianNS / 1e6
+	}
+	return br.Total.MedianNS / 1e6, nil
+}
+
+// layers is bench for -interleave blocks, whose passes time whole runs
+// only: about a second of runs for the time per layer kind.
+func (c *cmp) layers(r *row, bin string, threads int) error {
+	n := 200
+	if r.MACs > 1e8 {
+		n = 100
+	}
+	_, err := c.bench(r, bin, threads, n)
+	return err
 }
 
 // reprint prints the tables of a -json file.
@@ -631,14 +695,23 @@ func printTables(rows []*row) {
 	if len(rows) > 0 {
 		passes = len(rows[0].PnasMS)
 	}
-	fmt.Printf("\n%s; medians of %d interleaved passes; pnas / ORT < 1 means pnas is faster (\"per pass\": the lowest and highest ratio of one pass's pnas and ONNX Runtime times, which ran one right after the other: how much the machine moved); peak per core (GFLOP/s): %v\n", cpu, passes, peakPerCore)
+	blocks := len(rows) > 0 && rows[0].Interleave == "blocks"
+	if blocks {
+		fmt.Printf("\n%s; medians of %d passes, in each of which ONNX Runtime and the programs, running side by side, took turns in blocks of about 100 ms, 100 ms apart (the first 3 runs of each block left out); pnas / ORT < 1 means pnas is faster (\"per pass\": the lowest and highest ratio of one pass's medians: how much the machine moved); peak per core (GFLOP/s): %v\n", cpu, passes, peakPerCore)
+	} else {
+		fmt.Printf("\n%s; medians of %d interleaved passes; pnas / ORT < 1 means pnas is faster (\"per pass\": the lowest and highest ratio of one pass's pnas and ONNX Runtime times, which ran one right after the other: how much the machine moved); peak per core (GFLOP/s): %v\n", cpu, passes, peakPerCore)
+	}
 	for _, r := range rows {
 		if r.OrtKernels == "avx2" {
 			fmt.Printf("\nORT kernels \"avx2 (AVX-512 hidden)\": ONNX Runtime ran with AVX-512 hidden from CPUID (bench/ort/avx2only.c), so it used its AVX2 kernels, as on a CPU without AVX-512; the last column compares the same pnas time with ONNX Runtime using AVX-512.\n")
 			break
 		}
 	}
-	fmt.Printf("\nwhere the time goes, 1 thread, last pass (ms, sum of per-layer medians):\n\n")
+	if blocks {
+		fmt.Printf("\nwhere the time goes, 1 thread, one -bench run after the passes (ms, sum of per-layer medians):\n\n")
+	} else {
+		fmt.Printf("\nwhere the time goes, 1 thread, last pass (ms, sum of per-layer medians):\n\n")
+	}
 	fmt.Printf("| model | target | %s |\n|---|---|%s\n", strings.Join(kinds, " | "), strings.Repeat("---|", len(kinds)))
 	for _, r := range rows {
 		if r.Threads != 1 {

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pnasml/pnas/ir"
@@ -85,5 +87,35 @@ func TestPassRatios(t *testing.T) {
 	}
 	if _, _, ok := passRatios([]float64{1, 2}, []float64{1}); ok {
 		t.Error("passRatios accepted passes of different counts")
+	}
+}
+
+// TestServer drives the request protocol of -interleave blocks against
+// shell stand-ins for the engines.
+func TestServer(t *testing.T) {
+	sh := func(script string) *exec.Cmd { return exec.Command("sh", "-c", script) }
+	s, err := startServer("ok", sh(`while read n; do echo "[1000000,2000000,3000000]"; done`), 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.runs(3)
+	if err != nil || len(got) != 3 || got[0] != 1 || got[2] != 3 {
+		t.Errorf("runs(3) = %v, %v; want [1 2 3] ms", got, err)
+	}
+	if _, err := s.runs(2); err == nil || !strings.Contains(err.Error(), "JSON array of 2 run times") {
+		t.Errorf("runs(2) against 3 times: %v", err)
+	}
+	if err := s.close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	s, err = startServer("failing", sh(`read n; echo "no such flag: -bench-stdin" >&2; exit 2`), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.runs(1); err == nil || !strings.Contains(err.Error(), "no such flag: -bench-stdin") {
+		t.Errorf("a server that exits: %v, want its stderr in the error", err)
+	}
+	if err := s.close(); err == nil {
+		t.Error("close of a server that failed: nil error")
 	}
 }
