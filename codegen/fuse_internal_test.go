@@ -210,6 +210,47 @@ func TestCleanHalos(t *testing.T) {
 	}
 }
 
+// TestCleanHalosAfterScratch: on more than one thread a block split by
+// channels keeps its expanded maps in the floats of its expanded tensor,
+// in a layout of its own (MBConv.RunChannelsIn), so an unsplit block after
+// it whose expansion lands on the same floats must clear its halo, even
+// when an unsplit block before the split one cleared it. Three 7x7 blocks
+// of one shape, the middle one split.
+func TestCleanHalosAfterScratch(t *testing.T) {
+	b := ir.NewBuilder("chain", 3, 7, 7, rand.New(rand.NewPCG(1, 1)))
+	x := b.ConvBNAct("stem", b.Input(), 16, 3, 1, 1, ir.ActReLU6)
+	for i := range 3 {
+		x = testnet.MBConv(b, fmt.Sprintf("b%d", i+1), x, 16, 3, 6, 1)
+	}
+	l, err := lower(classifier(t, b, x), FuseAuto, splitSmall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.splits) != 3 {
+		t.Fatalf("%d blocks split, want 3", len(l.splits))
+	}
+	first, mid, last := l.splits[0], l.splits[1], l.splits[2]
+	for _, blk := range []*fusedBlock{first, last} {
+		for _, st := range []*step{blk.expand, blk.dw, blk.project} {
+			st.split = nil
+		}
+	}
+	l.splits = []*fusedBlock{mid}
+	if _, err := l.plan(); err != nil {
+		t.Fatal(err)
+	}
+	e1, e2, e3 := l.bufOf(first.expand.out), l.bufOf(mid.expand.out), l.bufOf(last.expand.out)
+	if e1.haloKey() != e2.haloKey() || e2.haloKey() != e3.haloKey() {
+		t.Fatalf("the expansions at %+v, %+v and %+v, want one place", e1.haloKey(), e2.haloKey(), e3.haloKey())
+	}
+	if !e1.zeroHalo {
+		t.Error("the first block does not clear its halo")
+	}
+	if !e3.zeroHalo {
+		t.Error("the block after the split one does not clear the halo of the floats the split block used as scratch")
+	}
+}
+
 // TestFusedIntermediatesTakeNoArena checks that the tensors a fused block
 // computes in its strips (the expansion's and the depthwise output) get
 // no arena floats: every other buffer lies within the arena, which still

@@ -233,7 +233,10 @@ func (b *buffer) haloKey() haloKey { return haloKey{b.off, b.h, b.w, b.cs, b.pad
 // their outputs when the block runs split (more than one thread): a halo
 // they clear is known clean only to later steps of split blocks, which
 // run unsplit exactly when they do. Their writes count against other keys
-// all the same.
+// all the same. And split, a block puts its expanded maps in the floats of
+// its expanded tensor (MBConv.RunChannelsIn), in a layout of its own, so
+// after it the halo of that tensor's key is not known clean on more than
+// one thread either.
 func (l *lowered) keepCleanHalos() {
 	stepAt := map[int]*step{}
 	for _, st := range l.steps {
@@ -259,8 +262,11 @@ func (l *lowered) keepCleanHalos() {
 					b.zeroHalo = false
 				}
 				cleanSplit[k] = true
-				if !split {
+				switch {
+				case !split:
 					clean[k] = true
+				case st == st.split.expand:
+					delete(clean, k) // the split block's scratch
 				}
 			}
 			lo, hi := b.off, b.off+b.floats
