@@ -196,7 +196,8 @@ func (c *mbChannels) Do(part, parts int) {
 	impl := gemmFor(level())
 	h0, cp, csp := c.band(part)
 	ex, dwo, pt := c.tensors(part, c.buf[part])
-	if c.ext != nil {
+	if c.ext != nil && m.mapf == nil {
+		// (the whole-map kernel reads no halo)
 		c.zeroReadHalo(ex)
 	}
 	in := m.in
