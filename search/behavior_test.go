@@ -196,6 +196,7 @@ func TestMemoryStablePnas(t *testing.T) {
 	oldGC := debug.SetGCPercent(77)
 	defer debug.SetGCPercent(oldGC)
 	var h0 uint64
+	var late []uint64 // the heap after each of the last 10 steps
 	for i := 0; i <= 40; i++ {
 		if _, err := s.WeightStep(x, y, 0.01, false); err != nil {
 			t.Fatal(err)
@@ -209,11 +210,19 @@ func TestMemoryStablePnas(t *testing.T) {
 		if gc := debug.SetGCPercent(77); gc != 77 {
 			t.Fatalf("step %d: GOGC %d, want the process's 77", i, gc)
 		}
-		if i == 0 {
+		switch {
+		case i == 0:
 			h0 = heap()
-		} else if h := heap(); h > h0+4<<20 {
-			t.Errorf("step %d: %d bytes of heap after a collection, %d after the first step", i, h, h0)
+		case i > 30:
+			late = append(late, heap())
 		}
+	}
+	// A leak grows the heap step after step, so it is above the bound
+	// after every late step; a spike in one reading (a goroutine of an
+	// earlier test finishing on a loaded machine: 7.2 MB once, at step
+	// 17) is not a leak.
+	if low := slices.Min(late); low > h0+4<<20 {
+		t.Errorf("%d bytes of heap or more after a collection in each of the last %d steps, %d after the first step", low, len(late), h0)
 	}
 	if n := numCustomVJPs(); n != 0 {
 		t.Errorf("%d custom gradient entries left after the steps", n)

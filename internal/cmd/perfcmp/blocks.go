@@ -41,12 +41,29 @@ const (
 // server is an engine timing runs on request: one line with a number of
 // runs in, one JSON array of run times out.
 type server struct {
-	name  string
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
-	scale float64 // multiplies the times it prints into ms
-	errb  *lineBuffer
+	name    string
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	out     *bufio.Reader
+	scale   float64 // multiplies the times it prints into ms
+	errb    *lineBuffer
+	waited  bool
+	waitErr error
+}
+
+// wait waits for the process once (then its stderr is all in errb).
+func (s *server) wait() error {
+	if !s.waited {
+		s.waited, s.waitErr = true, s.cmd.Wait()
+	}
+	return s.waitErr
+}
+
+// fail is err with the end of the server's stderr, once it has exited.
+func (s *server) fail(err error) error {
+	s.in.Close()
+	s.wait()
+	return fmt.Errorf("%s: %v\n%s", s.name, err, s.errb.b)
 }
 
 // lineBuffer keeps the end of a server's stderr for error messages.
@@ -81,15 +98,15 @@ func startServer(name string, cmd *exec.Cmd, scale float64) (*server, error) {
 // runs times n runs and returns their times in ms.
 func (s *server) runs(n int) ([]float64, error) {
 	if _, err := fmt.Fprintf(s.in, "%d\n", n); err != nil {
-		return nil, fmt.Errorf("%s: %v\n%s", s.name, err, s.errb.b)
+		return nil, s.fail(err)
 	}
 	line, err := s.out.ReadBytes('\n')
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v\n%s", s.name, err, s.errb.b)
+		return nil, s.fail(err)
 	}
 	var t []float64
 	if err := json.Unmarshal(line, &t); err != nil || len(t) != n {
-		return nil, fmt.Errorf("%s: expected a JSON array of %d run times, got %q (%v)\n%s", s.name, n, line, err, s.errb.b)
+		return nil, s.fail(fmt.Errorf("expected a JSON array of %d run times, got %q (%v)", n, line, err))
 	}
 	for i := range t {
 		t[i] *= s.scale
@@ -99,7 +116,7 @@ func (s *server) runs(n int) ([]float64, error) {
 
 func (s *server) close() error {
 	s.in.Close()
-	if err := s.cmd.Wait(); err != nil {
+	if err := s.wait(); err != nil {
 		return fmt.Errorf("%s: %v\n%s", s.name, err, s.errb.b)
 	}
 	return nil
@@ -146,8 +163,10 @@ func (c *cmp) blockGroup(rows []*row, bins map[string]map[string]string, m strin
 	defer func() {
 		for _, s := range servers {
 			s.in.Close()
-			s.cmd.Process.Kill()
-			s.cmd.Wait()
+			if !s.waited {
+				s.cmd.Process.Kill()
+			}
+			s.wait()
 		}
 	}()
 	start := func(s *server, err error) (int, error) {
