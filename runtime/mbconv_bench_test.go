@@ -132,24 +132,20 @@ func BenchmarkMBConvChannels(b *testing.B) {
 		oh, ow := ds.OutSize(c.hw, c.hw)
 		out := runtime.NewTensor(oh, ow, c.cout, 0)
 		name := fmt.Sprintf("%dx%dx%d-%d-%d_k%d_s%d", c.hw, c.hw, c.cin, c.hidden, c.cout, c.k, c.s)
-		b.Run(name+"/unfused-2threads", func(b *testing.B) {
-			mid := runtime.NewTensor(c.hw, c.hw, c.hidden, ds.Halo())
-			mid2 := runtime.NewTensor(oh, ow, c.hidden, 0)
-			for b.Loop() {
-				_ = expand.Run(pool, mid, in, nil)
-				_ = dw.Run(pool, mid2, mid, nil)
-				_ = project.Run(pool, out, mid2, nil)
-			}
-		})
-		b.Run(name+"/unfused-1thread", func(b *testing.B) {
-			mid := runtime.NewTensor(c.hw, c.hw, c.hidden, ds.Halo())
-			mid2 := runtime.NewTensor(oh, ow, c.hidden, 0)
-			for b.Loop() {
-				_ = expand.Run(nil, mid, in, nil)
-				_ = dw.Run(nil, mid2, mid, nil)
-				_ = project.Run(nil, out, mid2, nil)
-			}
-		})
+		for _, u := range []struct {
+			label string
+			p     *runtime.Pool
+		}{{"unfused-2threads", pool}, {"unfused-1thread", nil}} {
+			b.Run(name+"/"+u.label, func(b *testing.B) {
+				mid := runtime.NewTensor(c.hw, c.hw, c.hidden, ds.Halo())
+				mid2 := runtime.NewTensor(oh, ow, c.hidden, 0)
+				for b.Loop() {
+					_ = expand.Run(u.p, mid, in, nil)
+					_ = dw.Run(u.p, mid2, mid, nil)
+					_ = project.Run(u.p, out, mid2, nil)
+				}
+			})
+		}
 		b.Run(name+"/channels-2threads", func(b *testing.B) {
 			for b.Loop() {
 				_ = m.RunChannels(pool, out, in, nil)
