@@ -59,11 +59,8 @@ func (m *MBConv) RunChannelsIn(p *Pool, out, in Tensor, res *Tensor, scratch []f
 	}
 	c.oh, c.ow = oh, ow
 	c.ldp, _ = gemmCols(out.CS, out.C)
-	exLen := 0
-	for t := range parts {
-		ex, _, _ := c.tensors(t, nil)
-		exLen += ex.Len()
-	}
+	// the parts' maps side by side: a map of all the bands' channels
+	exLen := Tensor{H: m.exH, W: m.exW, CS: units * panelW, Pad: m.dw.spec.Halo()}.Len()
 	c.ext = nil
 	if len(scratch) >= exLen {
 		if overlaps(scratch[:exLen], in.Data) || res != nil && overlaps(scratch[:exLen], res.Data) {
@@ -164,28 +161,6 @@ func (c *mbChannels) tensors(t int, buf []float32) (ex, dwo, pt Tensor) {
 	return ex, dwo, pt
 }
 
-// zeroReadHalo clears the halo pixels of part's expanded map in c.ext
-// that the depthwise convolution reads (the caller's floats hold what the
-// arena held before).
-func (c *mbChannels) zeroReadHalo(ex Tensor) {
-	d := &c.m.dw.spec
-	// rows -PadT .. (oh-1)*s-PadT+KH-1, columns likewise
-	y1 := (c.oh-1)*d.StrideH - d.PadT + d.KH
-	x1 := (c.ow-1)*d.StrideW - d.PadL + d.KW
-	rs := ex.RowStride()
-	for y := -d.PadT; y < y1; y++ {
-		row := ex.Data[ex.Offset(y, 0)-d.PadL*ex.CS:][:rs-(ex.Pad-d.PadL)*ex.CS]
-		if y < 0 || y >= ex.H {
-			clear(row[:(x1+d.PadL)*ex.CS])
-			continue
-		}
-		clear(row[:d.PadL*ex.CS])
-		if x1 > ex.W {
-			clear(row[(d.PadL+ex.W)*ex.CS : (d.PadL+x1)*ex.CS])
-		}
-	}
-}
-
 // Do implements Task.
 func (c *mbChannels) Do(part, parts int) {
 	if c.phase == 1 {
@@ -197,8 +172,9 @@ func (c *mbChannels) Do(part, parts int) {
 	h0, cp, csp := c.band(part)
 	ex, dwo, pt := c.tensors(part, c.buf[part])
 	if c.ext != nil && m.mapf == nil {
-		// (the whole-map kernel reads no halo)
-		c.zeroReadHalo(ex)
+		// The caller's floats hold what the arena held before; the
+		// whole-map kernel reads no halo.
+		ex.ZeroHalo()
 	}
 	in := m.in
 

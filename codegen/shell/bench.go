@@ -91,6 +91,19 @@ func benchInput(spec *network) []float32 {
 	return x
 }
 
+// warmUp runs n untimed inferences of x, each after loading it.
+func warmUp(n int, in *instance, pool *rt.Pool, x []float32) error {
+	for i := 0; i < n; i++ {
+		if err := in.setInput(pool, x); err != nil {
+			return err
+		}
+		if err := in.n.forward(pool, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // bench times o.bench runs after o.warmup untimed ones. Each run first
 // loads the sample (untimed), as a deployed program does: the input
 // tensor shares arena floats with later tensors, so a run would otherwise
@@ -98,13 +111,8 @@ func benchInput(spec *network) []float32 {
 // the first one's, bit for bit.
 func bench(o *options, stdout io.Writer, prog *program, in *instance, pool *rt.Pool, x []float32) error {
 	spec := in.spec
-	for i := 0; i < o.warmup; i++ {
-		if err := in.setInput(pool, x); err != nil {
-			return err
-		}
-		if err := in.n.forward(pool, nil); err != nil {
-			return err
-		}
+	if err := warmUp(o.warmup, in, pool, x); err != nil {
+		return err
 	}
 	tm := &timer{laps: make([]int64, len(spec.layers))}
 	per := make([][]int64, len(spec.layers))
@@ -180,13 +188,8 @@ const maxLineRuns = 100000
 // runs that ran within milliseconds of each other, so a machine whose
 // speed changes by the second moves both alike.
 func benchLines(o *options, stdin io.Reader, stdout io.Writer, in *instance, pool *rt.Pool, x []float32) error {
-	for i := 0; i < o.warmup; i++ {
-		if err := in.setInput(pool, x); err != nil {
-			return err
-		}
-		if err := in.n.forward(pool, nil); err != nil {
-			return err
-		}
+	if err := warmUp(o.warmup, in, pool, x); err != nil {
+		return err
 	}
 	w := bufio.NewWriter(stdout)
 	sc := bufio.NewScanner(stdin)

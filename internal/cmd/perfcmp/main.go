@@ -582,10 +582,7 @@ func (c *cmp) run(models, targets []string, threads []int, passes int, jsonOut s
 				}
 				n := c.runs
 				if n == 0 {
-					n = 200
-					if r.MACs > 1e8 {
-						n = 100
-					}
+					n = defaultRuns(r.MACs)
 				}
 				total, err := c.bench(r, bins[r.Model][r.Target], t, n)
 				if err != nil {
@@ -633,12 +630,17 @@ func (c *cmp) bench(r *row, bin string, threads, n int) (float64, error) {
 // layers is bench for -interleave blocks, whose passes time whole runs
 // only: about a second of runs for the time per layer kind.
 func (c *cmp) layers(r *row, bin string, threads int) error {
-	n := 200
-	if r.MACs > 1e8 {
-		n = 100
-	}
-	_, err := c.bench(r, bin, threads, n)
+	_, err := c.bench(r, bin, threads, defaultRuns(r.MACs))
 	return err
+}
+
+// defaultRuns is the number of -bench runs of a model of macs
+// multiply-adds: about a second's worth.
+func defaultRuns(macs float64) int {
+	if macs > 1e8 {
+		return 100
+	}
+	return 200
 }
 
 // reprint prints the tables of a -json file.
